@@ -1,0 +1,65 @@
+"""Every Redis key name of the live state, and nothing else builds one.
+
+Keys of one user share the hash tag of the user's partition, as does that partition's outbox
+stream and session-deadline set, so one Lua script touches a single Cluster slot. The Lua
+scripts derive per-user key names from `user_prefix` for the sweep (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+
+def partition_of(user_id: int, partitions: int) -> int:
+    return user_id % partitions
+
+
+def tag(partition: int) -> str:
+    return "{p%d}" % partition
+
+
+def user_prefix(user_id: int, partitions: int) -> str:
+    return "%s:u:%d:" % (tag(partition_of(user_id, partitions)), user_id)
+
+
+class UserKeys:
+    """The keys one user's scripts touch."""
+
+    __slots__ = ("session", "watch", "day", "balance", "outbox", "deadlines", "partition")
+
+    def __init__(self, user_id: int, partitions: int) -> None:
+        self.partition = partition_of(user_id, partitions)
+        t = tag(self.partition)
+        prefix = "%s:u:%d:" % (t, user_id)
+        self.session = prefix + "sess"  # hash: the live watch session
+        self.watch = prefix + "watch"  # hash: e:<content> credited ms, n:<content> last reward n
+        self.day = prefix + "day"  # hash: d day number, c rewards that day, w cap notice sent
+        self.balance = prefix + "bal"  # hash: pg, v (PostgreSQL balance + version), pend
+        self.outbox = outbox(self.partition)
+        self.deadlines = deadlines(self.partition)
+
+
+def outbox(partition: int) -> str:
+    """Stream of grants and session events waiting to be written to PostgreSQL."""
+    return tag(partition) + ":outbox"
+
+
+def dead_letters(partition: int) -> str:
+    return tag(partition) + ":dead"
+
+
+def deadlines(partition: int) -> str:
+    """ZSET user id -> session deadline (ms) for the expiry sweep."""
+    return tag(partition) + ":deadlines"
+
+
+def viewers(content_id: int) -> str:
+    """ZSET user id -> session deadline (ms) of the live sessions on one content."""
+    return "{c%d}:viewers" % content_id
+
+
+def node_channel(node_id: str) -> str:
+    """Pub/sub channel of one hub node (targeted commands such as kicks)."""
+    return "hub:node:" + node_id
+
+
+BLOCKS_CHANNEL = "hub:blocks"  # pub/sub nudge: re-read blocks now (polling is the guarantee)
+OUTBOX_GROUP = "persist"  # consumer group of the outbox streams

@@ -1,0 +1,146 @@
+"""Process settings, built once from the environment by `load_settings` and passed in.
+
+Nothing here runs at import time. A missing or malformed required variable raises
+`ConfigError` naming it; `load_or_exit` turns that into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str
+    redis_url: str
+    redis_cluster: bool
+    arq_redis_url: str
+    jwt_secret: str
+    jwt_issuer: str = "watch-hub"
+    jwt_audience: str = "watch-clients"
+    app_timezone: str = "Asia/Seoul"
+    # Defaults of the runtime settings (admins override them through the admin API).
+    reward_interval_ms: int = 60_000
+    reward_amount: int = 10
+    heartbeat_interval_ms: int = 10_000
+    session_ttl_ms: int = 30_000
+    daily_reward_cap: int = 120
+    rate_limit_per_minute: int = 100
+    admin_rate_limit_per_minute: int = 60
+    # Connection bounds.
+    ws_max_frame_bytes: int = 4096
+    ws_max_messages_per_second: int = 20
+    ws_send_queue: int = 32
+    cors_origins: tuple[str, ...] = ()
+    # Keyspace: number of partitions (hash tags); fixed for the life of a deployment.
+    redis_partitions: int = 64
+    redis_pool_size: int = 64
+    node_id: str = ""
+    # How often each process re-reads settings, blocks and catalog changes from PostgreSQL.
+    control_poll_ms: int = 2000
+    drain_seconds: float = 10.0
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.app_timezone)
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1/0 or true/false, got {raw!r}")
+
+
+def _redis_url(env: Mapping[str, str], name: str, value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{name} must start with redis:// or rediss://, got {value!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate the settings from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+    database_url = _required(env, "DATABASE_URL")
+    if not database_url.startswith("postgresql+asyncpg://"):
+        raise ConfigError(f"DATABASE_URL must start with postgresql+asyncpg://, got {database_url!r}")
+    redis_url = _redis_url(env, "REDIS_URL", _required(env, "REDIS_URL"))
+    arq_url = env.get("ARQ_REDIS_URL", "").strip()
+    arq_url = _redis_url(env, "ARQ_REDIS_URL", arq_url) if arq_url else redis_url
+    secret = _required(env, "JWT_SECRET")
+    if len(secret.encode()) < 32:
+        raise ConfigError("JWT_SECRET must be at least 32 bytes")
+    tz_name = env.get("APP_TIMEZONE", "").strip() or "Asia/Seoul"
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"APP_TIMEZONE is not a known time zone: {tz_name!r}") from None
+    origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+    day = 86_400_000
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_cluster=_bool(env, "REDIS_CLUSTER"),
+        arq_redis_url=arq_url,
+        jwt_secret=secret,
+        jwt_issuer=env.get("JWT_ISSUER", "").strip() or "watch-hub",
+        jwt_audience=env.get("JWT_AUDIENCE", "").strip() or "watch-clients",
+        app_timezone=tz_name,
+        reward_interval_ms=_int(env, "REWARD_INTERVAL_MS", 60_000, low=1000, high=day),
+        reward_amount=_int(env, "REWARD_AMOUNT", 10, low=0, high=1_000_000),
+        heartbeat_interval_ms=_int(env, "HEARTBEAT_INTERVAL_MS", 10_000, low=100, high=600_000),
+        session_ttl_ms=_int(env, "SESSION_TTL_MS", 30_000, low=500, high=3_600_000),
+        daily_reward_cap=_int(env, "DAILY_REWARD_CAP", 120, low=0, high=1_000_000),
+        rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 100, low=1, high=1_000_000),
+        admin_rate_limit_per_minute=_int(env, "ADMIN_RATE_LIMIT_PER_MINUTE", 60, low=1, high=1_000_000),
+        ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, low=128, high=1 << 20),
+        ws_max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 20, low=1, high=10_000),
+        ws_send_queue=_int(env, "WS_SEND_QUEUE", 32, low=1, high=10_000),
+        cors_origins=origins,
+        redis_partitions=_int(env, "REDIS_PARTITIONS", 64, low=1, high=16384),
+        redis_pool_size=_int(env, "REDIS_POOL_SIZE", 64, low=1, high=10_000),
+        node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],
+        control_poll_ms=_int(env, "CONTROL_POLL_MS", 2000, low=100, high=5000),
+        drain_seconds=float(_int(env, "DRAIN_SECONDS", 10, low=0, high=600)),
+    )
+
+
+def load_or_exit(env: Mapping[str, str] | None = None) -> Settings:
+    """`load_settings`, or one clear line on stderr and exit status 2."""
+    try:
+        return load_settings(env)
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        sys.stderr.flush()
+        os._exit(2)  # uvicorn would otherwise print a traceback around the line

@@ -1,0 +1,107 @@
+"""Access tokens: HS256 JWTs with `sub`, `exp`, `iat`, `iss`, `aud`, `roles`, `typ`.
+
+The algorithm is never taken from the token: only the configured one is accepted, so
+`alg: none` and HS/RS confusion are refused.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from jose import ExpiredSignatureError, JWTError, jwt
+
+from core.settings import Settings
+
+ALGORITHM = "HS256"
+MAX_TOKEN_CHARS = 4096
+KNOWN_ROLES = frozenset({"viewer", "advertiser", "admin"})
+
+
+class TokenError(Exception):
+    """The token is missing, malformed, badly signed or for another audience."""
+
+
+class TokenExpired(TokenError):
+    """The token was valid but its `exp` has passed."""
+
+
+class Identity(msgspec.Struct, frozen=True):
+    user_id: int
+    roles: frozenset[str]
+    expires_at: int  # unix seconds
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+def issue_access(
+    settings: Settings,
+    user_id: int,
+    roles: tuple[str, ...] = ("viewer",),
+    *,
+    ttl_s: int = 3600,
+    now: int | None = None,
+    typ: str = "access",
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Sign an access token; used by the auth api, the dev-token printer and tests."""
+    iat = int(time.time()) if now is None else now
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "iat": iat,
+        "exp": iat + ttl_s,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "roles": list(roles),
+        "typ": typ,
+    }
+    if extra:
+        claims.update(extra)
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def verify_access(settings: Settings, token: str, *, now: float | None = None) -> Identity:
+    """Return the identity in a valid access token, or raise TokenExpired / TokenError."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise TokenError("token missing or too long")
+    options = {"leeway": 0, "require_exp": True, "require_iat": True, "require_sub": True}
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options=options,
+        )
+    except ExpiredSignatureError:
+        raise TokenExpired("token expired") from None
+    except (JWTError, ValueError, TypeError, KeyError) as exc:
+        raise TokenError(f"invalid token: {exc}") from None
+    if claims.get("typ") != "access":
+        raise TokenError("not an access token")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.isdecimal() or len(sub) > 18 or int(sub) <= 0:
+        raise TokenError("sub must be a positive decimal user id")
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise TokenError("roles must be a list of strings")
+    exp = claims.get("exp")
+    if not isinstance(exp, int):
+        raise TokenError("exp must be an integer")
+    if now is not None and exp <= now:
+        raise TokenExpired("token expired")
+    return Identity(user_id=int(sub), roles=frozenset(roles) & KNOWN_ROLES, expires_at=exp)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
