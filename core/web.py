@@ -1,0 +1,332 @@
+"""The HTTP edge shared by the REST api and the hub's HTTP endpoints.
+
+- JSON responses in the envelope of PROTOCOL 6, encoded by orjson; msgspec Structs encode,
+  and datetimes are rendered in ISO 8601 with the offset of APP_TIMEZONE (`app.state.tz`).
+- `RequestContext`: a pure-ASGI middleware that gives each request an id (X-Request-ID),
+  puts it on every response, and turns any unexpected exception into a logged 500 envelope.
+- `HttpMetrics`: a pure-ASGI middleware counting requests by route template and status.
+- `exception_handlers()`: DomainError and Starlette's HTTPException (404, 405, 413, ...)
+  as envelopes. This is the one place where domain errors become HTTP statuses.
+- `decode_body`, `require_identity`: request parsing and authentication helpers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    RateLimited,
+    TokenExpiredError,
+    Unauthorized,
+)
+from core.settings import Settings
+from core.tokens import Identity, TokenExpired, TokenError, bearer_token, verify_access
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+MAX_BODY_BYTES = 64 * 1024
+
+# Codes for the HTTP statuses that Starlette raises itself (routing, body limit).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def encode(obj: Any, tz: tzinfo = UTC) -> bytes:
+    """JSON bytes of `obj`; Structs become objects, datetimes ISO 8601 in `tz` (naive ones
+    are taken as UTC), dates ISO 8601, sets lists."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value.astimezone(tz).isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, (msgspec.Struct, set, frozenset, tuple)):
+            # keep datetimes as objects so that they come back here and get the zone
+            return msgspec.to_builtins(value, builtin_types=(datetime, date))
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    return orjson.dumps(obj, default=default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+def _tz(request: Request) -> tzinfo:
+    return getattr(request.app.state, "tz", None) or UTC
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
+def ok(request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None
+       ) -> Response:
+    """A success envelope `{"success": true, "data": ...}`."""
+    body = encode({"success": True, "data": data}, _tz(request))
+    return JSONBytes(body, status_code=status, headers=headers)
+
+
+def error_body(code: str, message: str, details: Any, trace_id: str | None) -> bytes:
+    return encode(
+        {
+            "success": False,
+            "data": None,
+            "error": {"code": code, "message": message, "details": details, "traceId": trace_id},
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- request id
+
+
+def valid_request_id(value: str | None) -> bool:
+    """A client-given request id is used when it is 1-128 safe characters."""
+    return bool(value) and _REQUEST_ID.fullmatch(value) is not None  # type: ignore[arg-type]
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_id(scope_or_request: Scope | Request) -> str | None:
+    """The id that RequestContext gave this request."""
+    scope = getattr(scope_or_request, "scope", scope_or_request)
+    return scope.get("request_id")
+
+
+def client_ip(request: Request) -> str:
+    """The peer address as the server saw it (uvicorn's --proxy-headers rewrites it from
+    X-Forwarded-For for trusted proxies)."""
+    return request.client.host if request.client else ""
+
+
+class RequestContext:
+    """Pure-ASGI middleware: request id in, X-Request-ID out on every response, and the last
+    line of defence that turns an unexpected exception into a logged 500 envelope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")
+                break
+        if not valid_request_id(rid):
+            rid = new_request_id()
+        scope["request_id"] = rid
+        header = (b"x-request-id", rid.encode())  # type: ignore[union-attr]
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", ()) if h[0] != b"x-request-id"]
+                headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "unhandled error in %s %s", scope.get("method"), scope.get("path"),
+                extra={"request_id": rid},
+            )
+            if started:
+                raise  # too late for an envelope; the server drops the connection
+            body = error_body("internal", "internal server error", None, rid)
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def error_response(request: Request, exc: DomainError) -> Response:
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, int(exc.retry_after)))}
+    body = error_body(exc.code, exc.message, exc.details, request_id(request))
+    return JSONBytes(body, status_code=exc.status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if exc.status >= 500:
+        log.error("%s: %s", exc.code, exc.message, extra={"request_id": request_id(request)})
+    return error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "internal" if exc.status_code >= 500 else "error")
+    body = error_body(code, str(exc.detail).lower(), None, request_id(request))
+    return JSONBytes(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """Pass to `Starlette(exception_handlers=...)`."""
+    return {DomainError: _domain_error, HTTPException: _http_error}
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+class HttpMetrics:
+    """Pure-ASGI middleware: `http_requests_total{method,route,status}` and
+    `http_request_duration_seconds{method,route}`. The route label is the route's path
+    template (`/api/admin/contents/{id:int}`), or `<unmatched>`, so that ids and probes
+    for random paths cannot blow up the label set."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered", ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds", "Time to answer an HTTP request",
+            ["method", "route"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "<unmatched>"
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.requests.labels(method, label, str(status)).inc()
+            self.latency.labels(method, label).observe(time.perf_counter() - start)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# ---------------------------------------------------------------------------- input
+
+
+def _validation_details(message: str) -> dict[str, Any]:
+    # msgspec: "Expected `int`, got `str` - at `$.content_id`" /
+    #          "Object contains unknown field `zz`" / "Object missing required field `title`"
+    reason, sep, at = message.rpartition(" - at `")
+    path = at.rstrip("`") if sep else "$"
+    if not sep:
+        reason = message
+    m = re.search(r"(?:unknown|required) field `([^`]*)`", reason)
+    if m:  # name the field itself, not the object that lacks or has it
+        path = f"{path}.{m.group(1)}"
+    field = re.sub(r"^\$\.?", "", path) or None
+    return {"field": field, "path": path, "reason": reason}
+
+
+def invalid(field: str, reason: str) -> BadRequest:
+    """A BadRequest for one field, in the same shape as body decoding errors."""
+    return BadRequest(f"{field}: {reason}",
+                      details={"field": field, "path": f"$.{field}", "reason": reason})
+
+
+def decode_json(body: bytes, type_: type[T]) -> T:
+    """Decode JSON bytes into `type_`, or raise BadRequest with the offending path."""
+    try:
+        return msgspec.json.decode(body or b"null", type=type_)
+    except msgspec.ValidationError as exc:
+        details = _validation_details(str(exc))
+        raise BadRequest(f"invalid body: {exc}", details=details) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest("body is not valid JSON", details={"reason": str(exc)}) from None
+
+
+async def decode_body(request: Request, type_: type[T], *, max_bytes: int = MAX_BODY_BYTES
+                      ) -> T:
+    """Read the request body (at most `max_bytes`) and decode it into `type_`."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HTTPException(413, f"body larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return decode_json(b"".join(chunks), type_)
+
+
+# ---------------------------------------------------------------------------- identity
+
+
+def require_identity(
+    request: Request, settings: Settings, roles: Iterable[str] | None = None
+) -> Identity:
+    """The identity of the request's bearer token. Raises Unauthorized (no, malformed or
+    badly signed token), TokenExpiredError, or Forbidden when `roles` is given and the token
+    holds none of them."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("missing bearer token")
+    try:
+        identity = verify_access(settings, token)
+    except TokenExpired:
+        raise TokenExpiredError("token expired") from None
+    except TokenError:
+        raise Unauthorized("invalid token") from None
+    if roles is not None:
+        wanted = frozenset(roles)
+        if not wanted & identity.roles:
+            raise Forbidden(f"requires role {' or '.join(sorted(wanted))}")
+    return identity
