@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -220,7 +221,7 @@ def exception_handlers() -> dict[Any, Any]:
 class HttpMetrics:
     """Pure-ASGI middleware: `http_requests_total{method,route,status}` and
     `http_request_duration_seconds{method,route}`. The route label is the route's path
-    template (`/api/admin/contents/{id:int}`), or `<unmatched>`, so that ids and probes
+    template (`/api/admin/contents/{id}`), or `<unmatched>`, so that ids and probes
     for random paths cannot blow up the label set."""
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
@@ -251,14 +252,24 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "<unmatched>"
+            label = _route_label(scope.get("route"))
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             self.requests.labels(method, label, str(status)).inc()
             self.latency.labels(method, label).observe(time.perf_counter() - start)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_CONVERTOR = re.compile(r":[a-z]+}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_of(path: str) -> str:
+    return _CONVERTOR.sub("}", path)  # /contents/{id:int} -> /contents/{id}
+
+
+def _route_label(route: Any) -> str:
+    path = getattr(route, "path", None)
+    return _label_of(path) if path else "<unmatched>"
 
 # ---------------------------------------------------------------------------- input
 

@@ -1,0 +1,79 @@
+"""Admin content management: create, update, soft delete, restore. Each handler owns its
+transaction and writes an audit entry with the change; a request that changes nothing
+writes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.access import ADMIN, authenticate, path_id
+from api.contents import (
+    ContentCreate,
+    ContentPatch,
+    create_content,
+    get_content,
+    patch_values,
+    update_content,
+)
+from core import audit
+from core.web import decode_body, ok
+
+
+async def create(request: Request) -> Response:
+    identity = await authenticate(request, ADMIN)
+    body = await decode_body(request, ContentCreate)
+    async with request.app.state.sessions.begin() as session:
+        content = await create_content(session, body)
+        audit.record(session, identity.user_id, "content.create", f"content:{content.id}",
+                     None, content)
+    return ok(request, content, 201)
+
+
+async def patch(request: Request) -> Response:
+    identity = await authenticate(request, ADMIN)
+    content_id = path_id(request)
+    body = await decode_body(request, ContentPatch)
+    async with request.app.state.sessions.begin() as session:
+        before = await get_content(session, content_id, lock=True)
+        values = patch_values(before, body)
+        if not values:
+            return ok(request, before)
+        after = await update_content(session, content_id, values)
+        audit.record(session, identity.user_id, "content.update", f"content:{content_id}",
+                     before, after)
+    return ok(request, after)
+
+
+async def _set_deleted(request: Request, deleted: bool) -> Response:
+    identity = await authenticate(request, ADMIN)
+    content_id = path_id(request)
+    async with request.app.state.sessions.begin() as session:
+        before = await get_content(session, content_id, lock=True)
+        if (before.deleted_at is not None) == deleted:
+            return ok(request, before)  # already in that state: idempotent, no bump
+        after = await update_content(
+            session, content_id, {"deleted_at": func.now() if deleted else None}
+        )
+        action = "content.delete" if deleted else "content.restore"
+        audit.record(session, identity.user_id, action, f"content:{content_id}", before, after)
+    return ok(request, after)
+
+
+async def delete(request: Request) -> Response:
+    """Soft delete: the row stays, `deleted_at` is set; hubs end live sessions on it."""
+    return await _set_deleted(request, True)
+
+
+async def restore(request: Request) -> Response:
+    return await _set_deleted(request, False)
+
+
+routes = [
+    Route("/api/admin/contents", create, methods=["POST"]),
+    Route("/api/admin/contents/{id:int}", patch, methods=["PATCH"]),
+    Route("/api/admin/contents/{id:int}", delete, methods=["DELETE"]),
+    Route("/api/admin/contents/{id:int}/restore", restore, methods=["POST"]),
+]

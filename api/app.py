@@ -1,0 +1,66 @@
+"""The REST api: `uvicorn api.app:app`.
+
+Nothing connects at import: settings, the engine and the Redis client are made in
+`lifespan` and kept on `app.state` (settings, tz, engine, sessions, redis, control,
+registry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from api import admin, health
+from api.state import Control
+from core.db import make_engine, make_sessionmaker
+from core.redis_client import make_redis
+from core.settings import load_or_exit
+from core.web import HttpMetrics, RequestContext, exception_handlers
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings = load_or_exit()
+    engine = make_engine(settings)
+    redis = make_redis(settings)
+    control = Control(settings, engine)
+    # A database that is down at start is not fatal: /ready says so, and the poll retries.
+    await control.try_refresh()
+    state = app.state
+    state.settings, state.tz, state.engine = settings, settings.tz, engine
+    state.sessions, state.redis, state.control = make_sessionmaker(engine), redis, control
+    poller = asyncio.create_task(control.run(), name="control-poll")
+    try:
+        yield
+    finally:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        await redis.aclose()
+        pool = getattr(redis, "connection_pool", None)
+        if pool is not None:  # a client given a pool does not close it itself
+            await pool.disconnect()
+        await engine.dispose()
+
+
+def create_app() -> Starlette:
+    registry = CollectorRegistry()
+    app = Starlette(
+        routes=[*health.routes, *admin.routes],
+        middleware=[
+            Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
+            Middleware(HttpMetrics, registry=registry),
+        ],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    return app
+
+
+app = create_app()

@@ -1,0 +1,63 @@
+"""Process probes and metrics: /health, /ready, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+CHECK_TIMEOUT_S = 2.0
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+async def health(request: Request) -> Response:
+    """200 while the process runs (no dependency is checked)."""
+    return _json({"status": "ok"})
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return "down: no answer within %gs" % CHECK_TIMEOUT_S
+    except Exception as exc:
+        return f"down: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+async def _ping_postgres(request: Request) -> None:
+    async with request.app.state.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def ready(request: Request) -> Response:
+    """200 when Redis and PostgreSQL both answer, else 503 naming what is down."""
+    redis_state, pg_state = await asyncio.gather(
+        _check(request.app.state.redis.ping()), _check(_ping_postgres(request))
+    )
+    checks = {"redis": redis_state, "postgresql": pg_state}
+    down = [name for name, state in checks.items() if state != "ok"]
+    if down:
+        return _json({"status": "unavailable", "down": down, "checks": checks}, 503)
+    return _json({"status": "ready", "checks": checks})
+
+
+async def metrics(request: Request) -> Response:
+    body = generate_latest(request.app.state.registry)
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]
