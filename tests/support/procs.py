@@ -1,0 +1,203 @@
+"""App processes started for tests: uvicorn apps on free ports, and any other command.
+
+Output goes to files (a pipe nobody reads would fill up and block the child); `stderr_text()`
+reads it back for assertions and failure messages.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tests.support.servers import die_with_parent, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+# Variables that configure the app processes; they are dropped from the inherited environment
+# so that a developer's shell (or `source .run/env`) cannot leak into a test.
+APP_VARS = frozenset(
+    {
+        "DATABASE_URL", "REDIS_URL", "REDIS_CLUSTER", "ARQ_REDIS_URL", "JWT_SECRET",
+        "JWT_ISSUER", "JWT_AUDIENCE", "APP_TIMEZONE", "REWARD_INTERVAL_MS", "REWARD_AMOUNT",
+        "HEARTBEAT_INTERVAL_MS", "SESSION_TTL_MS", "DAILY_REWARD_CAP", "RATE_LIMIT_PER_MINUTE",
+        "ADMIN_RATE_LIMIT_PER_MINUTE", "WS_MAX_FRAME_BYTES", "WS_MAX_MESSAGES_PER_SECOND",
+        "WS_SEND_QUEUE", "CORS_ORIGINS", "REDIS_PARTITIONS", "REDIS_POOL_SIZE", "NODE_ID",
+        "CONTROL_POLL_MS", "DRAIN_SECONDS",
+    }
+)
+
+
+def child_env(base: Mapping[str, str], overrides: Mapping[str, str | None] | None) -> dict[str, str]:
+    """os.environ without app variables, plus `base`, plus `overrides` (None removes one)."""
+    env = {k: v for k, v in os.environ.items() if k not in APP_VARS}
+    env.update(base)
+    env["PYTHONUNBUFFERED"] = "1"
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return env
+
+
+def http_status(port: int, path: str = "/health", timeout: float = 1.0) -> int | None:
+    """The status of GET `path` on 127.0.0.1:`port`, or None when nothing answers."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+class Proc:
+    """A child process whose stdout and stderr go to files in `log_dir`."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        name: str,
+        *,
+        cwd: Path = ROOT,
+    ) -> None:
+        self.argv = list(argv)
+        self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.stdout_path = log_dir / f"{name}.out"
+        self.stderr_path = log_dir / f"{name}.err"
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            self.proc: subprocess.Popen[bytes] = subprocess.Popen(
+                self.argv,
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # a Ctrl-C to pytest does not hit it mid-teardown
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stdout_text(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def output_tail(self, lines: int = 60) -> str:
+        text = self.stderr_text().splitlines() + ["--- stdout ---"] + self.stdout_text().splitlines()
+        return "\n".join(text[-lines:])
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout)
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM, wait up to `timeout` s (then SIGKILL); return the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+    def kill(self) -> int:
+        """SIGKILL: a crash."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} pid={self.pid} rc={self.returncode}>"
+
+
+class AppProcess(Proc):
+    """`python -m uvicorn APP --host 127.0.0.1 --port PORT` (see the `spawn` fixture)."""
+
+    def __init__(
+        self,
+        app: str,
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.app = app
+        self.port = port or free_port()
+        argv = [
+            sys.executable, "-m", "uvicorn", app,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--no-access-log",
+            *extra_args,
+        ]
+        name = f"{app.replace(':', '.')}-{self.port}"
+        super().__init__(argv, env, log_dir, name)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def wait_healthy(self, timeout: float = 20.0) -> AppProcess:
+        """Wait until GET /health answers 200; else kill it and raise with its output."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.app} exited with {self.proc.returncode} before /health answered:\n"
+                    + self.output_tail()
+                )
+            if http_status(self.port) == 200:
+                return self
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(
+                    f"{self.app} did not answer GET /health with 200 in {timeout}s:\n"
+                    + self.output_tail()
+                )
+            time.sleep(0.05)
+
+
+def resolve_argv(argv: Sequence[str]) -> list[str]:
+    """A bare command name is looked up in the venv's bin folder first (`arq`, `alembic`),
+    and `python` means this interpreter."""
+    argv = list(argv)
+    if not argv:
+        raise ValueError("empty argv")
+    head = argv[0]
+    if head in ("python", "python3"):
+        argv[0] = sys.executable
+    elif os.sep not in head and (VENV_BIN / head).exists():
+        argv[0] = str(VENV_BIN / head)
+    return argv
