@@ -63,3 +63,8 @@ def node_channel(node_id: str) -> str:
 
 BLOCKS_CHANNEL = "hub:blocks"  # pub/sub nudge: re-read blocks now (polling is the guarantee)
 OUTBOX_GROUP = "persist"  # consumer group of the outbox streams
+
+
+def fallback_rate(user_id: int, second: int) -> str:
+    """Counter of one user's HTTP fallback calls in one second (all nodes)."""
+    return "rl:fb:%d:%d" % (user_id, second)

@@ -1,0 +1,1 @@
+"""The realtime hub: WebSocket watch sessions and the HTTP fallback timer endpoints."""

@@ -1,0 +1,113 @@
+"""The realtime hub: `uvicorn realtime.app:app`.
+
+Nothing connects at import: the lifespan builds settings, clients and the Hub. SIGTERM starts
+a drain (PROTOCOL 4.3): /ready turns 503, new connections are refused with 1012, open ones
+are closed with 1012 in batches over up to DRAIN_SECONDS, and only then is uvicorn told to
+shut down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.health import health, ready as dependencies_ready
+from core.db import make_engine
+from core.redis_client import make_pubsub_redis, make_redis
+from core.settings import load_or_exit
+from core.web import RequestContext, exception_handlers
+from realtime import connection, fallback
+from realtime.hub import Hub
+
+log = logging.getLogger("realtime.app")
+
+
+def _install_drain(hub: Hub) -> None:
+    """Chain a drain in front of uvicorn's SIGTERM/SIGINT handler."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            if hub.draining:  # a second signal: stop now
+                previous(signum, frame)
+                return
+
+            async def drain_then_exit() -> None:
+                try:
+                    await hub.drain()
+                finally:
+                    previous(signum, None)
+
+            loop.call_soon_threadsafe(lambda: hub.spawn(drain_then_exit()))
+
+        signal.signal(sig, handler)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings = load_or_exit()
+    engine = make_engine(settings, pool_size=5)
+    redis = make_redis(settings)
+    pubsub = make_pubsub_redis(settings)
+    hub = Hub(settings, redis, pubsub, engine)
+    await hub.start()
+    app.state.hub, app.state.settings, app.state.tz = hub, settings, settings.tz
+    app.state.engine, app.state.redis, app.state.registry = engine, redis, hub.metrics.registry
+    _install_drain(hub)
+    # Long-lived connection objects would make every full collection walk them all.
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        await hub.stop()
+        await pubsub.aclose()
+        await redis.aclose()
+        pool = getattr(redis, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect()
+        await engine.dispose()
+
+
+async def ready(request: Request) -> Response:
+    if request.app.state.hub.draining:
+        return JSONResponse({"status": "draining", "down": ["draining"]}, 503)
+    return await dependencies_ready(request)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.registry),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app() -> Starlette:
+    return Starlette(
+        routes=[
+            WebSocketRoute("/ws", connection.serve),
+            *fallback.routes,
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestContext)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+
+
+app = create_app()

@@ -1,0 +1,279 @@
+"""One WebSocket connection: authentication, the read loop, and the edge where outcomes and
+errors become frames and close codes (PROTOCOL section 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.websockets import WebSocket
+
+from core.errors import DomainError, NoSession
+from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
+from realtime import closes, protocol
+from realtime.limits import MalformedCounter, RateLimiter
+from realtime.protocol import Auth, FrameError, Heartbeat, Ping, Start, Stop
+from realtime.service import Replaced, SessionRef
+
+if TYPE_CHECKING:
+    from realtime.hub import Hub
+
+log = logging.getLogger("realtime.connection")
+
+CAP_NOTICE = protocol.encode(protocol.Notice(
+    code="daily_cap_reached", message="daily reward cap reached: watching goes on, no rewards today"))
+
+
+class Connection:
+    """The state of one connection. Pushes from other tasks go through `push`, which never
+    buffers more than `send_limit` frames: a client that does not read is disconnected."""
+
+    __slots__ = ("id", "ws", "hub", "user_id", "roles", "expires_at", "ip", "ref", "rate",
+                 "malformed", "closed", "sending", "expiry")
+
+    def __init__(self, ws: WebSocket, hub: Hub, user_id: int, expires_at: int, ip: str) -> None:
+        self.id = secrets.token_hex(8)
+        self.ws = ws
+        self.hub = hub
+        self.user_id = user_id
+        self.expires_at = expires_at
+        self.ip = ip
+        self.ref: SessionRef | None = None
+        self.rate = RateLimiter(hub.settings.ws_max_messages_per_second)
+        self.malformed = MalformedCounter()
+        self.closed = False
+        self.sending = 0
+        self.expiry: asyncio.TimerHandle | None = None
+
+    async def send(self, text: str) -> None:
+        if self.closed:
+            return
+        self.sending += 1
+        try:
+            await self.ws.send({"type": "websocket.send", "text": text})
+        except (RuntimeError, OSError):  # closed under us
+            self.closed = True
+        finally:
+            self.sending -= 1
+
+    def push(self, text: str) -> None:
+        """Send from outside the read loop without waiting; a backlog means a slow reader."""
+        if self.closed:
+            return
+        if self.sending >= self.hub.settings.ws_send_queue:
+            self.hub.spawn(self.close(closes.SLOW_CONSUMER, "send queue full"))
+            return
+        self.hub.spawn(self.send(text))
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.hub.metrics.closes_total.labels(str(code)).inc()
+        try:
+            # A peer that stopped reading can block even the close frame: bound the wait.
+            await asyncio.wait_for(
+                self.ws.send({"type": "websocket.close", "code": code, "reason": reason}), 2.0
+            )
+        except (RuntimeError, OSError, asyncio.TimeoutError):
+            pass
+
+    def schedule_expiry(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self.expires_at - time.time())
+        self.expiry = loop.call_later(
+            delay, lambda: self.hub.spawn(self.close(closes.TOKEN_EXPIRED, "token expired"))
+        )
+
+
+def _token(ws: WebSocket) -> str | None:
+    return bearer_token(ws.headers.get("authorization")) or ws.query_params.get("token")
+
+
+async def serve(ws: WebSocket) -> None:
+    """The `/ws` endpoint."""
+    hub: Hub = ws.app.state.hub
+    await ws.accept()
+    if hub.draining:
+        await ws.close(closes.SERVICE_RESTART)
+        return
+    ip = ws.client.host if ws.client else ""
+    try:
+        identity = verify_access(hub.settings, _token(ws) or "")
+    except TokenExpired:
+        await ws.close(closes.TOKEN_EXPIRED, "token expired")
+        return
+    except TokenError:
+        await ws.close(closes.UNAUTHORIZED, "unauthorized")
+        return
+    if hub.blocks.user_blocked(identity.user_id) or hub.blocks.ip_blocked(ip):
+        await ws.close(closes.FORBIDDEN, "forbidden")
+        return
+    try:
+        await hub.provision(identity.user_id)
+    except (SQLAlchemyError, OSError):
+        log.exception("cannot provision user %s", identity.user_id)
+        await ws.close(closes.TRY_AGAIN, "try again later")
+        return
+    conn = Connection(ws, hub, identity.user_id, identity.expires_at, ip)
+    hub.register(conn)
+    try:
+        conn.schedule_expiry()
+        await conn.send(protocol.encode(protocol.Hello(
+            user_id=str(identity.user_id),
+            heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
+            session_ttl_ms=hub.runtime.session_ttl_ms,
+            server_time=int(time.time() * 1000),
+        )))
+        await _read_loop(conn, hub)
+    finally:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        hub.unregister(conn)
+
+
+async def _read_loop(conn: Connection, hub: Hub) -> None:
+    max_bytes = hub.settings.ws_max_frame_bytes
+    frames = hub.metrics.frames_total
+    while not conn.closed:
+        message = await conn.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            conn.closed = True
+            return
+        text = message.get("text")
+        now = time.monotonic()
+        if text is None:
+            data = message.get("bytes") or b""
+            if len(data) > max_bytes:
+                await conn.close(closes.TOO_BIG, "frame too big")
+                return
+            frames.labels("binary").inc()
+            await _malformed(conn, "frames must be JSON text", None, now)
+            continue
+        if len(text) > max_bytes and len(text.encode()) > max_bytes:
+            frames.labels("too_big").inc()
+            await conn.close(closes.TOO_BIG, "frame too big")
+            return
+        if not conn.rate.hit(now):
+            frames.labels("rate_limited").inc()
+            if conn.rate.should_close:
+                await conn.close(closes.RATE_LIMITED, "rate limited")
+                return
+            await conn.send(protocol.encode(protocol.Error(code="rate_limited", message="slow down")))
+            continue
+        try:
+            msg = protocol.decode_client(text)
+        except FrameError as exc:
+            frames.labels("malformed").inc()
+            await _malformed(conn, str(exc), exc.ref, now)
+            continue
+        frames.labels("ok").inc()
+        await _dispatch(conn, hub, msg)
+
+
+async def _malformed(conn: Connection, message: str, ref: str | None, now: float) -> None:
+    if conn.malformed.hit(now):
+        await conn.close(closes.BAD_REQUEST, "too many malformed frames")
+        return
+    await conn.send(protocol.encode(protocol.Error(code="bad_request", message=message, ref=ref)))
+
+
+async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> None:
+    try:
+        match msg:
+            case Heartbeat():
+                await _heartbeat(conn, hub, msg)
+            case Start():
+                await _start(conn, hub, msg)
+            case Stop():
+                await _stop(conn, hub, msg)
+            case Ping():
+                await conn.send(protocol.encode(protocol.Pong(ref=msg.id)))
+            case Auth():
+                await _auth(conn, hub, msg)
+    except Replaced as exc:
+        hub.leave(conn)
+        await conn.send(protocol.encode(
+            protocol.Replaced(content_id=exc.content_id, by_device_id=exc.by_device_id)))
+        await conn.close(closes.REPLACED, "replaced")
+    except DomainError as exc:
+        if isinstance(exc, NoSession):
+            hub.leave(conn)
+        await conn.send(protocol.encode(protocol.Error(
+            code=exc.code, message=exc.message, ref=msg.id, **exc.extra)))
+    except (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:
+        log.warning("internal error on %s for user %s: %r", type(msg).__name__, conn.user_id, exc)
+        await conn.send(protocol.encode(protocol.Error(
+            code="internal", message="the server failed; retry", ref=msg.id)))
+
+
+async def _start(conn: Connection, hub: Hub, msg: Start) -> None:
+    out = await hub.service.start(conn.user_id, msg.content_id, msg.tab_id, msg.device_id,
+                                  msg.takeover, conn.id, "ws")
+    hub.join(conn, out.ref)
+    await conn.send(protocol.encode(protocol.Started(
+        content_id=out.ref.content_id, session_id=out.ref.session_id, resumed=out.resumed,
+        elapsed_ms=out.elapsed_ms, interval_ms=out.interval_ms, remaining_ms=out.remaining_ms,
+        balance=out.balance, viewers=out.viewers, ref=msg.id,
+    )))
+
+
+async def _heartbeat(conn: Connection, hub: Hub, msg: Heartbeat) -> None:
+    ref = conn.ref
+    if ref is None:
+        raise NoSession("no live watch session: start first")
+    started = time.perf_counter()
+    try:
+        out = await hub.service.heartbeat(conn.user_id, ref, msg.playing, msg.visible)
+    except DomainError as exc:
+        hub.metrics.heartbeats_total.labels(exc.code).inc()
+        raise
+    except Replaced:
+        hub.metrics.heartbeats_total.labels("replaced").inc()
+        raise
+    for grant in out.grants:
+        await conn.send(protocol.encode(protocol.Reward(
+            reward_id=grant.reward_id, kind="watch", amount=grant.amount, balance=grant.balance,
+            content_id=out.content_id)))
+    if out.grants:
+        hub.metrics.rewards_total.inc(len(out.grants))
+        hub.metrics.coins_total.inc(sum(g.amount for g in out.grants))
+    if out.cap_reached:
+        await conn.send(CAP_NOTICE)
+    await conn.send(protocol.encode(protocol.Tick(
+        content_id=out.content_id, elapsed_ms=out.elapsed_ms, credited_ms=out.credited_ms,
+        remaining_ms=out.remaining_ms, ref=msg.id)))
+    hub.metrics.heartbeats_total.labels("ok").inc()
+    hub.metrics.heartbeat_seconds.observe(time.perf_counter() - started)
+
+
+async def _stop(conn: Connection, hub: Hub, msg: Stop) -> None:
+    ref = conn.ref
+    if ref is None:
+        raise NoSession("no live watch session")
+    hub.leave(conn)
+    content_id, watched = await hub.service.stop(conn.user_id, ref)
+    await conn.send(protocol.encode(protocol.Stopped(content_id=content_id, watched_ms=watched, ref=msg.id)))
+
+
+async def _auth(conn: Connection, hub: Hub, msg: Auth) -> None:
+    try:
+        identity = verify_access(hub.settings, msg.token)
+    except TokenError as exc:  # TokenExpired included: the old token still holds until it ends
+        await conn.send(protocol.encode(protocol.Error(
+            code="bad_request", message=f"token refused: {exc}", ref=msg.id)))
+        return
+    if identity.user_id != conn.user_id:
+        await conn.send(protocol.encode(protocol.Error(
+            code="bad_request", message="token is for another user", ref=msg.id)))
+        return
+    conn.expires_at = identity.expires_at
+    conn.schedule_expiry()
+    await conn.send(protocol.encode(protocol.Authed(expires_at=identity.expires_at, ref=msg.id)))

@@ -1,0 +1,99 @@
+"""HTTP fallback timer endpoints (PROTOCOL section 5), for players that cannot hold a
+WebSocket: the same sessions and rules through WatchService, in the REST envelope."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core import keys
+from core.errors import Forbidden, RateLimited
+from core.web import client_ip, decode_body, ok, require_identity
+from realtime.hub import Hub
+
+Short = Annotated[str, Meta(min_length=1, max_length=64)]
+ContentId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+
+
+class TimerBody(msgspec.Struct, kw_only=True):
+    content_id: ContentId
+    tab_id: Short
+    device_id: Short
+    playing: bool
+    visible: bool
+    takeover: bool = False
+
+
+class OutBody(msgspec.Struct, kw_only=True):
+    content_id: ContentId
+    tab_id: Short
+
+
+async def _caller(request: Request) -> tuple[Hub, int]:
+    hub: Hub = request.app.state.hub
+    identity = require_identity(request, hub.settings)
+    if hub.blocks.user_blocked(identity.user_id) or hub.blocks.ip_blocked(client_ip(request)):
+        raise Forbidden("blocked")
+    # Per-user fixed one-second window, shared by all nodes.
+    key = keys.fallback_rate(identity.user_id, int(time.time()))
+    pipe = hub.redis.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, 2)
+    count = (await pipe.execute())[0]
+    if count > hub.settings.ws_max_messages_per_second:
+        raise RateLimited("too many timer calls", retry_after=1)
+    await hub.provision(identity.user_id)
+    return hub, identity.user_id
+
+
+async def timer_session(request: Request) -> Response:
+    hub, user_id = await _caller(request)
+    body = await decode_body(request, TimerBody)
+    started, ticked = await hub.service.timer(user_id, body.content_id, body.tab_id,
+                                              body.device_id, body.playing, body.visible,
+                                              body.takeover)
+    data: dict[str, Any]
+    if started is not None:
+        data = {
+            "content_id": body.content_id, "session_id": started.ref.session_id,
+            "elapsed_ms": started.elapsed_ms, "credited_ms": 0,
+            "remaining_ms": started.remaining_ms, "balance": started.balance,
+            "viewers": started.viewers, "resumed": started.resumed, "rewards": [], "notices": [],
+        }
+    else:
+        assert ticked is not None
+        data = {
+            "content_id": body.content_id, "session_id": ticked.session_id,
+            "elapsed_ms": ticked.elapsed_ms, "credited_ms": ticked.credited_ms,
+            "remaining_ms": ticked.remaining_ms, "balance": ticked.balance,
+            "viewers": await hub.service.viewers(body.content_id), "resumed": True,
+            "rewards": [
+                {"reward_id": g.reward_id, "kind": "watch", "amount": g.amount,
+                 "balance": g.balance, "content_id": body.content_id}
+                for g in ticked.grants
+            ],
+            "notices": ["daily_cap_reached"] if ticked.cap_reached else [],
+        }
+        if ticked.grants:
+            hub.metrics.rewards_total.inc(len(ticked.grants))
+            hub.metrics.coins_total.inc(sum(g.amount for g in ticked.grants))
+    return ok(request, data)
+
+
+async def out_event(request: Request) -> Response:
+    hub, user_id = await _caller(request)
+    body = await decode_body(request, OutBody)
+    watched = await hub.service.out_event(user_id, body.content_id, body.tab_id)
+    return ok(request, {"content_id": body.content_id, "watched_ms": watched})
+
+
+routes = [
+    Route("/api/service/timer-session", timer_session, methods=["POST"]),
+    Route("/api/service/out-event", out_event, methods=["POST"]),
+]

@@ -1,0 +1,276 @@
+"""A hub node: its connections, and the background loops that keep it in step with the rest
+of the system (expiry sweep, viewer-count pushes, control-plane polling, pub/sub commands,
+drain on shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Coroutine
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core import keys, runtime
+from core.blocks import Blocks, load_blocks
+from core.redis_client import LiveRedis
+from core.settings import Settings
+from core.users import provision_user
+from realtime import closes, protocol
+from realtime.catalog import Catalog
+from realtime.connection import Connection
+from realtime.live.store import LiveStore
+from realtime.metrics import HubMetrics
+from realtime.service import SessionRef, WatchService
+
+log = logging.getLogger("realtime.hub")
+
+SWEEP_EVERY_S = 1.0
+VIEWERS_EVERY_S = 2.0  # PROTOCOL: at most one `viewers` push per content per 2 s
+STATS_EVERY_S = 5.0
+
+
+class Hub:
+    def __init__(self, settings: Settings, redis: LiveRedis, pubsub: Redis, engine: AsyncEngine) -> None:
+        self.settings = settings
+        self.node_id = settings.node_id
+        self.redis = redis
+        self.pubsub_redis = pubsub
+        self.engine = engine
+        self.metrics = HubMetrics()
+        self.store = LiveStore(redis, settings.redis_partitions)
+        self.catalog = Catalog(engine)
+        self.runtime = runtime.defaults(settings)
+        self.blocks = Blocks()
+        self.service = WatchService(settings, self.store, self.catalog, engine,
+                                    lambda: self.runtime, self.kick)
+        self.conns: dict[str, Connection] = {}
+        self.by_user: dict[int, set[Connection]] = {}
+        self.watchers: dict[int, set[Connection]] = {}
+        self.viewer_counts: dict[int, int] = {}
+        self.draining = False
+        self._provisioned: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[Any]] = []
+        self._control_now = asyncio.Event()
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        await self.store.load_scripts()
+        try:
+            await self.refresh_control()
+        except (SQLAlchemyError, OSError) as exc:  # keep the env defaults until it answers
+            log.warning("PostgreSQL not answering at start-up: %r", exc)
+        for loop in (self._sweep_loop, self._viewers_loop, self._control_loop,
+                     self._pubsub_loop, self._stats_loop):
+            self._loops.append(asyncio.create_task(loop(), name=loop.__name__))
+
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for conn in list(self.conns.values()):
+            await conn.close(closes.SERVICE_RESTART, "server stopping")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
+        await self.store.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Close every connection with 1012 in batches spread over up to DRAIN_SECONDS, so that
+        clients reconnect to other nodes without a storm. New connections are refused."""
+        self.draining = True
+        conns = list(self.conns.values())
+        steps = max(1, min(10, len(conns)))
+        pause = self.settings.drain_seconds / steps if conns else 0
+        per_step = math.ceil(len(conns) / steps) if conns else 0
+        log.info("draining %d connections in %d batches", len(conns), steps)
+        for i in range(steps):
+            batch = conns[i * per_step:(i + 1) * per_step]
+            await asyncio.gather(*(c.close(closes.SERVICE_RESTART, "node draining") for c in batch))
+            if i < steps - 1:
+                await asyncio.sleep(pause)
+
+    # Connections.
+
+    async def provision(self, user_id: int) -> None:
+        if user_id in self._provisioned:
+            return
+        async with self.engine.begin() as conn:
+            await provision_user(conn, user_id)
+        if len(self._provisioned) > 1_000_000:
+            self._provisioned.clear()
+        self._provisioned.add(user_id)
+
+    def register(self, conn: Connection) -> None:
+        self.conns[conn.id] = conn
+        self.by_user.setdefault(conn.user_id, set()).add(conn)
+        self.metrics.connections_open.set(len(self.conns))
+        self.metrics.connections_total.inc()
+
+    def unregister(self, conn: Connection) -> None:
+        self.leave(conn)
+        self.conns.pop(conn.id, None)
+        users = self.by_user.get(conn.user_id)
+        if users is not None:
+            users.discard(conn)
+            if not users:
+                del self.by_user[conn.user_id]
+        self.metrics.connections_open.set(len(self.conns))
+
+    def join(self, conn: Connection, ref: SessionRef) -> None:
+        self.leave(conn)
+        conn.ref = ref
+        self.watchers.setdefault(ref.content_id, set()).add(conn)
+
+    def leave(self, conn: Connection) -> None:
+        ref = conn.ref
+        if ref is None:
+            return
+        conn.ref = None
+        watching = self.watchers.get(ref.content_id)
+        if watching is not None:
+            watching.discard(conn)
+            if not watching:
+                del self.watchers[ref.content_id]
+                self.viewer_counts.pop(ref.content_id, None)
+
+    # Takeover across nodes.
+
+    async def kick(self, node: str, conn_id: str, content_id: int, by_device: str) -> None:
+        if node == self.node_id:
+            self.kick_local(conn_id, content_id, by_device)
+            return
+        message = orjson.dumps({"op": "kick", "conn": conn_id, "cid": content_id, "by": by_device})
+        try:
+            await self.pubsub_redis.publish(keys.node_channel(node), message)
+        except (RedisError, OSError) as exc:
+            # At-most-once by design: the old connection's next heartbeat is refused anyway
+            # (stale epoch) and answered with `replaced`.
+            log.warning("kick to node %s not sent: %r", node, exc)
+
+    def kick_local(self, conn_id: str, content_id: int, by_device: str) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is None or conn.closed:
+            return
+        self.leave(conn)
+        frame = protocol.encode(protocol.Replaced(content_id=content_id, by_device_id=by_device))
+
+        async def replace() -> None:
+            await conn.send(frame)
+            await conn.close(closes.REPLACED, "replaced")
+
+        self.spawn(replace())
+
+    # Background loops. Each survives Redis or PostgreSQL failures and tries again.
+
+    async def _every(self, seconds: float, step: Any, what: str) -> None:
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a loop must outlive any one failure
+                log.warning("%s failed: %r", what, exc)
+            await asyncio.sleep(seconds * random.uniform(0.8, 1.2))
+
+    async def _sweep_loop(self) -> None:
+        partitions = range(self.settings.redis_partitions)
+        await self._every(SWEEP_EVERY_S, lambda: self.store.sweep(partitions), "sweep")
+
+    async def _viewers_loop(self) -> None:
+        await self._every(VIEWERS_EVERY_S, self.push_viewer_counts, "viewer counts")
+
+    async def push_viewer_counts(self) -> None:
+        content_ids = list(self.watchers)
+        if not content_ids:
+            return
+        counts = await self.store.viewer_counts(content_ids)
+        for content_id, count in zip(content_ids, counts):
+            if self.viewer_counts.get(content_id) == count:
+                continue
+            self.viewer_counts[content_id] = count
+            frame = protocol.encode(protocol.Viewers(content_id=content_id, count=count))
+            for conn in list(self.watchers.get(content_id, ())):
+                conn.push(frame)
+
+    async def _control_loop(self) -> None:
+        period = self.settings.control_poll_ms / 1000
+        while True:
+            try:
+                await asyncio.wait_for(self._control_now.wait(), timeout=period)
+            except asyncio.TimeoutError:
+                pass
+            self._control_now.clear()
+            try:
+                await self.refresh_control()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.warning("control refresh failed: %r", exc)
+
+    async def refresh_control(self) -> None:
+        """Re-read runtime settings, blocks and catalog changes from PostgreSQL, and close the
+        connections of users or addresses that are now blocked."""
+        async with self.engine.connect() as db:
+            self.runtime = await runtime.load_runtime(db, self.settings)
+            blocks = await load_blocks(db)
+        self.blocks = blocks
+        await self.catalog.refresh()
+        for conn in list(self.conns.values()):
+            if blocks.user_blocked(conn.user_id) or blocks.ip_blocked(conn.ip):
+                self.leave(conn)
+                self.spawn(conn.close(closes.FORBIDDEN, "forbidden"))
+
+    async def _pubsub_loop(self) -> None:
+        channel = keys.node_channel(self.node_id)
+        while True:
+            pubsub = self.pubsub_redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel, keys.BLOCKS_CHANNEL)
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None:
+                        self._on_command(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - pub/sub dies silently: resubscribe
+                log.warning("pub/sub lost, resubscribing: %r", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                await pubsub.aclose()
+
+    def _on_command(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        if channel in (keys.BLOCKS_CHANNEL, keys.BLOCKS_CHANNEL.encode()):
+            self._control_now.set()
+            return
+        try:
+            command = orjson.loads(message["data"])
+            if command.get("op") == "kick":
+                self.kick_local(str(command["conn"]), int(command["cid"]), str(command["by"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("bad node command %r: %r", message.get("data"), exc)
+
+    async def _stats_loop(self) -> None:
+        await self._every(STATS_EVERY_S, self.update_stats, "stats")
+
+    async def update_stats(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.settings.redis_partitions):
+            pipe.zcard(keys.deadlines(p))
+            pipe.xlen(keys.outbox(p))
+        replies = await pipe.execute()
+        self.metrics.sessions_live.set(sum(replies[0::2]))
+        self.metrics.outbox_entries.set(sum(replies[1::2]))

@@ -1,0 +1,96 @@
+-- tick.lua: one heartbeat. Credits server-clock time, grants the rewards whose boundaries it
+-- crosses (daily cap, kill switch), appends each grant to the outbox, extends the session.
+-- KEYS[1] session hash   {pN}:u:<uid>:sess
+-- KEYS[2] watch hash     {pN}:u:<uid>:watch
+-- KEYS[3] day hash       {pN}:u:<uid>:day    (d local day number, c rewards that day, w notice sent)
+-- KEYS[4] balance hash   {pN}:u:<uid>:bal
+-- KEYS[5] deadlines zset {pN}:deadlines
+-- KEYS[6] outbox stream  {pN}:outbox
+-- ARGV: 1 user id, 2 session id ('' = match by tab/device/content: HTTP fallback),
+--       3 epoch, 4 tab id, 5 device id, 6 content id, 7 earning (1 = playing and visible),
+--       8 heartbeat interval ms, 9 session ttl ms, 10 reward interval ms, 11 reward amount,
+--       12 daily cap (0 = none), 13 rewards paused (1/0), 14 time zone offset ms
+-- Returns {'ok', elapsed_ms, credited_ms, remaining_ms, pg|false, pending, now_ms, notice,
+--          session_id, n1, n2, ...}  (n = the reward boundaries granted by this tick)
+--      or {'no_session'} or {'replaced', device_id, content_id} (a newer session holds it)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local uid, cid = ARGV[1], ARGV[6]
+local s = redis.call('HMGET', KEYS[1], 'cid', 'tab', 'dev', 'sid', 'ep', 'last', 'dl', 'wms')
+if not s[4] or (tonumber(s[7]) or 0) < now then
+  return {'no_session'}
+end
+if ARGV[2] ~= '' then
+  if s[4] ~= ARGV[2] or s[5] ~= ARGV[3] then
+    if s[2] == ARGV[4] and s[3] == ARGV[5] then
+      return {'no_session'}
+    end
+    return {'replaced', s[3], s[1]}
+  end
+elseif s[2] ~= ARGV[4] or s[3] ~= ARGV[5] or s[1] ~= cid then
+  return {'no_session'}
+end
+
+local hb, ttl, ivl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local amount, cap = tonumber(ARGV[11]), tonumber(ARGV[12])
+local credit = 0
+if ARGV[7] == '1' then
+  credit = now - (tonumber(s[6]) or now)
+  if credit < 0 then credit = 0 end  -- the clock went back (failover): credit nothing
+  local limit = math.floor(hb * 3 / 2)
+  if credit > limit then credit = limit end
+end
+
+local w = redis.call('HMGET', KEYS[2], 'e:' .. cid, 'n:' .. cid)
+local elapsed = tonumber(w[1]) or 0
+local lastn = tonumber(w[2]) or 0
+local new_elapsed = elapsed + credit
+local day = math.floor((now + tonumber(ARGV[14])) / 86400000)
+local d = redis.call('HMGET', KEYS[3], 'd', 'c', 'w')
+local count, warned = 0, false
+if tonumber(d[1]) == day then
+  count = tonumber(d[2]) or 0
+  warned = d[3] == '1'
+end
+
+local granted = {}
+local notice = 0
+for n = math.floor(elapsed / ivl) + 1, math.floor(new_elapsed / ivl) do
+  if n > lastn and ARGV[13] ~= '1' then
+    if cap > 0 and count >= cap then
+      if not warned then
+        notice = 1
+        warned = true
+      end
+    else
+      count = count + 1
+      lastn = n
+      granted[#granted + 1] = n
+    end
+  end
+end
+local b = redis.call('HMGET', KEYS[4], 'pg', 'pend')
+local pend = tonumber(b[2]) or 0
+
+-- Writes.
+if credit > 0 then
+  redis.call('HSET', KEYS[2], 'e:' .. cid, new_elapsed)
+end
+if #granted > 0 or notice == 1 then
+  redis.call('HSET', KEYS[3], 'd', day, 'c', count, 'w', warned and 1 or 0)
+end
+if #granted > 0 then
+  redis.call('HSET', KEYS[2], 'n:' .. cid, lastn)
+  pend = redis.call('HINCRBY', KEYS[4], 'pend', amount * #granted)
+  for _, n in ipairs(granted) do
+    redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+      'uid', uid, 'cid', cid, 'amt', amount, 'ts', now)
+  end
+end
+redis.call('HSET', KEYS[1], 'last', now, 'dl', now + ttl, 'wms', (tonumber(s[8]) or 0) + credit)
+redis.call('ZADD', KEYS[5], now + ttl, uid)
+local reply = {'ok', new_elapsed, credit, ivl - (new_elapsed % ivl), b[1] or false, pend, now, notice, s[4]}
+for _, n in ipairs(granted) do
+  reply[#reply + 1] = n
+end
+return reply

@@ -1,0 +1,193 @@
+"""The Python API of the live state: one method per Lua step, typed results, and the
+content-wide viewer sets (kept outside the per-user scripts: another hash tag, another slot)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from core import keys
+from core.redis_client import LiveRedis
+from realtime.live import scripts
+from realtime.live.batcher import PipelineBatcher
+from realtime.live.scripts import ScriptRunner
+
+
+def _s(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None or value is False else int(_s(value))
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    status: str  # new | resumed | conflict | takeover
+    session_id: str
+    epoch: int
+    elapsed_ms: int
+    last_n: int
+    pg_balance: int | None  # None: not cached in Redis yet
+    pending: int
+    now_ms: int
+    other_node: str
+    other_conn: str
+    other_content: int | None
+    other_device: str
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    status: str  # ok | no_session | replaced
+    elapsed_ms: int = 0
+    credited_ms: int = 0
+    remaining_ms: int = 0
+    pg_balance: int | None = None
+    pending: int = 0
+    now_ms: int = 0
+    notice: bool = False
+    session_id: str = ""
+    granted: tuple[int, ...] = ()
+    active_device: str = ""
+    active_content: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TickParams:
+    """The runtime values a tick needs (from runtime settings and the content)."""
+
+    heartbeat_ms: int
+    ttl_ms: int
+    interval_ms: int
+    amount: int
+    cap: int
+    paused: bool
+    tz_offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopResult:
+    stopped: bool
+    content_id: int = 0
+    watched_ms: int = 0
+
+
+class LiveStore:
+    def __init__(self, redis: LiveRedis, partitions: int, *, max_batch: int = 128,
+                 max_inflight: int = 4) -> None:
+        self.redis = redis
+        self.partitions = partitions
+        self.runner = ScriptRunner(redis)
+        self.batcher = PipelineBatcher(self.runner, max_batch=max_batch, max_inflight=max_inflight)
+
+    async def load_scripts(self) -> None:
+        await self.runner.load()
+
+    async def close(self) -> None:
+        await self.batcher.close()
+
+    async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
+                    session_id: str, node: str, conn: str, transport: str, ttl_ms: int) -> StartResult:
+        k = keys.UserKeys(user_id, self.partitions)
+        r = await self.runner.run(
+            scripts.START,
+            (k.session, k.watch, k.balance, k.deadlines, k.outbox),
+            (user_id, content_id, tab, device, "1" if takeover else "0", session_id, node, conn,
+             transport, ttl_ms),
+        )
+        other_content = _s(r[10])
+        return StartResult(
+            status=_s(r[0]), session_id=_s(r[1]), epoch=int(r[2]), elapsed_ms=int(r[3]),
+            last_n=int(r[4]), pg_balance=_opt_int(r[5]), pending=int(r[6]), now_ms=int(r[7]),
+            other_node=_s(r[8]), other_conn=_s(r[9]),
+            other_content=int(other_content) if other_content else None, other_device=_s(r[11]),
+        )
+
+    async def tick(self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str,
+                   device: str, earning: bool, p: TickParams) -> TickResult:
+        """One heartbeat, batched with others into a pipeline. Also refreshes this user's entry in
+        the content's viewer set (XX: a swept or stopped session is not brought back)."""
+        k = keys.UserKeys(user_id, self.partitions)
+        deadline = int(time.time() * 1000) + p.ttl_ms
+        r = await self.batcher.submit(
+            scripts.TICK,
+            (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
+            (user_id, session_id, epoch, tab, device, content_id, "1" if earning else "0",
+             p.heartbeat_ms, p.ttl_ms, p.interval_ms, p.amount, p.cap, "1" if p.paused else "0",
+             p.tz_offset_ms),
+            ("ZADD", keys.viewers(content_id), "XX", "GT", deadline, user_id),
+        )
+        status = _s(r[0])
+        if status == "replaced":
+            return TickResult(status, active_device=_s(r[1]), active_content=int(_s(r[2])))
+        if status != "ok":
+            return TickResult(status)
+        return TickResult(
+            status, elapsed_ms=int(r[1]), credited_ms=int(r[2]), remaining_ms=int(r[3]),
+            pg_balance=_opt_int(r[4]), pending=int(r[5]), now_ms=int(r[6]), notice=r[7] == 1,
+            session_id=_s(r[8]), granted=tuple(int(n) for n in r[9:]),
+        )
+
+    async def stop(self, user_id: int, session_id: str, tab: str = "", content_id: int = 0) -> StopResult:
+        """Stop by session id (WebSocket) or, with session_id '', by tab and content (HTTP)."""
+        k = keys.UserKeys(user_id, self.partitions)
+        r = await self.runner.run(
+            scripts.STOP, (k.session, k.deadlines, k.outbox), (user_id, session_id, tab, content_id)
+        )
+        if _s(r[0]) != "stopped":
+            return StopResult(False)
+        result = StopResult(True, int(_s(r[1])), int(r[2]))
+        await self.redis.zrem(keys.viewers(result.content_id), user_id)
+        return result
+
+    async def set_pg_balance(self, user_id: int, balance: int, version: int) -> tuple[int, int]:
+        """Cache the PostgreSQL balance (newer versions only); returns (pg, pending)."""
+        k = keys.UserKeys(user_id, self.partitions)
+        r = await self.runner.run(scripts.SETBAL, (k.balance,), (balance, version))
+        return int(r[0]), int(r[1])
+
+    async def sweep(self, partitions: Iterable[int], limit: int = 500) -> list[tuple[int, int]]:
+        """End expired sessions in these partitions; returns (user_id, content_id) of each."""
+        parts = list(partitions)
+        calls = [
+            (scripts.SWEEP, (keys.deadlines(p), keys.outbox(p)), (keys.tag(p), limit)) for p in parts
+        ]
+        ended: list[tuple[int, int]] = []
+        for reply in await self.runner.run_many(calls):
+            if isinstance(reply, Exception):
+                raise reply
+            ended.extend((int(_s(reply[i])), int(_s(reply[i + 1]))) for i in range(0, len(reply), 2))
+        if ended:
+            pipe = self.redis.pipeline(transaction=False)
+            for user_id, content_id in ended:
+                pipe.zrem(keys.viewers(content_id), user_id)
+            await pipe.execute()
+        return ended
+
+    async def join_viewers(self, user_id: int, content_id: int, now_ms: int, ttl_ms: int,
+                           left_content: int | None) -> int:
+        """Put the user in the content's viewer set (and out of the one it left); returns the
+        content's live viewer count."""
+        pipe = self.redis.pipeline(transaction=False)
+        if left_content is not None and left_content != content_id:
+            pipe.zrem(keys.viewers(left_content), user_id)
+        pipe.zadd(keys.viewers(content_id), {str(user_id): now_ms + ttl_ms})
+        pipe.zcount(keys.viewers(content_id), now_ms, "+inf")
+        return int((await pipe.execute())[-1])
+
+    async def viewer_counts(self, content_ids: Sequence[int], now_ms: int | None = None) -> list[int]:
+        """Live viewers of each content: members whose deadline has not passed."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in content_ids:
+            pipe.zcount(keys.viewers(cid), now, "+inf")
+        return [int(n) for n in await pipe.execute()]
+
+    async def prune_viewers(self, content_ids: Sequence[int], now_ms: int | None = None) -> None:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in content_ids:
+            pipe.zremrangebyscore(keys.viewers(cid), "-inf", now - 1)
+        await pipe.execute()

@@ -1,0 +1,171 @@
+"""The session rules, pure (no I/O, no clock of their own).
+
+The atomic steps run in Redis as Lua (live/lua/*.lua) because the grant, the daily counter and
+the outbox entry must change together; this module is their specification in Python and the
+part both transports share: what a heartbeat may earn, which boundaries a credit crosses, the
+reward ids, the local day of the daily cap, and how a step's outcome becomes replies.
+`tests/test_lua_contract.py` runs the same random histories through `ReferenceStore` and the
+real scripts and requires identical results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+DAY_MS = 86_400_000
+
+
+def credit_ms(earning: bool, now_ms: int, last_ms: int, heartbeat_interval_ms: int) -> int:
+    """Time a heartbeat credits: the server-clock gap since the previous one, capped at
+    1.5 x the heartbeat interval; nothing when paused or hidden, nothing if the clock went back."""
+    if not earning:
+        return 0
+    return max(0, min(now_ms - last_ms, heartbeat_interval_ms * 3 // 2))
+
+
+def reward_id(user_id: int, content_id: int, n: int) -> str:
+    return f"w:{user_id}:{content_id}:{n}"
+
+
+def remaining_ms(elapsed_ms: int, interval_ms: int) -> int:
+    return interval_ms - elapsed_ms % interval_ms
+
+
+def tz_offset_ms(tz: ZoneInfo, now_ms: int) -> int:
+    """UTC offset of `tz` at `now_ms`; the scripts add it to Redis TIME to find the local day."""
+    moment = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(tz)
+    offset = moment.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() * 1000)
+
+
+def local_day(now_ms: int, offset_ms: int) -> int:
+    return (now_ms + offset_ms) // DAY_MS
+
+
+@dataclass(frozen=True)
+class Crossing:
+    granted: tuple[int, ...]  # boundary indexes that earn a reward now
+    count: int  # rewards granted today, after this crossing
+    notice: bool  # the daily cap was hit for the first time today
+
+
+def cross(
+    elapsed_ms: int,
+    new_elapsed_ms: int,
+    interval_ms: int,
+    last_n: int,
+    *,
+    cap: int,
+    count: int,
+    warned: bool,
+    paused: bool,
+) -> Crossing:
+    """The rewards of boundaries crossed going from `elapsed_ms` to `new_elapsed_ms`.
+
+    A boundary earns only if its index is above every one granted before on this content
+    (so an id is never granted twice, even when the interval changes), rewards are not paused,
+    and the day's count is below the cap. Boundaries crossed while capped or paused are gone.
+    """
+    granted: list[int] = []
+    notice = False
+    for n in range(elapsed_ms // interval_ms + 1, new_elapsed_ms // interval_ms + 1):
+        if n <= last_n or paused:
+            continue
+        if cap > 0 and count >= cap:
+            if not warned:
+                notice = warned = True
+            continue
+        count += 1
+        last_n = n
+        granted.append(n)
+    return Crossing(tuple(granted), count, notice)
+
+
+# The reference model of the Redis state machine, used by the contract tests.
+
+
+@dataclass
+class _Session:
+    content_id: int
+    tab: str
+    device: str
+    sid: str
+    epoch: int
+    last: int
+    deadline: int
+    watched: int = 0
+
+
+@dataclass
+class ReferenceStore:
+    """What start/tick/stop do to one user's state, in memory. Results have the same shape as
+    the parsed script replies in live/store.py."""
+
+    heartbeat_ms: int
+    ttl_ms: int
+    session: _Session | None = None
+    elapsed: dict[int, int] = field(default_factory=dict)
+    last_n: dict[int, int] = field(default_factory=dict)
+    day: int = -1
+    count: int = 0
+    warned: bool = False
+    pending: int = 0
+    outbox: list[tuple[str, ...]] = field(default_factory=list)
+
+    def start(self, now: int, content_id: int, tab: str, device: str, takeover: bool, sid: str) -> tuple:
+        s = self.session
+        epoch = 0
+        status = "new"
+        if s is not None:
+            epoch = s.epoch
+            live = s.deadline >= now
+            same_tab = s.tab == tab and s.device == device
+            if live and same_tab and s.content_id == content_id:
+                s.deadline = now + self.ttl_ms
+                return ("resumed", s.sid, s.epoch)
+            if live and not same_tab and not takeover:
+                return ("conflict", s.content_id, s.device)
+            why = "switched" if live and same_tab else "replaced" if live else "expired"
+            status = "takeover" if why == "replaced" else "new"
+            self.outbox.append(("e", s.sid, why, str(s.watched)))
+        self.session = _Session(content_id, tab, device, sid, epoch + 1, now, now + self.ttl_ms)
+        self.outbox.append(("s", sid))
+        return (status, sid, epoch + 1)
+
+    def tick(
+        self, now: int, sid: str, epoch: int, earning: bool, *, interval: int, amount: int,
+        cap: int, paused: bool, offset: int,
+    ) -> tuple:
+        s = self.session
+        if s is None or s.deadline < now:
+            return ("no_session",)
+        if s.sid != sid or s.epoch != epoch:
+            return ("replaced",)
+        credit = credit_ms(earning, now, s.last, self.heartbeat_ms)
+        cid = s.content_id
+        elapsed = self.elapsed.get(cid, 0)
+        today = local_day(now, offset)
+        if today != self.day:
+            self.day, self.count, self.warned = today, 0, False
+        c = cross(elapsed, elapsed + credit, interval, self.last_n.get(cid, 0), cap=cap,
+                  count=self.count, warned=self.warned, paused=paused)
+        self.count = c.count
+        self.warned = self.warned or c.notice
+        if c.granted:
+            self.last_n[cid] = c.granted[-1]
+            self.pending += amount * len(c.granted)
+            self.outbox.extend(("g", f"{n}") for n in c.granted)
+        self.elapsed[cid] = elapsed + credit
+        s.last, s.deadline, s.watched = now, now + self.ttl_ms, s.watched + credit
+        return ("ok", elapsed + credit, credit, remaining_ms(elapsed + credit, interval),
+                self.pending, c.notice, c.granted)
+
+    def stop(self, now: int, sid: str) -> tuple:
+        s = self.session
+        if s is None or s.sid != sid:
+            return ("no_session",)
+        self.session = None
+        self.outbox.append(("e", s.sid, "stop", str(s.watched)))
+        return ("stopped", s.content_id, s.watched)

@@ -1,0 +1,222 @@
+"""Watch sessions: the one place both transports (WebSocket and HTTP fallback) call.
+
+It joins the catalog, the runtime settings and the live store, and returns outcomes as values;
+the transports only turn them into frames or JSON. Refusals are raised as core.errors.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.errors import ContentUnavailable, NoSession, SessionConflict
+from core.settings import Settings
+from core.users import load_balance
+from realtime import rules
+from realtime.catalog import Catalog, ContentInfo
+from realtime.live.store import LiveStore, TickParams, TickResult
+
+
+class Runtime(Protocol):
+    """The runtime settings a session needs (core.runtime.RuntimeSettings has them)."""
+
+    reward_interval_ms: int
+    reward_amount: int
+    daily_reward_cap: int
+    heartbeat_interval_ms: int
+    session_ttl_ms: int
+    rewards_paused: bool
+
+
+class Replaced(Exception):
+    """A newer session (another tab or device) holds this user's watch session."""
+
+    def __init__(self, content_id: int, by_device_id: str) -> None:
+        super().__init__("replaced")
+        self.content_id = content_id
+        self.by_device_id = by_device_id
+
+
+@dataclass(slots=True)
+class SessionRef:
+    """What a transport keeps of its live session."""
+
+    content_id: int
+    session_id: str
+    epoch: int
+    tab: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    reward_id: str
+    amount: int
+    balance: int  # the balance right after this grant
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    ref: SessionRef
+    resumed: bool
+    elapsed_ms: int
+    interval_ms: int
+    remaining_ms: int
+    balance: int
+    viewers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ticked:
+    content_id: int
+    session_id: str
+    elapsed_ms: int
+    credited_ms: int
+    remaining_ms: int
+    balance: int
+    grants: tuple[Grant, ...]
+    cap_reached: bool
+
+
+# kick(node, connection id, content id, by device id): tell the node holding a replaced
+# session's connection to close it.
+Kick = Callable[[str, str, int, str], Awaitable[None]]
+
+
+class WatchService:
+    def __init__(self, settings: Settings, store: LiveStore, catalog: Catalog, engine: AsyncEngine,
+                 runtime: Callable[[], Runtime], kick: Kick) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.engine = engine
+        self.runtime = runtime
+        self.kick = kick
+        self.node_id = settings.node_id
+        self._tz = settings.tz
+        self._offset_ms = 0
+        self._offset_until = 0.0
+
+    async def _content(self, content_id: int, now_ms: int) -> ContentInfo:
+        info = await self.catalog.get(content_id)
+        if info is None or not info.watchable(now_ms):
+            raise ContentUnavailable("no such content, or it is not available")
+        return info
+
+    def _interval(self, info: ContentInfo) -> int:
+        return info.reward_interval_ms or self.runtime().reward_interval_ms
+
+    def _tz_offset(self, now_ms: int) -> int:
+        # The offset changes at most twice a year: recompute once a minute.
+        if time.monotonic() >= self._offset_until:
+            self._offset_ms = rules.tz_offset_ms(self._tz, now_ms)
+            self._offset_until = time.monotonic() + 60
+        return self._offset_ms
+
+    async def _balance(self, user_id: int, pg: int | None, pending: int) -> int:
+        if pg is None:
+            async with self.engine.connect() as conn:
+                balance, version = await load_balance(conn, user_id)
+            pg, pending = await self.store.set_pg_balance(user_id, balance, version)
+        return pg + pending
+
+    async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
+                    conn_id: str, transport: str) -> Started:
+        now_ms = int(time.time() * 1000)
+        info = await self._content(content_id, now_ms)
+        rt = self.runtime()
+        interval = self._interval(info)
+        r = await self.store.start(user_id, content_id, tab, device, takeover,
+                                   secrets.token_hex(8), self.node_id, conn_id, transport,
+                                   rt.session_ttl_ms)
+        if r.status == "conflict":
+            active = {"active_content_id": r.other_content, "active_device_id": r.other_device}
+            raise SessionConflict("another tab or device of this user is watching",
+                                  details=active, **active)
+        if (r.status == "takeover" and r.other_conn and r.other_conn != conn_id
+                and r.other_content is not None):
+            await self.kick(r.other_node, r.other_conn, r.other_content, device)
+        viewers = await self.store.join_viewers(user_id, content_id, r.now_ms, rt.session_ttl_ms,
+                                                r.other_content)
+        return Started(
+            ref=SessionRef(content_id, r.session_id, r.epoch, tab, device),
+            resumed=r.status == "resumed",
+            elapsed_ms=r.elapsed_ms,
+            interval_ms=interval,
+            remaining_ms=rules.remaining_ms(r.elapsed_ms, interval),
+            balance=await self._balance(user_id, r.pg_balance, r.pending),
+            viewers=viewers,
+        )
+
+    def _params(self, info: ContentInfo, now_ms: int) -> TickParams:
+        rt = self.runtime()
+        return TickParams(
+            heartbeat_ms=rt.heartbeat_interval_ms, ttl_ms=rt.session_ttl_ms,
+            interval_ms=self._interval(info), amount=rt.reward_amount, cap=rt.daily_reward_cap,
+            paused=rt.rewards_paused, tz_offset_ms=self._tz_offset(now_ms),
+        )
+
+    async def heartbeat(self, user_id: int, ref: SessionRef, playing: bool, visible: bool) -> Ticked:
+        """One heartbeat of a WebSocket session (matched by session id and epoch)."""
+        now_ms = int(time.time() * 1000)
+        info = await self._live_content(user_id, ref.content_id, ref.session_id, now_ms)
+        r = await self.store.tick(user_id, ref.content_id, ref.session_id, ref.epoch, ref.tab,
+                                  ref.device, playing and visible, self._params(info, now_ms))
+        return await self._ticked(user_id, ref.content_id, r)
+
+    async def _live_content(self, user_id: int, content_id: int, session_id: str, now_ms: int) -> ContentInfo:
+        """The content of a live session; a content that became unavailable ends the session."""
+        info = await self.catalog.get(content_id)
+        if info is None or not info.watchable(now_ms):
+            await self.store.stop(user_id, session_id, "", content_id)
+            raise ContentUnavailable("the content is no longer available")
+        return info
+
+    async def _ticked(self, user_id: int, content_id: int, r: TickResult) -> Ticked:
+        if r.status == "no_session":
+            raise NoSession("no live watch session: start again")
+        if r.status == "replaced":
+            raise Replaced(r.active_content or content_id, r.active_device)
+        balance = await self._balance(user_id, r.pg_balance, r.pending)
+        amount = self.runtime().reward_amount
+        count = len(r.granted)
+        grants = tuple(
+            Grant(rules.reward_id(user_id, content_id, n), amount, balance - amount * (count - 1 - i))
+            for i, n in enumerate(r.granted)
+        )
+        return Ticked(content_id, r.session_id, r.elapsed_ms, r.credited_ms, r.remaining_ms,
+                      balance, grants, r.notice)
+
+    async def stop(self, user_id: int, ref: SessionRef) -> tuple[int, int]:
+        """End the session; returns (content_id, watched_ms)."""
+        r = await self.store.stop(user_id, ref.session_id)
+        if not r.stopped:
+            raise NoSession("no live watch session")
+        return r.content_id, r.watched_ms
+
+    # HTTP fallback: sessions matched by (tab, device, content) instead of a held session id.
+
+    async def timer(self, user_id: int, content_id: int, tab: str, device: str, playing: bool,
+                    visible: bool, takeover: bool) -> tuple[Started | None, Ticked | None]:
+        """The first call opens or resumes the session (credit 0), later ones are heartbeats."""
+        now_ms = int(time.time() * 1000)
+        info = await self._content(content_id, now_ms)
+        r = await self.store.tick(user_id, content_id, "", 0, tab, device, playing and visible,
+                                  self._params(info, now_ms))
+        if r.status == "no_session":
+            return await self.start(user_id, content_id, tab, device, takeover, "", "http"), None
+        return None, await self._ticked(user_id, content_id, r)
+
+    async def out_event(self, user_id: int, content_id: int, tab: str) -> int:
+        r = await self.store.stop(user_id, "", tab, content_id)
+        if not r.stopped:
+            raise NoSession("no live watch session on this tab and content")
+        return r.watched_ms
+
+    async def viewers(self, content_id: int) -> int:
+        return (await self.store.viewer_counts([content_id]))[0]
