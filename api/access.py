@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 
+from api import limits
 from api.state import control
 from core.errors import Forbidden, NotFound
 from core.tokens import Identity
@@ -17,14 +18,20 @@ ADMIN = ("admin",)
 
 async def authenticate(request: Request, roles: Iterable[str] | None = None) -> Identity:
     """The caller's identity, or an error: 403 for a blocked IP (before anything else),
-    401 for no/bad/expired token, 403 for a missing role or a blocked user. A valid token's
-    unknown user is provisioned."""
+    401 for no/bad/expired token, 403 for a missing role or a blocked user, 429 past the
+    caller's per-minute limit (admin routes have their own). A valid token's unknown user
+    is provisioned."""
     ctl = control(request)
     if ctl.blocks.ip_blocked(client_ip(request)):
         raise Forbidden("this address is blocked")
     identity = require_identity(request, ctl.settings, roles)
     if ctl.blocks.user_blocked(identity.user_id):
         raise Forbidden("this user is blocked")
+    if request.url.path.startswith("/api/admin/"):
+        bucket, limit = "admin", ctl.runtime.admin_rate_limit_per_minute
+    else:
+        bucket, limit = "api", ctl.runtime.rate_limit_per_minute
+    await limits.hit(request.app.state.redis, bucket, f"u{identity.user_id}", limit)
     await ctl.ensure_user(identity.user_id, identity.roles)
     return identity
 

@@ -68,3 +68,9 @@ OUTBOX_GROUP = "persist"  # consumer group of the outbox streams
 def fallback_rate(user_id: int, second: int) -> str:
     """Counter of one user's HTTP fallback calls in one second (all nodes)."""
     return "rl:fb:%d:%d" % (user_id, second)
+
+
+def api_rate(bucket: str, who: str, minute: int) -> str:
+    """Counter of one caller's REST api requests in one minute (bucket `api` or `admin`;
+    `who` is `u<user id>` or `ip<address>`)."""
+    return "rl:api:%s:%s:%d" % (bucket, who, minute)

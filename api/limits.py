@@ -1,0 +1,42 @@
+"""Per-caller request limits of the REST api (PROTOCOL 6): per user, else per IP, in fixed
+one-minute windows counted in Redis so that every api process shares them. The limits are
+runtime settings (`rate_limit_per_minute`, `admin_rate_limit_per_minute`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from core import keys
+from core.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 60
+REDIS_TIMEOUT_S = 1.0
+
+
+async def hit(redis: Any, bucket: str, who: str, limit: int, *, now: float | None = None) -> None:
+    """Count one request of `who` in `bucket`; raise RateLimited (with the seconds left in
+    the window) past `limit`. A Redis failure lets the request through: limits protect the
+    service, they must not take it down."""
+    now = time.time() if now is None else now
+    minute = int(now // WINDOW_S)
+    key = keys.api_rate(bucket, who, minute)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_S + 5)
+        count, _ = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("rate limit not checked (%s: %s)", type(exc).__name__, exc)
+        return
+    if count > limit:
+        retry_after = max(1, int((minute + 1) * WINDOW_S - now + 0.999))
+        raise RateLimited(
+            f"more than {limit} requests per minute",
+            retry_after=retry_after,
+            details={"limit": limit, "window_s": WINDOW_S},
+        )
