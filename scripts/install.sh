@@ -40,8 +40,6 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 have_pg || missing+=(postgresql)
-getent passwd postgres >/dev/null 2>&1 || [[ " ${missing[*]} " == *" postgresql "* ]] \
-  || missing+=(postgresql)
 if ! venv_ok; then
   if py=$(pick_python); then
     "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -71,6 +69,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap - EXIT
 fi
 have_pg || { say "PostgreSQL binaries still not found after install"; exit 1; }
+# PostgreSQL refuses to run as root: the tests and run.sh run it as the `postgres` OS user.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd postgres >/dev/null 2>&1; then
+  say "creating the postgres OS user"
+  useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
 
 # --- Python venv and packages --------------------------------------------------------------
 if ! venv_ok; then
