@@ -23,7 +23,8 @@ async def user_row(engine, user_id):
 
 async def actions(engine):
     async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT action, actor_id, target FROM audit_log ORDER BY id"))
+        query = text("SELECT action, actor_id, target FROM audit_log ORDER BY id")
+        rows = await conn.execute(query)
         return rows.all()
 
 
