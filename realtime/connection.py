@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket
 
-from core.errors import DomainError, NoSession
+from core.errors import ContentUnavailable, DomainError, NoSession
 from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
@@ -204,8 +204,8 @@ async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> 
             protocol.Replaced(content_id=exc.content_id, by_device_id=exc.by_device_id)))
         await conn.close(closes.REPLACED, "replaced")
     except DomainError as exc:
-        if isinstance(exc, NoSession):
-            hub.leave(conn)
+        if isinstance(msg, Heartbeat) and isinstance(exc, (NoSession, ContentUnavailable)):
+            hub.leave(conn)  # the session is over: the client must start again
         await conn.send(protocol.encode(protocol.Error(
             code=exc.code, message=exc.message, ref=msg.id, **exc.extra)))
     except (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:

@@ -70,6 +70,8 @@ def decode_client(frame: str | bytes) -> ClientMessage:
         return _decoder.decode(frame)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise FrameError(_describe(exc), _ref_of(frame)) from None
+    except RecursionError:  # deeply nested JSON
+        raise FrameError("frame nests too deeply", None) from None
 
 
 def _describe(exc: Exception) -> str:
@@ -86,7 +88,7 @@ def _describe(exc: Exception) -> str:
 def _ref_of(frame: str | bytes) -> str | None:
     try:
         ident = _id_decoder.decode(frame).id
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
     return ident if isinstance(ident, str) and len(ident) <= 64 else None
 

@@ -39,6 +39,7 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
         ('{"type":"heartbeat","playing":true,"visible":true,"position_s":-1}', None, "position_s"),
         ('{"type":"auth"}', None, "token"),
         ('{"type":"ping","id":"' + "i" * 65 + '"}', None, "id"),
+        ('{"type":' + "[" * 5000 + "]" * 5000 + "}", None, "nests too deeply"),
     ],
 )
 def test_bad_frames_are_refused_with_a_reason_and_the_ref_when_readable(
