@@ -63,10 +63,8 @@ HTTP_CODES = {
 # ---------------------------------------------------------------------------- encoding
 
 
-def encode(obj: Any, tz: tzinfo = UTC) -> bytes:
-    """JSON bytes of `obj`; Structs become objects, datetimes ISO 8601 in `tz` (naive ones
-    are taken as UTC), dates ISO 8601, sets lists."""
-
+@functools.lru_cache(maxsize=8)
+def _default_for(tz: tzinfo) -> Any:
     def default(value: Any) -> Any:
         if isinstance(value, datetime):
             if value.tzinfo is None:
@@ -74,12 +72,18 @@ def encode(obj: Any, tz: tzinfo = UTC) -> bytes:
             return value.astimezone(tz).isoformat()
         if isinstance(value, date):
             return value.isoformat()
-        if isinstance(value, (msgspec.Struct, set, frozenset, tuple)):
+        if isinstance(value, (msgspec.Struct, set, frozenset)):
             # keep datetimes as objects so that they come back here and get the zone
             return msgspec.to_builtins(value, builtin_types=(datetime, date))
         raise TypeError(f"cannot encode {type(value).__name__}")
 
-    return orjson.dumps(obj, default=default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return default
+
+
+def encode(obj: Any, tz: tzinfo = UTC) -> bytes:
+    """JSON bytes of `obj`; Structs become objects, datetimes ISO 8601 in `tz` (naive ones
+    are taken as UTC), dates ISO 8601, sets lists."""
+    return orjson.dumps(obj, default=_default_for(tz), option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def _tz(request: Request) -> tzinfo:
