@@ -126,13 +126,14 @@ class RedisServer:
         aof: bool = False,
         extra_args: Sequence[str] = (),
         binary: str | None = None,
+        log_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.aof = aof
         self.extra_args = tuple(extra_args)
         self.binary = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.log_path = self.data_dir / "redis.log"
+        self.log_path = Path(log_path) if log_path else self.data_dir / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -163,6 +164,7 @@ class RedisServer:
         if not os.path.exists(self.binary):
             raise ServerError(f"redis-server not found ({self.binary}); run scripts/install.sh")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.argv(),
