@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import admin, health
+from api import admin
+from core import probes
 from api.state import Control
 from core.db import make_engine, make_sessionmaker
 from core.redis_client import make_redis
@@ -51,7 +52,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 def create_app() -> Starlette:
     registry = CollectorRegistry()
     app = Starlette(
-        routes=[*health.routes, *admin.routes],
+        routes=[*probes.routes, *admin.routes],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
             Middleware(HttpMetrics, registry=registry),

@@ -1,4 +1,4 @@
-"""Process probes and metrics: /health, /ready, /metrics."""
+"""Process probes and metrics shared by the api and the hub: /health, /ready, /metrics."""
 
 from __future__ import annotations
 

@@ -16,14 +16,13 @@ import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api.health import health, ready as dependencies_ready
+from core import probes
 from core.db import make_engine
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
@@ -87,12 +86,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 async def ready(request: Request) -> Response:
     if request.app.state.hub.draining:
         return JSONResponse({"status": "draining", "down": ["draining"]}, 503)
-    return await dependencies_ready(request)
-
-
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.registry),
-                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return await probes.ready(request)
 
 
 def create_app() -> Starlette:
@@ -100,9 +94,9 @@ def create_app() -> Starlette:
         routes=[
             WebSocketRoute("/ws", connection.serve),
             *fallback.routes,
-            Route("/health", health, methods=["GET"]),
+            Route("/health", probes.health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
+            Route("/metrics", probes.metrics, methods=["GET"]),
         ],
         middleware=[Middleware(RequestContext)],
         exception_handlers=exception_handlers(),
