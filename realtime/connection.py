@@ -33,8 +33,8 @@ class Connection:
     """The state of one connection. Pushes from other tasks go through `push`, which never
     buffers more than `send_limit` frames: a client that does not read is disconnected."""
 
-    __slots__ = ("id", "ws", "hub", "user_id", "roles", "expires_at", "ip", "ref", "rate",
-                 "malformed", "closed", "sending", "expiry")
+    __slots__ = ("id", "ws", "hub", "user_id", "expires_at", "ip", "ref", "rate", "malformed",
+                 "closed", "sending", "send_since", "expiry", "task")
 
     def __init__(self, ws: WebSocket, hub: Hub, user_id: int, expires_at: int, ip: str) -> None:
         self.id = secrets.token_hex(8)
@@ -48,11 +48,15 @@ class Connection:
         self.malformed = MalformedCounter()
         self.closed = False
         self.sending = 0
+        self.send_since = 0.0  # when the oldest unfinished send began (monotonic)
         self.expiry: asyncio.TimerHandle | None = None
+        self.task = asyncio.current_task()
 
     async def send(self, text: str) -> None:
         if self.closed:
             return
+        if not self.sending:
+            self.send_since = time.monotonic()
         self.sending += 1
         try:
             await self.ws.send({"type": "websocket.send", "text": text})
@@ -66,9 +70,23 @@ class Connection:
         if self.closed:
             return
         if self.sending >= self.hub.settings.ws_send_queue:
-            self.hub.spawn(self.close(closes.SLOW_CONSUMER, "send queue full"))
+            self.abort("send queue full")
             return
         self.hub.spawn(self.send(text))
+
+    def stalled(self, now: float, limit_s: float) -> bool:
+        return self.sending > 0 and now - self.send_since > limit_s
+
+    def abort(self, why: str) -> None:
+        """Drop a client that does not read: a close frame could not reach it either, so the
+        connection's task is cancelled, which frees its state; uvicorn closes the socket."""
+        if self.closed:
+            return
+        self.closed = True
+        log.info("dropping connection %s of user %s: %s", self.id, self.user_id, why)
+        self.hub.metrics.closes_total.labels(str(closes.SLOW_CONSUMER)).inc()
+        if self.task is not None:
+            self.task.cancel()
 
     async def close(self, code: int, reason: str = "") -> None:
         if self.closed:

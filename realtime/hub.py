@@ -8,6 +8,7 @@ import asyncio
 import logging
 import math
 import random
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -34,6 +35,7 @@ log = logging.getLogger("realtime.hub")
 SWEEP_EVERY_S = 1.0
 VIEWERS_EVERY_S = 2.0  # PROTOCOL: at most one `viewers` push per content per 2 s
 STATS_EVERY_S = 5.0
+SEND_STALL_S = 10.0  # a send blocked this long (the client stopped reading) drops the client
 
 
 class Hub:
@@ -187,7 +189,19 @@ class Hub:
 
     async def _sweep_loop(self) -> None:
         partitions = range(self.settings.redis_partitions)
-        await self._every(SWEEP_EVERY_S, lambda: self.store.sweep(partitions), "sweep")
+
+        async def step() -> None:
+            self.drop_stalled()
+            await self.store.sweep(partitions)
+
+        await self._every(SWEEP_EVERY_S, step, "sweep")
+
+    def drop_stalled(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.conns.values()):
+            if conn.stalled(now, SEND_STALL_S):
+                self.leave(conn)
+                conn.abort("send stalled")
 
     async def _viewers_loop(self) -> None:
         await self._every(VIEWERS_EVERY_S, self.push_viewer_counts, "viewer counts")
