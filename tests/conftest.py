@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import shutil
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -20,12 +19,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not put it there
-    sys.path.insert(0, str(ROOT))
-
-from tests.support.procs import AppProcess, Proc, child_env, resolve_argv  # noqa: E402
-from tests.support.servers import PostgresServer, RedisServer, redis_command  # noqa: E402
+from tests.support.procs import AppProcess, Proc, child_env, resolve_argv
+from tests.support.servers import PostgresServer, RedisServer, redis_command
 
 # A fixed secret (>= 32 bytes), so a token printed by a failing test can be checked by hand.
 TEST_JWT_SECRET = "test-only-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -93,7 +88,9 @@ def make_redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     `make_redis_server(aof=True)` (`appendonly yes`, `appendfsync everysec`)."""
     servers: list[RedisServer] = []
 
-    def make(*, aof: bool = False, extra_args: Sequence[str] = (), port: int | None = None) -> RedisServer:
+    def make(
+        *, aof: bool = False, extra_args: Sequence[str] = (), port: int | None = None
+    ) -> RedisServer:
         server = RedisServer(
             tmp_path / f"redis-{len(servers)}", aof=aof, extra_args=extra_args, port=port
         )
@@ -257,9 +254,9 @@ def _report_and_kill(request: pytest.FixtureRequest, procs: list[Proc]) -> None:
 
 
 @pytest.fixture
-def spawn(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
-    Callable[..., AppProcess]
-]:
+def spawn(
+    env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., AppProcess]]:
     """`spawn("realtime.app:app", env_overrides={...}, port=None, wait=True, timeout=20,
     extra_args=())` runs `python -m uvicorn APP --host 127.0.0.1 --port P --no-access-log`
     with env = `env` + overrides (None removes a variable), waits for GET /health == 200, and
@@ -278,7 +275,10 @@ def spawn(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -
         extra_args: Sequence[str] = (),
     ) -> AppProcess:
         proc = AppProcess(
-            app, child_env(env, env_overrides), tmp_path / "procs", port=port,
+            app,
+            child_env(env, env_overrides),
+            tmp_path / "procs",
+            port=port,
             extra_args=extra_args,
         )
         procs.append(proc)
@@ -291,9 +291,9 @@ def spawn(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
-def spawn_cmd(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
-    Callable[..., Proc]
-]:
+def spawn_cmd(
+    env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Proc]]:
     """`spawn_cmd(["arq", "workers.main.WorkerSettings"], env_overrides={...})` starts a
     non-HTTP process (bare names resolve in the venv's bin first; `python` is this
     interpreter) with the same env rules as `spawn`, without waiting for anything."""

@@ -6,15 +6,20 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core import migrate
 from core.models import Base
+from core.settings import Settings
+from tests.support.procs import AppProcess, Proc
+from tests.support.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +28,12 @@ def _alembic(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run(
         [str(Path(sys.executable).parent / "alembic"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -39,20 +49,20 @@ async def _table_names(url: str) -> set[str]:
 # --- Redis ------------------------------------------------------------------------------------
 
 
-async def test_redis_answers_ping_and_keeps_values(redis) -> None:
+async def test_redis_answers_ping_and_keeps_values(redis: Redis) -> None:
     """The session redis-server is real: PING, SET and GET round-trip."""
     assert await redis.ping() is True
     await redis.set(b"infra:k", b"v1")
     assert await redis.get(b"infra:k") == b"v1"
 
 
-async def test_redis_is_flushed_between_tests(redis) -> None:
+async def test_redis_is_flushed_between_tests(redis: Redis) -> None:
     """`clean` runs FLUSHALL before each test that uses Redis."""
     assert await redis.get(b"infra:k") is None
     assert await redis.dbsize() == 0
 
 
-def test_redis_server_restarts_on_same_port(redis_server) -> None:
+def test_redis_server_restarts_on_same_port(redis_server: RedisServer) -> None:
     """stop()/start() and kill()/start() bring it back on the same port."""
     from tests.support.servers import redis_command
 
@@ -66,7 +76,9 @@ def test_redis_server_restarts_on_same_port(redis_server) -> None:
     assert redis_command(port, "PING").startswith(b"+PONG")
 
 
-def test_second_redis_with_aof_survives_a_crash(make_redis_server) -> None:
+def test_second_redis_with_aof_survives_a_crash(
+    make_redis_server: Callable[..., RedisServer],
+) -> None:
     """A helper redis with AOF everysec keeps writes across SIGKILL after an fsync."""
     import time
 
@@ -83,14 +95,14 @@ def test_second_redis_with_aof_survives_a_crash(make_redis_server) -> None:
 # --- PostgreSQL and migrations ----------------------------------------------------------------
 
 
-async def test_migrated_database_has_exactly_the_model_tables(engine) -> None:
+async def test_migrated_database_has_exactly_the_model_tables(engine: AsyncEngine) -> None:
     """`alembic upgrade head` created every table of core/models.py and nothing else."""
     async with engine.connect() as conn:
         names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     assert names == set(Base.metadata.tables) | {"alembic_version"}
 
 
-async def test_migrated_schema_matches_models(engine) -> None:
+async def test_migrated_schema_matches_models(engine: AsyncEngine) -> None:
     """Autogenerate finds no difference between the migrated database and the models
     (columns, types, nullability, defaults, indexes, constraints)."""
     from alembic.autogenerate import compare_metadata
@@ -107,19 +119,20 @@ async def test_migrated_schema_matches_models(engine) -> None:
 
 
 @pytest.mark.parametrize("round_", [1, 2])
-async def test_tables_are_truncated_between_tests(engine, round_: int) -> None:
+async def test_tables_are_truncated_between_tests(engine: AsyncEngine, round_: int) -> None:
     """`clean` truncates with RESTART IDENTITY: each round finds the table empty and the
     first id at 1 again."""
     async with engine.begin() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM contents"))).scalar() == 0
         insert = text(
-            "INSERT INTO contents (title, source_url, duration_s) VALUES ('t', 'u', 1) "
-            "RETURNING id"
+            "INSERT INTO contents (title, source_url, duration_s) VALUES ('t', 'u', 1) RETURNING id"
         )
         assert (await conn.execute(insert)).scalar() == 1
 
 
-async def test_alembic_cli_downgrade_and_upgrade_round_trip(make_database) -> None:
+async def test_alembic_cli_downgrade_and_upgrade_round_trip(
+    make_database: Callable[..., str],
+) -> None:
     """`alembic upgrade head`, `downgrade base`, `upgrade head` from the project root with
     DATABASE_URL set: every step works and the schema comes back whole."""
     url = make_database()
@@ -132,7 +145,9 @@ async def test_alembic_cli_downgrade_and_upgrade_round_trip(make_database) -> No
     assert await _table_names(url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
-async def test_schema_is_current_false_on_empty_true_after_upgrade(make_database) -> None:
+async def test_schema_is_current_false_on_empty_true_after_upgrade(
+    make_database: Callable[..., str],
+) -> None:
     """core.migrate.schema_is_current tells an unmigrated database from a migrated one."""
     url = make_database()
     engine = create_async_engine(url)
@@ -145,7 +160,9 @@ async def test_schema_is_current_false_on_empty_true_after_upgrade(make_database
         await engine.dispose()
 
 
-async def test_upgrade_async_shares_the_callers_connection(make_database) -> None:
+async def test_upgrade_async_shares_the_callers_connection(
+    make_database: Callable[..., str],
+) -> None:
     """The connection-sharing recipe migrates from inside a running event loop."""
     url = make_database()
     engine = create_async_engine(url)
@@ -157,7 +174,7 @@ async def test_upgrade_async_shares_the_callers_connection(make_database) -> Non
         await engine.dispose()
 
 
-async def test_two_concurrent_migrators_serialise(make_database) -> None:
+async def test_two_concurrent_migrators_serialise(make_database: Callable[..., str]) -> None:
     """Two `alembic upgrade head` at once on an empty database both succeed: the advisory
     lock makes the second wait and then find nothing to do."""
     url = make_database()
@@ -169,7 +186,7 @@ async def test_two_concurrent_migrators_serialise(make_database) -> None:
     assert await _table_names(url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
-def test_pg_server_recovers_from_a_crash(pg_server) -> None:
+def test_pg_server_recovers_from_a_crash(pg_server: PostgresServer) -> None:
     """kill() (SIGKILL to the postmaster and its backends) then start() recovers the data."""
     pg_server.psql("INSERT INTO runtime_settings (key, value) VALUES ('crash', '1')")
     pg_server.psql("CHECKPOINT")
@@ -182,7 +199,9 @@ def test_pg_server_recovers_from_a_crash(pg_server) -> None:
 # --- app processes ----------------------------------------------------------------------------
 
 
-def test_spawn_starts_an_app_with_env_overrides(spawn, env) -> None:
+def test_spawn_starts_an_app_with_env_overrides(
+    spawn: Callable[..., AppProcess], env: dict[str, str]
+) -> None:
     """spawn() waits for /health, passes env + overrides, and terminate() stops it."""
     app = spawn("tests.support.health_app:app", env_overrides={"REWARD_AMOUNT": "7"})
     assert app.url == f"http://127.0.0.1:{app.port}"
@@ -197,23 +216,31 @@ def test_spawn_starts_an_app_with_env_overrides(spawn, env) -> None:
     assert "Application shutdown complete" in app.stderr_text()
 
 
-def test_spawn_reports_an_app_that_fails_to_start(spawn) -> None:
+def test_spawn_reports_an_app_that_fails_to_start(spawn: Callable[..., AppProcess]) -> None:
     """An app that exits at start-up raises with its stderr in the message."""
     with pytest.raises(RuntimeError, match="HEALTH_APP_FAIL is set"):
         spawn("tests.support.health_app:app", env_overrides={"HEALTH_APP_FAIL": "1"})
 
 
-def test_spawn_cmd_runs_a_plain_process(spawn_cmd, env) -> None:
+def test_spawn_cmd_runs_a_plain_process(
+    spawn_cmd: Callable[..., Proc], env: dict[str, str]
+) -> None:
     """spawn_cmd() runs any command with the test env; None removes a variable."""
     proc = spawn_cmd(
-        ["python", "-c", "import os; print(os.environ['DATABASE_URL'], 'JWT_SECRET' in os.environ)"],
+        [
+            "python",
+            "-c",
+            "import os; print(os.environ['DATABASE_URL'], 'JWT_SECRET' in os.environ)",
+        ],
         env_overrides={"JWT_SECRET": None},
     )
     assert proc.wait(30) == 0
     assert proc.stdout_text().split() == [env["DATABASE_URL"], "False"]
 
 
-def test_token_fixture_signs_for_the_test_settings(token, settings) -> None:
+def test_token_fixture_signs_for_the_test_settings(
+    token: Callable[..., str], settings: Settings
+) -> None:
     """token() gives an access token that core.tokens verifies with the test settings."""
     from core.tokens import verify_access
 
@@ -228,9 +255,21 @@ def test_token_fixture_signs_for_the_test_settings(token, settings) -> None:
 def test_test_script_fails_when_no_test_runs() -> None:
     """scripts/test.sh turns pytest's exit 5 (no test collected) into a failure."""
     result = subprocess.run(
-        ["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider",
-         "tests/test_infra.py", "-k", "no_test_has_this_name"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            "bash",
+            "scripts/test.sh",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_infra.py",
+            "-k",
+            "no_test_has_this_name",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={**os.environ, "CI": "true"},
     )
     assert result.returncode != 0, result.stdout + result.stderr

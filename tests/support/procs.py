@@ -24,17 +24,37 @@ VENV_BIN = Path(sys.executable).parent
 # so that a developer's shell (or `source .run/env`) cannot leak into a test.
 APP_VARS = frozenset(
     {
-        "DATABASE_URL", "REDIS_URL", "REDIS_CLUSTER", "ARQ_REDIS_URL", "JWT_SECRET",
-        "JWT_ISSUER", "JWT_AUDIENCE", "APP_TIMEZONE", "REWARD_INTERVAL_MS", "REWARD_AMOUNT",
-        "HEARTBEAT_INTERVAL_MS", "SESSION_TTL_MS", "DAILY_REWARD_CAP", "RATE_LIMIT_PER_MINUTE",
-        "ADMIN_RATE_LIMIT_PER_MINUTE", "WS_MAX_FRAME_BYTES", "WS_MAX_MESSAGES_PER_SECOND",
-        "WS_SEND_QUEUE", "CORS_ORIGINS", "REDIS_PARTITIONS", "REDIS_POOL_SIZE", "NODE_ID",
-        "CONTROL_POLL_MS", "DRAIN_SECONDS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "REDIS_CLUSTER",
+        "ARQ_REDIS_URL",
+        "JWT_SECRET",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+        "APP_TIMEZONE",
+        "REWARD_INTERVAL_MS",
+        "REWARD_AMOUNT",
+        "HEARTBEAT_INTERVAL_MS",
+        "SESSION_TTL_MS",
+        "DAILY_REWARD_CAP",
+        "RATE_LIMIT_PER_MINUTE",
+        "ADMIN_RATE_LIMIT_PER_MINUTE",
+        "WS_MAX_FRAME_BYTES",
+        "WS_MAX_MESSAGES_PER_SECOND",
+        "WS_SEND_QUEUE",
+        "CORS_ORIGINS",
+        "REDIS_PARTITIONS",
+        "REDIS_POOL_SIZE",
+        "NODE_ID",
+        "CONTROL_POLL_MS",
+        "DRAIN_SECONDS",
     }
 )
 
 
-def child_env(base: Mapping[str, str], overrides: Mapping[str, str | None] | None) -> dict[str, str]:
+def child_env(
+    base: Mapping[str, str], overrides: Mapping[str, str | None] | None
+) -> dict[str, str]:
     """os.environ without app variables, plus `base`, plus `overrides` (None removes one)."""
     env = {k: v for k, v in os.environ.items() if k not in APP_VARS}
     env.update(base)
@@ -47,9 +67,11 @@ def child_env(base: Mapping[str, str], overrides: Mapping[str, str | None] | Non
     return env
 
 
-def http_status(port: int, path: str = "/health", timeout: float = 1.0) -> int | None:
-    """The status of GET `path` on 127.0.0.1:`port`, or None when nothing answers."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_status(
+    port: int, path: str = "/health", timeout: float = 1.0, host: str = "127.0.0.1"
+) -> int | None:
+    """The status of GET `path` on `host`:`port`, or None when nothing answers."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path)
         return conn.getresponse().status
@@ -85,7 +107,7 @@ class Proc:
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # a Ctrl-C to pytest does not hit it mid-teardown
-                preexec_fn=die_with_parent(signal.SIGKILL),
+                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 (only calls prctl)
             )
 
     @property
@@ -107,7 +129,9 @@ class Proc:
         return self.stdout_path.read_text(errors="replace")
 
     def output_tail(self, lines: int = 60) -> str:
-        text = self.stderr_text().splitlines() + ["--- stdout ---"] + self.stdout_text().splitlines()
+        text = (
+            self.stderr_text().splitlines() + ["--- stdout ---"] + self.stdout_text().splitlines()
+        )
         return "\n".join(text[-lines:])
 
     def signal(self, sig: int) -> None:
@@ -152,9 +176,14 @@ class AppProcess(Proc):
         self.app = app
         self.port = port or free_port()
         argv = [
-            sys.executable, "-m", "uvicorn", app,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
             "--no-access-log",
             *extra_args,
         ]

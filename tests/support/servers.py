@@ -26,10 +26,10 @@ __all__ = [
     "PostgresServer",
     "RedisServer",
     "ServerError",
+    "die_with_parent",
     "find_pg_bin",
     "free_port",
     "port_is_free",
-    "die_with_parent",
     "redis_command",
 ]
 
@@ -148,13 +148,19 @@ class RedisServer:
         )
         return [
             self.binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--save", "",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
             *persistence,
-            "--daemonize", "no",
-            "--logfile", "",  # stdout, which goes to our log file
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",  # stdout, which goes to our log file
             *self.extra_args,
         ]
 
@@ -172,7 +178,7 @@ class RedisServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGKILL),
+                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 (only calls prctl)
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -185,7 +191,9 @@ class RedisServer:
                 return self
             time.sleep(0.02)
         self.kill()
-        raise ServerError(f"redis-server did not answer PING in {timeout}s:\n" + _tail(self.log_path))
+        raise ServerError(
+            f"redis-server did not answer PING in {timeout}s:\n" + _tail(self.log_path)
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Clean shutdown (SIGTERM: with AOF on, redis flushes it first)."""
@@ -266,8 +274,8 @@ class PostgresServer:
         self.fsync = fsync
         self.extra_conf = tuple(extra_conf)
         self.bin = find_pg_bin()
-        self.log_path = Path(log_path) if log_path else self.data_dir.parent / (
-            self.data_dir.name + ".log"
+        self.log_path = (
+            Path(log_path) if log_path else self.data_dir.parent / (self.data_dir.name + ".log")
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self._user: pwd.struct_passwd | None = None
@@ -295,10 +303,18 @@ class PostgresServer:
         return self.url_for(self.dbname, driver="postgresql")
 
     # process ---------------------------------------------------------------------------------
-    def _run_as(self) -> dict[str, object]:
-        if self._user is None:
-            return {}
-        return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+    @property
+    def _uid(self) -> int | None:
+        return None if self._user is None else self._user.pw_uid
+
+    @property
+    def _gid(self) -> int | None:
+        return None if self._user is None else self._user.pw_gid
+
+    @property
+    def _groups(self) -> list[int] | None:
+        # Drop root's supplementary groups too, not only its uid and gid.
+        return None if self._user is None else []
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:
@@ -354,8 +370,10 @@ class PostgresServer:
         result = subprocess.run(
             [
                 str(self.bin / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", "postgres",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--no-locale",
@@ -363,9 +381,12 @@ class PostgresServer:
             ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
+            check=False,
             env=self._child_env(),
             cwd="/",
-            **self._run_as(),  # type: ignore[arg-type]
+            user=self._uid,
+            group=self._gid,
+            extra_groups=self._groups,
         )
         if result.returncode != 0:
             raise ServerError(
@@ -391,10 +412,23 @@ class PostgresServer:
 
     def _ready(self) -> bool:
         result = subprocess.run(
-            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", "postgres", "-d", "postgres", "-t", "1"],
+            [
+                str(self.bin / "pg_isready"),
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-t",
+                "1",
+            ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
+            check=False,
         )
         return result.returncode == 0
 
@@ -414,8 +448,10 @@ class PostgresServer:
                 cwd="/",
                 start_new_session=True,  # its own process group: kill() takes the backends too
                 # If we die, an immediate shutdown (SIGQUIT) that also ends the backends.
-                preexec_fn=die_with_parent(signal.SIGQUIT),
-                **self._run_as(),  # type: ignore[arg-type]
+                preexec_fn=die_with_parent(signal.SIGQUIT),  # noqa: PLW1509 (only calls prctl)
+                user=self._uid,
+                group=self._gid,
+                extra_groups=self._groups,
             )
         finally:
             log.close()
@@ -472,18 +508,36 @@ class PostgresServer:
     # databases -------------------------------------------------------------------------------
     def _client(self, tool: str, *args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [str(self.bin / tool), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-             *args],
+            [
+                str(self.bin / tool),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                *args,
+            ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
+            check=False,
             env={**self._child_env(), "PGCONNECT_TIMEOUT": "5"},
         )
 
     def psql(self, sql: str, dbname: str | None = None) -> str:
         """Run SQL with psql (stops at the first error) and return its unaligned output."""
         result = self._client(
-            "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-d", dbname or self.dbname, "-c", sql,
+            "psql",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            dbname or self.dbname,
+            "-c",
+            sql,
         )
         if result.returncode != 0:
             raise ServerError(f"psql failed: {result.stderr.decode(errors='replace')}")
