@@ -40,7 +40,7 @@ def _database_url() -> str:
     if not url:
         raise SystemExit("DATABASE_URL is required (postgresql+asyncpg://...) to run migrations")
     if url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
     return url
 
 

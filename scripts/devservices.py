@@ -1,8 +1,10 @@
 """Local dev run: redis-server and PostgreSQL with data under .run/, then the app processes.
 
-    python scripts/devservices.py run        (what scripts/run.sh does after install.sh)
-    python scripts/devservices.py services   (only Redis + PostgreSQL, migrated and seeded;
+    python -m scripts.devservices run        (what scripts/run.sh does after install.sh)
+    python -m scripts.devservices services   (only Redis + PostgreSQL, migrated and seeded;
                                               `source .run/env` to run the apps by hand)
+
+Run it from the project root (it imports tests.support.servers, shared with the tests).
 
 Steps of `run`: start redis-server (AOF, appendfsync everysec) and PostgreSQL on free local
 ports (the ports of the last run when still free, so the URLs stay the same), `alembic upgrade
@@ -32,11 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.support.servers import (  # noqa: E402
+from tests.support.servers import (
     PostgresServer,
     RedisServer,
     ServerError,
@@ -44,6 +42,8 @@ from tests.support.servers import (  # noqa: E402
     free_port,
     port_is_free,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUN = Path(os.environ.get("WATCH_RUN_DIR") or ROOT / ".run")
 LOGS = RUN / "logs"
@@ -141,8 +141,9 @@ class RunLock:
 class App:
     """One app process with its output in .run/logs/<name>.log."""
 
-    def __init__(self, name: str, label: str, argv: list[str], env: dict[str, str],
-                 port: int | None = None) -> None:
+    def __init__(
+        self, name: str, label: str, argv: list[str], env: dict[str, str], port: int | None = None
+    ) -> None:
         self.name = name
         self.label = label
         self.port = port
@@ -159,7 +160,7 @@ class App:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop the apps in order
-                preexec_fn=die_with_parent(signal.SIGTERM),
+                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 (only calls prctl)
             )
         self.reported_exit = False
 
@@ -180,7 +181,7 @@ class App:
             if self.proc.poll() is not None:
                 return False
             assert self.port is not None
-            if http_status(self.port, "/health") == 200:
+            if http_status(self.port, "/health", host=host) == 200:
                 return True
             time.sleep(0.1)
         return False
@@ -238,7 +239,9 @@ class DevRun:
         secret = jwt_secret()
 
         self.redis = RedisServer(
-            RUN / "redis", port=pick_port(saved.get("redis")), aof=True,
+            RUN / "redis",
+            port=pick_port(saved.get("redis")),
+            aof=True,
             log_path=LOGS / "redis.log",
         )
         self.redis.start()
@@ -246,9 +249,7 @@ class DevRun:
 
         probe = PostgresServer(RUN / "pgdata")
         pg_port = pick_port(saved.get("postgres"), exclude={self.redis.port})
-        self.pg = PostgresServer(
-            pg_data_dir(probe), port=pg_port, log_path=LOGS / "postgres.log"
-        )
+        self.pg = PostgresServer(pg_data_dir(probe), port=pg_port, log_path=LOGS / "postgres.log")
         self.pg.start(timeout=60)
         log(f"PostgreSQL     {self.pg.url}  (data in {self.pg.data_dir})")
         (RUN / "ports.json").write_text(
@@ -262,11 +263,13 @@ class DevRun:
 
         import asyncio
 
-        from seed import seed  # scripts/ is on sys.path[0]
+        from scripts.seed import seed
 
         done = asyncio.run(seed(self.pg.url))
-        log(f"seed: {done['contents']} demo contents and {done['users']} users inserted "
-            "(nothing when already there)")
+        log(
+            f"seed: {done['contents']} demo contents and {done['users']} users inserted "
+            "(nothing when already there)"
+        )
 
         env = app_env(secret, self.redis, self.pg)
         write_env_file(env)
@@ -286,8 +289,17 @@ class DevRun:
                 continue
             port = next_free_port(default_port, exclude=used)
             used.add(port)
-            argv = [python, "-m", "uvicorn", target, "--host", host, "--port", str(port),
-                    "--no-access-log"]
+            argv = [
+                python,
+                "-m",
+                "uvicorn",
+                target,
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--no-access-log",
+            ]
             self.apps.append(App(name, label, argv, env, port))
         if (ROOT / "workers/main.py").exists():
             argv = [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"]
@@ -295,10 +307,11 @@ class DevRun:
         else:
             log("arq worker: workers/main.py does not exist yet; not started")
 
+        probe_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         for app in self.apps:
             if app.port is None:
                 continue
-            if app.wait_healthy(host, timeout=30):
+            if app.wait_healthy(probe_host, timeout=30):
                 log(f"{app.label} up on port {app.port}")
             else:
                 code = app.proc.poll()
@@ -311,14 +324,16 @@ class DevRun:
                 if app.proc.poll() is None:
                     log(f"{app.label} running (pid {app.proc.pid})")
                 else:
-                    log(f"{app.label} FAILED to start (exit {app.proc.poll()}); "
-                        f"see {app.log_path}:\n{app.tail()}")
+                    log(
+                        f"{app.label} FAILED to start (exit {app.proc.poll()}); "
+                        f"see {app.log_path}:\n{app.tail()}"
+                    )
                     app.reported_exit = True
 
     def banner(self, env: dict[str, str]) -> None:
         from core.settings import load_settings
         from core.tokens import issue_access
-        from seed import DEV_ADMIN_ID, DEV_VIEWER_ID
+        from scripts.seed import DEV_ADMIN_ID, DEV_VIEWER_ID
 
         settings = load_settings(env)
         viewer = issue_access(settings, DEV_VIEWER_ID, ("viewer",), ttl_s=TOKEN_TTL_S)
@@ -338,8 +353,9 @@ class DevRun:
         if hub:
             lines.append(f"  realtime hub   http://{shown}:{hub.port}   ws://{shown}:{hub.port}/ws")
         if api:
-            lines.append(f"  REST api       http://{shown}:{api.port}   docs: "
-                         f"http://{shown}:{api.port}/docs")
+            lines.append(
+                f"  REST api       http://{shown}:{api.port}   docs: http://{shown}:{api.port}/docs"
+            )
         if "worker" in by_name:
             lines.append("  arq worker     running")
         assert self.redis and self.pg
@@ -355,8 +371,10 @@ class DevRun:
             f"    {admin}",
             "",
             "  Connect with websocat, then type the JSON lines:",
-            f"    websocat -H \"Authorization: Bearer $(cat {RUN}/viewer.token)\" "
-            f"ws://{shown}:{hub_port}/ws",
+            (
+                f'    websocat -H "Authorization: Bearer $(cat {RUN}/viewer.token)" '
+                f"ws://{shown}:{hub_port}/ws"
+            ),
             '    {"type":"start","content_id":1,"tab_id":"t1","device_id":"d1"}',
             '    {"type":"heartbeat","playing":true,"visible":true}',
             "",
@@ -364,13 +382,19 @@ class DevRun:
             "    .venv/bin/python - <<'PY'",
             "    import json; from websockets.sync.client import connect",
             f"    tok = open('{RUN}/viewer.token').read().strip()",
-            f"    with connect('ws://{shown}:{hub_port}/ws', "
-            "additional_headers={'Authorization': 'Bearer ' + tok}) as ws:",
+            (
+                f"    with connect('ws://{shown}:{hub_port}/ws', "
+                "additional_headers={'Authorization': 'Bearer ' + tok}) as ws:"
+            ),
             "        print(ws.recv())  # hello",
-            "        ws.send(json.dumps({'type': 'start', 'content_id': 1, 'tab_id': 't1', "
-            "'device_id': 'd1'})); print(ws.recv())",
-            "        ws.send(json.dumps({'type': 'heartbeat', 'playing': True, 'visible': True})); "
-            "print(ws.recv())",
+            (
+                "        ws.send(json.dumps({'type': 'start', 'content_id': 1, 'tab_id': 't1', "
+                "'device_id': 'd1'})); print(ws.recv())"
+            ),
+            (
+                "        ws.send(json.dumps({'type': 'heartbeat', 'playing': True, "
+                "'visible': True})); print(ws.recv())"
+            ),
             "    PY",
         ]
         if api:
@@ -389,7 +413,11 @@ class DevRun:
                     app.reported_exit = True
                     log(f"{app.label} exited with code {code}; see {app.log_path}:\n{app.tail()}")
             for label, server in (("redis-server", self.redis), ("PostgreSQL", self.pg)):
-                if server is not None and server.proc is not None and server.proc.poll() is not None:
+                if (
+                    server is not None
+                    and server.proc is not None
+                    and server.proc.poll() is not None
+                ):
                     log(f"{label} exited with code {server.proc.returncode}; stopping")
                     server.proc = None
                     self.stop_event.set()
@@ -431,8 +459,11 @@ class DevRun:
                 self.start_apps(env)
                 self.banner(env)
             else:
-                print(f"\nRedis and PostgreSQL are up. `source {RUN}/env` and start the apps; "
-                      "Ctrl-C stops the servers.\n", flush=True)
+                print(
+                    f"\nRedis and PostgreSQL are up. `source {RUN}/env` and start the apps; "
+                    "Ctrl-C stops the servers.\n",
+                    flush=True,
+                )
             if not self.stop_event.is_set():
                 self.watch()
         except ServerError as exc:
@@ -452,9 +483,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", nargs="?", choices=["run", "services"], default="run")
     args = parser.parse_args(argv)
-    scripts = str(ROOT / "scripts")
-    if scripts not in sys.path:  # for `import seed` when loaded as a module
-        sys.path.insert(0, scripts)
     return DevRun(apps=args.mode == "run").run()
 
 

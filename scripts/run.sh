@@ -10,4 +10,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install.sh
-exec .venv/bin/python scripts/devservices.py "$@"
+exec .venv/bin/python -m scripts.devservices "$@"

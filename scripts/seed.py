@@ -4,7 +4,7 @@ Inserts 8 published demo contents (public sample videos, with tags) when the con
 is empty, and the dev admin (id 1) and viewer (id 2) users when they are missing. Safe to run
 again: it never duplicates or overwrites anything.
 
-    DATABASE_URL=postgresql+asyncpg://... .venv/bin/python scripts/seed.py
+    DATABASE_URL=postgresql+asyncpg://... .venv/bin/python -m scripts.seed
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ import asyncio
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.dialects.postgresql import insert  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-
-from core.models import Content, User  # noqa: E402
+from core.models import Content, User
 
 # Ids below the registered-account range (1e9+): the dev tokens printed by scripts/run.sh
 # name these users.
@@ -34,23 +29,51 @@ DEV_VIEWER_ID = 2
 _SAMPLES = "https://commondatastorage.googleapis.com/gtv-videos-bucket/sample/"
 
 DEMO_CONTENTS: list[dict[str, Any]] = [
-    {"title": "Big Buck Bunny", "file": "BigBuckBunny.mp4", "duration_s": 596,
-     "tags": ["animation", "comedy"]},
-    {"title": "Elephants Dream", "file": "ElephantsDream.mp4", "duration_s": 653,
-     "tags": ["animation", "scifi"]},
-    {"title": "Sintel", "file": "Sintel.mp4", "duration_s": 888,
-     "tags": ["animation", "fantasy"]},
-    {"title": "Tears of Steel", "file": "TearsOfSteel.mp4", "duration_s": 734,
-     "tags": ["scifi", "live-action"]},
-    {"title": "Subaru Outback On Street And Dirt", "file": "SubaruOutbackOnStreetAndDirt.mp4",
-     "duration_s": 594, "tags": ["cars", "review"]},
-    {"title": "We Are Going On Bullrun", "file": "WeAreGoingOnBullrun.mp4", "duration_s": 47,
-     "tags": ["cars", "short"]},
-    {"title": "For Bigger Escapes", "file": "ForBiggerEscapes.mp4", "duration_s": 15,
-     "tags": ["travel", "short"]},
+    {
+        "title": "Big Buck Bunny",
+        "file": "BigBuckBunny.mp4",
+        "duration_s": 596,
+        "tags": ["animation", "comedy"],
+    },
+    {
+        "title": "Elephants Dream",
+        "file": "ElephantsDream.mp4",
+        "duration_s": 653,
+        "tags": ["animation", "scifi"],
+    },
+    {"title": "Sintel", "file": "Sintel.mp4", "duration_s": 888, "tags": ["animation", "fantasy"]},
+    {
+        "title": "Tears of Steel",
+        "file": "TearsOfSteel.mp4",
+        "duration_s": 734,
+        "tags": ["scifi", "live-action"],
+    },
+    {
+        "title": "Subaru Outback On Street And Dirt",
+        "file": "SubaruOutbackOnStreetAndDirt.mp4",
+        "duration_s": 594,
+        "tags": ["cars", "review"],
+    },
+    {
+        "title": "We Are Going On Bullrun",
+        "file": "WeAreGoingOnBullrun.mp4",
+        "duration_s": 47,
+        "tags": ["cars", "short"],
+    },
+    {
+        "title": "For Bigger Escapes",
+        "file": "ForBiggerEscapes.mp4",
+        "duration_s": 15,
+        "tags": ["travel", "short"],
+    },
     # A short reward interval, to see a reward arrive within a demo.
-    {"title": "For Bigger Fun (quick rewards)", "file": "ForBiggerFun.mp4", "duration_s": 60,
-     "tags": ["short", "demo"], "reward_interval_ms": 10_000},
+    {
+        "title": "For Bigger Fun (quick rewards)",
+        "file": "ForBiggerFun.mp4",
+        "duration_s": 60,
+        "tags": ["short", "demo"],
+        "reward_interval_ms": 10_000,
+    },
 ]
 
 
@@ -63,8 +86,11 @@ async def seed(database_url: str) -> dict[str, int]:
                 insert(User)
                 .values(
                     [
-                        {"id": DEV_ADMIN_ID, "email": "admin@example.com",
-                         "roles": ["admin", "viewer"]},
+                        {
+                            "id": DEV_ADMIN_ID,
+                            "email": "admin@example.com",
+                            "roles": ["admin", "viewer"],
+                        },
                         {"id": DEV_VIEWER_ID, "email": "viewer@example.com", "roles": ["viewer"]},
                     ]
                 )

@@ -29,12 +29,12 @@ NOW = sa.text("now()")
 def upgrade() -> None:
     op.create_table(
         "users",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False, start=1_000_000_000),
-                  nullable=False),
+        sa.Column(
+            "id", sa.BigInteger(), sa.Identity(always=False, start=1_000_000_000), nullable=False
+        ),
         sa.Column("email", sa.Text(), nullable=True),
         sa.Column("password_hash", sa.Text(), nullable=True),
-        sa.Column("roles", postgresql.ARRAY(sa.Text()), server_default="{viewer}",
-                  nullable=False),
+        sa.Column("roles", postgresql.ARRAY(sa.Text()), server_default="{viewer}", nullable=False),
         sa.Column("balance", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("balance_version", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("blocked_at", TS, nullable=True),

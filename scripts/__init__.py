@@ -1,0 +1,1 @@
+"""Developer scripts: install, run, test, seed (run from the project root)."""
