@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +32,18 @@ from realtime import connection, fallback
 from realtime.hub import Hub
 
 log = logging.getLogger("realtime.app")
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
+
+
+class _RedactTokens(logging.Filter):
+    """uvicorn logs each WebSocket's path with its query: keep `?token=` out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
 
 
 def _install_drain(hub: Hub) -> None:
@@ -60,6 +73,7 @@ def _install_drain(hub: Hub) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = load_or_exit()
+    logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
     engine = make_engine(settings, pool_size=5)
     redis = make_redis(settings)
     pubsub = make_pubsub_redis(settings)

@@ -300,6 +300,8 @@ class DevRun:
                 str(port),
                 "--no-access-log",
             ]
+            if name == "realtime":  # refuse oversized frames before they are buffered
+                argv += ["--ws-max-size", env.get("WS_MAX_FRAME_BYTES") or "4096"]
             self.apps.append(App(name, label, argv, env, port))
         if (ROOT / "workers/main.py").exists():
             argv = [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"]

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import random
 
 import pytest
@@ -56,6 +57,22 @@ async def test_blocked_user_is_refused_and_open_connections_close_4503(hub, play
     assert await p.closed_with(5) == 4503
     q = await player(h, 31, hello=False)
     assert await q.closed_with(5) == 4503
+
+
+async def test_blocked_ip_range_is_refused_and_open_connections_close_4503(hub, player, engine) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    h = hub()
+    p = await player(h, 32)
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO ip_blocks (cidr, reason) VALUES ('127.0.0.0/8', 'test')"))
+    assert await p.closed_with(5) == 4503
+    q = await player(h, 33, hello=False)
+    assert await q.closed_with(5) == 4503
+    async with httpx.AsyncClient() as http:
+        r = await http.post(f"{h.url}/api/service/out-event", json={"content_id": 1, "tab_id": "t"},
+                            headers={"Authorization": f"Bearer {p.ws.request.path.split('token=')[1]}"})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
 
 
 async def test_frame_over_the_limit_closes_1009(hub, player) -> None:  # type: ignore[no-untyped-def]
@@ -119,3 +136,48 @@ async def test_random_garbage_never_crashes_the_hub(hub, player, content) -> Non
 async def test_stop_without_session_is_no_session(hub, player) -> None:  # type: ignore[no-untyped-def]
     p = await player(hub(), 4)
     assert (await p.request("stop", "error", id="s"))["code"] == "no_session"
+
+
+def _masked_text_frame(payload: bytes) -> bytes:
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_a_client_that_never_reads_is_dropped(hub, token) -> None:  # type: ignore[no-untyped-def]
+    """Pongs pile up behind a raw socket that never reads (past the kernel's buffers): the hub
+    drops the connection about 10 s after its sends stall, and keeps serving."""
+    import base64
+    import socket
+
+    import httpx
+
+    h = hub(WS_MAX_MESSAGES_PER_SECOND="10000")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", h.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws?token={token(99)} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    assert b" 101 " in sock.recv(1024)  # the handshake (and maybe hello); never read again
+    burst = _masked_text_frame(b'{"type":"ping","id":"' + b"p" * 64 + b'"}') * 900
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    for _ in range(100):  # up to 90k pings at ~9k/s (under the rate limit), until the hub stops reading
+        try:
+            await asyncio.wait_for(loop.sock_sendall(sock, burst), 1.0)
+        except asyncio.TimeoutError:
+            break
+        await asyncio.sleep(0.1)
+    deadline = loop.time() + 20
+    async with httpx.AsyncClient() as http:
+        while True:
+            metrics = (await http.get(f"{h.url}/metrics")).text
+            if "hub_connections_open 0.0" in metrics:
+                break
+            assert loop.time() < deadline, "slow reader still connected"
+            await asyncio.sleep(0.5)
+        assert 'hub_closes_total{code="4008"} 1.0' in metrics
+        assert (await http.get(f"{h.url}/health")).status_code == 200
+    sock.close()

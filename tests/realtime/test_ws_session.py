@@ -34,8 +34,10 @@ async def test_happy_path_hello_start_heartbeats_reward_stop(hub, player, conten
 
 
 async def test_ping_pong_and_message_ids(hub, player) -> None:  # type: ignore[no-untyped-def]
-    p = await player(hub(), 5)
+    h = hub()
+    p = await player(h, 5)
     assert await p.request("ping", "pong", id="abc") == {"type": "pong", "ref": "abc"}
+    assert "token=[redacted]" in h.stderr_text() and "token=ey" not in h.stderr_text()
 
 
 async def test_heartbeat_before_start_is_no_session(hub, player) -> None:  # type: ignore[no-untyped-def]
