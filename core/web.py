@@ -7,7 +7,7 @@
 - `HttpMetrics`: a pure-ASGI middleware counting requests by route template and status.
 - `exception_handlers()`: DomainError and Starlette's HTTPException (404, 405, 413, ...)
   as envelopes. This is the one place where domain errors become HTTP statuses.
-- `decode_body`, `require_identity`: request parsing and authentication helpers.
+- `decode_body`, `decode_query`, `require_identity`: request parsing and authentication helpers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import functools
 import logging
 import re
 import time
+import typing
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, tzinfo
@@ -320,6 +321,31 @@ async def decode_body(request: Request, type_: type[T], *, max_bytes: int = MAX_
             raise HTTPException(413, f"body larger than {max_bytes} bytes")
         chunks.append(chunk)
     return decode_json(b"".join(chunks), type_)
+
+
+def _is_list(type_: Any) -> bool:
+    while typing.get_origin(type_) is typing.Annotated:
+        type_ = typing.get_args(type_)[0]
+    return typing.get_origin(type_) in (list, tuple, set, frozenset)
+
+
+def decode_query(request: Request, type_: type[T]) -> T:
+    """The query string as a Struct `type_` (strings converted: `?limit=5` is an int), or
+    BadRequest naming the parameter. A parameter of a list type takes every repetition
+    (`?tag=a&tag=b`); any other takes the last one. Parameters the Struct does not name are
+    ignored unless it forbids unknown fields."""
+    fields = {f.encode_name: f for f in msgspec.structs.fields(type_)}  # type: ignore[arg-type]
+    raw: dict[str, Any] = {}
+    params = request.query_params
+    for name in params.keys():
+        values = params.getlist(name)
+        field = fields.get(name)
+        raw[name] = values if field is not None and _is_list(field.type) else values[-1]
+    try:
+        return msgspec.convert(raw, type_, strict=False)
+    except msgspec.ValidationError as exc:
+        details = _validation_details(str(exc))
+        raise BadRequest(f"invalid query: {exc}", details=details) from None
 
 
 # ---------------------------------------------------------------------------- identity

@@ -7,17 +7,18 @@ from __future__ import annotations
 from sqlalchemy import func
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from api.access import ADMIN, authenticate, path_id
 from api.contents import (
     ContentCreate,
     ContentPatch,
+    ContentView,
     create_content,
     get_content,
     patch_values,
     update_content,
 )
+from api.spec import api_route
 from core import audit
 from core.web import decode_body, ok
 
@@ -71,9 +72,15 @@ async def restore(request: Request) -> Response:
     return await _set_deleted(request, False)
 
 
+TAGS = ("admin",)
 routes = [
-    Route("/api/admin/contents", create, methods=["POST"]),
-    Route("/api/admin/contents/{id:int}", patch, methods=["PATCH"]),
-    Route("/api/admin/contents/{id:int}", delete, methods=["DELETE"]),
-    Route("/api/admin/contents/{id:int}/restore", restore, methods=["POST"]),
+    api_route("POST", "/api/admin/contents", create, summary="Create a content", auth="admin",
+              body=ContentCreate, response=ContentView, status=201, tags=TAGS),
+    api_route("PATCH", "/api/admin/contents/{id:int}", patch, summary="Update a content",
+              auth="admin", body=ContentPatch, response=ContentView, tags=TAGS),
+    api_route("DELETE", "/api/admin/contents/{id:int}", delete,
+              summary="Soft-delete a content", auth="admin", response=ContentView, tags=TAGS),
+    api_route("POST", "/api/admin/contents/{id:int}/restore", restore,
+              summary="Restore a soft-deleted content", auth="admin", response=ContentView,
+              tags=TAGS),
 ]

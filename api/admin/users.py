@@ -8,11 +8,12 @@ from typing import Annotated
 from msgspec import Meta, Struct
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from api.access import ADMIN, authenticate, path_id
+from api.spec import api_route
 from api.state import control
 from core import blocks
+from core.blocks import BlockState
 from core.errors import BadRequest
 from core.web import decode_body, ok
 
@@ -45,7 +46,10 @@ async def unblock(request: Request) -> Response:
     return await _change(request, False)
 
 
+TAGS = ("admin",)
 routes = [
-    Route("/api/admin/users/{id:int}/block", block, methods=["POST"]),
-    Route("/api/admin/users/{id:int}/unblock", unblock, methods=["POST"]),
+    api_route("POST", "/api/admin/users/{id:int}/block", block, summary="Block a user",
+              auth="admin", body=BlockBody | None, response=BlockState, tags=TAGS),
+    api_route("POST", "/api/admin/users/{id:int}/unblock", unblock, summary="Unblock a user",
+              auth="admin", body=BlockBody | None, response=BlockState, tags=TAGS),
 ]
