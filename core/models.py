@@ -3,21 +3,24 @@ create exactly these tables; change both together."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
     Index,
     Integer,
     Text,
+    UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, CIDR, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, CIDR, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -127,3 +130,209 @@ class AuditEntry(Base):
     before: Mapped[Any | None] = mapped_column(JSONB)
     after: Mapped[Any | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now(), index=True)
+
+
+# --- boxes, ads, advertiser wallets, settlements (migration 0004) -----------------------------
+# Advertiser money is in integer micro-units (`*_micros`, 1/1,000,000 of the currency unit),
+# so that a CPM price split over single impressions stays exact (docs/api.md, "Ads").
+
+
+class RewardTable(Base):
+    """One version of the box reward table; the newest row is in force. `rows` holds
+    `[[amount, weight], ...]` in upload order. Versions are kept, never changed."""
+
+    __tablename__ = "reward_tables"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    rows: Mapped[Any] = mapped_column(JSONB)
+    total_weight: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (CheckConstraint("total_weight > 0", name="reward_tables_weight"),)
+
+
+class BoxOpen(Base):
+    """A random box opened by a user: the user's `box_no`-th box (unique, so no box is opened
+    twice), paid by the coin transaction `reward_id` = `b:<user>:<box_no>`."""
+
+    __tablename__ = "box_opens"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    box_no: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reward_table_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("reward_tables.id"))
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coin_transactions.id"))
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("user_id", "box_no", name="box_opens_user_box"),
+        UniqueConstraint("user_id", "idempotency_key", name="box_opens_user_key"),
+        CheckConstraint("box_no >= 1 AND amount >= 0", name="box_opens_values"),
+    )
+
+
+class AdvertiserWallet(Base):
+    __tablename__ = "advertiser_wallets"
+    advertiser_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id"), primary_key=True
+    )
+    balance_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (CheckConstraint("balance_micros >= 0", name="wallet_nonnegative"),)
+
+
+class Ad(Base):
+    __tablename__ = "ads"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    advertiser_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("advertiser_wallets.advertiser_id")
+    )
+    title: Mapped[str] = mapped_column(Text)
+    creative_url: Mapped[str] = mapped_column(Text)
+    click_url: Mapped[str | None] = mapped_column(Text)
+    placement: Mapped[str] = mapped_column(Text)
+    billing: Mapped[str] = mapped_column(Text)  # cpm (price per 1000 impressions) or cpc
+    price_micros: Mapped[int] = mapped_column(BigInteger)
+    budget_micros: Mapped[int] = mapped_column(BigInteger)
+    spent_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    required_view_ms: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime | None] = mapped_column(TS)
+    ends_at: Mapped[datetime | None] = mapped_column(TS)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(TS)
+    reviewed_by: Mapped[int | None] = mapped_column(BigInteger)
+    impressions: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    clicks: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="ads_status"),
+        CheckConstraint("billing IN ('cpm', 'cpc')", name="ads_billing"),
+        CheckConstraint(
+            "price_micros > 0 AND (billing <> 'cpm' OR price_micros % 1000 = 0)", name="ads_price"
+        ),
+        CheckConstraint(
+            "budget_micros > 0 AND spent_micros >= 0 AND spent_micros <= budget_micros",
+            name="ads_budget",
+        ),
+        CheckConstraint("required_view_ms >= 0", name="ads_required_view"),
+        Index("ads_advertiser_id", "advertiser_id", "id"),
+        Index("ads_serving", "placement", postgresql_where="status = 'approved'"),
+    )
+
+
+class WalletTransaction(Base):
+    """The advertiser wallet ledger: append-only, one row per credit (+) or debit (-), with
+    the balance after it. `ref` is unique: a retried charge or billing never lands twice."""
+
+    __tablename__ = "wallet_transactions"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    advertiser_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("advertiser_wallets.advertiser_id")
+    )
+    kind: Mapped[str] = mapped_column(Text)  # charge, impression, click
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    balance_after_micros: Mapped[int] = mapped_column(BigInteger)
+    ad_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ads.id"))
+    ref: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("kind IN ('charge', 'impression', 'click')", name="wallet_tx_kind"),
+        CheckConstraint("balance_after_micros >= 0", name="wallet_tx_balance"),
+        Index("wallet_transactions_advertiser_id", "advertiser_id", "id"),
+        Index("wallet_transactions_created_at", "created_at"),
+    )
+
+
+class WalletCharge(Base):
+    """A payment record (no real gateway): credited once per (advertiser, Idempotency-Key)."""
+
+    __tablename__ = "wallet_charges"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    advertiser_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("advertiser_wallets.advertiser_id")
+    )
+    idempotency_key: Mapped[str] = mapped_column(Text)
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text, server_default="succeeded")
+    balance_after_micros: Mapped[int] = mapped_column(BigInteger)
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("wallet_transactions.id"))
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("advertiser_id", "idempotency_key", name="wallet_charges_key"),
+        CheckConstraint("amount_micros > 0", name="wallet_charges_amount"),
+    )
+
+
+class AdImpression(Base):
+    """One reported impression, unique per (ad, impression_id). `counted` once its viewing
+    reached the ad's required exposure and, for CPM, it was paid (`cost_micros`)."""
+
+    __tablename__ = "ad_impressions"
+    ad_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ads.id"), primary_key=True)
+    impression_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    content_id: Mapped[int | None] = mapped_column(BigInteger)
+    viewed_ms: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    cost_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    counted_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class AdClick(Base):
+    """One click, at most one per impression; `counted` when it was paid (CPC) or recorded."""
+
+    __tablename__ = "ad_clicks"
+    ad_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ads.id"), primary_key=True)
+    impression_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    counted: Mapped[bool] = mapped_column(Boolean)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class Settlement(Base):
+    """Advertiser spend over a period of local dates [period_start, period_end), summed from
+    the wallet ledger's debits; `draft` until an admin confirms it. Periods never overlap."""
+
+    __tablename__ = "settlements"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, server_default="draft")
+    total_micros: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    confirmed_at: Mapped[datetime | None] = mapped_column(TS)
+    confirmed_by: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("period_start < period_end", name="settlements_period"),
+        CheckConstraint("status IN ('draft', 'confirmed')", name="settlements_status"),
+        ExcludeConstraint(
+            (func.daterange(period_start, period_end), "&&"),
+            name="settlements_no_overlap", using="gist",
+        ),
+    )
+
+
+class SettlementLine(Base):
+    __tablename__ = "settlement_lines"
+    settlement_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("settlements.id"), primary_key=True
+    )
+    advertiser_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    impressions: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+
+
+# Indexes for the lists and counts above, on tables of the initial schema.
+# Box progress counts a user's watch rewards (an index-only scan of this partial index).
+Index("coin_transactions_watch_user", CoinTransaction.user_id,
+      postgresql_where=CoinTransaction.kind == "watch")
+# The admin audit log filters by action or actor, newest first.
+Index("audit_log_action_id", AuditEntry.action, AuditEntry.id)
+Index("audit_log_actor_id", AuditEntry.actor_id, AuditEntry.id)
