@@ -1,4 +1,5 @@
-"""Who is calling: the bearer token, then blocks, then provisioning of unknown users."""
+"""Who is calling: the bearer token, then blocks, then limits, then provisioning of unknown
+users; or, for public and auth routes, the caller's IP (blocks and per-IP limits)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,35 @@ async def authenticate(request: Request, roles: Iterable[str] | None = None) -> 
         bucket, limit = "admin", ctl.runtime.admin_rate_limit_per_minute
     else:
         bucket, limit = "api", ctl.runtime.rate_limit_per_minute
+    request.scope["user_id"] = identity.user_id  # for the access log
     await limits.hit(request.app.state.redis, bucket, f"u{identity.user_id}", limit)
     await ctl.ensure_user(identity.user_id, identity.roles)
     return identity
+
+
+async def anonymous(request: Request, *, auth_route: bool = False) -> None:
+    """Admission of a caller without a token: 403 for a blocked IP, 429 past the per-IP
+    limit: `auth_rate_limit_per_minute` (bucket `auth`) on the auth routes, where it slows
+    password guessing, else `rate_limit_per_minute` (bucket `api`)."""
+    ctl = control(request)
+    ip = client_ip(request)
+    if ctl.blocks.ip_blocked(ip):
+        raise Forbidden("this address is blocked")
+    if auth_route:
+        bucket, limit = "auth", ctl.settings.auth_rate_limit_per_minute
+    else:
+        bucket, limit = "api", ctl.runtime.rate_limit_per_minute
+    await limits.hit(request.app.state.redis, bucket, f"ip{ip}", limit)
+
+
+async def optional_identity(request: Request) -> Identity | None:
+    """For public routes: the caller's identity when a bearer token is sent (checked and
+    limited like any authenticated request: a bad token is still a 401), else per-IP
+    admission and None."""
+    if request.headers.get("authorization") is not None:
+        return await authenticate(request)
+    await anonymous(request)
+    return None
 
 
 def path_id(request: Request, name: str = "id") -> int:

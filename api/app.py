@@ -21,12 +21,14 @@ from api.state import Control
 from core.db import make_engine, make_sessionmaker
 from core.redis_client import make_redis
 from core.settings import load_or_exit
-from core.web import HttpMetrics, RequestContext, exception_handlers
+from core.logs import AccessLog, setup_logging
+from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = load_or_exit()
+    setup_logging()
     engine = make_engine(settings)
     redis = make_redis(settings)
     control = Control(settings, engine)
@@ -55,6 +57,9 @@ def create_app() -> Starlette:
         routes=[*probes.routes, *openapi.routes, *admin.routes],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
+            Middleware(AccessLog),  # one JSON line per request, 503s and preflights too
+            Middleware(Cors),
+            Middleware(ConcurrencyCap),
             Middleware(HttpMetrics, registry=registry),
         ],
         exception_handlers=exception_handlers(),

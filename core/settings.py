@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_max_messages_per_second: int = 20
     ws_send_queue: int = 32
     cors_origins: tuple[str, ...] = ()
+    max_concurrent_requests: int = 256  # per api process; more at once are answered 503
+    auth_rate_limit_per_minute: int = 20  # per IP on /api/auth/* (password guessing)
     # Keyspace: number of partitions (hash tags); fixed for the life of a deployment.
     redis_partitions: int = 64
     redis_pool_size: int = 64
@@ -128,6 +130,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 20, low=1, high=10_000),
         ws_send_queue=_int(env, "WS_SEND_QUEUE", 32, low=1, high=10_000),
         cors_origins=origins,
+        max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 256, low=1, high=100_000),
+        auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1,
+                                        high=1_000_000),
         redis_partitions=_int(env, "REDIS_PARTITIONS", 64, low=1, high=16384),
         redis_pool_size=_int(env, "REDIS_POOL_SIZE", 64, low=1, high=10_000),
         node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],
