@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often each process re-reads settings, blocks and catalog changes from PostgreSQL.
     control_poll_ms: int = 2000
     drain_seconds: float = 10.0
+    # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
+    # connection objects the defaults make frequent, long pauses (docs/performance.md).
+    gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -89,6 +92,19 @@ def _redis_url(env: Mapping[str, str], name: str, value: str) -> str:
     if not value.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{name} must start with redis:// or rediss://, got {value!r}")
     return value
+
+
+def _gc_threshold(env: Mapping[str, str]) -> tuple[int, int, int]:
+    raw = env.get("GC_THRESHOLD", "").strip()
+    if not raw:
+        return (50_000, 20, 1000)
+    try:
+        a, b, c = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"GC_THRESHOLD must be three integers like 50000,20,1000, got {raw!r}") from None
+    if min(a, b, c) < 0:
+        raise ConfigError(f"GC_THRESHOLD must not be negative, got {raw!r}")
+    return (a, b, c)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +154,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],
         control_poll_ms=_int(env, "CONTROL_POLL_MS", 2000, low=100, high=5000),
         drain_seconds=float(_int(env, "DRAIN_SECONDS", 10, low=0, high=600)),
+        gc_threshold=_gc_threshold(env),
     )
 
 

@@ -27,9 +27,10 @@ from core import probes
 from core.db import make_engine
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
-from core.web import RequestContext, exception_handlers
+from core.web import HttpMetrics, RequestContext, exception_handlers
 from realtime import connection, fallback
 from realtime.hub import Hub
+from realtime.metrics import HubMetrics
 
 log = logging.getLogger("realtime.app")
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
@@ -77,14 +78,16 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     engine = make_engine(settings, pool_size=5)
     redis = make_redis(settings)
     pubsub = make_pubsub_redis(settings)
-    hub = Hub(settings, redis, pubsub, engine)
+    hub = Hub(settings, redis, pubsub, engine, app.state.metrics)
     await hub.start()
     app.state.hub, app.state.settings, app.state.tz = hub, settings, settings.tz
-    app.state.engine, app.state.redis, app.state.registry = engine, redis, hub.metrics.registry
+    app.state.engine, app.state.redis = engine, redis
     _install_drain(hub)
-    # Long-lived connection objects would make every full collection walk them all.
+    # Long-lived connection objects would make every full collection walk them all: move what
+    # start-up made out of the collector's sight, and collect less often.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*settings.gc_threshold)
     try:
         yield
     finally:
@@ -104,7 +107,8 @@ async def ready(request: Request) -> Response:
 
 
 def create_app() -> Starlette:
-    return Starlette(
+    metrics = HubMetrics()
+    app = Starlette(
         routes=[
             WebSocketRoute("/ws", connection.serve),
             *fallback.routes,
@@ -112,10 +116,15 @@ def create_app() -> Starlette:
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", probes.metrics, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestContext)],
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(HttpMetrics, registry=metrics.registry),  # the HTTP fallback's requests
+        ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.metrics, app.state.registry = metrics, metrics.registry
+    return app
 
 
 app = create_app()

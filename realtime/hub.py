@@ -39,13 +39,14 @@ SEND_STALL_S = 10.0  # a send blocked this long (the client stopped reading) dro
 
 
 class Hub:
-    def __init__(self, settings: Settings, redis: LiveRedis, pubsub: Redis, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings, redis: LiveRedis, pubsub: Redis, engine: AsyncEngine,
+                 metrics: HubMetrics) -> None:
         self.settings = settings
         self.node_id = settings.node_id
         self.redis = redis
         self.pubsub_redis = pubsub
         self.engine = engine
-        self.metrics = HubMetrics()
+        self.metrics = metrics
         self.store = LiveStore(redis, settings.redis_partitions)
         self.catalog = Catalog(engine)
         self.runtime = runtime.defaults(settings)

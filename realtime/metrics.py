@@ -30,6 +30,6 @@ class HubMetrics:
             "hub_outbox_entries", "Entries in the outbox streams (all partitions)", registry=r)
         self.frames_total = Counter(
             "hub_frames_total", "Client frames received, by result", ["result"], registry=r)
-        self.http_requests_total = Counter(
-            "hub_http_requests_total", "HTTP fallback requests, by route and status",
-            ["route", "status"], registry=r)
+        # Children on the heartbeat path, resolved once.
+        self.heartbeats_ok = self.heartbeats_total.labels("ok")
+        self.frames_ok = self.frames_total.labels("ok")

@@ -81,6 +81,16 @@ class LiveStore:
         self.partitions = partitions
         self.runner = ScriptRunner(redis)
         self.batcher = PipelineBatcher(self.runner, max_batch=max_batch, max_inflight=max_inflight)
+        self._keys: dict[int, keys.UserKeys] = {}
+
+    def user_keys(self, user_id: int) -> keys.UserKeys:
+        """The user's key names, built once per user (they are on every heartbeat's path)."""
+        k = self._keys.get(user_id)
+        if k is None:
+            if len(self._keys) >= 500_000:
+                self._keys.clear()
+            k = self._keys[user_id] = keys.UserKeys(user_id, self.partitions)
+        return k
 
     async def load_scripts(self) -> None:
         await self.runner.load()
@@ -90,7 +100,7 @@ class LiveStore:
 
     async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
                     session_id: str, node: str, conn: str, transport: str, ttl_ms: int) -> StartResult:
-        k = keys.UserKeys(user_id, self.partitions)
+        k = self.user_keys(user_id)
         r = await self.runner.run(
             scripts.START,
             (k.session, k.watch, k.balance, k.deadlines, k.outbox),
@@ -109,7 +119,7 @@ class LiveStore:
                    device: str, earning: bool, p: TickParams) -> TickResult:
         """One heartbeat, batched with others into a pipeline. Also refreshes this user's entry in
         the content's viewer set (XX: a swept or stopped session is not brought back)."""
-        k = keys.UserKeys(user_id, self.partitions)
+        k = self.user_keys(user_id)
         deadline = int(time.time() * 1000) + p.ttl_ms
         r = await self.batcher.submit(
             scripts.TICK,
@@ -132,7 +142,7 @@ class LiveStore:
 
     async def stop(self, user_id: int, session_id: str, tab: str = "", content_id: int = 0) -> StopResult:
         """Stop by session id (WebSocket) or, with session_id '', by tab and content (HTTP)."""
-        k = keys.UserKeys(user_id, self.partitions)
+        k = self.user_keys(user_id)
         r = await self.runner.run(
             scripts.STOP, (k.session, k.deadlines, k.outbox), (user_id, session_id, tab, content_id)
         )
@@ -144,7 +154,7 @@ class LiveStore:
 
     async def set_pg_balance(self, user_id: int, balance: int, version: int) -> tuple[int, int]:
         """Cache the PostgreSQL balance (newer versions only); returns (pg, pending)."""
-        k = keys.UserKeys(user_id, self.partitions)
+        k = self.user_keys(user_id)
         r = await self.runner.run(scripts.SETBAL, (k.balance,), (balance, version))
         return int(r[0]), int(r[1])
 

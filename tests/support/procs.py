@@ -48,6 +48,7 @@ APP_VARS = frozenset(
         "NODE_ID",
         "CONTROL_POLL_MS",
         "DRAIN_SECONDS",
+        "GC_THRESHOLD",
     }
 )
 
