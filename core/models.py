@@ -10,6 +10,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -19,8 +21,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, CIDR, JSONB, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, CIDR, JSONB, TSVECTOR, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -336,3 +339,44 @@ Index("coin_transactions_watch_user", CoinTransaction.user_id,
 # The admin audit log filters by action or actor, newest first.
 Index("audit_log_action_id", AuditEntry.action, AuditEntry.id)
 Index("audit_log_actor_id", AuditEntry.actor_id, AuditEntry.id)
+
+
+# --- accounts and catalog (migration 0003) -------------------------------------------------
+
+
+class RefreshToken(Base):
+    """Refresh tokens, stored as SHA-256 hex. A login starts a family; each refresh marks
+    its token used and adds the next one to the family; reuse of a used token revokes the
+    family (api/auth.py)."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    family_id: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (
+        Index("refresh_tokens_family_id", "family_id"),
+        Index("refresh_tokens_user_id", "user_id"),
+    )
+
+
+# Full-text search over title (A) and tags (B); `tags_text` is an IMMUTABLE
+# array_to_string(tags, ' ') created by the migration (a generated column needs immutable).
+CONTENT_SEARCH = (
+    "setweight(to_tsvector('simple'::regconfig, title), 'A'::\"char\") || "
+    "setweight(to_tsvector('simple'::regconfig, tags_text(tags)), 'B'::\"char\")"
+)
+Content.__table__.append_column(
+    Column("search", TSVECTOR(), Computed(CONTENT_SEARCH, persisted=True), nullable=True)
+)
+_LISTABLE = text("status = 'published' AND deleted_at IS NULL")
+Index("contents_search", Content.__table__.c.search, postgresql_using="gin")
+Index("contents_tags", Content.tags, postgresql_using="gin")
+Index("contents_latest", Content.published_at.desc(), Content.id.desc(),
+      postgresql_where=_LISTABLE)
+Index("contents_popular", Content.view_count.desc(), Content.id.desc(),
+      postgresql_where=_LISTABLE)
