@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.procs import AppProcess, Proc, child_env, resolve_argv
-from tests.support.servers import PostgresServer, RedisServer, redis_command
+from tests.support.servers import PostgresServer, RedisClusterServers, RedisServer, redis_command
 
 # A fixed secret (>= 32 bytes), so a token printed by a failing test can be checked by hand.
 TEST_JWT_SECRET = "test-only-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -59,6 +59,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A real 3-master Redis Cluster for the whole session (`.url`, `.ports`, `.nodes`)."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.kill()
 
 
 @pytest.fixture(scope="session")
@@ -207,6 +217,8 @@ def clean(request: pytest.FixtureRequest) -> None:
         if not server.running:
             server.start()
         redis_command(server.port, "FLUSHALL")
+    if "redis_cluster" in names:
+        request.getfixturevalue("redis_cluster").flushall()
     if "pg_server" in names:
         pg: PostgresServer = request.getfixturevalue("pg_server")
         if not pg.running:

@@ -55,7 +55,9 @@ class ScriptRunner:
         did not run, so it is run again after a reload."""
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            # execute_command, not pipe.evalsha: a cluster pipeline routes EVALSHA by its keys
+            # but blocks the evalsha() method.
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         for command in extra:
             pipe.execute_command(*command)
         results = await pipe.execute(raise_on_error=False)
@@ -65,7 +67,7 @@ class ScriptRunner:
             retry = self.redis.pipeline(transaction=False)
             for i in missing:
                 script, keys, args = calls[i]
-                retry.evalsha(script.sha, len(keys), *keys, *args)
+                retry.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for i, r in zip(missing, await retry.execute(raise_on_error=False)):
                 results[i] = r
         return list(results)

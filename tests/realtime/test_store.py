@@ -19,11 +19,19 @@ def params(**kw: int | bool) -> TickParams:
     return TickParams(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def store(redis_server):  # type: ignore[no-untyped-def]
-    from redis.asyncio import Redis
+@pytest.fixture(params=["single", "cluster"])
+async def store(request):  # type: ignore[no-untyped-def]
+    """The store on a plain redis-server, and on a real 3-master Redis Cluster."""
+    from redis.asyncio import Redis, RedisCluster
 
-    client = Redis.from_url(redis_server.url)
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        client = RedisCluster.from_url(cluster.url)
+    else:
+        server = request.getfixturevalue("redis_server")
+        client = Redis.from_url(server.url)
+        await client.flushall()
     s = LiveStore(client, P)
     await s.load_scripts()
     yield s
@@ -44,7 +52,8 @@ async def test_start_then_resume_keeps_the_session(store: LiveStore) -> None:
     assert again.other_conn == "c1"  # the connection it was bound to before
 
 
-async def test_other_tab_conflicts_without_takeover_and_writes_nothing(store: LiveStore, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_other_tab_conflicts_without_takeover_and_writes_nothing(store: LiveStore) -> None:
+    redis = store.redis
     await start(store)
     before = await redis.xlen(keys.outbox(7 % P))
     r = await start(store, tab="t2", dev="d2", sid="s2")
@@ -60,7 +69,8 @@ async def test_takeover_bumps_the_epoch_and_names_the_old_connection(store: Live
     assert (stale.status, stale.active_device) == ("replaced", "d2")
 
 
-async def test_tick_credits_server_time_and_grants_each_boundary_once(store: LiveStore, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_tick_credits_server_time_and_grants_each_boundary_once(store: LiveStore) -> None:
+    redis = store.redis
     await start(store)
     granted: list[int] = []
     for _ in range(8):
@@ -102,7 +112,8 @@ async def test_daily_cap_stops_rewards_and_notices_once(store: LiveStore) -> Non
     assert total == 3 and notices == 1
 
 
-async def test_stop_ends_the_session_and_records_watched_time(store: LiveStore, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_stop_ends_the_session_and_records_watched_time(store: LiveStore) -> None:
+    redis = store.redis
     await start(store)
     await asyncio.sleep(0.2)
     t = await store.tick(7, 3, "s1", 1, "t", "d", True, params())
@@ -122,7 +133,8 @@ async def test_http_style_tick_and_stop_match_by_tab_and_content(store: LiveStor
     assert (await store.stop(7, "", "t", 3)).stopped
 
 
-async def test_sweep_ends_expired_sessions_and_frees_the_user(store: LiveStore, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_sweep_ends_expired_sessions_and_frees_the_user(store: LiveStore) -> None:
+    redis = store.redis
     await store.start(7, 3, "t", "d", False, "s1", "n1", "c1", "ws", 200)
     await store.join_viewers(7, 3, int(await _now(redis)), 200, None)
     assert await store.sweep(range(P)) == []
@@ -133,7 +145,8 @@ async def test_sweep_ends_expired_sessions_and_frees_the_user(store: LiveStore, 
     assert r.status == "new" and r.epoch == 1
 
 
-async def test_scripts_recover_after_redis_forgets_them(store: LiveStore, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_scripts_recover_after_redis_forgets_them(store: LiveStore) -> None:
+    redis = store.redis
     await start(store)
     await redis.script_flush()
     assert (await store.tick(7, 3, "s1", 1, "t", "d", True, params())).status == "ok"
@@ -147,7 +160,8 @@ async def test_cached_balance_is_only_replaced_by_a_newer_version(store: LiveSto
     assert await store.set_pg_balance(7, 120, 3) == (120, 0)
 
 
-async def test_many_concurrent_ticks_share_pipelines_and_stay_exact(store: LiveStore, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_many_concurrent_ticks_share_pipelines_and_stay_exact(store: LiveStore) -> None:
+    redis = store.redis
     users = range(1, 201)
     for uid in users:
         await store.start(uid, 9, "t", "d", False, f"s{uid}", "n1", "c", "ws", 30_000)

@@ -574,3 +574,51 @@ def redis_command(port: int, *args: str, timeout: float = 5.0) -> bytes:
     if reply.startswith(b"-"):
         raise ServerError(f"redis {args[0]} failed: {reply.decode(errors='replace').strip()}")
     return reply
+
+
+class RedisClusterServers:
+    """A local Redis Cluster of `masters` redis-server processes (no replicas), made with
+    `redis-cli --cluster create`. `.url` names one node; cluster clients discover the rest."""
+
+    def __init__(self, base_dir: str | os.PathLike[str], masters: int = 3) -> None:
+        # The cluster bus port is given explicitly: by default it is the port + 10000, which
+        # may be taken or above 65535.
+        self.nodes = [
+            RedisServer(
+                Path(base_dir) / f"node-{i}",
+                extra_args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                            "--cluster-node-timeout", "2000", "--cluster-port", str(free_port())),
+            )
+            for i in range(masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    @property
+    def ports(self) -> list[int]:
+        return [n.port for n in self.nodes]
+
+    def start(self, timeout: float = 30.0) -> RedisClusterServers:
+        for node in self.nodes:
+            node.start()
+        cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-yes"],
+            check=True, capture_output=True, timeout=timeout,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(b"cluster_state:ok" in redis_command(p, "CLUSTER", "INFO") for p in self.ports):
+                return self
+            time.sleep(0.1)
+        raise ServerError("redis cluster did not reach cluster_state:ok")
+
+    def flushall(self) -> None:
+        for port in self.ports:
+            redis_command(port, "FLUSHALL")
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
