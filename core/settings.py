@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_max_frame_bytes: int = 4096
     ws_max_messages_per_second: int = 20
     ws_send_queue: int = 32
+    ws_max_connections_per_ip: int = 500  # per hub process; NATs put many players behind one
+    ws_connects_per_ip_per_minute: int = 600  # per hub process
     cors_origins: tuple[str, ...] = ()
     max_concurrent_requests: int = 256  # per api process; more at once are answered 503
     auth_rate_limit_per_minute: int = 20  # per IP on /api/auth/* (password guessing)
@@ -145,6 +147,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, low=128, high=1 << 20),
         ws_max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 20, low=1, high=10_000),
         ws_send_queue=_int(env, "WS_SEND_QUEUE", 32, low=1, high=10_000),
+        ws_max_connections_per_ip=_int(env, "WS_MAX_CONNECTIONS_PER_IP", 500, low=1, high=1_000_000),
+        ws_connects_per_ip_per_minute=_int(
+            env, "WS_CONNECTS_PER_IP_PER_MINUTE", 600, low=1, high=1_000_000),
         cors_origins=origins,
         max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 256, low=1, high=100_000),
         auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1,

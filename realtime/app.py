@@ -25,6 +25,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from core import probes
 from core.db import make_engine
+from core.logs import setup_logging
+from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
 from core.web import HttpMetrics, RequestContext, exception_handlers
@@ -74,8 +76,10 @@ def _install_drain(hub: Hub) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = load_or_exit()
+    setup_logging()
     logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
     engine = make_engine(settings, pool_size=5)
+    await require_current_schema_or_exit(engine)
     redis = make_redis(settings)
     pubsub = make_pubsub_redis(settings)
     hub = Hub(settings, redis, pubsub, engine, app.state.metrics)

@@ -123,6 +123,16 @@ async def serve(ws: WebSocket) -> None:
         await ws.close(closes.SERVICE_RESTART)
         return
     ip = ws.client.host if ws.client else ""
+    if not hub.gate.admit(ip, time.monotonic()):
+        await ws.close(closes.RATE_LIMITED, "too many connections from this address")
+        return
+    try:
+        await _authenticated(ws, hub, ip)
+    finally:
+        hub.gate.release(ip)
+
+
+async def _authenticated(ws: WebSocket, hub: Hub, ip: str) -> None:
     try:
         identity = verify_access(hub.settings, _token(ws) or "")
     except TokenExpired:

@@ -26,6 +26,7 @@ from core.users import provision_user
 from realtime import closes, protocol
 from realtime.catalog import Catalog
 from realtime.connection import Connection
+from realtime.limits import AddressGate
 from realtime.live.store import LiveStore
 from realtime.metrics import HubMetrics
 from realtime.service import SessionRef, WatchService
@@ -58,6 +59,8 @@ class Hub:
         self.watchers: dict[int, set[Connection]] = {}
         self.viewer_counts: dict[int, int] = {}
         self.draining = False
+        self.gate = AddressGate(settings.ws_max_connections_per_ip,
+                                settings.ws_connects_per_ip_per_minute)
         self._provisioned: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []

@@ -51,3 +51,36 @@ class MalformedCounter:
         self.times = [t for t in self.times if t > cutoff]
         self.times.append(now_s)
         return len(self.times) > self.limit
+
+
+class AddressGate:
+    """Per source address: at most `max_open` open connections and `per_minute` new ones in a
+    fixed one-minute window (per process). Pure bookkeeping; the caller passes the clock."""
+
+    __slots__ = ("max_open", "per_minute", "open", "window", "connects")
+
+    def __init__(self, max_open: int, per_minute: int) -> None:
+        self.max_open = max_open
+        self.per_minute = per_minute
+        self.open: dict[str, int] = {}
+        self.window = -1
+        self.connects: dict[str, int] = {}
+
+    def admit(self, ip: str, now_s: float) -> bool:
+        """Count a new connection from `ip`; False when it must be refused (nothing counted)."""
+        window = int(now_s // 60)
+        if window != self.window:
+            self.window = window
+            self.connects.clear()
+        if self.open.get(ip, 0) >= self.max_open or self.connects.get(ip, 0) >= self.per_minute:
+            return False
+        self.connects[ip] = self.connects.get(ip, 0) + 1
+        self.open[ip] = self.open.get(ip, 0) + 1
+        return True
+
+    def release(self, ip: str) -> None:
+        left = self.open.get(ip, 0) - 1
+        if left > 0:
+            self.open[ip] = left
+        else:
+            self.open.pop(ip, None)

@@ -29,7 +29,13 @@ TICK = Script("tick")
 STOP = Script("stop")
 SWEEP = Script("sweep")
 SETBAL = Script("setbal")
-ALL = (START, TICK, STOP, SWEEP, SETBAL)
+# The outbox consumer's scripts (workers/): acknowledge, dead-letter, reconcile, leases.
+ACK = Script("ack")
+DEADLETTER = Script("deadletter")
+RECONCILE = Script("reconcile")
+LEASE = Script("lease")
+REPLAY = Script("replay")
+ALL = (START, TICK, STOP, SWEEP, SETBAL, ACK, DEADLETTER, RECONCILE, LEASE, REPLAY)
 
 Call = tuple[Script, Sequence[str], Sequence[Any]]
 

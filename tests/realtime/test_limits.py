@@ -48,3 +48,25 @@ def test_malformed_counter_forgets_after_a_minute() -> None:
     for i in range(10):
         m.hit(float(i))
     assert not m.hit(75.0)
+
+
+def test_address_gate_bounds_open_connections_per_address() -> None:
+    from realtime.limits import AddressGate
+
+    g = AddressGate(max_open=2, per_minute=100)
+    assert g.admit("1.1.1.1", 0) and g.admit("1.1.1.1", 0)
+    assert not g.admit("1.1.1.1", 0)
+    assert g.admit("2.2.2.2", 0)  # other addresses are not affected
+    g.release("1.1.1.1")
+    assert g.admit("1.1.1.1", 0)
+
+
+def test_address_gate_bounds_new_connections_per_minute() -> None:
+    from realtime.limits import AddressGate
+
+    g = AddressGate(max_open=100, per_minute=2)
+    for _ in range(2):
+        assert g.admit("1.1.1.1", 10)
+        g.release("1.1.1.1")
+    assert not g.admit("1.1.1.1", 59)
+    assert g.admit("1.1.1.1", 61)  # a new minute

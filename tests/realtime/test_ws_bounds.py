@@ -181,3 +181,17 @@ async def test_a_client_that_never_reads_is_dropped(hub, token) -> None:  # type
         assert 'hub_closes_total{code="4008"} 1.0' in metrics
         assert (await http.get(f"{h.url}/health")).status_code == 200
     sock.close()
+
+
+async def test_per_address_connection_limits_close_4029(hub, player) -> None:  # type: ignore[no-untyped-def]
+    h = hub(WS_MAX_CONNECTIONS_PER_IP="2")
+    await player(h, 1)
+    await player(h, 2)
+    third = await player(h, 3, hello=False)
+    assert await third.closed_with(5) == 4029
+    h2 = hub(WS_CONNECTS_PER_IP_PER_MINUTE="2")
+    for uid in (4, 5):
+        c = await player(h2, uid)
+        await c.ws.close()
+    late = await player(h2, 6, hello=False)
+    assert await late.closed_with(5) == 4029

@@ -49,6 +49,8 @@ APP_VARS = frozenset(
         "CONTROL_POLL_MS",
         "DRAIN_SECONDS",
         "GC_THRESHOLD",
+        "WS_MAX_CONNECTIONS_PER_IP",
+        "WS_CONNECTS_PER_IP_PER_MINUTE",
     }
 )
 
