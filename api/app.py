@@ -22,6 +22,7 @@ from core.db import make_engine, make_sessionmaker
 from core.redis_client import make_redis
 from core.settings import load_or_exit
 from core.logs import AccessLog, setup_logging
+from core.migrate import require_current_schema_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers
 
 
@@ -30,6 +31,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = load_or_exit()
     setup_logging()
     engine = make_engine(settings)
+    await require_current_schema_or_exit(engine)
     redis = make_redis(settings)
     control = Control(settings, engine)
     # A database that is down at start is not fatal: /ready says so, and the poll retries.
