@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import admin, openapi
+from api import admin, auth, catalog, me, openapi
 from core import probes
 from api.state import Control
 from core.db import make_engine, make_sessionmaker
@@ -56,7 +56,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 def create_app() -> Starlette:
     registry = CollectorRegistry()
     app = Starlette(
-        routes=[*probes.routes, *openapi.routes, *admin.routes],
+        routes=[*probes.routes, *openapi.routes, *auth.routes, *me.routes, *catalog.routes,
+                *admin.routes],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
             Middleware(AccessLog),  # one JSON line per request, 503s and preflights too

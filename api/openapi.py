@@ -55,7 +55,7 @@ def error_statuses() -> dict[str, int]:
 
 def _codes(spec: Spec) -> list[str]:
     codes = ["forbidden", "rate_limited", "unavailable"]  # blocked IP, limits, concurrency cap
-    if spec.auth != "none":
+    if spec.auth != "none":  # "optional" too: a token that is sent is checked
         codes += ["unauthorized", "token_expired"]
     if spec.body is not None or spec.query is not None:
         codes.append("bad_request")
@@ -202,7 +202,9 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             optional = type(None) in typing.get_args(spec.body)
             op["requestBody"] = {"required": not optional,
                                  "content": {"application/json": {"schema": body}}}
-        if spec.auth != "none":
+        if spec.auth == "optional":
+            op["security"] = [{}, {"bearer": []}]
+        elif spec.auth != "none":
             op["security"] = [{"bearer": []}]
             if spec.auth != "user":
                 op["description"] = f"requires role `{spec.auth}`"

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from starlette.routing import Route
 
-Auth = Literal["none", "user", "admin", "advertiser"]
+# "optional": public, but a token may be sent (then it is checked: a bad one is a 401, and
+# the per-user limit applies instead of the per-IP one).
+Auth = Literal["none", "optional", "user", "admin", "advertiser"]
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,8 @@ Content.__table__.append_column(
 _LISTABLE = text("status = 'published' AND deleted_at IS NULL")
 Index("contents_search", Content.__table__.c.search, postgresql_using="gin")
 Index("contents_tags", Content.tags, postgresql_using="gin")
-Index("contents_latest", Content.published_at.desc(), Content.id.desc(),
+CONTENT_LISTED_AT = func.coalesce(Content.published_at, Content.created_at)
+Index("contents_latest", CONTENT_LISTED_AT.desc(), Content.id.desc(),
       postgresql_where=_LISTABLE)
 Index("contents_popular", Content.view_count.desc(), Content.id.desc(),
       postgresql_where=_LISTABLE)

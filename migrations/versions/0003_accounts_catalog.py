@@ -13,7 +13,7 @@ Create Date: 2026-11-22
   `GET /api/search`. `tags_text` wraps array_to_string, which is only STABLE, as IMMUTABLE
   (true for text[]) so that a generated column may use it.
 - Catalog indexes: partial ones on the listable contents (published, not deleted) in the
-  order of the `latest` and `popular` sorts, and a GIN index on `tags` for the tag filter.
+  order of the `latest` (publication time, else creation time) and `popular` sorts, and a GIN index on `tags` for the tag filter.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def upgrade() -> None:
     op.create_index("contents_search", "contents", ["search"], postgresql_using="gin")
     op.create_index("contents_tags", "contents", ["tags"], postgresql_using="gin")
     op.create_index("contents_latest", "contents",
-                    [sa.text("published_at DESC"), sa.text("id DESC")],
+                    [sa.text("coalesce(published_at, created_at) DESC"), sa.text("id DESC")],
                     postgresql_where=LISTABLE)
     op.create_index("contents_popular", "contents",
                     [sa.text("view_count DESC"), sa.text("id DESC")],

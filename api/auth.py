@@ -1,0 +1,247 @@
+"""Accounts that the service keeps itself (PROTOCOL 3 and 6): register, login, refresh with
+rotation and reuse detection, logout.
+
+- Passwords are hashed with scrypt (api/passwords.py). Emails are trimmed and lower-cased.
+- Login answers a short-lived access token (core.tokens.issue_access, roles from
+  `users.roles`) and an opaque refresh token (32 random bytes, URL-safe base64). Only the
+  refresh token's SHA-256 is stored.
+- A login starts a refresh-token family. Each refresh marks the presented token used and
+  answers a new one of the same family. Presenting a used token again means that two
+  parties hold it (a stolen copy, or a replayed request): the whole family is revoked, and
+  both the thief's and the owner's next refresh fail with 401, so the owner logs in again.
+- Logout revokes the family of the given refresh token. Access tokens already issued stay
+  valid until they expire (ACCESS_TTL_S): they are checked without a database round trip.
+- These routes admit callers by IP: 403 for a blocked address, 429 past
+  `AUTH_RATE_LIMIT_PER_MINUTE` per IP (password guessing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api import passwords
+from api.access import anonymous
+from api.spec import api_route
+from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
+from core.models import RefreshToken, User
+from core.tokens import issue_access
+from core.web import decode_body, invalid, ok
+
+log = logging.getLogger(__name__)
+
+ACCESS_TTL_S = 15 * 60
+REFRESH_TTL_S = 30 * 86_400
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+Email = Annotated[str, Meta(min_length=3, max_length=254)]
+NewPassword = Annotated[str, Meta(min_length=8, max_length=256)]
+Password = Annotated[str, Meta(min_length=1, max_length=256)]
+OpaqueToken = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class RegisterBody(Struct, forbid_unknown_fields=True):
+    email: Email
+    password: NewPassword
+    # Advertisers sign up themselves; `admin` is never self-assigned.
+    account_type: Literal["viewer", "advertiser"] = "viewer"
+
+
+class LoginBody(Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+
+
+class RefreshBody(Struct, forbid_unknown_fields=True):
+    refresh_token: OpaqueToken
+
+
+class Account(Struct, frozen=True):
+    id: int
+    email: str | None
+    roles: list[str]
+    blocked: bool
+    created_at: datetime
+
+
+class Tokens(Struct, frozen=True):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int  # seconds, of the access token
+    refresh_expires_in: int
+    user_id: int
+    roles: list[str]
+
+
+def _clean_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise invalid("email", "must be an email address")
+    return email
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+ACCOUNT_COLUMNS = (User.id, User.email, User.roles, User.blocked_at, User.created_at)
+
+
+def account_of(row: object) -> Account:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Account(m["id"], m["email"], list(m["roles"]), m["blocked_at"] is not None,
+                   m["created_at"])
+
+
+async def _new_refresh(session: object, user_id: int, family: str) -> str:
+    token = secrets.token_urlsafe(32)
+    await session.execute(  # type: ignore[attr-defined]
+        insert(RefreshToken).values(
+            user_id=user_id, family_id=family, token_hash=_digest(token),
+            expires_at=func.now() + text(f"interval '{REFRESH_TTL_S} seconds'"),
+        )
+    )
+    return token
+
+
+def _tokens(request: Request, user_id: int, roles: list[str], refresh: str) -> Tokens:
+    settings = request.app.state.settings
+    access = issue_access(settings, user_id, tuple(roles), ttl_s=ACCESS_TTL_S)
+    return Tokens(access, refresh, "bearer", ACCESS_TTL_S, REFRESH_TTL_S, user_id, roles)
+
+
+async def register(request: Request) -> Response:
+    await anonymous(request, auth_route=True)
+    body = await decode_body(request, RegisterBody)
+    email = _clean_email(body.email)
+    hashed = await passwords.hash_password(body.password)
+    query = (
+        pg_insert(User)
+        .values(email=email, password_hash=hashed, roles=[body.account_type])
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(*ACCOUNT_COLUMNS)
+    )
+    async with request.app.state.sessions.begin() as session:
+        row = (await session.execute(query)).first()
+    if row is None:
+        raise Conflict("this email is already registered", details={"field": "email"})
+    return ok(request, account_of(row), 201)
+
+
+async def login(request: Request) -> Response:
+    await anonymous(request, auth_route=True)
+    body = await decode_body(request, LoginBody)
+    email = body.email.strip().lower()
+    query = select(User.id, User.password_hash, User.roles, User.blocked_at).where(
+        User.email == email
+    )
+    async with request.app.state.sessions() as session:
+        row = (await session.execute(query)).first()
+    stored = row.password_hash if row is not None else None
+    if not await passwords.verify_password(body.password, stored) or row is None:
+        raise Unauthorized("invalid email or password")
+    if row.blocked_at is not None:
+        raise Forbidden("this user is blocked")
+    request.scope["user_id"] = row.id
+    async with request.app.state.sessions.begin() as session:
+        if passwords.needs_rehash(stored or ""):
+            rehashed = await passwords.hash_password(body.password)
+            await session.execute(
+                update(User).where(User.id == row.id).values(password_hash=rehashed)
+            )
+        refresh = await _new_refresh(session, row.id, uuid.uuid4().hex)
+    return ok(request, _tokens(request, row.id, list(row.roles), refresh))
+
+
+async def _revoke_family(session: object, family: str) -> None:
+    await session.execute(  # type: ignore[attr-defined]
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+async def refresh(request: Request) -> Response:
+    await anonymous(request, auth_route=True)
+    body = await decode_body(request, RefreshBody)
+    query = (
+        select(RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id,
+               RefreshToken.used_at, RefreshToken.revoked_at,
+               (RefreshToken.expires_at <= func.now()).label("expired"),
+               User.roles, User.blocked_at)
+        .join(User, User.id == RefreshToken.user_id)
+        .where(RefreshToken.token_hash == _digest(body.refresh_token))
+        .with_for_update(of=RefreshToken)  # concurrent refreshes of one token serialise
+    )
+    refused: Exception | None = None
+    async with request.app.state.sessions.begin() as session:
+        row = (await session.execute(query)).first()
+        if row is None:
+            refused = Unauthorized("invalid refresh token")
+        elif row.revoked_at is not None:
+            refused = Unauthorized("refresh token revoked")
+        elif row.used_at is not None:
+            # Reuse: the token was already exchanged. Revoke the family (committed here,
+            # before the refusal is raised outside the transaction).
+            await _revoke_family(session, row.family_id)
+            log.warning("refresh token reuse: family %s of user %d revoked", row.family_id,
+                        row.user_id, extra={"user_id": row.user_id})
+            refused = Unauthorized("refresh token already used; its sessions are revoked")
+        elif row.expired:
+            refused = TokenExpiredError("refresh token expired")
+        elif row.blocked_at is not None:
+            refused = Forbidden("this user is blocked")
+        else:
+            await session.execute(
+                update(RefreshToken).where(RefreshToken.id == row.id).values(used_at=func.now())
+            )
+            token = await _new_refresh(session, row.user_id, row.family_id)
+    if refused is not None:
+        raise refused
+    request.scope["user_id"] = row.user_id
+    return ok(request, _tokens(request, row.user_id, list(row.roles), token))
+
+
+async def logout(request: Request) -> Response:
+    """Revoke the refresh token's family. An unknown or already revoked token is not an
+    error: the caller is logged out either way."""
+    await anonymous(request, auth_route=True)
+    body = await decode_body(request, RefreshBody)
+    async with request.app.state.sessions.begin() as session:
+        family = (await session.execute(
+            select(RefreshToken.family_id).where(
+                RefreshToken.token_hash == _digest(body.refresh_token))
+        )).scalar()
+        if family is not None:
+            await _revoke_family(session, family)
+    return ok(request, None)
+
+
+TAGS = ("auth",)
+routes = [
+    api_route("POST", "/api/auth/register", register, summary="Create an account",
+              auth="none", body=RegisterBody, response=Account, status=201,
+              errors=["conflict"], tags=TAGS),
+    api_route("POST", "/api/auth/login", login,
+              summary="Log in: an access token and a refresh token", auth="none",
+              body=LoginBody, response=Tokens, errors=["unauthorized"], tags=TAGS),
+    api_route("POST", "/api/auth/refresh", refresh,
+              summary="Exchange a refresh token for new tokens (rotation)", auth="none",
+              body=RefreshBody, response=Tokens, errors=["unauthorized", "token_expired"],
+              tags=TAGS),
+    api_route("POST", "/api/auth/logout", logout,
+              summary="Revoke the refresh token's family", auth="none", body=RefreshBody,
+              tags=TAGS),
+]

@@ -1,0 +1,141 @@
+"""The caller's own account: profile, balance and coin ledger.
+
+Balance follows the hub's rule (docs/architecture.md): balance = `pg` + `pend` of the
+user's Redis hash `{pN}:u:<uid>:bal`, where `pg` caches the PostgreSQL balance and `pend` is
+what was granted and not yet written to PostgreSQL. When `pg` is not cached, the PostgreSQL
+balance is loaded and cached with the hub's `setbal.lua` (only a newer balance_version
+replaces a cached copy), which answers both fields read in the same atomic step: the outbox
+consumer moves coins from `pend` to `pg` in one script, so reading both at once never
+counts a grant twice or misses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from msgspec import Struct
+from redis.exceptions import NoScriptError
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.access import authenticate
+from api.auth import ACCOUNT_COLUMNS, Account, account_of
+from api.pages import Page, PageQuery, decode_cursor, page
+from api.spec import api_route
+from core.errors import NotFound, Unavailable
+from core.keys import UserKeys
+from core.models import CoinTransaction, User
+from core.users import load_balance
+from core.web import decode_query, ok
+
+REDIS_TIMEOUT_S = 2.0
+
+
+class Balance(Struct, frozen=True):
+    balance: int  # every coin granted so far, also those not yet in PostgreSQL
+    pending: int  # the part not yet written to PostgreSQL
+
+
+class CoinTransactionView(Struct, frozen=True):
+    id: int
+    kind: str  # watch, box, adjust
+    amount: int
+    reward_id: str | None
+    content_id: int | None
+    created_at: datetime
+
+
+async def me(request: Request) -> Response:
+    identity = await authenticate(request)
+    async with request.app.state.sessions() as session:
+        row = (await session.execute(select(*ACCOUNT_COLUMNS).where(User.id == identity.user_id))
+               ).first()
+    if row is None:  # provisioned by authenticate; gone only if deleted meanwhile
+        raise NotFound("no such user")
+    return ok(request, account_of(row))
+
+
+def _int(value: bytes | int | None) -> int:
+    return int(value) if value is not None else 0
+
+
+# The hub's script, read from its file: one rule for the cache (only a newer
+# balance_version replaces a cached pg), and it answers {pg, pend} read atomically.
+SETBAL_PATH = Path(__file__).resolve().parent.parent / "realtime" / "live" / "lua" / "setbal.lua"
+
+
+@functools.cache
+def _setbal_script() -> tuple[str, str]:
+    source = SETBAL_PATH.read_text()
+    return source, hashlib.sha1(source.encode()).hexdigest()
+
+
+async def _setbal(redis: Any, key: str, balance: int, version: int) -> Any:
+    source, sha = _setbal_script()
+    try:
+        return await redis.evalsha(sha, 1, key, balance, version)
+    except NoScriptError:  # a restarted or failed-over Redis forgot it: it did not run
+        await redis.script_load(source)
+        return await redis.evalsha(sha, 1, key, balance, version)
+
+
+async def read_balance(request: Request, user_id: int) -> Balance:
+    """The user's balance by the hub's rule (module docstring). 503 when Redis fails: the
+    pending part cannot be known without it."""
+    state = request.app.state
+    redis, partitions = state.redis, state.settings.redis_partitions
+    key = UserKeys(user_id, partitions).balance
+    try:
+        pg, pend = await asyncio.wait_for(redis.hmget(key, "pg", "pend"), REDIS_TIMEOUT_S)
+        if pg is None:
+            async with state.engine.connect() as conn:
+                balance, version = await load_balance(conn, user_id)
+            pg, pend = await asyncio.wait_for(_setbal(redis, key, balance, version),
+                                              REDIS_TIMEOUT_S)
+    except Exception as exc:
+        raise Unavailable(f"balance unavailable ({type(exc).__name__})") from None
+    pending = _int(pend)
+    return Balance(_int(pg) + pending, pending)
+
+
+async def balance(request: Request) -> Response:
+    identity = await authenticate(request)
+    return ok(request, await read_balance(request, identity.user_id))
+
+
+_LEDGER = (CoinTransaction.id, CoinTransaction.kind, CoinTransaction.amount,
+           CoinTransaction.reward_id, CoinTransaction.content_id, CoinTransaction.created_at)
+
+
+async def coin_transactions(request: Request) -> Response:
+    """The caller's ledger, newest first (keyset on id, index (user_id, id))."""
+    identity = await authenticate(request)
+    q = decode_query(request, PageQuery)
+    after = decode_cursor(q.cursor, "coins", tuple[int])
+    query = (select(*_LEDGER).where(CoinTransaction.user_id == identity.user_id)
+             .order_by(CoinTransaction.id.desc()).limit(q.limit + 1))
+    if after is not None:
+        query = query.where(CoinTransaction.id < after[0])
+    async with request.app.state.sessions() as session:
+        rows = (await session.execute(query)).all()
+    items = [CoinTransactionView(**r._mapping) for r in rows]
+    return ok(request, page(items, q.limit, "coins", lambda t: (t.id,)))
+
+
+TAGS = ("me",)
+routes = [
+    api_route("GET", "/api/me", me, summary="The caller's account", response=Account,
+              tags=TAGS),
+    api_route("GET", "/api/me/balance", balance,
+              summary="The caller's coin balance, with the part not yet in PostgreSQL",
+              response=Balance, tags=TAGS),
+    api_route("GET", "/api/coin-transactions", coin_transactions,
+              summary="The caller's coin ledger, newest first", query=PageQuery,
+              response=Page[CoinTransactionView], tags=("coins",)),
+]
