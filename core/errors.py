@@ -69,3 +69,9 @@ class Unavailable(DomainError):
 
 class Internal(DomainError):
     code, status = "internal", 500
+
+
+class NoBoxAvailable(DomainError):
+    """Every box the user has earned so far is already open."""
+
+    code, status = "no_box_available", 409

@@ -1,0 +1,93 @@
+"""Admin live view: watch sessions live now, and the contents with the most current viewers.
+
+Read from the hub's Redis state, by Redis `TIME` (the scripts' clock): a session is live
+while its deadline is ahead, so `sessions_live` counts the members of every partition's
+deadline set scored >= now (a session past its deadline and not swept yet is not counted),
+and a content's viewers are the members of its viewer set scored >= now (the same count
+the catalog shows). A snapshot, not a list: `?limit=` (1-100) bounds the ranking.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from msgspec import Meta, Struct
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.access import ADMIN, authenticate
+from api.spec import api_route
+from core import keys
+from core.errors import Unavailable
+from core.web import decode_query, ok
+
+BATCH = 500  # commands per pipeline round trip
+
+
+class LiveQuery(Struct):
+    limit: Annotated[int, Meta(ge=1, le=100, description="contents to rank, 1-100")] = 20
+
+
+class LiveContent(Struct, frozen=True):
+    content_id: int
+    title: str
+    viewers: int
+
+
+class LiveView(Struct, frozen=True):
+    sessions_live: int
+    viewers_total: int  # over published contents
+    contents: list[LiveContent]  # by current viewers, most first; contents with none left out
+    server_time: datetime
+
+
+async def _counts(redis: object, keys_: list[str], now_ms: int) -> list[int]:
+    out: list[int] = []
+    for i in range(0, len(keys_), BATCH):
+        pipe = redis.pipeline(transaction=False)  # type: ignore[attr-defined]
+        for key in keys_[i:i + BATCH]:
+            pipe.zcount(key, now_ms, "+inf")
+        out += [int(n) for n in await pipe.execute()]
+    return out
+
+
+async def live(request: Request) -> Response:
+    await authenticate(request, ADMIN)
+    query = decode_query(request, LiveQuery)
+    state = request.app.state
+    async with state.sessions() as session:
+        contents = (await session.execute(text(
+            "SELECT id, title FROM contents WHERE status = 'published' AND deleted_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > now())"
+        ))).all()
+    redis = state.redis
+    try:
+        clock = await redis.time()
+        if isinstance(clock, dict):  # a cluster client answers per node
+            clock = next(iter(clock.values()))
+        seconds, micros = clock
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        partitions = [keys.deadlines(p) for p in range(state.settings.redis_partitions)]
+        sessions_live = sum(await _counts(redis, partitions, now_ms))
+        viewers = await _counts(redis, [keys.viewers(int(c[0])) for c in contents], now_ms)
+    except Exception as exc:  # the live state is Redis's alone: nothing to fall back on
+        raise Unavailable(f"redis: {type(exc).__name__}") from None
+    ranked = sorted(
+        (LiveContent(int(c[0]), c[1], n) for c, n in zip(contents, viewers) if n > 0),
+        key=lambda c: (-c.viewers, c.content_id),
+    )
+    return ok(request, LiveView(
+        sessions_live=sessions_live, viewers_total=sum(viewers),
+        contents=ranked[:query.limit],
+        server_time=datetime.fromtimestamp(now_ms / 1000, state.settings.tz),
+    ))
+
+
+TAGS = ("admin",)
+routes = [
+    api_route("GET", "/api/admin/live", live, summary="Live sessions and the contents with "
+              "the most current viewers", auth="admin", query=LiveQuery, response=LiveView,
+              tags=TAGS),
+]

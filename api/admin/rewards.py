@@ -1,0 +1,82 @@
+"""Admin box reward table: read the table in force, upload a new one as CSV.
+
+The upload is the CSV text itself (`Content-Type: text/csv`, e.g. `curl --data-binary
+@odds.csv`), or JSON `{"csv": "..."}` (what the OpenAPI document describes). The whole file
+is checked before anything is written: a bad row answers 400 with `details.line`, and the
+table in force is unchanged. Each upload is audited (`rewards.upload`, before and after).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta, Struct
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.access import ADMIN, authenticate
+from api.rewards import RewardTableView, current_table, insert_table, parse_csv
+from api.spec import api_route
+from core import audit
+from core.errors import BadRequest
+from core.web import MAX_BODY_BYTES, decode_json, ok
+
+CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+
+
+class RewardUpload(Struct, forbid_unknown_fields=True):
+    csv: Annotated[str, Meta(min_length=1, max_length=MAX_BODY_BYTES,
+                             examples=["amount,weight\n10,70\n50,25\n500,5\n"])]
+
+
+async def _read(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _csv_text(request: Request) -> str:
+    raw = await _read(request)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in CSV_TYPES:
+        return decode_json(raw, RewardUpload).csv
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("the CSV must be UTF-8", details={"line": None, "field": None,
+                                                          "reason": "not UTF-8"}) from None
+
+
+async def get_table(request: Request) -> Response:
+    await authenticate(request, ADMIN)
+    async with request.app.state.sessions() as session:
+        table = await current_table(session)
+    return ok(request, table)
+
+
+async def upload(request: Request) -> Response:
+    identity = await authenticate(request, ADMIN)
+    rows = parse_csv(await _csv_text(request))
+    async with request.app.state.sessions.begin() as session:
+        before = await current_table(session)
+        after = await insert_table(session, rows, identity.user_id)
+        audit.record(session, identity.user_id, "rewards.upload", "reward_table",
+                     None if before is None else {"id": before.id, "rows": before.rows},
+                     {"id": after.id, "rows": after.rows})
+    return ok(request, after, 201)
+
+
+TAGS = ("admin",)
+routes = [
+    api_route("GET", "/api/admin/reward-table", get_table, summary="The box reward table in "
+              "force (null before the first upload)", auth="admin",
+              response=RewardTableView | None, tags=TAGS),
+    api_route("POST", "/api/admin/reward-table", upload, summary="Upload a new reward table "
+              "as CSV (amount,weight rows; text/csv body, or JSON {csv})", auth="admin",
+              body=RewardUpload, response=RewardTableView, status=201, tags=TAGS),
+]

@@ -1,0 +1,66 @@
+"""Admin user list: cursor-paginated by id, searchable by id or email. (Blocking lives in
+api/admin/users.py.)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from msgspec import Meta, Struct
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.access import ADMIN, BIGINT_MAX, authenticate
+from api.pages import Page, PageQuery, decode_cursor, page
+from api.spec import api_route
+from core.web import decode_query, ok
+
+
+class UsersQuery(PageQuery):
+    q: Annotated[str, Meta(min_length=1, max_length=200,
+                           description="a user id, or part of an email")] | None = None
+
+
+class UserItem(Struct, frozen=True):
+    id: int
+    email: str | None
+    roles: list[str]
+    balance: int
+    blocked: bool
+    blocked_at: datetime | None
+    block_reason: str | None
+    created_at: datetime
+
+
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def list_users(request: Request) -> Response:
+    """Users by id ascending. `q`: a number matches that id (and emails containing it),
+    anything else matches emails containing it, case-insensitively."""
+    await authenticate(request, ADMIN)
+    query = decode_query(request, UsersQuery)
+    after = decode_cursor(query.cursor, "users", tuple[int])
+    q = query.q.strip() if query.q else None
+    user_id = int(q) if q and q.isdigit() and int(q) <= BIGINT_MAX else None
+    async with request.app.state.sessions() as session:
+        rows = (await session.execute(text(
+            "SELECT id, email, roles, balance, blocked_at IS NOT NULL, blocked_at,"
+            " block_reason, created_at FROM users"
+            " WHERE (CAST(:after AS bigint) IS NULL OR id > :after)"
+            " AND (CAST(:like AS text) IS NULL OR email ILIKE :like"
+            "      OR id = CAST(:uid AS bigint))"
+            " ORDER BY id LIMIT :n"
+        ), {"after": after[0] if after else None, "like": _like(q) if q else None,
+            "uid": user_id, "n": query.limit + 1})).all()
+    items = [UserItem(*tuple(row)) for row in rows]
+    return ok(request, page(items, query.limit, "users", lambda u: (u.id,)))
+
+
+TAGS = ("admin",)
+routes = [
+    api_route("GET", "/api/admin/users", list_users, summary="List users (search by id or "
+              "email)", auth="admin", query=UsersQuery, response=Page[UserItem], tags=TAGS),
+]

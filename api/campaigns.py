@@ -1,0 +1,213 @@
+"""Ads as advertisers and admins see them: the wire shapes, input rules and data helpers
+shared by the advertiser routes, the admin review routes and the serving routes.
+
+Billing: `cpm` ads pay `price_micros` per 1000 counted impressions, debited per impression
+as `price_micros / 1000` (so a CPM price must be a multiple of 1000 micros, which keeps every
+debit exact); `cpc` ads pay `price_micros` per counted click. `unit_micros` is the cost of
+one billable event. An ad is served only while approved, inside its dates, and while both
+its remaining budget and its advertiser's wallet cover one unit. Helpers never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from msgspec import Meta, Struct
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from core.web import invalid
+
+Placement = Literal["preroll", "midroll", "postroll", "banner"]
+Billing = Literal["cpm", "cpc"]
+AdStatus = Literal["pending", "approved", "rejected"]
+Url = Annotated[str, Meta(min_length=1, max_length=2048)]
+Micros = Annotated[int, Meta(ge=1, le=10**12)]
+Budget = Annotated[int, Meta(ge=1, le=10**15)]
+ViewMs = Annotated[int, Meta(ge=0, le=600_000)]
+When = Annotated[datetime, Meta(tz=True)]
+
+
+class AdView(Struct, frozen=True):
+    id: int
+    advertiser_id: int
+    title: str
+    creative_url: str
+    click_url: str | None
+    placement: str
+    billing: str
+    price_micros: int  # cpm: per 1000 impressions; cpc: per click
+    unit_micros: int  # cost of one billable impression (cpm) or click (cpc)
+    budget_micros: int
+    spent_micros: int
+    remaining_micros: int
+    required_view_ms: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    status: str
+    review_reason: str | None
+    reviewed_at: datetime | None
+    impressions: int  # counted
+    clicks: int  # counted
+    created_at: datetime
+    updated_at: datetime
+
+
+class AdCreate(Struct, forbid_unknown_fields=True):
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    creative_url: Url
+    placement: Placement
+    billing: Billing
+    price_micros: Micros
+    budget_micros: Budget
+    click_url: Url | None = None
+    required_view_ms: ViewMs = 5000
+    starts_at: When | None = None
+    ends_at: When | None = None
+
+
+UNIT_SQL = "CASE WHEN a.billing = 'cpm' THEN a.price_micros / 1000 ELSE a.price_micros END"
+AD_COLUMNS = (
+    "a.id, a.advertiser_id, a.title, a.creative_url, a.click_url, a.placement, a.billing,"
+    f" a.price_micros, {UNIT_SQL}, a.budget_micros, a.spent_micros,"
+    " a.budget_micros - a.spent_micros, a.required_view_ms, a.starts_at, a.ends_at, a.status,"
+    " a.review_reason, a.reviewed_at, a.impressions, a.clicks, a.created_at, a.updated_at"
+)
+
+
+def unit_of(billing: str, price_micros: int) -> int:
+    return price_micros // 1000 if billing == "cpm" else price_micros
+
+
+def ad_view(row: Any) -> AdView:
+    return AdView(*tuple(row))
+
+
+def _url(field: str, url: str) -> str:
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() for c in url):
+        raise invalid(field, "must be an http(s) URL with a host")
+    return url
+
+
+def clean_create(body: AdCreate) -> dict[str, Any]:
+    """The column values of a new ad, or BadRequest naming the field."""
+    title = body.title.strip()
+    if not title:
+        raise invalid("title", "must not be blank")
+    if body.billing == "cpm" and body.price_micros % 1000:
+        raise invalid("price_micros", "a CPM price must be a multiple of 1000 micros, so "
+                                      "that each impression costs a whole micro-unit")
+    if body.budget_micros < unit_of(body.billing, body.price_micros):
+        raise invalid("budget_micros", "must cover at least one billable event")
+    if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
+        raise invalid("ends_at", "must be after starts_at")
+    return {
+        "title": title,
+        "creative_url": _url("creative_url", body.creative_url),
+        "click_url": None if body.click_url is None else _url("click_url", body.click_url),
+        "placement": body.placement,
+        "billing": body.billing,
+        "price_micros": body.price_micros,
+        "budget_micros": body.budget_micros,
+        "required_view_ms": body.required_view_ms,
+        "starts_at": body.starts_at,
+        "ends_at": body.ends_at,
+    }
+
+
+async def create_ad(session: AsyncSession, advertiser_id: int, values: dict[str, Any]
+                    ) -> AdView:
+    """Insert a pending ad (the advertiser's wallet must exist)."""
+    ad_id = (await session.execute(text(
+        "INSERT INTO ads (advertiser_id, title, creative_url, click_url, placement, billing,"
+        " price_micros, budget_micros, required_view_ms, starts_at, ends_at) VALUES"
+        " (:advertiser, :title, :creative_url, :click_url, :placement, :billing,"
+        " :price_micros, :budget_micros, :required_view_ms, :starts_at, :ends_at) RETURNING id"
+    ), {"advertiser": advertiser_id, **values})).scalar_one()
+    return await get_ad(session, ad_id)
+
+
+async def get_ad(session: AsyncSession, ad_id: int, *, advertiser_id: int | None = None,
+                 lock: bool = False) -> AdView:
+    """One ad; with `advertiser_id`, only when it is that advertiser's (another's ad is as
+    unknown as a missing one). `lock` takes the row lock (callers that also lock a wallet
+    must lock it first)."""
+    sql = f"SELECT {AD_COLUMNS} FROM ads a WHERE a.id = :id"
+    if advertiser_id is not None:
+        sql += " AND a.advertiser_id = :advertiser"
+    if lock:
+        sql += " FOR UPDATE"
+    row = (await session.execute(text(sql), {"id": ad_id, "advertiser": advertiser_id})).first()
+    if row is None:
+        raise NotFound(f"no ad {ad_id}")
+    return ad_view(row)
+
+
+async def list_ads(session: AsyncSession, *, advertiser_id: int | None, status: str | None,
+                   after_id: int | None, limit: int) -> list[AdView]:
+    """Ads by id ascending (oldest first: the review queue order), after `after_id`."""
+    rows = (await session.execute(text(
+        f"SELECT {AD_COLUMNS} FROM ads a"
+        " WHERE (CAST(:advertiser AS bigint) IS NULL OR a.advertiser_id = :advertiser)"
+        " AND (CAST(:status AS text) IS NULL OR a.status = :status)"
+        " AND (CAST(:after AS bigint) IS NULL OR a.id > :after)"
+        " ORDER BY a.id LIMIT :n"
+    ), {"advertiser": advertiser_id, "status": status, "after": after_id, "n": limit})).all()
+    return [ad_view(row) for row in rows]
+
+
+class DayStats(Struct, frozen=True):
+    day: str  # local date (APP_TIMEZONE), YYYY-MM-DD
+    impressions: int
+    clicks: int
+    spent_micros: int
+
+
+class AdStats(Struct, frozen=True):
+    ad_id: int
+    status: str
+    billing: str
+    impressions: int  # counted (reached the required exposure, and paid for CPM)
+    impressions_reported: int  # every distinct impression_id reported
+    clicks: int  # counted
+    ctr: float  # clicks / impressions (0 when none)
+    spent_micros: int
+    budget_micros: int
+    remaining_micros: int
+    days: list[DayStats]  # the last STATS_DAYS local days with activity, newest first
+
+
+STATS_DAYS = 30
+
+
+async def ad_stats(session: AsyncSession, ad: AdView, tz: str) -> AdStats:
+    reported = (await session.execute(text(
+        "SELECT count(*) FROM ad_impressions WHERE ad_id = :id"
+    ), {"id": ad.id})).scalar_one()
+    rows = (await session.execute(text(
+        "SELECT day, sum(i), sum(c), sum(m) FROM ("
+        "  SELECT (counted_at AT TIME ZONE :tz)::date AS day, 1 AS i, 0 AS c, cost_micros AS m"
+        "  FROM ad_impressions WHERE ad_id = :id AND counted"
+        "  UNION ALL"
+        "  SELECT (created_at AT TIME ZONE :tz)::date, 0, 1, cost_micros"
+        "  FROM ad_clicks WHERE ad_id = :id AND counted"
+        ") e WHERE day > (now() AT TIME ZONE :tz)::date - :days"
+        " GROUP BY day ORDER BY day DESC"
+    ), {"id": ad.id, "tz": tz, "days": STATS_DAYS})).all()
+    days = [DayStats(d.isoformat(), int(i), int(c), int(m)) for d, i, c, m in rows]
+    return AdStats(
+        ad_id=ad.id, status=ad.status, billing=ad.billing, impressions=ad.impressions,
+        impressions_reported=int(reported), clicks=ad.clicks,
+        ctr=round(ad.clicks / ad.impressions, 6) if ad.impressions else 0.0,
+        spent_micros=ad.spent_micros, budget_micros=ad.budget_micros,
+        remaining_micros=ad.remaining_micros, days=days,
+    )
