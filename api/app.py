@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from api import admin, auth, catalog, me, openapi
+from api import ads, advertiser, boxes
 from core import probes
 from api.state import Control
 from core.db import make_engine, make_sessionmaker
@@ -57,7 +58,7 @@ def create_app() -> Starlette:
     registry = CollectorRegistry()
     app = Starlette(
         routes=[*probes.routes, *openapi.routes, *auth.routes, *me.routes, *catalog.routes,
-                *admin.routes],
+                *admin.routes, *boxes.routes, *ads.routes, *advertiser.routes],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
             Middleware(AccessLog),  # one JSON line per request, 503s and preflights too
