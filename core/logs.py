@@ -1,8 +1,13 @@
 """Structured logs: one JSON object per line, and the HTTP access log.
 
 `setup_logging()` puts a JSON formatter on the root logger (stderr), once per process; call
-it from `lifespan`. Fields given as `extra={...}` (request_id, user_id, conn_id, ...) become
-keys of the line. `AccessLog` is a pure-ASGI middleware that writes one line per HTTP
+it from `lifespan`. It also sends uvicorn's own loggers through it, so a container's output
+is JSON from the first request on (the two lines uvicorn prints before the lifespan runs stay
+plain text). `LOG_FORMAT=text` gives classic lines instead (the dev run uses it); `LOG_LEVEL`
+sets the level. A line is `{"ts", "level", "logger", "msg", ...}`: fields given as
+`extra={...}` (request_id, user_id, conn_id, ...) become keys of the line, and so do the
+fields bound for the current task with `bind(...)` / `bound(...)` (a connection handler binds
+conn_id and user_id once, and every line it logs carries them). `AccessLog` is a pure-ASGI middleware that writes one line per HTTP
 request to the `access` logger: request id, method, path, route template, status, duration,
 client address and the user id when the request authenticated one (`scope["user_id"]`, set
 by whoever authenticates). Run uvicorn with `--no-access-log`: this replaces its access log.
@@ -10,10 +15,13 @@ by whoever authenticates). Run uvicorn with `--no-access-log`: this replaces its
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +36,34 @@ _MARK = "_watch_json_handler"
 
 access_log = logging.getLogger("access")
 
+# uvicorn installs handlers of its own on these (plain text); setup_logging reroutes them.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+_bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "log_fields", default=None
+)
+
+
+def bind(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
+    """Add `fields` to every line logged from this task (and tasks it starts) from now on;
+    `unbind(token)` restores the previous fields. Asyncio copies the context into each new
+    task, so one connection's or request's fields never leak into another's."""
+    return _bound.set({**(_bound.get() or {}), **fields})
+
+
+def unbind(token: contextvars.Token[dict[str, Any] | None]) -> None:
+    _bound.reset(token)
+
+
+@contextlib.contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """`with bound(conn_id=..., user_id=...):` the fields are on every line logged inside."""
+    token = bind(**fields)
+    try:
+        yield
+    finally:
+        unbind(token)
+
 
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", ...extra, "exc"}` as one line of JSON."""
@@ -39,6 +75,14 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) \
+                and len(record.args) == 5:
+            # uvicorn's access line: (client, method, path with query, http version, status)
+            client, method, path, _, status = record.args
+            line.update(client=client, method=method, path=path, status=status)
+        fields = _bound.get()
+        if fields:
+            line.update(fields)
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
@@ -49,14 +93,20 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     """Log to stderr as JSON (`fmt` "json", the default, or "text"; default from LOG_FORMAT)
-    at `level` (default LOG_LEVEL, else INFO). Idempotent; handlers that others installed
-    (pytest's, for one) are left alone."""
+    at `level` (default LOG_LEVEL, else INFO), uvicorn's loggers included. Idempotent;
+    handlers that others installed (pytest's, for one) are left alone."""
     root = logging.getLogger()
     level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("LOG_FORMAT") or "json").lower()
     root.setLevel(level)
     if any(getattr(h, _MARK, False) for h in root.handlers):
         return
+    for name in UVICORN_LOGGERS:
+        # Drop uvicorn's text handlers and let its records reach ours on the root; the
+        # loggers' own filters (the hub's token redaction) still apply.
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if fmt == "json"
@@ -86,9 +136,11 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
+        token = bind(request_id=scope.get("request_id"))  # on every line of this request
         try:
             await self.app(scope, receive, send_status)
         finally:
+            unbind(token)
             route = getattr(scope.get("route"), "path", None)
             client = scope.get("client")
             access_log.info(

@@ -205,6 +205,7 @@ def app_env(secret: str, redis: RedisServer, pg: PostgresServer) -> dict[str, st
         JWT_SECRET=secret,
         PYTHONUNBUFFERED="1",
     )
+    env.setdefault("LOG_FORMAT", "text")  # readable .run/logs; containers log JSON
     return env
 
 
