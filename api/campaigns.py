@@ -200,7 +200,7 @@ async def ad_stats(session: AsyncSession, ad: AdView, tz: str) -> AdStats:
         "  UNION ALL"
         "  SELECT (created_at AT TIME ZONE :tz)::date, 0, 1, cost_micros"
         "  FROM ad_clicks WHERE ad_id = :id AND counted"
-        ") e WHERE day > (now() AT TIME ZONE :tz)::date - :days"
+        ") e WHERE day > (now() AT TIME ZONE :tz)::date - CAST(:days AS integer)"
         " GROUP BY day ORDER BY day DESC"
     ), {"id": ad.id, "tz": tz, "days": STATS_DAYS})).all()
     days = [DayStats(d.isoformat(), int(i), int(c), int(m)) for d, i, c, m in rows]
