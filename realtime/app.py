@@ -15,13 +15,15 @@ import logging
 import re
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from core import probes
 from core.db import make_engine
@@ -36,6 +38,7 @@ from realtime.metrics import HubMetrics
 
 log = logging.getLogger("realtime.app")
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
+WEB = Path(__file__).resolve().parents[1] / "web"  # the demo player and its client (docs/pages.md)
 
 
 class _RedactTokens(logging.Filter):
@@ -104,6 +107,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+async def player_page(request: Request) -> Response:
+    return FileResponse(WEB / "player.html")
+
+
 async def ready(request: Request) -> Response:
     if request.app.state.hub.draining:
         return JSONResponse({"status": "draining", "down": ["draining"]}, 503)
@@ -119,6 +126,8 @@ def create_app() -> Starlette:
             Route("/health", probes.health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", probes.metrics, methods=["GET"]),
+            Route("/player", player_page, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
         ],
         middleware=[
             Middleware(RequestContext),
