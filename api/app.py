@@ -10,10 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from api import admin, auth, catalog, me, openapi
 from api import ads, advertiser, boxes
@@ -54,11 +59,20 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+WEB = Path(__file__).resolve().parents[1] / "web"  # the admin console page (docs/pages.md)
+
+
+async def admin_page(request: Request) -> FileResponse:
+    return FileResponse(WEB / "admin.html")
+
+
 def create_app() -> Starlette:
     registry = CollectorRegistry()
     app = Starlette(
         routes=[*probes.routes, *openapi.routes, *auth.routes, *me.routes, *catalog.routes,
-                *admin.routes, *boxes.routes, *ads.routes, *advertiser.routes],
+                *admin.routes, *boxes.routes, *ads.routes, *advertiser.routes,
+                Route("/admin", admin_page, methods=["GET"]),
+                Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
             Middleware(AccessLog),  # one JSON line per request, 503s and preflights too
