@@ -112,3 +112,20 @@ async def test_balance_concurrent_first_reads(client, auth, engine):
     results = await asyncio.gather(*(client.get("/api/me/balance", headers=auth(14))
                                      for _ in range(5)))
     assert {r.json()["data"]["balance"] for r in results} == {9}
+
+
+async def test_balance_unavailable_without_redis(client, api_app, auth, monkeypatch):
+    """With Redis unreachable the balance is 503 unavailable (the pending part is unknown),
+    not a guess."""
+    from redis.asyncio import Redis
+
+    from tests.support.servers import free_port
+
+    await client.get("/api/me", headers=auth(15))  # provision while Redis is up
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    monkeypatch.setattr(api_app.state, "redis", dead)
+    try:
+        r = await client.get("/api/me/balance", headers=auth(15))
+    finally:
+        await dead.aclose()
+    assert (r.status_code, r.json()["error"]["code"]) == (503, "unavailable")
