@@ -21,14 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.web import invalid
 
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 Placement = Literal["preroll", "midroll", "postroll", "banner"]
 Billing = Literal["cpm", "cpc"]
 AdStatus = Literal["pending", "approved", "rejected"]
-Url = Annotated[str, Meta(min_length=1, max_length=2048)]
+Url = Annotated[str, Meta(min_length=1, max_length=2048, pattern=NO_NUL)]
 Micros = Annotated[int, Meta(ge=1, le=10**12)]
 Budget = Annotated[int, Meta(ge=1, le=10**15)]
 ViewMs = Annotated[int, Meta(ge=0, le=600_000)]
 When = Annotated[datetime, Meta(tz=True)]
+YEARS = (2000, 9000)  # far from the ends of PostgreSQL's and Python's calendars
 
 
 class AdView(Struct, frozen=True):
@@ -57,7 +59,7 @@ class AdView(Struct, frozen=True):
 
 
 class AdCreate(Struct, forbid_unknown_fields=True):
-    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    title: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
     creative_url: Url
     placement: Placement
     billing: Billing
@@ -108,6 +110,10 @@ def clean_create(body: AdCreate) -> dict[str, Any]:
                                       "that each impression costs a whole micro-unit")
     if body.budget_micros < unit_of(body.billing, body.price_micros):
         raise invalid("budget_micros", "must cover at least one billable event")
+    for field in ("starts_at", "ends_at"):
+        when = getattr(body, field)
+        if when is not None and not YEARS[0] <= when.year <= YEARS[1]:
+            raise invalid(field, f"must be in the years {YEARS[0]}-{YEARS[1]}")
     if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
         raise invalid("ends_at", "must be after starts_at")
     return {

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
-from api.campaigns import AdStatus, AdView, get_ad, list_ads
+from api.campaigns import NO_NUL, AdStatus, AdView, get_ad, list_ads
 from api.pages import Page, PageQuery, decode_cursor, page
 from api.spec import api_route
 from core import audit
@@ -28,7 +28,7 @@ class AdsQuery(PageQuery):
 
 
 class RejectBody(Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(max_length=500)] | None = None
+    reason: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None = None
 
 
 async def list_all(request: Request) -> Response:

@@ -12,15 +12,16 @@ from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate
 from api.pages import Page, PageQuery, decode_cursor, page
+from api.campaigns import NO_NUL
 from api.spec import api_route
 from core.web import decode_query, ok
 
 
 class AuditQuery(PageQuery):
-    action: Annotated[str, Meta(min_length=1, max_length=100,
+    action: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL,
                                 description="exact action, e.g. ad.approve")] | None = None
     actor_id: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | None = None
-    target: Annotated[str, Meta(min_length=1, max_length=200,
+    target: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL,
                                 description="exact target, e.g. ad:12")] | None = None
 
 

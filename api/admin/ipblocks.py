@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
 from api.pages import Page, PageQuery, decode_cursor, page
+from api.campaigns import NO_NUL
 from api.spec import api_route
 from api.state import control
 from core import blocks
@@ -24,7 +25,7 @@ from core.web import client_ip, decode_body, decode_query, ok
 class IpBlockBody(Struct, forbid_unknown_fields=True):
     cidr: Annotated[str, Meta(min_length=1, max_length=64,
                               examples=["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])]
-    reason: Annotated[str, Meta(max_length=500)] | None = None
+    reason: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None = None
 
 
 class IpBlockItem(Struct, frozen=True):

@@ -30,6 +30,7 @@ from core.web import decode_body, decode_query, invalid, ok
 
 SETTLE_DELAY = timedelta(minutes=5)
 MAX_DAYS = 366
+EARLIEST = date(2000, 1, 1)  # nothing was billed before; keeps instants far from year 1
 
 
 class SettlementBody(Struct, forbid_unknown_fields=True):
@@ -81,6 +82,8 @@ async def _get(session: AsyncSession, settlement_id: int, *, lock: bool = False
 
 async def create_settlement(session: AsyncSession, body: SettlementBody, tz: ZoneInfo,
                             actor_id: int) -> SettlementView:
+    if body.period_start < EARLIEST:
+        raise invalid("period_start", f"must be on or after {EARLIEST.isoformat()}")
     if body.period_end <= body.period_start:
         raise invalid("period_end", "must be after period_start")
     if (body.period_end - body.period_start).days > MAX_DAYS:

@@ -13,12 +13,13 @@ from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate
 from api.pages import Page, PageQuery, decode_cursor, page
+from api.campaigns import NO_NUL
 from api.spec import api_route
 from core.web import decode_query, ok
 
 
 class UsersQuery(PageQuery):
-    q: Annotated[str, Meta(min_length=1, max_length=200,
+    q: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL,
                            description="a user id, or part of an email")] | None = None
 
 

@@ -180,3 +180,10 @@ async def test_settlement_errors(client, admin, auth):
         assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "period_end")
     assert (await client.get("/api/admin/settlements/99", headers=admin)).status_code == 404
     assert (await client.get("/api/admin/settlements", headers=auth(7))).status_code == 403
+
+
+async def test_settlement_period_before_2000_is_400(client, admin):
+    """Dates before 2000 (nothing was billed then; year 1 cannot be converted) are a 400."""
+    r = await client.post("/api/admin/settlements", headers=admin,
+                          json={"period_start": "0001-01-01", "period_end": "0001-03-01"})
+    assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "period_start")

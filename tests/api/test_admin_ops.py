@@ -154,3 +154,11 @@ async def test_audit_log_filters_and_pages(client, admin, auth):
     r = await client.get("/api/admin/audit-log?actor_id=x", headers=admin)
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "actor_id")
     assert (await client.get("/api/admin/audit-log", headers=auth(7))).status_code == 403
+
+
+async def test_filters_with_nul_are_400(client, admin):
+    """A NUL in a text filter is a 400 naming it (PostgreSQL text cannot hold NUL)."""
+    for url, field in (("/api/admin/users?q=a%00b", "q"),
+                       ("/api/admin/audit-log?action=%00", "action")):
+        r = await client.get(url, headers=admin)
+        assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, field), url

@@ -147,3 +147,14 @@ async def test_stats_count_billed_events_by_day(client, admin, auth):
         3 * UNIT, CPM_AD["budget_micros"] - 3 * UNIT)
     [day] = stats["days"]
     assert (day["impressions"], day["clicks"], day["spent_micros"]) == (3, 1, 3 * UNIT)
+
+
+async def test_text_with_nul_and_far_dates_are_400(client, auth):
+    """PostgreSQL text cannot hold NUL and timestamps have bounds: such input is a 400
+    naming the field, never a 500."""
+    for fields, field in [({"title": "a\u0000b"}, "title"),
+                          ({"click_url": "https://x.io/\u0000"}, "click_url"),
+                          ({"starts_at": "0001-01-01T00:00:00+09:00"}, "starts_at")]:
+        r = await client.post("/api/advertiser/ads", json={**CPM_AD, **fields},
+                              headers=adv(auth))
+        assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, field), fields
