@@ -1,0 +1,163 @@
+"""The demo player and its JavaScript client (web/), in headless Chromium, against real hub
+and api processes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.browser.conftest import screenshot
+
+HIDE = """() => {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW = """() => {
+  delete document.visibilityState;
+  delete document.hidden;
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+async def wait_for(page: Any, js: str, timeout_s: float = 10.0) -> Any:
+    """Wait until the expression (a function body's value) is truthy in the page; return it."""
+    handle = await page.wait_for_function(js, timeout=timeout_s * 1000)
+    return await handle.json_value()
+
+
+async def ticks(page: Any) -> list[dict[str, Any]]:
+    return await page.evaluate("() => window.watchPlayer.ticks")
+
+
+async def test_a_reward_arrives_in_the_player(stack, open_page, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Watching a content credits time, and a reward shows as a toast with the new balance."""
+    s = stack()
+    cid = await s.create_content("Sample clip")
+    await s.create_content("Another clip", tags=["demo"])
+    page = await open_page(s.player_url(token(7), content=cid))
+    await wait_for(page, "window.watchPlayer.rewards.length >= 1")
+    reward = (await page.evaluate("() => window.watchPlayer.rewards"))[0]
+    assert reward["reward_id"] == f"w:7:{cid}:1" and reward["amount"] == 10
+    assert await page.text_content("#balance") in ("10", "20", "30")
+    assert "+10 coins" in (await page.text_content("#toasts") or "")
+    assert await page.get_attribute("#state", "data-state") == "watching"
+    assert (await page.text_content("#viewers")) == "1"
+    # The catalog came from the api (CORS), with the content being watched highlighted.
+    await page.wait_for_selector(f"#catalog li.active[data-content-id='{cid}']")
+    assert await page.locator("#catalog li").count() == 2
+    assert (await page.text_content("#countdown") or "").endswith(" s")
+    await screenshot(page, "player", tmp_path)
+
+
+async def test_pausing_stops_the_countdown(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+    """A paused video reports `playing: false`: nothing is credited and the countdown stands."""
+    s = stack(REWARD_INTERVAL_MS="60000")
+    cid = await s.create_content()
+    page = await open_page(s.player_url(token(8), content=cid))
+    await wait_for(page, "window.watchPlayer.ticks.some((t) => t.credited_ms > 0)")
+    await page.evaluate("() => document.getElementById('video').pause()")
+    await asyncio.sleep(0.6)  # the pause's own heartbeat reports the time played before it
+    before = await page.text_content("#countdown")
+    n = len(await ticks(page))
+    await asyncio.sleep(1.5)
+    assert await page.text_content("#countdown") == before
+    after = (await ticks(page))[n:]
+    assert len(after) >= 3 and all(t["credited_ms"] == 0 for t in after), after
+    assert "paused" in (await page.text_content("#earning") or "")
+    # Playing again moves it on.
+    await page.evaluate("() => document.getElementById('video').play()")
+    await asyncio.sleep(1.0)
+    assert await page.text_content("#countdown") != before
+    assert (await ticks(page))[-1]["credited_ms"] > 0
+
+
+async def test_hiding_the_page_stops_crediting(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+    """A hidden page (Page Visibility API) reports `visible: false`: no time is credited."""
+    s = stack()
+    cid = await s.create_content()
+    page = await open_page(s.player_url(token(9), content=cid))
+    await wait_for(page, "window.watchPlayer.ticks.some((t) => t.credited_ms > 0)")
+    await page.evaluate(HIDE)
+    await asyncio.sleep(0.5)
+    n = len(await ticks(page))
+    rewards = len(await page.evaluate("() => window.watchPlayer.rewards"))
+    await asyncio.sleep(2.0)
+    after = (await ticks(page))[n:]
+    assert len(after) >= 4 and all(t["credited_ms"] == 0 for t in after), after
+    assert len({t["elapsed_ms"] for t in after}) == 1
+    assert len(await page.evaluate("() => window.watchPlayer.rewards")) == rewards
+    await page.evaluate(SHOW)
+    await wait_for(page, f"window.watchPlayer.ticks.slice({n + len(after)}).some((t) => t.credited_ms > 0)")
+
+
+async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, open_page, browser, token) -> None:  # type: ignore[no-untyped-def]
+    """A second tab first sees the conflict, takes over, and the first tab says so."""
+    s = stack()
+    cid = await s.create_content()
+    tok = token(10)
+    first = await open_page(s.player_url(tok, content=cid))
+    await wait_for(first, "window.watchPlayer.lastStarted")
+    second = await open_page(s.player_url(tok, content=cid), context=first.context)
+    await second.wait_for_selector("#banner:not(.hidden) >> text=Watching elsewhere")
+    await second.click("#banner button:has-text('Watch here instead')")
+    await wait_for(second, "window.watchPlayer.lastStarted")
+    await first.wait_for_selector("#banner:not(.hidden) >> text=Taken over by another tab")
+    assert await first.get_attribute("#state", "data-code") == "4509"
+    assert await first.evaluate("() => document.getElementById('video').paused")
+    tab1, tab2 = [await p.evaluate("() => window.watchPlayer.client.tabId") for p in (first, second)]
+    assert tab1 != tab2
+    await wait_for(second, "window.watchPlayer.ticks.some((t) => t.credited_ms > 0)")
+
+
+async def test_killed_hub_the_client_reconnects_and_resumes(stack, open_page, spawn, token) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL the hub, start a new one on the same port: the client reconnects with backoff
+    and resumes the same session (resumed, credited time kept)."""
+    s = stack(SESSION_TTL_MS="30000")
+    cid = await s.create_content()
+    page = await open_page(s.player_url(token(11), content=cid))
+    await wait_for(page, "window.watchPlayer.rewards.length >= 1")
+    elapsed = (await ticks(page))[-1]["elapsed_ms"]
+    session_id = await page.evaluate("() => window.watchPlayer.lastStarted.session_id")
+    s.hub.kill()
+    await wait_for(page, "document.getElementById('state').dataset.state === 'reconnecting'")
+    spawn("realtime.app:app", {**s.hub_env}, port=s.hub.port)
+    started = await wait_for(
+        page, "window.watchPlayer.lastStarted.resumed && window.watchPlayer.lastStarted", 40
+    )
+    assert started["session_id"] == session_id and started["elapsed_ms"] >= elapsed
+    assert await page.get_attribute("#state", "data-state") == "watching"
+    assert await page.evaluate("() => window.watchPlayer.client.transport") == "ws"
+    count = len(await page.evaluate("() => window.watchPlayer.rewards"))
+    await wait_for(page, f"window.watchPlayer.rewards.length > {count}")
+
+
+async def test_token_is_refreshed_before_it_expires(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+    """With a 3 s token and a getToken() hook, the client sends `auth` in time and the
+    connection outlives the first token (no 4005)."""
+    s = stack()
+    cid = await s.create_content()
+    page = await open_page("about:blank")
+    await page.expose_function("watchGetToken", lambda: token(12, ttl_s=3600))
+    await page.goto(s.player_url(token(12, ttl_s=3), content=cid))
+    await wait_for(page, "window.watchPlayer.events.some((e) => e.startsWith('token refreshed'))")
+    await asyncio.sleep(3.5)
+    assert await page.get_attribute("#state", "data-state") == "watching"
+    events = await page.evaluate("() => window.watchPlayer.events")
+    assert not any("4005" in e for e in events), events
+
+
+async def test_http_fallback_when_no_websocket_opens(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+    """When the WebSocket cannot be opened, the client switches to the HTTP timer endpoints
+    and rewards still arrive."""
+    from tests.support.servers import free_port
+
+    s = stack()
+    cid = await s.create_content()
+    dead = f"ws://127.0.0.1:{free_port()}/ws"
+    page = await open_page(s.player_url(token(13), content=cid, ws=dead))
+    await wait_for(page, "window.watchPlayer.rewards.length >= 1", 20)
+    assert await page.evaluate("() => window.watchPlayer.client.transport") == "http"
+    assert "HTTP fallback" in (await page.text_content("#state") or "")
+    reward = (await page.evaluate("() => window.watchPlayer.rewards"))[0]
+    assert reward["reward_id"] == f"w:13:{cid}:1"
