@@ -40,6 +40,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 have_pg || missing+=(postgresql)
+# Browser tests (tests/browser): Debian's Chromium, driven by Playwright from PyPI; never
+# `playwright install`, whose browser download does not work here. A font for screenshots.
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 if ! venv_ok; then
   if py=$(pick_python); then
     "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
