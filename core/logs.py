@@ -29,8 +29,10 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
+# uvicorn's color_message repeats msg with terminal colours: not for a JSON line.
 _STANDARD = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}
 )
 _MARK = "_watch_json_handler"
 
@@ -102,11 +104,13 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     if any(getattr(h, _MARK, False) for h in root.handlers):
         return
     for name in UVICORN_LOGGERS:
-        # Drop uvicorn's text handlers and let its records reach ours on the root; the
-        # loggers' own filters (the hub's token redaction) still apply.
+        # Swap uvicorn's text handlers for ours on the root; the loggers' own filters (the
+        # hub's token redaction) still apply. A logger without handlers is left alone:
+        # that is how --no-access-log turns the access log off (uvicorn checks hasHandlers).
         logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
+        if logger.handlers:
+            logger.handlers.clear()
+            logger.propagate = True
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if fmt == "json"

@@ -120,9 +120,20 @@ async def require_current_schema(engine: AsyncEngine, *, timeout: float = 5.0) -
         raise SchemaBehind(problem)
 
 
-async def require_current_schema_or_exit(engine: AsyncEngine) -> None:
+async def require_current_schema_or_exit(engine: AsyncEngine | str) -> None:
     """`require_current_schema`, or one line on stderr and exit status 2 (like
-    `core.settings.load_or_exit`): a process must not run against an older schema."""
+    `core.settings.load_or_exit`): a process must not run against an older schema.
+    `engine` may be a DATABASE_URL (a process without an engine of its own: the worker)."""
+    if isinstance(engine, str):
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
+        owned = create_async_engine(engine, poolclass=NullPool)
+        try:
+            await require_current_schema_or_exit(owned)
+        finally:
+            await owned.dispose()
+        return
     try:
         await require_current_schema(engine)
     except SchemaBehind as exc:
