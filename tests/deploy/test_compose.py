@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -156,7 +158,25 @@ def test_worker_command_names_the_worker_settings(compose: dict[str, Any]) -> No
     if not (ROOT / "workers" / "main.py").exists():
         pytest.skip("workers/main.py is not written yet (issue 3): import check pending")
     settings = importlib.import_module("workers.main").WorkerSettings
-    assert getattr(settings, "functions", None) or getattr(settings, "cron_jobs", None)
+    assert isinstance(settings, (type, Mapping))  # arq takes a class or a mapping
+
+
+def test_worker_healthcheck_tells_a_running_worker(spawn_cmd: Any, compose: dict[str, Any]
+                                                   ) -> None:
+    """The worker's healthcheck command fails while no worker runs and passes once one
+    does (arq's health key in Redis)."""
+    if not (ROOT / "workers" / "main.py").exists():
+        pytest.skip("workers/main.py is not written yet (issue 3)")
+    check = _test_cmd(compose["services"]["worker"])[1:]
+    quiet = {"WORKER_METRICS_PORT": "0"}
+    assert spawn_cmd(check, quiet).wait(30) == 1
+    worker = spawn_cmd(["arq", "workers.main.WorkerSettings"], quiet)
+    deadline = time.monotonic() + 30
+    while spawn_cmd(check, quiet).wait(30) != 0:
+        assert worker.running, worker.output_tail()
+        assert time.monotonic() < deadline, worker.output_tail()
+        time.sleep(0.5)
+    worker.terminate()
 
 
 def test_migrate_runs_alembic(compose: dict[str, Any]) -> None:
