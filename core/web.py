@@ -368,9 +368,42 @@ def invalid(field: str, reason: str) -> BadRequest:
                       details={"field": field, "path": f"$.{field}", "reason": reason})
 
 
+def _nul_path(document: Any) -> str | None:
+    """The JSON path of the first string (value or key) holding a NUL character. Iterative:
+    a deeply nested body must not exhaust the stack."""
+    stack: list[tuple[Any, str]] = [(document, "$")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return path
+                stack.append((item, f"{path}.{key}"))
+    return None
+
+
+def no_nul(field: str, value: str) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it at the edge (400), not as a 500 later."""
+    if "\x00" in value:
+        raise invalid(field, "must not contain NUL characters")
+
+
 def decode_json(body: bytes, type_: type[T]) -> T:
-    """Decode JSON bytes into `type_`, or raise BadRequest with the offending path."""
+    """Decode JSON bytes into `type_`, or raise BadRequest with the offending path. Strings
+    with NUL characters (`\\u0000`) are refused: PostgreSQL text cannot store them."""
     try:
+        if b"\\u0000" in body:  # rare: find where, from the untyped document
+            path = _nul_path(msgspec.json.decode(body))
+            if path is not None:
+                field = re.sub(r"^\$\.?", "", path) or None
+                reason = "must not contain NUL characters"
+                raise BadRequest(f"invalid body: {reason} - at `{path}`",
+                                 details={"field": field, "path": path, "reason": reason})
         return msgspec.json.decode(body or b"null", type=type_)
     except msgspec.ValidationError as exc:
         details = _validation_details(str(exc))
@@ -408,6 +441,8 @@ def decode_query(request: Request, type_: type[T]) -> T:
     params = request.query_params
     for name in params.keys():
         values = params.getlist(name)
+        for value in values:
+            no_nul(name, value)
         field = fields.get(name)
         raw[name] = values if field is not None and _is_list(field.type) else values[-1]
     try:
