@@ -1,0 +1,1 @@
+"""Load tests (locust) and the benchmark harness; see docs/performance.md."""

@@ -1,0 +1,325 @@
+"""The system under test, started by the benchmark and the locust run: redis-server and
+PostgreSQL on free ports in a throwaway folder (migrated, seeded, users provisioned), and
+uvicorn app processes pinned to chosen CPUs.
+
+Reuses tests/support/servers.py, so it starts servers exactly like the tests and the dev run.
+Every child gets PR_SET_PDEATHSIG, so an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Self
+
+from tests.support.procs import child_env, http_status
+from tests.support.servers import PostgresServer, RedisServer, die_with_parent, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+JWT_SECRET = "bench-secret-" + "x" * 40  # throwaway servers only
+
+# The uvicorn settings shared by the hub and the echo baseline (only --ws and deflate vary).
+UVICORN_COMMON = [
+    "--host",
+    "127.0.0.1",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--ws-max-size",
+    "4096",
+]
+
+
+def _preexec(cpus: Iterable[int] | None):  # type: ignore[no-untyped-def]
+    deathsig = die_with_parent(signal.SIGTERM)
+    cpu_set = set(cpus) if cpus is not None else None
+
+    def run() -> None:
+        if deathsig is not None:
+            deathsig()
+        if cpu_set:
+            os.sched_setaffinity(0, cpu_set)
+
+    return run
+
+
+def pin_tree(pid: int, cpus: Iterable[int]) -> None:
+    """Pin a process, its threads and its current children (e.g. PostgreSQL's backends) to
+    `cpus`; children forked later inherit the mask."""
+    cpu_set = set(cpus)
+    todo = [pid]
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    while todo:
+        p = todo.pop()
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                os.sched_setaffinity(int(tid), cpu_set)
+        except OSError:
+            pass
+        todo.extend(children.get(p, ()))
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/statm").read_text().split()
+    return int(fields[1]) * PAGE_KIB
+
+
+def core_busy() -> dict[int, float]:
+    """Busy seconds of each CPU since boot (everything but idle and iowait)."""
+    out: dict[int, float] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3].isdigit():
+            name, *vals = line.split()
+            v = [int(x) for x in vals]
+            out[int(name[3:])] = (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+    return out
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+class App:
+    """One uvicorn process (or any command) with its output in a log file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        port: int | None = None,
+        cpus: Iterable[int] | None = None,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.argv = list(argv)
+        self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_preexec(cpus),  # noqa: PLW1509 (prctl + affinity only)
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_healthy(self, timeout: float = 30.0) -> App:
+        assert self.port is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
+            if http_status(self.port, "/health") == 200:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.name}: no GET /health 200 in {timeout}s:\n{self.tail()}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.wait()
+
+
+def uvicorn_argv(
+    target: str, port: int, *, ws: str = "websockets-sansio", deflate: bool = False
+) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        target,
+        "--port",
+        str(port),
+        *UVICORN_COMMON,
+        "--ws",
+        ws,
+        "--ws-per-message-deflate",
+        "true" if deflate else "false",
+    ]
+
+
+class Stack:
+    """redis-server + PostgreSQL in a throwaway folder, and the apps started on them."""
+
+    def __init__(
+        self, *, service_cpus: Iterable[int] | None = None, aof: bool = True, keep: bool = False
+    ) -> None:
+        # Under /tmp: PostgreSQL runs as the `postgres` user when we are root, and must reach it.
+        self.dir = Path(tempfile.mkdtemp(prefix="watch-bench-"))
+        self.dir.chmod(0o755)
+        self.log_dir = self.dir / "logs"
+        self.service_cpus = list(service_cpus) if service_cpus is not None else None
+        self.aof = aof
+        self.keep = keep
+        self.redis: RedisServer | None = None
+        self.pg: PostgresServer | None = None
+        self.apps: list[App] = []
+        self.content_ids: list[int] = []
+
+    # Servers.
+
+    def start(self) -> Stack:
+        self.redis = RedisServer(
+            self.dir / "redis", aof=self.aof, log_path=self.log_dir / "redis.log"
+        )
+        self.redis.start()
+        self.pg = PostgresServer(
+            self.dir / "pgdata",
+            log_path=self.log_dir / "postgres.log",
+            extra_conf=["max_connections=300"],
+        )
+        self.pg.start(timeout=60)
+        if self.service_cpus:
+            assert self.redis.proc and self.pg.proc
+            pin_tree(self.redis.proc.pid, self.service_cpus)
+            pin_tree(self.pg.proc.pid, self.service_cpus)
+        from core.migrate import upgrade
+        from scripts.seed import seed
+
+        upgrade(self.pg.url, verbose=False)
+        asyncio.run(seed(self.pg.url))
+        rows = self.pg.psql(
+            "SELECT id FROM contents WHERE reward_interval_ms IS NULL AND status = 'published' "
+            "ORDER BY id"
+        )
+        self.content_ids = [int(x) for x in rows.split()]
+        return self
+
+    def env(self, **overrides: str | int | None) -> dict[str, str]:
+        assert self.redis and self.pg
+        base = {"DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url, "JWT_SECRET": JWT_SECRET}
+        return child_env(base, {k: None if v is None else str(v) for k, v in overrides.items()})
+
+    def provision_users(self, first: int, count: int) -> None:
+        """Insert user rows, as for returning viewers: the hub's per-connection provisioning
+        then finds them (INSERT ... ON CONFLICT DO NOTHING writes nothing)."""
+        assert self.pg
+        self.pg.psql(
+            "INSERT INTO users (id, roles) OVERRIDING SYSTEM VALUE "
+            f"SELECT g, ARRAY['viewer'] FROM generate_series({first}, {first + count - 1}) g "
+            "ON CONFLICT (id) DO NOTHING"
+        )
+
+    def flush_redis(self) -> None:
+        assert self.redis
+        from tests.support.servers import redis_command
+
+        redis_command(self.redis.port, "FLUSHALL")
+
+    # Apps.
+
+    def start_app(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        port: int | None,
+        cpus: Iterable[int] | None,
+        healthy: bool = True,
+    ) -> App:
+        app = App(name, argv, env, self.log_dir, port=port, cpus=cpus)
+        self.apps.append(app)
+        if healthy:
+            app.wait_healthy()
+        return app
+
+    def start_uvicorn(
+        self,
+        name: str,
+        target: str,
+        env: Mapping[str, str],
+        *,
+        cpus: Iterable[int] | None,
+        ws: str = "websockets-sansio",
+        deflate: bool = False,
+    ) -> App:
+        port = free_port()
+        return self.start_app(
+            name, uvicorn_argv(target, port, ws=ws, deflate=deflate), env, port=port, cpus=cpus
+        )
+
+    def stop_app(self, app: App) -> None:
+        app.stop()
+        if app in self.apps:
+            self.apps.remove(app)
+
+    def tokens(
+        self, user_ids: Iterable[int], roles: tuple[str, ...] = ("viewer",), ttl_s: int = 6 * 3600
+    ) -> list[str]:
+        from core.settings import load_settings
+        from core.tokens import issue_access
+
+        settings = load_settings(self.env())
+        return [issue_access(settings, uid, roles, ttl_s=ttl_s) for uid in user_ids]
+
+    def stop(self) -> None:
+        for app in reversed(self.apps):
+            app.stop()
+        self.apps.clear()
+        if self.pg is not None:
+            self.pg.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
