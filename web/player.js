@@ -170,7 +170,7 @@ async function loadCatalog() {
   try {
     const data = await apiGet("/api/contents?limit=50");
     catalog = Array.isArray(data) ? data : data.items || [];
-    status.textContent = `${catalog.length} contents`;
+    status.textContent = `${catalog.length} content${catalog.length === 1 ? "" : "s"}`;
     status.className = "aside small muted";
   } catch (err) {
     catalog = [];
@@ -304,11 +304,15 @@ function makeClient() {
   });
   client.on("replaced", (m) => {
     video.pause();
-    const by = m.by_device_id ? ` (device ${m.by_device_id})` : "";
+    const where = !m.by_device_id
+      ? "in another tab or on another device"
+      : m.by_device_id === client.deviceId
+        ? "in another tab of this browser"
+        : `on another device (${m.by_device_id})`;
     showBanner(
       "warn",
       "Taken over by another tab",
-      `This session is now watched in another tab or device${by}. Watching has stopped here.`,
+      `This session is now watched ${where}. Watching has stopped here.`,
       [["Watch here instead", () => reconnectAndWatch(true)]],
     );
     log(`replaced by ${m.by_device_id}`);

@@ -132,8 +132,8 @@ export class WatchClient {
    * @param {string} [options.deviceId] default: kept in localStorage (one per browser)
    * @param {"auto"|"ws"|"http"} [options.transport] "auto" (default) tries the WebSocket
    *   first and falls back to HTTP; "http" never opens a WebSocket
-   * @param {number} [options.fallbackAfter] WebSocket open failures in a row before falling
-   *   back to HTTP (default 2)
+   * @param {number} [options.fallbackAfter] WebSocket open failures in a row, before any
+   *   WebSocket of this client got through, that make it fall back to HTTP (default 2)
    * @param {number} [options.wsRetryMs] while on HTTP, how often to try the WebSocket again
    *   (default 15000)
    * @param {number} [options.refreshLeadMs] refresh the token this long before it expires
@@ -173,6 +173,7 @@ export class WatchClient {
     this._seq = 0;
     this._attempt = 0; // reconnect attempts since the last stable connection
     this._openFailures = 0; // WebSocket opens that failed in a row
+    this._wsWorked = false; // a WebSocket got as far as `hello` at least once
     this._timers = {};
     this._closedByUs = false;
     this._terminal = null; // {code, reason} once the client gave up for good
@@ -190,8 +191,10 @@ export class WatchClient {
     this._onPageHide = () => this._pageHide();
     this._buffering = false; // the media element waits for data: not playing
     if (this.media) {
-      this.media.addEventListener("waiting", () => { this._buffering = true; });
-      this.media.addEventListener("playing", () => { this._buffering = false; });
+      this._onWaiting = () => { this._buffering = true; };
+      this._onPlaying = () => { this._buffering = false; };
+      this.media.addEventListener("waiting", this._onWaiting);
+      this.media.addEventListener("playing", this._onPlaying);
       for (const ev of ["play", "playing", "pause", "ended", "waiting"]) {
         this.media.addEventListener(ev, this._onPlayer);
       }
@@ -264,10 +267,22 @@ export class WatchClient {
     }
   }
 
-  /** Close for good: no reconnect. The session stays live on the server until it expires
-   * (call stop() first to end it). */
+  /** Close for good: no reconnect, and this client cannot be used again (make a new one).
+   * The session stays live on the server until it expires (call stop() first to end it). */
   close() {
     this._closedByUs = true;
+    this._terminal = { code: 1000, reason: "client closed", name: "normal" };
+    if (this.media) {
+      for (const ev of ["play", "playing", "pause", "ended", "waiting"]) {
+        this.media.removeEventListener(ev, this._onPlayer);
+      }
+      this.media.removeEventListener("waiting", this._onWaiting);
+      this.media.removeEventListener("playing", this._onPlaying);
+    }
+    if (typeof document !== "undefined") {
+      document.removeEventListener("visibilitychange", this._onPlayer);
+      removeEventListener("pagehide", this._onPageHide);
+    }
     this._clearTimers();
     this._want = null;
     this._rejectWaiters(new WatchError("closed", "client closed"));
@@ -501,7 +516,10 @@ export class WatchClient {
     }
     if (code === 4005) this._needFreshToken = this.getToken ? true : "stale";
     this._openFailures = opened ? 0 : this._openFailures + 1;
-    if (this.transportMode === "auto" && this._openFailures >= this.fallbackAfter && this._want) {
+    // Fall back only when no WebSocket ever got through from this page (a proxy or network
+    // that refuses them). Once one did, failures mean the hub is down or restarting: the
+    // HTTP endpoints live in the same process, so keep retrying the WebSocket.
+    if (this.transportMode === "auto" && !this._wsWorked && this._openFailures >= this.fallbackAfter && this._want) {
       this._fallBack(`WebSocket could not be opened ${this._openFailures} times`);
       return;
     }
@@ -576,6 +594,7 @@ export class WatchClient {
           this._clearTimer("heartbeat");
         }
         this._helloed = true;
+        this._wsWorked = true;
         this._openFailures = 0;
         this._clockOffsetMs = (msg.server_time || Date.now()) - Date.now();
         if (msg.heartbeat_interval_ms) {

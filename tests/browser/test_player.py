@@ -91,7 +91,7 @@ async def test_hiding_the_page_stops_crediting(stack, open_page, token) -> None:
     await wait_for(page, f"window.watchPlayer.ticks.slice({n + len(after)}).some((t) => t.credited_ms > 0)")
 
 
-async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, open_page, browser, token) -> None:  # type: ignore[no-untyped-def]
+async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, open_page, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A second tab first sees the conflict, takes over, and the first tab says so."""
     s = stack()
     cid = await s.create_content()
@@ -108,6 +108,7 @@ async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, ope
     tab1, tab2 = [await p.evaluate("() => window.watchPlayer.client.tabId") for p in (first, second)]
     assert tab1 != tab2
     await wait_for(second, "window.watchPlayer.ticks.some((t) => t.credited_ms > 0)")
+    await screenshot(first, "player-replaced", tmp_path)
 
 
 async def test_killed_hub_the_client_reconnects_and_resumes(stack, open_page, spawn, token) -> None:  # type: ignore[no-untyped-def]
@@ -128,6 +129,8 @@ async def test_killed_hub_the_client_reconnects_and_resumes(stack, open_page, sp
     assert started["session_id"] == session_id and started["elapsed_ms"] >= elapsed
     assert await page.get_attribute("#state", "data-state") == "watching"
     assert await page.evaluate("() => window.watchPlayer.client.transport") == "ws"
+    events = await page.evaluate("() => window.watchPlayer.events")
+    assert not any("http_fallback" in e for e in events), events  # the hub was down, not WS
     count = len(await page.evaluate("() => window.watchPlayer.rewards"))
     await wait_for(page, f"window.watchPlayer.rewards.length > {count}")
 
@@ -161,3 +164,23 @@ async def test_http_fallback_when_no_websocket_opens(stack, open_page, token) ->
     assert "HTTP fallback" in (await page.text_content("#state") or "")
     reward = (await page.evaluate("() => window.watchPlayer.rewards"))[0]
     assert reward["reward_id"] == f"w:13:{cid}:1"
+
+
+async def test_client_helpers_backoff_and_close_codes(stack, open_page) -> None:  # type: ignore[no-untyped-def]
+    """The module as served: backoff doubles from 1 s to 30 s with jitter between half and all
+    of it; 1000, 1009 and 4500-4999 are terminal, the rest reconnect."""
+    s = stack()
+    page = await open_page(f"{s.hub.url}/player")
+    result = await page.evaluate("""async () => {
+      const m = await import("/static/watch-client.js");
+      const lo = [1, 2, 3, 4, 5, 6, 7, 10].map((a) => m.backoffDelay(a, () => 0));
+      const hi = [1, 2, 3, 4, 5, 6, 7, 10].map((a) => m.backoffDelay(a, () => 0.999999));
+      const codes = [1000, 1001, 1006, 1009, 1012, 4005, 4029, 4499, 4500, 4501, 4503, 4509, 4999];
+      const terminal = codes.filter((c) => m.isTerminalClose(c));
+      const claims = m.tokenClaims("x." + btoa(JSON.stringify({ exp: 42 })).replace(/=+$/, "") + ".y");
+      return { lo, hi, terminal, exp: claims.exp, bad: m.tokenClaims("garbage") };
+    }""")
+    assert result["lo"] == [500, 1000, 2000, 4000, 8000, 15000, 15000, 15000]
+    assert result["hi"] == [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+    assert result["terminal"] == [1000, 1009, 4500, 4501, 4503, 4509, 4999]
+    assert result["exp"] == 42 and result["bad"] is None
