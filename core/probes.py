@@ -1,4 +1,9 @@
-"""Process probes and metrics shared by the api and the hub: /health, /ready, /metrics."""
+"""Process probes and metrics shared by the api and the hub: /health, /ready, /metrics.
+
+/metrics also runs /ready's checks and exports them as `dependency_up{dependency}` (1 or 0),
+so that Prometheus can alert on Redis or PostgreSQL being unreachable without an exporter
+for either (deploy/prometheus/alerts.yml).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,19 +44,36 @@ async def _ping_postgres(request: Request) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-async def ready(request: Request) -> Response:
-    """200 when Redis and PostgreSQL both answer, else 503 naming what is down."""
+async def _checks(request: Request) -> dict[str, str]:
     redis_state, pg_state = await asyncio.gather(
         _check(request.app.state.redis.ping()), _check(_ping_postgres(request))
     )
-    checks = {"redis": redis_state, "postgresql": pg_state}
+    return {"redis": redis_state, "postgresql": pg_state}
+
+
+async def ready(request: Request) -> Response:
+    """200 when Redis and PostgreSQL both answer, else 503 naming what is down."""
+    checks = await _checks(request)
     down = [name for name, state in checks.items() if state != "ok"]
     if down:
         return _json({"status": "unavailable", "down": down, "checks": checks}, 503)
     return _json({"status": "ready", "checks": checks})
 
 
+def _dependency_gauge(request: Request) -> Gauge:
+    state = request.app.state
+    gauge = getattr(state, "dependency_up", None)
+    if gauge is None:  # made at the first scrape, in the app's own registry
+        gauge = Gauge("dependency_up", "1 when this process reached the dependency at the "
+                      "last scrape, else 0", ["dependency"], registry=state.registry)
+        state.dependency_up = gauge
+    return gauge
+
+
 async def metrics(request: Request) -> Response:
+    gauge = _dependency_gauge(request)
+    for name, state in (await _checks(request)).items():
+        gauge.labels(name).set(1 if state == "ok" else 0)
     body = generate_latest(request.app.state.registry)
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -114,11 +114,12 @@ def test_dockerignore_lets_in_what_runs_and_nothing_secret() -> None:
         "packages"]["find"]["include"]
     needed = [p.rstrip("*") + "/x.py" for p in include] + [
         "pyproject.toml", "alembic.ini", "migrations/env.py", "migrations/versions/a.py",
-        "realtime/live/lua/tick.lua", "deploy/docker-entrypoint.sh", "deploy/healthcheck.py"]
+        "realtime/live/lua/tick.lua", "deploy/docker-entrypoint.sh", "deploy/healthcheck.py",
+        "scripts/seed.py"]
     for path in needed:
         assert not _ignored(path, patterns), path
     for path in (".run/jwt_secret", ".venv/bin/python", ".git/config", "tests/conftest.py",
-                 "core/__pycache__/x.pyc", "loadtests/x.py", ".env"):
+                 "core/__pycache__/x.pyc", "loadtests/x.py", ".env", "scripts/devservices.py"):
         assert _ignored(path, patterns), path
 
 
