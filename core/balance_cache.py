@@ -49,7 +49,7 @@ async def cache_balance(redis: Any, user_id: int, partitions: int, balance: int,
     key = UserKeys(user_id, partitions).balance
     try:
         await asyncio.wait_for(_run(redis, key, balance, version), TIMEOUT_S)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL holds the truth; reconcile repairs
         log.warning("balance cache of user %d not refreshed: %s: %s", user_id,
                     type(exc).__name__, exc)
         return False

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from api.admin import contents, settings, users
-from api.admin import ads, audit, ipblocks, live, rewards, settlements, users_list
+from api.admin import (
+    ads,
+    audit,
+    contents,
+    ipblocks,
+    live,
+    rewards,
+    settings,
+    settlements,
+    users,
+    users_list,
+)
 
 routes = [*contents.routes, *settings.routes, *users.routes]
 routes += [*users_list.routes, *ipblocks.routes, *ads.routes, *rewards.routes,

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate
-from api.pages import Page, PageQuery, decode_cursor, page
 from api.campaigns import NO_NUL
+from api.pages import Page, PageQuery, decode_cursor, page
 from api.spec import api_route
 from core.web import decode_query, ok
 

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
-from api.pages import Page, PageQuery, decode_cursor, page
 from api.campaigns import NO_NUL
+from api.pages import Page, PageQuery, decode_cursor, page
 from api.spec import api_route
 from api.state import control
 from core import blocks

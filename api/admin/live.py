@@ -72,7 +72,7 @@ async def live(request: Request) -> Response:
         partitions = [keys.deadlines(p) for p in range(state.settings.redis_partitions)]
         sessions_live = sum(await _counts(redis, partitions, now_ms))
         viewers = await _counts(redis, [keys.viewers(int(c[0])) for c in contents], now_ms)
-    except Exception as exc:  # the live state is Redis's alone: nothing to fall back on
+    except Exception as exc:  # noqa: BLE001 - the live state is in Redis alone: no fallback
         raise Unavailable(f"redis: {type(exc).__name__}") from None
     ranked = sorted(
         (LiveContent(int(c[0]), c[1], n) for c, n in zip(contents, viewers) if n > 0),

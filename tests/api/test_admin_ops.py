@@ -51,7 +51,7 @@ async def test_user_search_by_email_or_id(client, admin, engine):
     assert await ids("a_b") == [12]
     assert await ids("11") == [11]
     assert await ids("nobody") == []
-    r = await client.post("/api/admin/users/11/block", headers=admin, json={"reason": "spam"})
+    await client.post("/api/admin/users/11/block", headers=admin, json={"reason": "spam"})
     [user] = (await client.get("/api/admin/users?q=bob", headers=admin)).json()["data"]["items"]
     assert (user["blocked"], user["block_reason"]) == (True, "spam")
 
