@@ -7,10 +7,13 @@ plain text). `LOG_FORMAT=text` gives classic lines instead (the dev run uses it)
 sets the level. A line is `{"ts", "level", "logger", "msg", ...}`: fields given as
 `extra={...}` (request_id, user_id, conn_id, ...) become keys of the line, and so do the
 fields bound for the current task with `bind(...)` / `bound(...)` (a connection handler binds
-conn_id and user_id once, and every line it logs carries them). `AccessLog` is a pure-ASGI middleware that writes one line per HTTP
-request to the `access` logger: request id, method, path, route template, status, duration,
-client address and the user id when the request authenticated one (`scope["user_id"]`, set
-by whoever authenticates). Run uvicorn with `--no-access-log`: this replaces its access log.
+conn_id and user_id once, and every line it logs carries them).
+
+`AccessLog` is a pure-ASGI middleware that writes one line per HTTP request to the `access`
+logger: request id, method, path, route template, status, duration, client address and the
+user id when the request authenticated one (`scope["user_id"]`, set by whoever
+authenticates); it binds the request id, so every line logged while serving the request
+carries it. Run uvicorn with `--no-access-log`: this replaces its access log.
 """
 
 from __future__ import annotations
