@@ -27,6 +27,7 @@ const RECONNECT_MAX_MS = 30000;
 const MIN_HEARTBEAT_GAP_MS = 250; // state changes closer than this share one heartbeat
 const STABLE_AFTER_MS = 5000; // a connection open this long resets the backoff
 const REQUEST_TIMEOUT_MS = 10000;
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this (a token of 25+ days)
 
 /** Close codes and what they mean to a client (PROTOCOL 4.3). */
 export const CLOSE_CODES = Object.freeze({
@@ -252,6 +253,7 @@ export class WatchClient {
     const session = this._session;
     this._want = null;
     this._setSession(null);
+    if (this._state === "watching") this._setState("connected");
     if (!session) return null;
     try {
       if (this.transport === "http") {
@@ -319,7 +321,8 @@ export class WatchClient {
   progress() {
     const p = this._progress;
     if (!p || !this._session) return null;
-    const earning = this._period.playing && this._period.visible && this._isEarning();
+    const earning = this._state === "watching" && this._period.playing && this._period.visible
+      && this._isEarning();
     const cap = 1.5 * this.heartbeatIntervalMs; // the server never credits more per heartbeat
     const extra = earning ? Math.min(cap, Math.max(0, Date.now() - this._period.since)) : 0;
     return {
@@ -384,7 +387,7 @@ export class WatchClient {
     this._timers[name] = setTimeout(() => {
       delete this._timers[name];
       fn();
-    }, Math.max(0, ms));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
   }
 
   _clearTimer(name) {

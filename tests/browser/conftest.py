@@ -31,6 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # a small /dev/shm (containers) must not crash the renderer
     "--autoplay-policy=no-user-gesture-required",
 ]
 
