@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket
 
 from core.errors import ContentUnavailable, DomainError, NoSession
+from core.logs import bound
 from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
@@ -152,10 +153,15 @@ async def _authenticated(ws: WebSocket, hub: Hub, ip: str) -> None:
         return
     conn = Connection(ws, hub, identity.user_id, identity.expires_at, ip)
     hub.register(conn)
+    with bound(conn_id=conn.id, user_id=identity.user_id):  # on every log line of this connection
+        await _serve_registered(conn, hub)
+
+
+async def _serve_registered(conn: Connection, hub: Hub) -> None:
     try:
         conn.schedule_expiry()
         await conn.send(protocol.encode(protocol.Hello(
-            user_id=str(identity.user_id),
+            user_id=str(conn.user_id),
             heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
             session_ttl_ms=hub.runtime.session_ttl_ms,
             server_time=int(time.time() * 1000),
