@@ -184,3 +184,16 @@ async def test_client_helpers_backoff_and_close_codes(stack, open_page) -> None:
     assert result["hi"] == [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
     assert result["terminal"] == [1000, 1009, 4500, 4501, 4503, 4509, 4999]
     assert result["exp"] == 42 and result["bad"] is None
+
+
+async def test_a_refused_token_is_terminal(stack, open_page) -> None:  # type: ignore[no-untyped-def]
+    """4501 (unauthorized) is in the terminal range: the player says so and does not retry."""
+    s = stack()
+    cid = await s.create_content()
+    page = await open_page(s.player_url("not-a-token", content=cid))
+    await page.wait_for_selector("#banner:not(.hidden) >> text=Token refused")
+    assert await page.get_attribute("#state", "data-code") == "4501"
+    await asyncio.sleep(2.5)  # past the first backoff delays: nothing more was tried
+    events = await page.evaluate("() => window.watchPlayer.events")
+    assert sum(e.startswith("state connecting") for e in events) == 1, events
+    assert not any(e.startswith("state reconnecting") for e in events), events
