@@ -88,7 +88,8 @@ async def test_hiding_the_page_stops_crediting(stack, open_page, token) -> None:
     assert len({t["elapsed_ms"] for t in after}) == 1
     assert len(await page.evaluate("() => window.watchPlayer.rewards")) == rewards
     await page.evaluate(SHOW)
-    await wait_for(page, f"window.watchPlayer.ticks.slice({n + len(after)}).some((t) => t.credited_ms > 0)")
+    seen = n + len(after)
+    await wait_for(page, f"window.watchPlayer.ticks.slice({seen}).some((t) => t.credited_ms > 0)")
 
 
 async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, open_page, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -105,8 +106,8 @@ async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, ope
     await first.wait_for_selector("#banner:not(.hidden) >> text=Taken over by another tab")
     assert await first.get_attribute("#state", "data-code") == "4509"
     assert await first.evaluate("() => document.getElementById('video').paused")
-    tab1, tab2 = [await p.evaluate("() => window.watchPlayer.client.tabId") for p in (first, second)]
-    assert tab1 != tab2
+    tab_of = "() => window.watchPlayer.client.tabId"
+    assert await first.evaluate(tab_of) != await second.evaluate(tab_of)
     await wait_for(second, "window.watchPlayer.ticks.some((t) => t.credited_ms > 0)")
     await screenshot(first, "player-replaced", tmp_path)
 
