@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -96,6 +97,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """uvicorn logs request and WebSocket paths with their query: browsers send `?token=`,
+    which must not reach the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
 def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     """Log to stderr as JSON (`fmt` "json", the default, or "text"; default from LOG_FORMAT)
     at `level` (default LOG_LEVEL, else INFO), uvicorn's loggers included. Idempotent;
@@ -104,11 +121,15 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("LOG_FORMAT") or "json").lower()
     root.setLevel(level)
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
     if any(getattr(h, _MARK, False) for h in root.handlers):
         return
     for name in UVICORN_LOGGERS:
         # Swap uvicorn's text handlers for ours on the root; the loggers' own filters (the
-        # hub's token redaction) still apply. A logger without handlers is left alone:
+        # token redaction) still apply. A logger without handlers is left alone:
         # that is how --no-access-log turns the access log off (uvicorn checks hasHandlers).
         logger = logging.getLogger(name)
         if logger.handlers:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,19 +36,7 @@ from realtime.hub import Hub
 from realtime.metrics import HubMetrics
 
 log = logging.getLogger("realtime.app")
-_TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]+")
 WEB = Path(__file__).resolve().parents[1] / "web"  # the demo player and its client (docs/pages.md)
-
-
-class _RedactTokens(logging.Filter):
-    """uvicorn logs each WebSocket's path with its query: keep `?token=` out of the logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args
-            )
-        return True
 
 
 def _install_drain(hub: Hub) -> None:
@@ -80,7 +67,6 @@ def _install_drain(hub: Hub) -> None:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = load_or_exit()
     setup_logging()
-    logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
     engine = make_engine(settings, pool_size=5)
     await require_current_schema_or_exit(engine)
     redis = make_redis(settings)

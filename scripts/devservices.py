@@ -290,6 +290,8 @@ class DevRun:
                 continue
             port = next_free_port(default_port, exclude=used)
             used.add(port)
+            if name == "realtime":  # the player page on the hub reads the api's catalog
+                env.setdefault("CORS_ORIGINS", f"http://127.0.0.1:{port},http://localhost:{port}")
             argv = [
                 python,
                 "-m",
@@ -355,10 +357,12 @@ class DevRun:
         lines = ["", "=" * 78, "watch-hub dev run", ""]
         if hub:
             lines.append(f"  realtime hub   http://{shown}:{hub.port}   ws://{shown}:{hub.port}/ws")
+            lines.append(f"  player page    http://{shown}:{hub.port}/player  (docs/pages.md)")
         if api:
             lines.append(
                 f"  REST api       http://{shown}:{api.port}   docs: http://{shown}:{api.port}/docs"
             )
+            lines.append(f"  admin console  http://{shown}:{api.port}/admin")
         if "worker" in by_name:
             lines.append("  arq worker     running")
         assert self.redis and self.pg
