@@ -12,14 +12,9 @@ counts a grant twice or misses it.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from msgspec import Struct
-from redis.exceptions import NoScriptError
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +23,7 @@ from api.access import authenticate
 from api.auth import ACCOUNT_COLUMNS, Account, account_of
 from api.pages import Page, PageQuery, decode_cursor, page
 from api.spec import api_route
+from core.balance_cache import set_cached_balance
 from core.errors import NotFound, Unavailable
 from core.keys import UserKeys
 from core.models import CoinTransaction, User
@@ -65,26 +61,6 @@ def _int(value: bytes | int | None) -> int:
     return int(value) if value is not None else 0
 
 
-# The hub's script, read from its file: one rule for the cache (only a newer
-# balance_version replaces a cached pg), and it answers {pg, pend} read atomically.
-SETBAL_PATH = Path(__file__).resolve().parent.parent / "realtime" / "live" / "lua" / "setbal.lua"
-
-
-@functools.cache
-def _setbal_script() -> tuple[str, str]:
-    source = SETBAL_PATH.read_text()
-    return source, hashlib.sha1(source.encode()).hexdigest()
-
-
-async def _setbal(redis: Any, key: str, balance: int, version: int) -> Any:
-    source, sha = _setbal_script()
-    try:
-        return await redis.evalsha(sha, 1, key, balance, version)
-    except NoScriptError:  # a restarted or failed-over Redis forgot it: it did not run
-        await redis.script_load(source)
-        return await redis.evalsha(sha, 1, key, balance, version)
-
-
 async def read_balance(request: Request, user_id: int) -> Balance:
     """The user's balance by the hub's rule (module docstring). 503 when Redis fails: the
     pending part cannot be known without it."""
@@ -96,7 +72,7 @@ async def read_balance(request: Request, user_id: int) -> Balance:
         if pg is None:
             async with state.engine.connect() as conn:
                 balance, version = await load_balance(conn, user_id)
-            pg, pend = await asyncio.wait_for(_setbal(redis, key, balance, version),
+            pg, pend = await asyncio.wait_for(set_cached_balance(redis, key, balance, version),
                                               REDIS_TIMEOUT_S)
     except Exception as exc:
         raise Unavailable(f"balance unavailable ({type(exc).__name__})") from None

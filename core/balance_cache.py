@@ -33,13 +33,16 @@ def _setbal() -> tuple[str, str]:
     return source, hashlib.sha1(source.encode()).hexdigest()
 
 
-async def _run(redis: Any, key: str, balance: int, version: int) -> Any:
+async def set_cached_balance(redis: Any, key: str, balance: int, version: int) -> tuple[int, int]:
+    """Run setbal.lua on the balance hash `key`; returns (pg, pend) as cached afterwards,
+    read in the same atomic step. Raises what Redis raises."""
     source, sha = _setbal()
     try:
-        return await redis.evalsha(sha, 1, key, balance, version)
+        reply = await redis.evalsha(sha, 1, key, balance, version)
     except NoScriptError:  # a restarted or failed-over Redis forgot it: it did not run
         await redis.script_load(source)
-        return await redis.evalsha(sha, 1, key, balance, version)
+        reply = await redis.evalsha(sha, 1, key, balance, version)
+    return int(reply[0]), int(reply[1])
 
 
 async def cache_balance(redis: Any, user_id: int, partitions: int, balance: int,
@@ -48,7 +51,7 @@ async def cache_balance(redis: Any, user_id: int, partitions: int, balance: int,
     when the cache holds a newer version). True when Redis answered."""
     key = UserKeys(user_id, partitions).balance
     try:
-        await asyncio.wait_for(_run(redis, key, balance, version), TIMEOUT_S)
+        await asyncio.wait_for(set_cached_balance(redis, key, balance, version), TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - PostgreSQL holds the truth; reconcile repairs
         log.warning("balance cache of user %d not refreshed: %s: %s", user_id,
                     type(exc).__name__, exc)
