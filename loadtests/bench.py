@@ -63,16 +63,18 @@ FIRST_UID = 100_000
 FD_LIMIT_CONNS = 19_800  # one process may hold 20,000 open files here (hard limit)
 KIB_TARGET = 26.0
 
+# The per-address gates are lifted: all load comes from a few 127.0.0.x addresses.
+GATES_OFF = {"WS_MAX_CONNECTIONS_PER_IP": 1_000_000, "WS_CONNECTS_PER_IP_PER_MINUTE": 1_000_000}
 # Hub settings for flooding: every heartbeat credits (interval 100 ms, so a flood of ~10
 # heartbeats/s per connection credits ~100 ms each), a reward every 1 s credited (about one
 # heartbeat in ten grants, like one in six at the real 10 s / 60 s), no daily cap, no rate limit.
-# The per-address gates are lifted: all load comes from a few 127.0.0.x addresses.
-GATES_OFF = {"WS_MAX_CONNECTIONS_PER_IP": 1_000_000, "WS_CONNECTS_PER_IP_PER_MINUTE": 1_000_000}
+# Session TTL 1 h: setting up 10k sessions can take longer than 30 s on a busy machine, and
+# the first ones must still be live when the flood begins (the heartbeat path is the same).
 FLOOD_ENV = {
     "HEARTBEAT_INTERVAL_MS": 100,
     "REWARD_INTERVAL_MS": 1000,
     "DAILY_REWARD_CAP": 0,
-    "SESSION_TTL_MS": 30_000,
+    "SESSION_TTL_MS": 3_600_000,
     "WS_MAX_MESSAGES_PER_SECOND": 10_000,
     "NODE_ID": "bench-hub",
     **GATES_OFF,
@@ -148,13 +150,18 @@ def snapshot(pids: Iterable[int]) -> Snapshot:
     return Snapshot(time.perf_counter(), cpu, core_busy())
 
 
-def usage(a: Snapshot, b: Snapshot, server_pid: int) -> dict[str, Any]:
+def usage(
+    a: Snapshot, b: Snapshot, server_pid: int, redis_pid: int | None = None
+) -> dict[str, Any]:
     dt = b.t - a.t
-    return {
+    out = {
         "server_cpu": round((b.cpu[server_pid] - a.cpu[server_pid]) / dt, 3),
         "server_cpu_s": b.cpu[server_pid] - a.cpu[server_pid],
         "core_busy": {str(c): round((b.cores[c] - a.cores[c]) / dt, 3) for c in b.cores},
     }
+    if redis_pid is not None and redis_pid in b.cpu:
+        out["redis_cpu"] = round((b.cpu[redis_pid] - a.cpu[redis_pid]) / dt, 3)
+    return out
 
 
 def background_load(seconds: float) -> dict[str, float]:
@@ -218,7 +225,13 @@ class Bench:
         deflate: bool = False,
         env: dict[str, Any] | None = None,
     ) -> App:
-        target = "realtime.app:app" if kind == "hub" else "loadtests.echo_app:app"
+        target = {
+            "hub": "realtime.app:app",
+            "echo": "loadtests.echo_app:app",
+            "starlette": "loadtests.echo_app:starlette_app",
+        }[kind]
+        if kind == "hub":
+            env = {**(env or {}), **self.args.hub_env}
         name = f"{kind}-{ws}-{'deflate' if deflate else 'plain'}"
         app = self.stack.start_uvicorn(
             name,
@@ -329,11 +342,15 @@ class Bench:
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         lg = self.gen()
         lg.send(cmds)
+        redis_pid = (
+            self.stack.redis.proc.pid if self.stack.redis and self.stack.redis.proc else None
+        )
+        pids = [server.pid] + ([redis_pid] if redis_pid else [])
         _sleep_until(ws)
-        a = snapshot([server.pid])
+        a = snapshot(pids)
         _sleep_until(we)
-        b = snapshot([server.pid])
-        return lg.collect(cmds, timeout=60), usage(a, b, server.pid)
+        b = snapshot(pids)
+        return lg.collect(cmds, timeout=60), usage(a, b, server.pid, redis_pid)
 
     def flood(
         self, server: App, conns: int, *, reps: int | None = None, duration: float | None = None
@@ -493,7 +510,11 @@ class Bench:
                 out["start_1k"] = self.start_sessions()
             out["flood_1k"] = self.flood(server, 1000)
             if self.args.profile and kind == "hub" and not deflate:
-                out["profile_flood_1k"] = self.profile(server, 1000)
+                out["profile_flood_1k"] = self.profile(
+                    server,
+                    "hub-flood-1k",
+                    lambda secs: self.flood(server, 1000, reps=1, duration=secs - self.warmup_s),
+                )
             if with_half:
                 half = out["flood_1k"]["per_s"] / 2
                 out["half_rate_1k"] = self.rate(
@@ -541,10 +562,14 @@ class Bench:
                 opened += setup["opened"]
                 time.sleep(2.0)
                 rss = self.steady_rss(server.pid)
+                a = snapshot([server.pid])
+                time.sleep(3.0)
+                b = snapshot([server.pid])
                 out[f"at_{target}"] = {
                     "opened": opened,
                     "rss_kib": rss,
                     "kib_per_conn": round((rss - rss0) / opened, 2) if opened else None,
+                    "idle_server_cpu": usage(a, b, server.pid)["server_cpu"],
                     "setup": setup,
                 }
             if sessions:
@@ -564,6 +589,12 @@ class Bench:
                 out["sessions_p99"] = self.rate(server, opened / interval, secs, reps=1)
                 out["sessions_p99"]["sessions"] = opened
                 out["sessions_p99"]["interval_s"] = interval
+                if self.args.profile:
+                    out["profile_sessions"] = self.profile(
+                        server,
+                        f"hub-sessions-{opened}",
+                        lambda secs: self.rate(server, opened / interval, secs - self.warmup_s),
+                    )
             out["closes"] = self.close_all()
         finally:
             self.stop_server(server)
@@ -571,19 +602,22 @@ class Bench:
 
     # Profile.
 
-    def profile(self, server: App, conns: int) -> dict[str, Any]:
-        """py-spy samples the hub during one more flood (not one of the measured ones)."""
+    def profile(
+        self, app: App, name: str, run: Callable[[float], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """py-spy samples `app` while `run(seconds)` loads it once more (an extra window, not
+        one of the measured ones: sampling costs the target a little)."""
         pyspy = Path(sys.executable).parent / "py-spy"
         if not pyspy.exists():
             self.notes.append("py-spy not installed (.venv/bin/pip install py-spy): no profile")
             return {"skipped": "py-spy not installed"}
         secs = 8 if self.quick else 15
-        raw = RESULTS / f"profile-hub-flood-{conns}.txt"
+        raw = RESULTS / f"profile-{name}.txt"
         argv = [
             str(pyspy),
             "record",
             "--pid",
-            str(server.pid),
+            str(app.pid),
             "--duration",
             str(secs),
             "--rate",
@@ -596,19 +630,22 @@ class Bench:
         ]
         if self.aux_cpus:
             argv = ["taskset", "-c", ",".join(map(str, sorted(self.aux_cpus))), *argv]
-        log(f"hub: py-spy record {secs}s under a {conns}-connection flood")
+        log(f"{app.name}: py-spy record {secs}s ({name})")
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
-        flood = self.flood(server, conns, reps=1, duration=secs - 1)
+        load = run(secs - 1)
         try:
             _, err = proc.communicate(timeout=secs + 30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
             return {"skipped": "py-spy did not finish"}
         if proc.returncode != 0 or not raw.exists():
             return {"skipped": f"py-spy failed: {err.decode(errors='replace')[-300:]}"}
         summary = summarize_profile(raw, expected=int(200 * secs))
-        summary["flood_under_profiler"] = {k: flood[k] for k in ("per_s", "p99_ms", "server_cpu")}
+        summary["load_under_profiler"] = {
+            k: load.get(k) for k in ("per_s", "p50_ms", "p99_ms", "server_cpu")
+        }
         summary["file"] = str(raw.relative_to(ROOT))
         return summary
 
@@ -644,9 +681,11 @@ class Bench:
             out: dict[str, Any] = {"path": path, "response_bytes": len(body)}
             secs = 3.0 if self.quick else 5.0
 
-            def run(mode: str, rate: float, conns: int) -> dict[str, Any]:
+            def run(
+                mode: str, rate: float, conns: int, reps: int = self.reps, secs: float = secs
+            ) -> dict[str, Any]:
                 runs = []
-                for _ in range(self.reps):
+                for _ in range(reps):
                     t0 = time.perf_counter() + 0.3
                     cmd = {
                         "op": "http",
@@ -682,55 +721,54 @@ class Bench:
 
             out["max"] = run("closed", 0, 32)
             out["at_1k"] = run("rate", 1000.0, 64)
+            if self.args.profile:
+                out["profile_max"] = self.profile(
+                    api, "api-contents", lambda t: run("closed", 0, 32, 1, t - self.warmup_s)
+                )
             return out
         finally:
             self.stack.stop_app(api)
 
     def bench_drain(self) -> dict[str, Any]:
+        """loadtests/drain_bench.py (the money path's benchmark) starts its own Redis,
+        PostgreSQL and worker, and prints/writes one JSON object with `drain_grants_per_s`."""
         script = ROOT / "loadtests" / "drain_bench.py"
         if not script.exists():
             note = "drain skipped: loadtests/drain_bench.py does not exist yet"
             self.notes.append(note)
             return {"skipped": note}
-        log("drain: python -m loadtests.drain_bench")
-        assert self.stack.redis and self.stack.pg
-        self.stack.flush_redis()
+        log("drain: python -m loadtests.drain_bench (its own servers and worker, unpinned)")
         out_path = self.stack.dir / "drain.json"
-        argv = [
-            sys.executable,
-            "-m",
-            "loadtests.drain_bench",
-            "--redis-url",
-            self.stack.redis.url,
-            "--database-url",
-            self.stack.pg.url,
-            "--json",
-            str(out_path),
-        ]
+        argv = [sys.executable, "-m", "loadtests.drain_bench", "--out", str(out_path)]
         if self.quick:
-            argv.append("--quick")
-        env = self.stack.env()
-        if self.server_cpus:
-            env["BENCH_SERVER_CPUS"] = ",".join(map(str, sorted(self.server_cpus)))
-        if self.aux_cpus:
-            env["BENCH_AUX_CPUS"] = ",".join(map(str, sorted(self.aux_cpus)))
+            argv += ["--grants", "50000", "--seconds", "5"]
         try:
             proc = subprocess.run(
-                argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+                argv,
+                cwd=ROOT,
+                env=self.stack.env(),
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             self.notes.append("drain: drain_bench did not finish in 15 min")
             return {"skipped": "timeout"}
         if proc.returncode != 0 or not out_path.exists():
-            note = f"drain failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-400:]}"
+            tail = (proc.stderr or proc.stdout)[-400:]
+            note = f"drain failed (exit {proc.returncode}): {tail}"
             self.notes.append(note)
             return {"skipped": note}
-        return dict(json.loads(out_path.read_text()))
+        result = dict(json.loads(out_path.read_text()))
+        result["command"] = " ".join(argv[1:3] + argv[5:])
+        return result
 
     # The run.
 
     def run(self) -> dict[str, Any]:
         started = time.time()
+        t_start = time.monotonic()
         meta = {
             "mode": "quick" if self.quick else "full",
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -747,6 +785,7 @@ class Bench:
                 "load_workers": self.workers,
             },
             "uvicorn_flags": " ".join(UVICORN_COMMON),
+            "hub_env_extra": self.args.hub_env,
             "hub_env_flood": FLOOD_ENV,
             "hub_env_memory_sessions": REAL_ENV,
             "loadavg_before": loadavg(),
@@ -767,42 +806,62 @@ class Bench:
         self.lg = LoadGen(self.workers, self.aux_cpus)
         try:
             r = self.result
+            phases: dict[str, float] = {}
+            meta["phase_seconds"] = phases
+            mark = t_start
+
+            def phase(name: str) -> None:
+                nonlocal mark
+                phases[name] = round(time.monotonic() - mark, 1)
+                mark = time.monotonic()
+
+            phase("setup")
             if "redis" in self.args.only:
                 r["redis"] = self.bench_redis()
+                phase("redis")
             if "ws" in self.args.only:
                 r["echo"] = self.bench_throughput("echo", with_10k=not self.quick)
                 r["hub"] = self.bench_throughput("hub", with_10k=not self.quick)
                 if not self.quick:
+                    r["starlette"] = self.bench_throughput(
+                        "starlette", with_10k=False, with_half=False
+                    )
                     r["echo_deflate"] = self.bench_throughput(
                         "echo", deflate=True, with_10k=False, with_half=False
                     )
                     r["hub_deflate"] = self.bench_throughput(
                         "hub", deflate=True, with_10k=False, with_half=False
                     )
+                phase("ws")
+            mem: dict[str, Any] = {}
             if "memory" in self.args.only:
                 counts = [10_000] if self.quick else [10_000, FD_LIMIT_CONNS]
-                mem: dict[str, Any] = {}
-                mem["echo/websockets-sansio/plain"] = self.bench_memory(
-                    "echo", "websockets-sansio", False, counts, sessions=False
-                )
-                mem["hub/websockets-sansio/plain"] = self.bench_memory(
-                    "hub", "websockets-sansio", False, counts, sessions=True
-                )
+                for kind in ("echo", "hub"):
+                    mem[f"{kind}/websockets-sansio/plain"] = self.bench_memory(
+                        kind, "websockets-sansio", False, counts, sessions=kind == "hub"
+                    )
                 if not self.quick:
-                    for ws in ("websockets-sansio", "wsproto"):
-                        for deflate in (False, True):
-                            if ws == "websockets-sansio" and not deflate:
-                                continue
-                            for kind in ("echo", "hub"):
-                                key = f"{kind}/{ws}/{'deflate' if deflate else 'plain'}"
-                                mem[key] = self.bench_memory(
-                                    kind, ws, deflate, [10_000], sessions=False
-                                )
+                    mem["starlette/websockets-sansio/plain"] = self.bench_memory(
+                        "starlette", "websockets-sansio", False, [10_000], sessions=False
+                    )
+            if "matrix" in self.args.only and not self.quick:
+                for ws, deflate in (
+                    ("websockets-sansio", True),
+                    ("wsproto", False),
+                    ("wsproto", True),
+                ):
+                    for kind in ("echo", "hub"):
+                        key = f"{kind}/{ws}/{'deflate' if deflate else 'plain'}"
+                        mem[key] = self.bench_memory(kind, ws, deflate, [10_000], sessions=False)
+            if mem:
                 r["memory"] = mem
+                phase("memory")
             if "rest" in self.args.only:
                 r["rest"] = self.bench_rest()
+                phase("rest")
             if "drain" in self.args.only:
                 r["drain"] = self.bench_drain()
+                phase("drain")
         finally:
             self.gen().close()
             self.stack.stop()
@@ -817,9 +876,12 @@ class Bench:
 # --- profile summary ---------------------------------------------------------------------------
 
 
-def summarize_profile(path: Path, expected: int, top: int = 25) -> dict[str, Any]:
-    """Self and inclusive sample counts per function from py-spy's collapsed stacks."""
+def summarize_profile(path: Path, expected: int, top: int = 30) -> dict[str, Any]:
+    """Where the samples are, from py-spy's collapsed stacks: self share per function, self
+    share per package (uvicorn, websockets, redis, realtime, ...) and inclusive share per
+    function (start-up frames that are on every stack left out)."""
     self_counts: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = 0
     for line in path.read_text(errors="replace").splitlines():
@@ -827,39 +889,51 @@ def summarize_profile(path: Path, expected: int, top: int = 25) -> dict[str, Any
         if not stack or not count_s.isdigit():
             continue
         count = int(count_s)
-        frames = [
-            f
-            for f in stack.split(";")
-            if f and not f.startswith("process ") and not f.startswith("thread ")
-        ]
+        frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
         if not frames:
             continue
         total += count
-        self_counts[_short(frames[-1])] += count
+        leaf = _short(frames[-1])
+        self_counts[leaf] += count
+        by_package[_package(frames[-1])] += count
         for name in {_short(f) for f in frames}:
             incl[name] += count
 
-    def rows(counter: Counter[str]) -> list[list[Any]]:
-        return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(top)]
+    def rows(counter: Counter[str], limit: int) -> list[list[Any]]:
+        return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(limit)]
 
+    most = max(incl.values(), default=0)
+    on_every_stack = {name for name, n in incl.items() if n >= 0.95 * most}
+    inclusive = Counter({k: v for k, v in incl.items() if k not in on_every_stack})
     return {
         "samples": total,
         "expected_if_always_busy": expected,
-        "busy_share": round(total / expected, 3) if expected else None,
-        "self_pct": rows(self_counts),
-        "inclusive_pct": rows(incl),
+        "note": "shares are of the samples in which the thread was not idle; py-spy also "
+        "counts time a runnable thread waited for the CPU",
+        "self_pct": rows(self_counts, top),
+        "self_pct_by_package": rows(by_package, 20),
+        "inclusive_pct": rows(inclusive, top),
     }
 
 
 def _short(frame: str) -> str:
-    """`func (path/to/module.py:123)` -> `func (module.py)`: one row per function."""
+    """`func (path/to/module.py:123)` -> `func (module path)`: one row per function."""
     name, _, where = frame.partition(" (")
     file = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", str(ROOT) + "/", "lib/python3.11/"):
         if marker in file:
             file = file.split(marker, 1)[1]
             break
     return f"{name} ({file})"
+
+
+def _package(frame: str) -> str:
+    where = _short(frame).rsplit(" (", 1)[-1].rstrip(")")
+    if where == "asyncio/runners.py":  # uvloop's C: epoll, socket reads, running callbacks
+        return "event loop (uvloop)"
+    head = where.split("/", 1)[0]
+    head = head.removesuffix(".py")
+    return head
 
 
 # --- summary table ---------------------------------------------------------------------------
@@ -906,7 +980,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
     s["sessions_p99_ms"] = _get(sess, "p99_ms")
     s["rest_max_rps"] = _get(r, "rest", "max", "per_s")
     s["rest_p99_ms_at_1k"] = _get(r, "rest", "at_1k", "p99_ms")
-    drain = _get(r, "drain", "grants_per_s")
+    drain = _get(r, "drain", "drain_grants_per_s")
     s["drain_grants_per_s"] = drain
     s["drain_over_target"] = _ratio(drain, 20_000)
     s["targets"] = targets(s)
@@ -963,10 +1037,10 @@ def _f(v: Any, digits: int = 0) -> str:
 
 def table(r: dict[str, Any]) -> str:
     lines: list[str] = []
-    w = 52
+    w = 50
 
     def row(label: str, *cols: str) -> None:
-        lines.append(f"{label:<{w}}" + "".join(f"{c:>14}" for c in cols))
+        lines.append(f"{label:<{w}}" + "".join(f"{c:>15}" for c in cols))
 
     meta = r["meta"]
     lines.append(f"watch-hub benchmark ({meta['mode']}), {meta['started']}, git {meta['git']}")
@@ -999,93 +1073,102 @@ def table(r: dict[str, Any]) -> str:
             "",
         )
         lines.append("")
-    row("WebSocket (websockets-sansio, deflate off)", "echo", "hub", "hub/echo")
-    for key, label in (("flood_1k", "1k conns"), ("flood_10k", "10k conns")):
-        e, h = _get(r, "echo", key), _get(r, "hub", key)
-        if not (e or h):
-            continue
+    kinds = ("echo", "starlette", "hub")
+
+    def ws_rows(label: str, key: str, *, ratio: bool = True) -> None:
+        parts = [_get(r, k, key) for k in kinds]
+        if not any(parts):
+            return
+        e, _, h = parts
         row(
-            f"round trips/s, flood, {label}",
-            _f(_get(e, "per_s")),
-            _f(_get(h, "per_s")),
-            _f(_ratio(_get(h, "per_s"), _get(e, "per_s")), 2),
+            label,
+            *(_f(_get(x, "per_s")) for x in parts),
+            _f(_ratio(_get(h, "per_s"), _get(e, "per_s")), 2) if ratio else "",
         )
         row(
             "  p50 / p99 ms",
-            f"{_f(_get(e, 'p50_ms'), 1)} / {_f(_get(e, 'p99_ms'), 1)}",
-            f"{_f(_get(h, 'p50_ms'), 1)} / {_f(_get(h, 'p99_ms'), 1)}",
+            *(
+                f"{_f(_get(x, 'p50_ms'), 1)} / {_f(_get(x, 'p99_ms'), 1)}" if x else ""
+                for x in parts
+            ),
             "",
         )
-        row(
-            "  server CPU share / µs of server CPU per msg",
-            f"{_f(_get(e, 'server_cpu'), 2)} / {_f(_get(e, 'server_us_per_msg'), 1)}",
-            f"{_f(_get(h, 'server_cpu'), 2)} / {_f(_get(h, 'server_us_per_msg'), 1)}",
-            _f(_ratio(_get(h, "per_server_cpu_s"), _get(e, "per_server_cpu_s")), 2),
-        )
-    e, h = _get(r, "echo", "half_rate_1k"), _get(r, "hub", "half_rate_1k")
-    if e or h:
-        row("at 50% of own max, 1k conns: rate", _f(_get(e, "per_s")), _f(_get(h, "per_s")), "")
-        row(
-            "  p50 / p99 ms",
-            f"{_f(_get(e, 'p50_ms'), 1)} / {_f(_get(e, 'p99_ms'), 1)}",
-            f"{_f(_get(h, 'p50_ms'), 1)} / {_f(_get(h, 'p99_ms'), 1)}",
-            "",
-        )
+        if _get(h, "server_us_per_msg") is not None or _get(e, "server_us_per_msg") is not None:
+            row(
+                "  server CPU share",
+                *(_f(_get(x, "server_cpu"), 2) if x else "" for x in parts),
+                "",
+            )
+            row(
+                "  µs of server CPU per message (ratio: per CPU-s)",
+                *(_f(_get(x, "server_us_per_msg"), 1) if x else "" for x in parts),
+                _f(_ratio(_get(h, "per_server_cpu_s"), _get(e, "per_server_cpu_s")), 2),
+            )
+
+    row("WebSocket (websockets-sansio, deflate off)", "echo", "Starlette echo", "hub", "hub/echo")
+    ws_rows("round trips/s, flood, 1k conns", "flood_1k")
+    ws_rows("round trips/s, flood, 10k conns", "flood_10k")
+    ws_rows("at 50% of own max, 1k conns", "half_rate_1k", ratio=False)
     e, h = _get(r, "echo_deflate", "flood_1k"), _get(r, "hub_deflate", "flood_1k")
     if e or h:
         row(
             "round trips/s, flood, 1k conns, deflate ON",
             _f(_get(e, "per_s")),
+            "",
             _f(_get(h, "per_s")),
             _f(_ratio(_get(h, "per_s"), _get(e, "per_s")), 2),
         )
     mem = r.get("memory") or {}
     if mem:
         lines.append("")
-        row("Idle memory (KiB per connection)", "echo", "hub", "hub/echo")
-        for n in (10_000, FD_LIMIT_CONNS):
-            e = _get(mem, "echo/websockets-sansio/plain", f"at_{n}", "kib_per_conn")
-            h = _get(mem, "hub/websockets-sansio/plain", f"at_{n}", "kib_per_conn")
-            if e is None and h is None:
-                continue
-            row(
-                f"websockets-sansio, deflate off, {n} conns",
-                _f(e, 1),
-                _f(h, 1),
-                _f(_ratio(h, e), 2),
-            )
+        row("Idle memory (KiB per connection)", "echo", "Starlette echo", "hub", "hub/echo")
         for ws in ("websockets-sansio", "wsproto"):
             for d in ("plain", "deflate"):
-                if ws == "websockets-sansio" and d == "plain":
-                    continue
-                e = _get(mem, f"echo/{ws}/{d}", "at_10000", "kib_per_conn")
-                h = _get(mem, f"hub/{ws}/{d}", "at_10000", "kib_per_conn")
-                if e is None and h is None:
-                    continue
-                row(
-                    f"{ws}, deflate {'on' if d == 'deflate' else 'off'}, 10000 conns",
-                    _f(e, 1),
-                    _f(h, 1),
-                    _f(_ratio(h, e), 2),
-                )
+                for n in (10_000, FD_LIMIT_CONNS):
+                    e, st, h = (
+                        _get(mem, f"{k}/{ws}/{d}", f"at_{n}", "kib_per_conn") for k in kinds
+                    )
+                    if e is None and h is None:
+                        continue
+                    row(
+                        f"{ws}, deflate {'on' if d == 'deflate' else 'off'}, {n} conns",
+                        _f(e, 1),
+                        _f(st, 1),
+                        _f(h, 1),
+                        _f(_ratio(h, e), 2),
+                    )
         h = _get(mem, "hub/websockets-sansio/plain", "with_sessions", "kib_per_conn")
         if h is not None:
-            row("hub with a live session on each connection", "", _f(h, 1), "")
+            row("hub with a live session on each connection", "", "", _f(h, 1), "")
         lines.append("")
-        row("Connection setup (conns/s, 10k conns, 256 in flight)", "echo", "hub", "hub/echo")
-        e = _get(mem, "echo/websockets-sansio/plain", "at_10000", "setup", "per_s")
-        h = _get(mem, "hub/websockets-sansio/plain", "at_10000", "setup", "per_s")
-        row("websockets-sansio, deflate off", _f(e), _f(h), _f(_ratio(h, e), 2))
+        row(
+            "Connection setup (conns/s, 10k, 256 in flight)",
+            "echo",
+            "Starlette echo",
+            "hub",
+            "hub/echo",
+        )
+        e, st, h = (
+            _get(mem, f"{k}/websockets-sansio/plain", "at_10000", "setup", "per_s") for k in kinds
+        )
+        row("websockets-sansio, deflate off", _f(e), _f(st), _f(h), _f(_ratio(h, e), 2))
         sess = _get(mem, "hub/websockets-sansio/plain", "sessions_p99")
         if sess:
             lines.append("")
             row(
                 f"{_f(sess.get('sessions'))} live sessions, 1 heartbeat / 10 s each",
-                "rate",
+                "heartbeats/s",
                 "p50 ms",
                 "p99 ms",
+                "server CPU",
             )
-            row("hub", _f(sess.get("per_s")), _f(sess.get("p50_ms"), 1), _f(sess.get("p99_ms"), 1))
+            row(
+                "hub",
+                _f(sess.get("per_s")),
+                _f(sess.get("p50_ms"), 1),
+                _f(sess.get("p99_ms"), 1),
+                _f(sess.get("server_cpu"), 2),
+            )
     rest = r.get("rest") or {}
     lines.append("")
     if rest.get("skipped"):
@@ -1108,9 +1191,13 @@ def table(r: dict[str, Any]) -> str:
     if drain.get("skipped"):
         lines.append(f"Drain: {drain['skipped']}")
     elif drain:
+        rate = drain.get("drain_grants_per_s")
+        lag = drain.get("lag_ms") or {}
         lines.append(
-            f"Drain: {_f(drain.get('grants_per_s'))} grants/s "
-            f"({_f(_ratio(drain.get('grants_per_s'), 20_000), 2)} of the 20k/s target)"
+            f"Outbox drain into PostgreSQL: {_f(rate)} grants/s "
+            f"({_f(_ratio(rate, 20_000), 2)} of the 20k/s target); lag at "
+            f"{_f(drain.get('lag_rate_grants_per_s'))} grants/s: p50 {_f(lag.get('p50'), 1)} ms, "
+            f"p99 {_f(lag.get('p99'), 1)} ms"
         )
     lines.append("")
     row("Targets", "want", "value", "met")
@@ -1184,8 +1271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="~2 minutes: fewer, shorter runs")
     parser.add_argument(
         "--only",
-        default="redis,ws,memory,rest,drain",
-        help="comma-separated parts to run (default: all)",
+        default=None,
+        help="comma-separated parts to run (default: all): redis, ws (throughput), memory "
+        "(websockets-sansio without deflate at 10k/20k, and 20k live sessions), matrix (the "
+        "other --ws and deflate settings, full mode only), rest, drain; --quick leaves out "
+        "drain unless named",
     )
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--aux-cpu", type=int, default=1)
@@ -1207,10 +1297,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the servers' folder and logs")
     parser.add_argument(
+        "--hub-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment setting for every hub process (repeatable), "
+        "e.g. GC_THRESHOLD=700,10,10 to compare with the default",
+    )
+    parser.add_argument(
         "--out", type=Path, help="JSON path (default loadtests/results/bench-<mode>-<time>.json)"
     )
     args = parser.parse_args(argv)
+    if args.only is None:
+        args.only = "redis,ws,memory,rest" if args.quick else "redis,ws,memory,matrix,rest,drain"
     args.only = set(args.only.split(","))
+    args.hub_env = dict(kv.split("=", 1) for kv in args.hub_env)
     if args.profile is None:
         args.profile = not args.quick
     RESULTS.mkdir(parents=True, exist_ok=True)

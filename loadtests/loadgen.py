@@ -96,7 +96,9 @@ class Worker(Sink):
         waiter = self.waiters.pop(conn.index, None)
         if waiter is not None and not waiter.done():
             waiter.set_result((kind, code))
-        if self.flood_frame is not None and now < self.stop_at:
+        # An error ends this connection's flood: resending at once would turn a dead session
+        # into a loop of cheap error replies that crowds out the live connections.
+        if self.flood_frame is not None and now < self.stop_at and not code:
             conn.send(self.flood_frame)
 
     def on_push(self, conn: WsConn, kind: bytes) -> None:
