@@ -46,6 +46,11 @@ def dead_letters(partition: int) -> str:
     return tag(partition) + ":dead"
 
 
+def lease(partition: int) -> str:
+    """String: the id of the worker that drains this partition's outbox (expires unless renewed)."""
+    return tag(partition) + ":lease"
+
+
 def deadlines(partition: int) -> str:
     """ZSET user id -> session deadline (ms) for the expiry sweep."""
     return tag(partition) + ":deadlines"
@@ -63,6 +68,7 @@ def node_channel(node_id: str) -> str:
 
 BLOCKS_CHANNEL = "hub:blocks"  # pub/sub nudge: re-read blocks now (polling is the guarantee)
 OUTBOX_GROUP = "persist"  # consumer group of the outbox streams
+WORKERS_ALIVE = "workers:alive"  # ZSET worker id -> expiry ms: the drain workers that are up
 
 
 def fallback_rate(user_id: int, second: int) -> str:

@@ -69,6 +69,11 @@ class Content(Base):
     view_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now(), index=True)
+    # Written by the workers (migration 0002, docs/money.md): the live viewer count copied
+    # from Redis every 60 s and when it was taken; when the expiry job saw expires_at pass.
+    live_viewers: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    live_viewers_at: Mapped[datetime | None] = mapped_column(TS)
+    expired_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (
         CheckConstraint("status IN ('published', 'draft')", name="contents_status"),
         CheckConstraint("duration_s >= 0", name="contents_duration"),
