@@ -35,7 +35,8 @@ DEADLETTER = Script("deadletter")
 RECONCILE = Script("reconcile")
 LEASE = Script("lease")
 REPLAY = Script("replay")
-ALL = (START, TICK, STOP, SWEEP, SETBAL, ACK, DEADLETTER, RECONCILE, LEASE, REPLAY)
+CLAIM = Script("claim")
+ALL = (START, TICK, STOP, SWEEP, SETBAL, ACK, DEADLETTER, RECONCILE, LEASE, REPLAY, CLAIM)
 
 Call = tuple[Script, Sequence[str], Sequence[Any]]
 
