@@ -1,0 +1,167 @@
+"""Helpers for the money-path tests: grants written the way tick.lua writes them, worker
+processes with short timings, polling, and the checks every test ends with."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from core import keys
+
+PARTITIONS = 16
+
+# Short leases and claim times so that take-overs happen within a test; no metrics server
+# unless a test asks for one.
+FAST_WORKER = {
+    "REDIS_PARTITIONS": str(PARTITIONS),
+    "WORKER_METRICS_PORT": "0",
+    "WORKER_LEASE_MS": "1500",
+    "WORKER_CLAIM_IDLE_MS": "2000",
+    "WORKER_POLL_MS": "20",
+    "WORKER_SHUTDOWN_S": "5",
+    "LOG_FORMAT": "text",
+}
+
+# What tick.lua does for a grant, for many grants of one partition in one call: pend += amt
+# and an outbox entry `t=g rid uid cid amt ts` (rid w:<uid>:<cid>:<n>).
+PRODUCE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ids = {}
+for i = 2, #ARGV, 4 do
+  local uid, cid, n, amt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  redis.call('HINCRBY', ARGV[1] .. ':u:' .. uid .. ':bal', 'pend', amt)
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+    'uid', uid, 'cid', cid, 'amt', amt, 'ts', now)
+end
+return ids
+"""
+
+Grant = tuple[int, int, int, int]  # (user id, content id, n, amount)
+
+
+def reward_id(g: Grant) -> str:
+    return f"w:{g[0]}:{g[1]}:{g[2]}"
+
+
+async def produce(redis: Any, grants: Iterable[Grant], partitions: int = PARTITIONS,
+                  chunk: int = 2000) -> list[str]:
+    """Write grants to the outbox like tick.lua (pipelined, chunked by partition); returns
+    the entry ids."""
+    by_p: dict[int, list[Grant]] = {}
+    for g in grants:
+        by_p.setdefault(keys.partition_of(g[0], partitions), []).append(g)
+    sha = await redis.script_load(PRODUCE_LUA)
+    pipe = redis.pipeline(transaction=False)
+    for p, gs in by_p.items():
+        for i in range(0, len(gs), chunk):
+            args: list[Any] = [keys.tag(p)]
+            for g in gs[i:i + chunk]:
+                args += g
+            pipe.evalsha(sha, 1, keys.outbox(p), *args)
+    ids: list[str] = []
+    for reply in await pipe.execute():
+        ids += [x.decode() for x in reply]
+    return ids
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float, what: str,
+                     every: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
+        await asyncio.sleep(every)
+
+
+async def leases_held(redis: Any, partitions: int = PARTITIONS) -> bool:
+    """True once every partition's drain lease is held (a worker is up and draining)."""
+    pipe = redis.pipeline(transaction=False)
+    for p in range(partitions):
+        pipe.exists(keys.lease(p))
+    return all(await pipe.execute())
+
+
+async def scalar(engine: Any, sql: str, **params: Any) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def ledger_count(engine: Any) -> int:
+    return int(await scalar(engine, "SELECT count(*) FROM coin_transactions"))
+
+
+async def outbox_total(redis: Any, partitions: int = PARTITIONS) -> int:
+    pipe = redis.pipeline(transaction=False)
+    for p in range(partitions):
+        pipe.xlen(keys.outbox(p))
+    return sum(await pipe.execute())
+
+
+async def shown_balances(redis: Any, users: Sequence[int], partitions: int = PARTITIONS
+                         ) -> dict[int, tuple[int | None, int | None, int]]:
+    """user -> (pg, v, pend) from the balance hashes."""
+    pipe = redis.pipeline(transaction=False)
+    for u in users:
+        pipe.hmget(keys.UserKeys(u, partitions).balance, "pg", "v", "pend")
+    out = {}
+    for u, (pg, v, pend) in zip(users, await pipe.execute()):
+        out[u] = (None if pg is None else int(pg), None if v is None else int(v),
+                  int(pend or 0))
+    return out
+
+
+async def assert_money_consistent(engine: Any, redis: Any, expected: dict[str, tuple[int, int]],
+                                  partitions: int = PARTITIONS) -> None:
+    """The end state every money test requires. `expected`: reward id -> (user, amount) of
+    every grant that must be in the ledger, and nothing else may be.
+    - the ledger holds exactly these reward ids, each once, with their amounts;
+    - users.balance == the sum of the user's ledger rows;
+    - Redis: pend == 0, and the cached pg/v equal PostgreSQL's balance/balance_version;
+    - the outbox is empty and nothing is pending in the group."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT reward_id, user_id, amount FROM coin_transactions"))).all()
+        balances = dict((await conn.execute(text(
+            "SELECT id, balance FROM users"))).all())
+        versions = dict((await conn.execute(text(
+            "SELECT id, balance_version FROM users"))).all())
+    got = {r[0]: (r[1], r[2]) for r in rows}
+    assert len(rows) == len(got), "a reward id is in the ledger twice"
+    missing = set(expected) - set(got)
+    extra = set(got) - set(expected)
+    assert not missing, f"{len(missing)} grants missing from the ledger, e.g. {sorted(missing)[:5]}"
+    assert not extra, f"{len(extra)} unexpected ledger rows, e.g. {sorted(extra)[:5]}"
+    assert got == expected
+    per_user: dict[int, int] = {}
+    for uid, amount in got.values():
+        per_user[uid] = per_user.get(uid, 0) + amount
+    for uid, total in per_user.items():
+        assert balances[uid] == total, (uid, balances[uid], total)
+    shown = await shown_balances(redis, sorted(per_user), partitions)
+    for uid, (pg, v, pend) in shown.items():
+        assert pend == 0, (uid, pend)
+        assert (pg, v) == (balances[uid], versions[uid]), (uid, pg, v, balances[uid], versions[uid])
+    assert await outbox_total(redis, partitions) == 0
+    for p in range(partitions):
+        info = await redis.xpending(keys.outbox(p), keys.OUTBOX_GROUP)
+        assert info["pending"] == 0, (p, info)
+
+
+@pytest.fixture
+def worker(spawn_cmd: Callable[..., Any]) -> Callable[..., Any]:
+    """`worker(**env)` starts `arq workers.main.WorkerSettings` with FAST_WORKER timings."""
+
+    def start(**overrides: str) -> Any:
+        return spawn_cmd(["arq", "workers.main.WorkerSettings"], {**FAST_WORKER, **overrides})
+
+    return start

@@ -1,0 +1,118 @@
+"""Outbox entries parsed and grouped into batches, without Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.entries import (
+    Bad,
+    Batch,
+    Grant,
+    SessionEnd,
+    SessionStart,
+    entry_ms,
+    parse,
+    pend_deltas,
+    pend_share,
+)
+from workers.ledger import Written
+
+P = 64
+
+
+def grant_fields(**over: int | bytes) -> dict[bytes, bytes]:
+    """Fields of a grant of user 65 as tick.lua writes them; keyword arguments replace fields
+    (an int is written in decimal, bytes as they are)."""
+    f = {b"t": b"g", b"rid": b"w:65:7:1", b"uid": b"65", b"cid": b"7", b"amt": b"10",
+         b"ts": b"1795367645150"}
+    f.update({k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in over.items()})
+    return f
+
+
+def test_a_grant_as_tick_lua_writes_it_parses() -> None:
+    assert parse("5-0", grant_fields(), 65 % P, P) == Grant("5-0", "w:65:7:1", 65, 7, 10, 1795367645150)
+
+
+def test_session_start_and_end_parse() -> None:
+    start = {b"t": b"s", b"sid": b"abc", b"uid": b"3", b"cid": b"9", b"dev": b"d", b"tab": b"t",
+             b"ts": b"100"}
+    end = {b"t": b"e", b"sid": b"abc", b"uid": b"3", b"cid": b"9", b"wms": b"1500", b"ts": b"200",
+           b"why": b"stop"}
+    assert parse("1-0", start, 3, P) == SessionStart("1-0", "abc", 3, 9, "d", "t", 100)
+    assert parse("2-0", end, 3, P) == SessionEnd("2-0", "abc", 3, 9, 1500, 200, "stop")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({b"foo": b"bar"}, "unknown entry type"),
+        (grant_fields(uid=66), "not in partition"),  # its pend would be under another tag
+        (grant_fields(amt=-5), "amt is not a non-negative integer"),
+        (grant_fields(amt=b"1e3"), "amt is not a non-negative integer"),
+        (grant_fields(rid=b""), "empty rid"),
+        (grant_fields(rid=b"\xff\xfe"), "rid is not UTF-8"),
+        (grant_fields(uid=b"\xd9\xa3"), "uid is not a non-negative integer"),  # Arabic 3
+        (grant_fields(amt=10**13), "amt out of range"),
+        (grant_fields(ts=b"99999999999999999999"), "ts is not"),
+        ({b"t": b"s", b"sid": b"x"}, "missing uid"),
+    ],
+)
+def test_entries_that_cannot_be_written_are_bad_with_a_reason(fields: dict[bytes, bytes], reason: str) -> None:
+    e = parse("9-0", fields, 65 % P, P)
+    assert isinstance(e, Bad) and reason in e.reason, e
+
+
+def test_a_bad_grant_still_names_its_pend_share_when_uid_and_amt_are_integers() -> None:
+    bad = parse("9-0", grant_fields(rid=b""), 65 % P, P)
+    assert isinstance(bad, Bad) and (bad.pend_user, bad.pend_amount) == (65, 10)
+    # Not an integer amount: it never counted in pend (reconcile.lua agrees).
+    bad = parse("9-0", grant_fields(amt=b"ten"), 65 % P, P)
+    assert isinstance(bad, Bad) and bad.pend_user is None
+    assert pend_share(grant_fields(amt=b"ten")) is None
+    assert pend_share({b"t": b"s", b"uid": b"1", b"amt": b"5"}) is None
+    assert pend_share(grant_fields()) == (65, 10)
+
+
+def test_deleted_entries_read_back_from_the_pending_list_are_bad() -> None:
+    assert isinstance(parse("3-0", {}, 0, P), Bad)
+    assert isinstance(parse("3-0", None, 0, P), Bad)
+
+
+def test_batch_keeps_the_first_of_repeated_reward_ids_and_counts_repeats() -> None:
+    a = Grant("1-0", "w:1:1:1", 1, 1, 10, 0)
+    again = Grant("2-0", "w:1:1:1", 1, 1, 10, 5)
+    b = Grant("3-0", "w:2:1:1", 2, 1, 7, 0)
+    batch = Batch.build([a, again, b])
+    assert batch.grants == [a, b] and batch.repeats == 1
+    assert batch.grant_users() == [1, 2]
+    assert batch.grant_columns() == (["w:1:1:1", "w:2:1:1"], [1, 2], [1, 1], [10, 7], [0, 0])
+    # Acknowledging takes every entry's amount off pend, the repeat's too (it added to it).
+    assert pend_deltas([a, again, b]) == {1: 20, 2: 7}
+
+
+def test_batch_merges_a_sessions_start_and_end_and_keeps_the_first_end() -> None:
+    s = SessionStart("1-0", "sid", 3, 9, "dev", "tab", 100)
+    e1 = SessionEnd("2-0", "sid", 3, 9, 1500, 200, "stop")
+    e2 = SessionEnd("3-0", "sid", 3, 9, 9999, 300, "expired")
+    lone = SessionEnd("4-0", "other", 4, 9, 50, 400, "expired")
+    batch = Batch.build([s, e1, e2, lone])
+    row = batch.sessions["sid"]
+    assert (row.device_id, row.started_ms, row.ended_ms, row.credited_ms, row.reason) == (
+        "dev", 100, 200, 1500, "stop")
+    other = batch.sessions["other"]
+    assert other.device_id is None and other.started_ms is None and other.ended_ms == 400
+    cols = batch.session_columns()
+    assert cols[0] == ["sid", "other"] and cols[3] == ["dev", None]
+    assert bool(batch) and not bool(Batch.build([]))
+
+
+def test_entry_time_is_the_first_part_of_its_id() -> None:
+    assert entry_ms("1795367645150-3") == 1795367645150
+
+
+def test_written_merge_keeps_the_newest_balance_version() -> None:
+    a = Written(balances={1: (10, 2), 2: (5, 1)}, grants_inserted=2, users=[1, 2])
+    b = Written(balances={1: (30, 4), 2: (1, 0)}, grants_inserted=3, grants_replayed=1, users=[1])
+    a.merge(b)
+    assert a.balances == {1: (30, 4), 2: (5, 1)}
+    assert (a.grants_inserted, a.grants_replayed) == (5, 1)
