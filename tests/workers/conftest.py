@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -63,7 +63,7 @@ async def produce(redis: Any, grants: Iterable[Grant], partitions: int = PARTITI
             args: list[Any] = [keys.tag(p)]
             for g in gs[i:i + chunk]:
                 args += g
-            pipe.evalsha(sha, 1, keys.outbox(p), *args)
+            pipe.execute_command("EVALSHA", sha, 1, keys.outbox(p), *args)  # cluster-safe
     ids: list[str] = []
     for reply in await pipe.execute():
         ids += [x.decode() for x in reply]
@@ -155,6 +155,22 @@ async def assert_money_consistent(engine: Any, redis: Any, expected: dict[str, t
     for p in range(partitions):
         info = await redis.xpending(keys.outbox(p), keys.OUTBOX_GROUP)
         assert info["pending"] == 0, (p, info)
+
+
+@pytest.fixture
+async def app(make_settings: Callable[..., Any], redis: Any, engine: Any) -> AsyncIterator[Any]:
+    """A WorkerApp in this process, without its drain loops or metrics server: its clients,
+    metrics and store, for calling the jobs (`ctx = {"app": app}`) and reconcile directly."""
+    from workers.config import load_config
+    from workers.main import WorkerApp
+
+    settings = make_settings(redis_partitions=PARTITIONS)
+    config = load_config({"WORKER_ID": "in-test", "WORKER_METRICS_PORT": "0"})
+    worker_app = await WorkerApp.open(settings, config, drain=False, serve_metrics=False)
+    try:
+        yield worker_app
+    finally:
+        await worker_app.close()
 
 
 @pytest.fixture
