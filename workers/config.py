@@ -22,7 +22,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     worker_id: str
     metrics_port: int = 9108  # 0: no metrics server
     metrics_addr: str = "0.0.0.0"
-    consumers: int = 4  # drain loops, each with its own share of the held partitions
+    consumers: int = 8  # drain loops, each with its own share of the held partitions
     batch: int = 5000  # most entries per PostgreSQL transaction
     poll_ms: int = 50  # sleep of an idle drain loop
     lease_ms: int = 10_000  # partition lease; renewed every third of it
@@ -51,7 +51,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         worker_id=worker_id,
         metrics_port=_int(env, "WORKER_METRICS_PORT", 9108, low=0, high=65535),
         metrics_addr=env.get("WORKER_METRICS_ADDR", "").strip() or "0.0.0.0",
-        consumers=_int(env, "WORKER_CONSUMERS", 4, low=1, high=64),
+        consumers=_int(env, "WORKER_CONSUMERS", 8, low=1, high=64),
         batch=_int(env, "WORKER_BATCH", 5000, low=1, high=50_000),
         poll_ms=_int(env, "WORKER_POLL_MS", 50, low=1, high=5000),
         lease_ms=lease_ms,

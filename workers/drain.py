@@ -33,7 +33,7 @@ from core import keys
 from core.redis_client import LiveRedis
 from workers import ledger
 from workers.config import WorkerConfig
-from workers.entries import Bad, Batch, Entry, Grant, entry_ms, parse, pend_share
+from workers.entries import Bad, Batch, Entry, Grant, as_dict, entry_ms, parse_flat, pend_share
 from workers.leases import Leases
 from workers.metrics import WorkerMetrics
 from workers.outbox import Outbox, Read
@@ -219,13 +219,13 @@ class Drainer:
             for eid, fields in r.entries:
                 times = r.deliveries.get(eid, 0) if r.deliveries else 0
                 if times > self.config.max_deliveries:
-                    share = pend_share(fields)
+                    share = pend_share(as_dict(fields))
                     if share and keys.partition_of(share[0], self.partitions) != p:
                         share = None
                     e: Entry = Bad(eid, f"delivered {times} times",
                                    share[0] if share else None, share[1] if share else 0)
                 else:
-                    e = parse(eid, fields, p, self.partitions)
+                    e = parse_flat(eid, fields, p, self.partitions)
                 if isinstance(e, Bad):
                     bad.setdefault(p, []).append(e)
                 else:

@@ -19,7 +19,11 @@ from realtime.live import scripts
 from realtime.live.scripts import Call, ScriptRunner
 from workers.entries import Bad, Grant
 
-Raw = tuple[str, dict[bytes, bytes]]  # (entry id, fields)
+Raw = tuple[str, list[bytes] | None]  # (entry id, fields as Redis sends them; None: deleted)
+
+
+def _raw_reply(response: Any, **options: Any) -> Any:
+    return response
 
 
 def _s(value: Any) -> str:
@@ -51,6 +55,9 @@ class Outbox:
         self.consumer = consumer
         self.group = group
         self.runner = ScriptRunner(redis)
+        # XREADGROUP replies as Redis sends them: entries are read by position
+        # (entries.parse_flat), without the dict per entry that redis-py would build.
+        redis.set_response_callback("XREADGROUP", _raw_reply)
 
     async def ensure_groups(self, parts: Iterable[int]) -> None:
         """Create the consumer group on each stream (and the stream) when missing. From id 0:
@@ -93,7 +100,7 @@ class Outbox:
                 continue
             if isinstance(reply, Exception):
                 raise reply
-            entries = [(_s(eid), f or {}) for eid, f in reply[0][1]] if reply else []
+            entries = [(eid.decode(), flat) for eid, flat in reply[0][1]] if reply else []
             if detail is None:
                 if entries:
                     out.append(Read(p, entries))

@@ -10,8 +10,10 @@ from workers.entries import (
     Grant,
     SessionEnd,
     SessionStart,
+    as_dict,
     entry_ms,
     parse,
+    parse_flat,
     pend_deltas,
     pend_share,
 )
@@ -116,3 +118,19 @@ def test_written_merge_keeps_the_newest_balance_version() -> None:
     a.merge(b)
     assert a.balances == {1: (30, 4), 2: (5, 1)}
     assert (a.grants_inserted, a.grants_replayed) == (5, 1)
+
+
+def _flat(fields: dict[bytes, bytes]) -> list[bytes]:
+    return [x for kv in fields.items() for x in kv]
+
+
+def test_parse_flat_reads_tick_lua_grants_by_position_and_agrees_with_parse() -> None:
+    f = grant_fields()
+    assert parse_flat("5-0", _flat(f), 65 % P, P) == parse("5-0", f, 65 % P, P)
+    # Another field order, an extra field, or a fault: the careful path, same answers.
+    reordered = {b"uid": b"65", **{k: v for k, v in f.items() if k != b"uid"}}
+    assert parse_flat("5-0", _flat(reordered), 65 % P, P) == parse("5-0", f, 65 % P, P)
+    for bad in (grant_fields(uid=66), grant_fields(rid=b"\xff"), grant_fields(amt=10**13)):
+        assert parse_flat("5-0", _flat(bad), 65 % P, P) == parse("5-0", bad, 65 % P, P)
+    assert isinstance(parse_flat("5-0", None, 0, P), Bad)
+    assert as_dict(_flat(f)) == f and as_dict(None) == {}
