@@ -159,6 +159,7 @@ async def run(
                 raise RuntimeError("worker exited:\n" + worker.output_tail())
             await asyncio.sleep(0.005)
         t0 = time.monotonic()
+        assert pg.proc is not None and redis_server.proc is not None
         groups = {"worker": worker.pid, "postgres": pg.proc.pid, "redis": redis_server.proc.pid}
         cpu0 = {k: _cpu_s(g) for k, g in groups.items()}
         start_rows = await conn.fetchval("SELECT count(*) FROM coin_transactions")

@@ -31,7 +31,8 @@ def _s(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-async def list_dead(redis: LiveRedis, partitions: Sequence[int], limit: int = 100) -> list[dict[str, Any]]:
+async def list_dead(redis: LiveRedis, partitions: Sequence[int],
+                    limit: int = 100) -> list[dict[str, Any]]:
     """The dead letters of these partitions (oldest first, at most `limit` per partition)."""
     out: list[dict[str, Any]] = []
     for p in partitions:

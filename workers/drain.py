@@ -180,7 +180,7 @@ class Drainer:
                 failures += 1
                 await self._sleep(min(BACKOFF_MAX_S, 0.05 * 2**failures))
                 continue
-            except Exception:  # noqa: BLE001 - a bug must not stop the drain of the others
+            except Exception:
                 log.exception("drain round failed on partitions %s", parts)
                 self.pending.update(parts)  # read back whatever this round left pending
                 await self._sleep(1.0)
@@ -211,7 +211,9 @@ class Drainer:
 
     # One batch.
 
-    def _classify(self, reads: Sequence[Read]) -> tuple[list[tuple[int, Entry]], dict[int, list[Bad]]]:
+    def _classify(
+        self, reads: Sequence[Read]
+    ) -> tuple[list[tuple[int, Entry]], dict[int, list[Bad]]]:
         good: list[tuple[int, Entry]] = []
         bad: dict[int, list[Bad]] = {}
         for r in reads:
@@ -259,7 +261,9 @@ class Drainer:
         if bad:
             await self._dead_letter(bad)
 
-    async def _persist(self, items: list[tuple[int, Entry]]) -> tuple[ledger.Written, list[tuple[int, Entry, str]]]:
+    async def _persist(
+        self, items: list[tuple[int, Entry]]
+    ) -> tuple[ledger.Written, list[tuple[int, Entry, str]]]:
         """Commit these entries; on a data error, split and commit the halves, down to the
         single entries that PostgreSQL refuses (returned with the reason)."""
         try:
@@ -281,12 +285,11 @@ class Drainer:
         while True:
             started = time.perf_counter()
             try:
-                async with self.pool.acquire() as conn:
-                    async with conn.transaction():
-                        written = await ledger.write(conn, batch, self.known_users)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    written = await ledger.write(conn, batch, self.known_users)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - sorted below: data, or retry
+            except Exception as exc:
                 if is_data_error(exc):
                     raise DataRefused(str(exc)) from exc
                 self.metrics.errors.labels("postgres").inc()

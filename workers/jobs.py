@@ -1,20 +1,21 @@
 """The cron jobs. arq may run a job twice (and two workers may race on a tick): each one is
 idempotent, writing absolute values or applying a condition that a second run finds done.
 
-| job | when | what |
-|---|---|---|
-| `sweep_sessions` | every 5 s | sweep.lua over all partitions (the hubs run it every second; this covers a system with no hub up, and a duplicate is harmless) |
-| `sync_viewer_counts` | every 60 s | contents.live_viewers = the live count in Redis |
-| `reconcile_balances` | every 5 min | workers.reconcile |
-| `report_dead_letters` | every 5 min | gauge + a log line when any partition holds dead letters |
-| `expire_contents` | hourly | mark contents past expires_at (expired_at, updated_at) |
+- `sweep_sessions`, every 5 s: sweep.lua over all partitions (the hubs run it every second;
+  this covers a system with no hub up, and a duplicate is harmless);
+- `sync_viewer_counts`, every 60 s: contents.live_viewers = the live count in Redis;
+- `reconcile_balances`, every 5 minutes and at start: workers.reconcile;
+- `report_dead_letters`, every 5 minutes and at start: gauge, and a log line while any wait;
+- `expire_contents`, hourly and at start: mark contents past expires_at (expired_at,
+  updated_at), unmark those whose expires_at moved on.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import keys
 from workers import reconcile
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from workers.main import WorkerApp
 
 log = logging.getLogger("workers.jobs")
+T = TypeVar("T")
 
 _LIVE_CONTENTS = "SELECT id FROM contents WHERE deleted_at IS NULL OR live_viewers <> 0"
 _SET_VIEWERS = """
@@ -46,7 +48,7 @@ def _app(ctx: dict[str, Any]) -> WorkerApp:
     return ctx["app"]  # type: ignore[no-any-return]
 
 
-async def _run(ctx: dict[str, Any], name: str, coro: Any) -> Any:
+async def _run(ctx: dict[str, Any], name: str, coro: Awaitable[T]) -> T:
     app = _app(ctx)
     try:
         result = await coro
@@ -97,10 +99,9 @@ async def expire_contents(ctx: dict[str, Any]) -> tuple[int, int]:
 
 
 async def _expire(app: WorkerApp) -> tuple[int, int]:
-    async with app.pool.acquire() as conn:
-        async with conn.transaction():
-            expired = [r[0] for r in await conn.fetch(_EXPIRE)]
-            restored = [r[0] for r in await conn.fetch(_UNEXPIRE)]
+    async with app.pool.acquire() as conn, conn.transaction():
+        expired = [r[0] for r in await conn.fetch(_EXPIRE)]
+        restored = [r[0] for r in await conn.fetch(_UNEXPIRE)]
     if expired or restored:
         log.info("contents expired: %s; no longer expired: %s", expired[:50], restored[:50])
     return len(expired), len(restored)

@@ -37,7 +37,8 @@ log = logging.getLogger("workers.leases")
 
 class Leases:
     def __init__(self, redis: LiveRedis, partitions: int, worker_id: str, lease_ms: int, *,
-                 lock_for: Callable[[int], asyncio.Lock], on_acquire: Callable[[int], None]) -> None:
+                 lock_for: Callable[[int], asyncio.Lock],
+                 on_acquire: Callable[[int], None]) -> None:
         self.redis = redis
         self.partitions = partitions
         self.worker_id = worker_id

@@ -14,7 +14,7 @@ changes nothing:
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +98,7 @@ class Written:
         self.views += other.views
 
 
-async def write(conn: Any, batch: Batch, known: Set[int] = frozenset()) -> Written:
+async def write(conn: Any, batch: Batch, known: AbstractSet[int] = frozenset()) -> Written:
     """Write `batch` on asyncpg connection `conn`, inside the caller's transaction. `known`:
     users whose row is known to exist (committed earlier); the others are provisioned."""
     out = Written()

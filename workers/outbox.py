@@ -19,6 +19,9 @@ from realtime.live import scripts
 from realtime.live.scripts import Call, ScriptRunner
 from workers.entries import Bad, Grant
 
+# What ack.lua gets for one partition: the entries (Grants, or ids of session events) and the
+# balances to cache (user -> (balance, version)).
+AckWork = tuple[Sequence[Grant | str], Mapping[int, tuple[int, int]]]
 Raw = tuple[str, list[bytes] | None]  # (entry id, fields as Redis sends them; None: deleted)
 
 
@@ -125,9 +128,7 @@ class Outbox:
             scripts.CLAIM, (keys.outbox(p),), (self.group, self.consumer, min_idle_ms, most))
         return int(reply[0]), [_s(x) for x in reply[1:]]
 
-    async def ack(
-        self, by_partition: Mapping[int, tuple[Sequence[Grant | str], Mapping[int, tuple[int, int]]]]
-    ) -> list[Any]:
+    async def ack(self, by_partition: Mapping[int, AckWork]) -> list[Any]:
         """Acknowledge persisted entries, partition by partition, in one pipeline (ack.lua):
         `by_partition[p] = (entries, balances)`, entries being Grants (their amount leaves
         pend) or entry ids (session events), balances user -> (balance, version) to cache.
@@ -138,7 +139,8 @@ class Outbox:
             shares = " ".join(f"{e.user_id}:{e.amount}" if isinstance(e, Grant) else "-"
                               for e in entries)
             cache = " ".join(f"{u}:{b}:{v}" for u, (b, v) in balances.items())
-            calls.append((scripts.ACK, (keys.outbox(p),), (keys.tag(p), self.group, ids, shares, cache)))
+            args = (keys.tag(p), self.group, ids, shares, cache)
+            calls.append((scripts.ACK, (keys.outbox(p),), args))
         return await self.runner.run_many(calls)
 
     async def dead_letter(self, p: int, bad: Sequence[Bad], now_ms: int, max_len: int) -> int:

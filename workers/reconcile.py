@@ -105,7 +105,8 @@ async def reconcile(redis: LiveRedis, pool: asyncpg.Pool, partitions: int,
     return report
 
 
-def _apply(p: int, reply: list[Any], report: Report, metrics: WorkerMetrics | None) -> dict[int, int] | None:
+def _apply(p: int, reply: list[Any], report: Report,
+           metrics: WorkerMetrics | None) -> dict[int, int] | None:
     """Log and count the repairs of one script call; returns the users whose cache is ahead
     of PostgreSQL (uid -> the cached version), or None when the partition was skipped."""
     ahead: dict[int, int] = {}

@@ -36,7 +36,8 @@ local ids = {}
 for i = 2, #ARGV, 4 do
   local uid, cid, n, amt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   redis.call('HINCRBY', ARGV[1] .. ':u:' .. uid .. ':bal', 'pend', amt)
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 't', 'g',
+    'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
     'uid', uid, 'cid', cid, 'amt', amt, 'ts', now)
 end
 return ids

@@ -46,7 +46,8 @@ async def watch(ws_url: str, tok: str, player: Player, content_id: int, stop: as
     async with connect(f"{ws_url}/ws?token={tok}", open_timeout=10) as ws:
 
         async def frame() -> dict[str, Any]:
-            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            return message
 
         assert (await frame())["type"] == "hello"
         await ws.send(json.dumps({"type": "start", "content_id": content_id, "tab_id": "tab",

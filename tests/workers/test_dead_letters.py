@@ -3,6 +3,7 @@ not hold up the others; the replay tool puts them back once their cause is fixed
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from typing import Any
 
@@ -58,7 +59,7 @@ async def test_poison_entries_are_dead_lettered_and_the_rest_drains(
     assert why[0] == "delivered 7 times", why  # 6, and once more when read back
     assert any("unknown entry type" in w for w in why), why
     assert any(w.startswith("refused by PostgreSQL") for w in why), why
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    metrics = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
     for name in ('worker_dead_letters_total{reason="unparseable"} 1.0',
                  'worker_dead_letters_total{reason="refused"} 1.0',
                  'worker_dead_letters_total{reason="deliveries"} 1.0',
@@ -78,8 +79,13 @@ async def test_poison_entries_are_dead_lettered_and_the_rest_drains(
     await assert_money_consistent(engine, redis, expected)
 
 
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return str(reply.read().decode())
+
+
 async def _dead_count(redis: Any, p: int, n: int) -> bool:
-    return await redis.xlen(keys.dead_letters(p)) == n
+    return int(await redis.xlen(keys.dead_letters(p))) == n
 
 
 async def _empty(redis: Any) -> bool:

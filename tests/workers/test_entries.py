@@ -32,7 +32,8 @@ def grant_fields(**over: int | bytes) -> dict[bytes, bytes]:
 
 
 def test_a_grant_as_tick_lua_writes_it_parses() -> None:
-    assert parse("5-0", grant_fields(), 65 % P, P) == Grant("5-0", "w:65:7:1", 65, 7, 10, 1795367645150)
+    assert parse("5-0", grant_fields(), 65 % P, P) == Grant(
+        "5-0", "w:65:7:1", 65, 7, 10, 1795367645150)
 
 
 def test_session_start_and_end_parse() -> None:
@@ -59,7 +60,9 @@ def test_session_start_and_end_parse() -> None:
         ({b"t": b"s", b"sid": b"x"}, "missing uid"),
     ],
 )
-def test_entries_that_cannot_be_written_are_bad_with_a_reason(fields: dict[bytes, bytes], reason: str) -> None:
+def test_entries_that_cannot_be_written_are_bad_with_a_reason(
+    fields: dict[bytes, bytes], reason: str
+) -> None:
     e = parse("9-0", fields, 65 % P, P)
     assert isinstance(e, Bad) and reason in e.reason, e
 

@@ -46,7 +46,8 @@ async def test_viewer_counts_are_copied_from_redis_and_gone_viewers_drop_to_zero
     assert (await _row(engine, gone, "live_viewers"))[0] == 1
     # The content is deleted and its viewers leave: its count still goes back to 0.
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE contents SET deleted_at = now() WHERE id = :c"), {"c": gone})
+        await conn.execute(text("UPDATE contents SET deleted_at = now() WHERE id = :c"),
+                           {"c": gone})
     await redis.delete(keys.viewers(gone))
     await jobs.sync_viewer_counts(ctx)
     await jobs.sync_viewer_counts(ctx)
@@ -61,12 +62,14 @@ async def test_expiry_marks_contents_past_their_end_once_and_unmarks_extended_on
     future = await _content(engine)
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE contents SET expires_at = now() - interval '1 minute',"
-                                " updated_at = now() - interval '1 day' WHERE id = :c"), {"c": past})
+                                " updated_at = now() - interval '1 day' WHERE id = :c"),
+                           {"c": past})
         await conn.execute(text("UPDATE contents SET expires_at = now() + interval '1 day'"
                                 " WHERE id = :c"), {"c": future})
     ctx = {"app": app}
     assert await jobs.expire_contents(ctx) == (1, 0)
-    expired_at, bumped = await _row(engine, past, "expired_at, updated_at > now() - interval '1 minute'")
+    expired_at, bumped = await _row(
+        engine, past, "expired_at, updated_at > now() - interval '1 minute'")
     assert expired_at is not None and bumped  # caches that follow updated_at see it
     assert (await _row(engine, future, "expired_at"))[0] is None
     assert await jobs.expire_contents(ctx) == (0, 0)  # a second run finds it done
@@ -78,7 +81,9 @@ async def test_expiry_marks_contents_past_their_end_once_and_unmarks_extended_on
     assert (await _row(engine, past, "expired_at"))[0] is None
 
 
-async def test_sweep_ends_sessions_past_their_deadline_like_the_hubs_do(app: Any, redis: Any) -> None:
+async def test_sweep_ends_sessions_past_their_deadline_like_the_hubs_do(
+    app: Any, redis: Any
+) -> None:
     r = await app.store.start(5, 8, "t", "d", False, "sid5", "n", "c", "ws", 1)  # ttl 1 ms
     assert r.status == "new"
     await asyncio.sleep(0.01)

@@ -103,7 +103,8 @@ async def _empty(redis: Any) -> bool:
 
 async def _ledger_has(engine: Any, n: int) -> bool:
     async with engine.connect() as conn:
-        return (await conn.execute(text("SELECT count(*) FROM coin_transactions"))).scalar() == n
+        count = (await conn.execute(text("SELECT count(*) FROM coin_transactions"))).scalar()
+    return bool(count == n)
 
 
 async def _sessions_ended(engine: Any, n: int) -> bool:
@@ -111,4 +112,4 @@ async def _sessions_ended(engine: Any, n: int) -> bool:
         rows = (await conn.execute(text(
             "SELECT count(*) FROM watch_sessions WHERE ended_at IS NOT NULL"
             " AND end_reason = 'stop' AND device_id = 'dev' AND credited_ms > 0"))).scalar()
-    return rows == n
+    return bool(rows == n)

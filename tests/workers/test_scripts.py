@@ -28,10 +28,12 @@ async def _setup(redis: Any, grants: list[tuple[int, int, int, int]]) -> tuple[O
 
 
 async def _bal(redis: Any, uid: int) -> list[Any]:
-    return await redis.hmget(keys.UserKeys(uid, PARTITIONS).balance, "pg", "v", "pend")
+    return list(await redis.hmget(keys.UserKeys(uid, PARTITIONS).balance, "pg", "v", "pend"))
 
 
-async def test_ack_takes_each_grant_off_pend_once_trims_and_caches_newer_balances(redis: Any) -> None:
+async def test_ack_takes_each_grant_off_pend_once_trims_and_caches_newer_balances(
+    redis: Any
+) -> None:
     outbox, grants = await _setup(redis, [(5, 1, 1, 10), (21, 1, 1, 7), (5, 1, 2, 10)])
     await redis.hset(keys.UserKeys(21, PARTITIONS).balance, mapping={"pg": 500, "v": 9})
     work = {P: (grants, {5: (20, 1), 21: (7, 3)})}
@@ -89,7 +91,7 @@ async def test_lease_is_held_renewed_and_released_only_by_its_holder(redis: Any)
 
 
 async def test_claim_takes_idle_entries_of_others_without_counting_a_delivery(redis: Any) -> None:
-    dead_consumer, grants = await _setup(redis, [(5, 1, 1, 10), (21, 1, 1, 7)])
+    _, grants = await _setup(redis, [(5, 1, 1, 10), (21, 1, 1, 7)])
     await redis.xdel(keys.outbox(P), grants[1].entry_id)  # pending, but gone from the stream
     me = Outbox(redis, PARTITIONS, "c2")
     # Not idle long enough: not taken. (Redis 7 drops the deleted one from the pending list
