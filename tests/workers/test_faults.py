@@ -44,7 +44,7 @@ async def test_worker_killed_between_commit_and_ack_is_replayed_harmlessly(
         totals[g[0]] = totals.get(g[0], 0) + g[3]
     # The hook stops the worker right after its first commit, before the ack: the worst
     # moment to die, with rows in the ledger whose entries Redis still holds as pending.
-    first = worker(WORKER_ID="w1", WORKER_PAUSE_AFTER_COMMIT="1")
+    first = worker(WORKER_ID="w1", WORKER_PAUSE_AFTER_COMMIT="1", WORKER_BATCH="1000")
     await wait_until(lambda: ledger_count(engine), 20, "the first commit")
     await wait_until(lambda: _in_log(first, "paused after the first commit"), 5, "the pause")
     committed = await ledger_count(engine)
@@ -68,7 +68,8 @@ async def test_worker_killed_at_random_moments_loses_and_duplicates_nothing(
     rng = random.Random(5)
     for _ in range(3):
         # Same id: a restarted worker takes its leases back and reads its own pending list.
-        proc = worker(WORKER_ID="same", WORKER_BATCH="2000")
+        # Small batches and two loops: slow enough that every kill lands mid-drain.
+        proc = worker(WORKER_ID="same", WORKER_BATCH="500", WORKER_CONSUMERS="2")
         await wait_until(lambda: ledger_count(engine), 20, "some progress")
         await asyncio.sleep(rng.uniform(0.1, 0.6))
         proc.kill()
