@@ -108,7 +108,8 @@ class Drainer:
         self.claim_every_s = max(1.0, config.claim_idle_ms / 2000)
         self.leases = Leases(redis, partitions, config.worker_id, config.lease_ms,
                              lock_for=lambda p: self.locks[p % config.consumers],
-                             on_acquire=self._acquired)
+                             on_acquire=self._acquired,
+                             on_count=metrics.partitions_held.set)
         self.stopping = asyncio.Event()
         self._paused = False
         self._pg = _Throttle("PostgreSQL write")

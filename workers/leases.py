@@ -38,7 +38,8 @@ log = logging.getLogger("workers.leases")
 class Leases:
     def __init__(self, redis: LiveRedis, partitions: int, worker_id: str, lease_ms: int, *,
                  lock_for: Callable[[int], asyncio.Lock],
-                 on_acquire: Callable[[int], None]) -> None:
+                 on_acquire: Callable[[int], None],
+                 on_count: Callable[[int], None] = lambda n: None) -> None:
         self.redis = redis
         self.partitions = partitions
         self.worker_id = worker_id
@@ -46,6 +47,7 @@ class Leases:
         self.held: set[int] = set()
         self._lock_for = lock_for  # the lock a drain loop holds while it works on a partition
         self._on_acquire = on_acquire
+        self._on_count = on_count  # told how many partitions are held after each round
         self._runner = ScriptRunner(redis)
         self._offset = zlib.crc32(worker_id.encode()) % partitions
 
@@ -94,6 +96,7 @@ class Leases:
                     self.held.add(p)
                     self._on_acquire(p)
                     missing -= 1
+        self._on_count(len(self.held))
 
     async def run(self, stop: asyncio.Event) -> None:
         period = self.lease_ms / 3000
