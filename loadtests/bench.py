@@ -164,6 +164,38 @@ def usage(
     return out
 
 
+def heartbeat_histogram(port: int | None) -> dict[float, float] | None:
+    """The hub's own `hub_heartbeat_seconds` histogram (cumulative count per upper bound)
+    from /metrics: the server-side view of a heartbeat (frame handled to reply sent,
+    Redis round trip included), free of the load generator's scheduling."""
+    conn = http.client.HTTPConnection("127.0.0.1", port or 0, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("hub_heartbeat_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out or None
+
+
+def histogram_quantiles(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """p50/p99 of the heartbeats observed between two scrapes, as bucket upper bounds."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    out: dict[str, Any] = {"hub_metric_n": int(total)}
+    for q, key in ((0.5, "hub_metric_p50_le_ms"), (0.99, "hub_metric_p99_le_ms")):
+        bound = next((b for b, c in zip(bounds, counts) if total and c >= q * total), None)
+        out[key] = None if bound is None or bound == float("inf") else bound * 1000
+    return out
+
+
 def background_load(seconds: float) -> dict[str, float]:
     """Each core's busy share over `seconds` while this benchmark runs nothing: the other work
     on the machine."""
@@ -196,6 +228,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quick: bool = args.quick
+        self.stamp = f"{'quick' if args.quick else 'full'}-{time.strftime('%Y%m%d-%H%M%S')}"
         ncpu = os.cpu_count() or 1
         pin = ncpu >= 2 and not args.no_pin
         self.server_cpus = {args.server_cpu} if pin else None
@@ -232,6 +265,8 @@ class Bench:
         }[kind]
         if kind == "hub":
             env = {**(env or {}), **self.args.hub_env}
+            if self.args.diag:
+                target, env["DIAG_APP"] = "loadtests.diag_app:app", target
         name = f"{kind}-{ws}-{'deflate' if deflate else 'plain'}"
         app = self.stack.start_uvicorn(
             name,
@@ -246,6 +281,19 @@ class Bench:
 
     def stop_server(self, app: App) -> None:
         self.stack.stop_app(app)
+
+    def diag(self, app: App, *, reset: bool = False) -> dict[str, Any] | None:
+        """GC pauses and loop lag since the last reset (hub run with --diag only)."""
+        if not (self.args.diag and app.name.startswith("hub")):
+            return None
+        conn = http.client.HTTPConnection("127.0.0.1", app.port or 0, timeout=30)
+        try:
+            conn.request("GET", "/__diag/reset" if reset else "/__diag")
+            return dict(json.loads(conn.getresponse().read()))
+        except (OSError, ValueError) as exc:
+            return {"error": repr(exc)}
+        finally:
+            conn.close()
 
     def connect(
         self,
@@ -346,11 +394,22 @@ class Bench:
             self.stack.redis.proc.pid if self.stack.redis and self.stack.redis.proc else None
         )
         pids = [server.pid] + ([redis_pid] if redis_pid else [])
+        hub = server.name.startswith("hub")
         _sleep_until(ws)
         a = snapshot(pids)
+        before = heartbeat_histogram(server.port) if hub else None
         _sleep_until(we)
         b = snapshot(pids)
-        return lg.collect(cmds, timeout=60), usage(a, b, server.pid, redis_pid)
+        after = heartbeat_histogram(server.port) if hub else None
+        use = usage(a, b, server.pid, redis_pid)
+        if before and after:
+            use.update(histogram_quantiles(before, after))
+        if self.server_cpus:
+            # Busy time on the server's core that was not the server: other people's work
+            # (nothing else of this benchmark runs there during a window).
+            core = str(min(self.server_cpus))
+            use["other_on_server_core"] = round(use["core_busy"][core] - use["server_cpu"], 3)
+        return lg.collect(cmds, timeout=60), use
 
     def flood(
         self, server: App, conns: int, *, reps: int | None = None, duration: float | None = None
@@ -508,7 +567,9 @@ class Bench:
             out["connect_1k"] = self.connect(server, kind, 1000, deflate=deflate, typed=typed)
             if kind == "hub":
                 out["start_1k"] = self.start_sessions()
+            self.diag(server, reset=True)
             out["flood_1k"] = self.flood(server, 1000)
+            out["flood_1k"]["diag"] = self.diag(server)
             if self.args.profile and kind == "hub" and not deflate:
                 out["profile_flood_1k"] = self.profile(
                     server,
@@ -517,9 +578,11 @@ class Bench:
                 )
             if with_half:
                 half = out["flood_1k"]["per_s"] / 2
+                self.diag(server, reset=True)
                 out["half_rate_1k"] = self.rate(
                     server, half, max(self.flood_s, 5.0), reps=self.reps
                 )
+                out["half_rate_1k"]["diag"] = self.diag(server)
             if with_10k:
                 out["connect_to_10k"] = self.connect(
                     server, kind, 9000, deflate=deflate, typed=typed
@@ -557,8 +620,23 @@ class Bench:
             rss0 = self.steady_rss(server.pid)
             out["rss_before_kib"] = rss0
             opened = 0
-            for target in counts:
-                setup = self.connect(server, kind, target - opened, deflate=deflate, typed=sessions)
+            for i, target in enumerate(counts):
+                n = target - opened
+                if self.args.profile and kind == "hub" and i == 1:
+                    # Where a connection's setup goes (the first increment stays unprofiled:
+                    # it is the reported setup rate).
+                    box: dict[str, Any] = {}
+
+                    def connect_more(
+                        secs: float, n: int = n, box: dict[str, Any] = box
+                    ) -> dict[str, Any]:
+                        box.update(self.connect(server, kind, n, deflate=deflate, typed=sessions))
+                        return {"per_s": box["per_s"]}
+
+                    out["profile_connect"] = self.profile(server, "hub-connect", connect_more)
+                    setup = box
+                else:
+                    setup = self.connect(server, kind, n, deflate=deflate, typed=sessions)
                 opened += setup["opened"]
                 time.sleep(2.0)
                 rss = self.steady_rss(server.pid)
@@ -586,7 +664,9 @@ class Bench:
                 log(
                     f"hub: {opened} live sessions, one heartbeat per {interval:.0f} s each, {secs:.0f} s"
                 )
+                self.diag(server, reset=True)
                 out["sessions_p99"] = self.rate(server, opened / interval, secs, reps=1)
+                out["sessions_p99"]["diag"] = self.diag(server)
                 out["sessions_p99"]["sessions"] = opened
                 out["sessions_p99"]["interval_s"] = interval
                 if self.args.profile:
@@ -612,7 +692,7 @@ class Bench:
             self.notes.append("py-spy not installed (.venv/bin/pip install py-spy): no profile")
             return {"skipped": "py-spy not installed"}
         secs = 8 if self.quick else 15
-        raw = RESULTS / f"profile-{name}.txt"
+        raw = RESULTS / f"profile-{self.stamp}-{name}.txt"
         argv = [
             str(pyspy),
             "record",
@@ -771,6 +851,7 @@ class Bench:
         t_start = time.monotonic()
         meta = {
             "mode": "quick" if self.quick else "full",
+            "stamp": self.stamp,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "git": git_rev(),
             "host": platform.node(),
@@ -869,6 +950,13 @@ class Bench:
         meta["background_core_busy_after"] = background_load(3.0)
         meta["seconds"] = round(time.time() - started, 1)
         self.result["summary"] = summary(self.result)
+        disturbed = sorted(disturbed_windows(self.result))
+        if disturbed:
+            self.notes.append(
+                "other work used more than 15% of the server's core during: "
+                + ", ".join(f"{path} ({share:.0%})" for path, share in disturbed)
+                + " - treat those figures with care, or run again (--wait-quiet)"
+            )
         self.result["notes"] = self.notes
         return self.result
 
@@ -939,6 +1027,20 @@ def _package(frame: str) -> str:
 # --- summary table ---------------------------------------------------------------------------
 
 
+def disturbed_windows(r: Any, path: str = "", limit: float = 0.15) -> list[tuple[str, float]]:
+    """The measured windows (medians, not single repetitions) in which other work took more
+    than `limit` of the server's core."""
+    out: list[tuple[str, float]] = []
+    if isinstance(r, dict):
+        share = r.get("other_on_server_core")
+        if isinstance(share, (int, float)) and share > limit and "runs" in r:
+            out.append((path, float(share)))
+        for key, value in r.items():
+            if key not in ("runs", "meta"):
+                out += disturbed_windows(value, f"{path}/{key}" if path else key, limit)
+    return out
+
+
 def _get(d: dict[str, Any] | None, *path: str) -> Any:
     for p in path:
         if not isinstance(d, dict):
@@ -966,7 +1068,16 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
     s["echo_rt_per_s_10k"] = _get(e10, "per_s")
     s["hub_hb_per_s_10k"] = _get(h10, "per_s")
     s["hub_over_echo_10k"] = _ratio(s["hub_hb_per_s_10k"], s["echo_rt_per_s_10k"])
+    s["echo_us_per_msg_1k"] = _get(e1, "server_us_per_msg")
+    s["hub_us_per_msg_1k"] = _get(h1, "server_us_per_msg")
+    s["echo_half_rate_p99_ms"] = _get(r, "echo", "half_rate_1k", "p99_ms")
     s["hub_half_rate_p99_ms"] = _get(r, "hub", "half_rate_1k", "p99_ms")
+    s["echo_setup_per_s"] = _get(
+        r, "memory", "echo/websockets-sansio/plain", "at_10000", "setup", "per_s"
+    )
+    s["hub_setup_per_s"] = _get(
+        r, "memory", "hub/websockets-sansio/plain", "at_10000", "setup", "per_s"
+    )
     mem = r.get("memory") or {}
     for n in (10_000, FD_LIMIT_CONNS):
         e = _get(mem, "echo/websockets-sansio/plain", f"at_{n}", "kib_per_conn")
@@ -1163,12 +1274,44 @@ def table(r: dict[str, Any]) -> str:
                 "server CPU",
             )
             row(
-                "hub",
+                "hub (round trip at the client)",
                 _f(sess.get("per_s")),
                 _f(sess.get("p50_ms"), 1),
                 _f(sess.get("p99_ms"), 1),
                 _f(sess.get("server_cpu"), 2),
             )
+            if sess.get("hub_metric_n"):
+                row(
+                    "  hub's own histogram (bucket upper bounds)",
+                    "",
+                    f"<= {_f(sess.get('hub_metric_p50_le_ms'), 1)}",
+                    f"<= {_f(sess.get('hub_metric_p99_le_ms'), 1)}",
+                    "",
+                )
+            other = sess.get("other_on_server_core")
+            if other is not None:
+                lines.append(
+                    f"  other work on the server's core during the window: {other:.0%}; "
+                    f"Redis CPU {_f(sess.get('redis_cpu'), 2)}; load generator send lag p99 "
+                    f"{_f(sess.get('send_lag_p99_ms'), 1)} ms"
+                )
+    for label, d in (
+        ("hub flood, 1k conns", _get(r, "hub", "flood_1k", "diag")),
+        ("hub at 50% of max", _get(r, "hub", "half_rate_1k", "diag")),
+        ("hub, live sessions", _get(mem, "hub/websockets-sansio/plain", "sessions_p99", "diag")),
+    ):
+        if not d or "gc_pauses" not in d:
+            continue
+        g = d["gc_pauses"]
+        parts = [
+            f"gen{i} {_f(g[f'gen{i}'].get('n'))}x max {_f(g[f'gen{i}'].get('max_ms'), 1)} ms"
+            for i in range(3)
+        ]
+        lag = d["loop_lag"]
+        lines.append(
+            f"  --diag {label}: GC {', '.join(parts)}; loop lag p99 "
+            f"{_f(lag.get('p99_ms'), 1)} ms, max {_f(lag.get('max_ms'), 1)} ms"
+        )
     rest = r.get("rest") or {}
     lines.append("")
     if rest.get("skipped"):
@@ -1211,6 +1354,36 @@ def table(r: dict[str, Any]) -> str:
         )
     for note in r.get("notes") or []:
         lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def _num(v: Any) -> str:
+    if not isinstance(v, (int, float)):
+        return "-"
+    if abs(v) < 10 and v != int(v):
+        return f"{v:.2f}"
+    if abs(v) < 1000 and v != int(v):
+        return f"{v:.1f}"
+    return f"{v:,.0f}"
+
+
+def compare(paths: Sequence[Path]) -> str:
+    """Min / median / max of the headline figures over several runs' JSON files."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    sums = [summary(r) for r in runs]
+    keys = [k for k in sums[0] if k != "targets"]
+    lines = [f"{len(runs)} runs: " + ", ".join(str(p.name) for p in paths)]
+    lines.append(f"{'figure':<34}{'min':>12}{'median':>12}{'max':>12}   per run")
+    for key in keys:
+        values = [s.get(key) for s in sums]
+        nums = [v for v in values if isinstance(v, (int, float))]
+        if not nums:
+            continue
+        each = " ".join(_num(v) for v in values)
+        lines.append(
+            f"{key:<34}{_num(min(nums)):>12}{_num(statistics.median(nums)):>12}"
+            f"{_num(max(nums)):>12}   {each}"
+        )
     return "\n".join(lines)
 
 
@@ -1307,7 +1480,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="JSON path (default loadtests/results/bench-<mode>-<time>.json)"
     )
+    parser.add_argument(
+        "--diag",
+        action="store_true",
+        help="run the hub inside loadtests/diag_app.py: GC pauses per generation and event "
+        "loop lag during the flood, the 50%% run and the 20k sessions",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="print min/median/max of the headline figures of earlier runs and exit",
+    )
+    parser.add_argument(
+        "--table", type=Path, metavar="JSON", help="print the table of an earlier run and exit"
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        print(compare(args.compare))
+        return 0
+    if args.table:
+        result = json.loads(args.table.read_text())
+        result["summary"] = summary(result)
+        print(table(result))
+        return 0
     if args.only is None:
         args.only = "redis,ws,memory,rest" if args.quick else "redis,ws,memory,matrix,rest,drain"
     args.only = set(args.only.split(","))
@@ -1318,10 +1515,7 @@ def main(argv: list[str] | None = None) -> int:
     result = Bench(args).run()
     text = table(result)
     print(text, flush=True)
-    out = (
-        args.out
-        or RESULTS / f"bench-{result['meta']['mode']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
+    out = args.out or RESULTS / f"bench-{result['meta']['stamp']}.json"
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"\nJSON: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
