@@ -148,6 +148,8 @@ async def _run(crash: str, server: Any, live: Any, store: LiveStore, redis_serve
 
     await wait_until(lambda: _drained(live), 30, "the outbox drained")
     ledger = await _ledger(engine)
+    # The worker's own reconcile (at start, then every 5 minutes) must not race this one.
+    assert proc.terminate() == 0
     pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=1, max_size=2)
     try:
         # Repairs what replays cannot: after a power loss, a user who stopped watching and
