@@ -560,9 +560,12 @@ class Bench:
         log(f"{kind}: flood throughput (deflate {'on' if deflate else 'off'})")
         self.token_next = 0
         self.stack.flush_redis()
-        server = self.start_server(kind, deflate=deflate, env=FLOOD_ENV if kind == "hub" else None)
+        ws = self.args.ws_impl
+        server = self.start_server(
+            kind, ws=ws, deflate=deflate, env=FLOOD_ENV if kind == "hub" else None
+        )
         typed = kind == "hub"
-        out: dict[str, Any] = {"ws": "websockets-sansio", "deflate": deflate}
+        out: dict[str, Any] = {"ws": ws, "deflate": deflate}
         try:
             out["connect_1k"] = self.connect(server, kind, 1000, deflate=deflate, typed=typed)
             if kind == "hub":
@@ -1216,7 +1219,8 @@ def table(r: dict[str, Any]) -> str:
                 _f(_ratio(_get(h, "per_server_cpu_s"), _get(e, "per_server_cpu_s")), 2),
             )
 
-    row("WebSocket (websockets-sansio, deflate off)", "echo", "Starlette echo", "hub", "hub/echo")
+    impl = _get(r, "hub", "ws") or "websockets-sansio"
+    row(f"WebSocket ({impl}, deflate off)", "echo", "Starlette echo", "hub", "hub/echo")
     ws_rows("round trips/s, flood, 1k conns", "flood_1k")
     ws_rows("round trips/s, flood, 10k conns", "flood_10k")
     ws_rows("at 50% of own max, 1k conns", "half_rate_1k", ratio=False)
@@ -1479,6 +1483,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--out", type=Path, help="JSON path (default loadtests/results/bench-<mode>-<time>.json)"
+    )
+    parser.add_argument(
+        "--ws-impl",
+        default="websockets-sansio",
+        choices=["websockets-sansio", "wsproto", "websockets"],
+        help="uvicorn --ws for the throughput part (the memory parts measure them all)",
     )
     parser.add_argument(
         "--diag",
