@@ -1168,7 +1168,7 @@ def table(r: dict[str, Any]) -> str:
     lines.append("")
     red = r.get("redis") or {}
     if red:
-        row("Redis", "calls/s", "redis CPU", "per Redis CPU-s")
+        row("Redis", "calls/s", "Redis CPU", "per CPU-second")
         for key, label in (
             ("tick", "tick.lua EVALSHA, pipelined, 10k users"),
             ("tick_zadd", "tick.lua + viewers ZADD (a heartbeat's Redis work)"),
