@@ -303,8 +303,11 @@ class DevRun:
                 str(port),
                 "--no-access-log",
             ]
-            if name == "realtime":  # refuse oversized frames before they are buffered
-                argv += ["--ws-max-size", env.get("WS_MAX_FRAME_BYTES") or "4096"]
+            if name == "realtime":
+                # Refuse oversized frames before they are buffered; no per-message-deflate
+                # (heartbeats are tiny; it costs 66 vs 30 KiB per connection: docs/performance.md).
+                argv += ["--ws-max-size", env.get("WS_MAX_FRAME_BYTES") or "4096",
+                         "--ws-per-message-deflate", "false"]
             self.apps.append(App(name, label, argv, env, port))
         if (ROOT / "workers/main.py").exists():
             argv = [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"]
