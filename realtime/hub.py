@@ -244,8 +244,11 @@ class Hub:
         async with self.engine.connect() as db:
             self.runtime = await runtime.load_runtime(db, self.settings)
             blocks = await load_blocks(db)
+        changed = blocks != self.blocks
         self.blocks = blocks
         await self.catalog.refresh()
+        if not changed:  # new connections are checked at accept; walk the open ones on change
+            return
         for conn in list(self.conns.values()):
             if blocks.user_blocked(conn.user_id) or blocks.ip_blocked(conn.ip):
                 self.leave(conn)
