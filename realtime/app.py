@@ -21,8 +21,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from core import probes
 from core.db import make_engine
@@ -103,11 +104,26 @@ async def ready(request: Request) -> Response:
     return await probes.ready(request)
 
 
-def create_app() -> Starlette:
+class HubApp:
+    """The ASGI app: `/ws` goes straight to realtime.connection (plain ASGI: nothing of the
+    router's or the middleware's lives on for each connection), everything else to Starlette,
+    which also runs the lifespan."""
+
+    def __init__(self, starlette: Starlette) -> None:
+        self.starlette = starlette
+        self.state = starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await connection.serve(scope, receive, send, self.state.hub)
+        else:
+            await self.starlette(scope, receive, send)
+
+
+def create_app() -> HubApp:
     metrics = HubMetrics()
     app = Starlette(
         routes=[
-            WebSocketRoute("/ws", connection.serve),
             *fallback.routes,
             Route("/health", probes.health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
@@ -123,7 +139,7 @@ def create_app() -> Starlette:
         lifespan=lifespan,
     )
     app.state.metrics, app.state.registry = metrics, metrics.registry
-    return app
+    return HubApp(app)
 
 
 app = create_app()

@@ -1,5 +1,10 @@
 """One WebSocket connection: authentication, the read loop, and the edge where outcomes and
-errors become frames and close codes (PROTOCOL section 4)."""
+errors become frames and close codes (PROTOCOL section 4).
+
+`/ws` is served as plain ASGI (realtime.app routes it past Starlette): no router, middleware
+or WebSocket wrapper objects per connection, and one coroutine frame (`serve`) for the life of
+a connection. That keeps an idle connection near the bare uvicorn echo's memory and a frame's
+path short (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -7,14 +12,14 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.websockets import WebSocket
+from starlette.types import Receive, Scope, Send
 
 from core.errors import ContentUnavailable, DomainError, NoSession
-from core.logs import bound
 from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
@@ -26,20 +31,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("realtime.connection")
 
+ACCEPT = {"type": "websocket.accept"}
 CAP_NOTICE = protocol.encode(protocol.Notice(
     code="daily_cap_reached", message="daily reward cap reached: watching goes on, no rewards today"))
 
 
 class Connection:
     """The state of one connection. Pushes from other tasks go through `push`, which never
-    buffers more than `send_limit` frames: a client that does not read is disconnected."""
+    buffers more than `send_limit` frames: a client that does not read is disconnected.
+    Token expiry and stalled sends are checked by the hub's once-a-second sweep (`Hub.check`),
+    not by a timer per connection."""
 
-    __slots__ = ("id", "ws", "hub", "user_id", "expires_at", "ip", "ref", "rate", "malformed",
-                 "closed", "sending", "send_since", "expiry", "task")
+    __slots__ = ("id", "hub", "user_id", "expires_at", "ip", "ref", "rate", "malformed",
+                 "closed", "sending", "send_since", "task", "_send")
 
-    def __init__(self, ws: WebSocket, hub: Hub, user_id: int, expires_at: int, ip: str) -> None:
+    def __init__(self, send: Send, hub: Hub, user_id: int, expires_at: int, ip: str) -> None:
         self.id = secrets.token_hex(8)
-        self.ws = ws
+        self._send = send
         self.hub = hub
         self.user_id = user_id
         self.expires_at = expires_at
@@ -50,8 +58,10 @@ class Connection:
         self.closed = False
         self.sending = 0
         self.send_since = 0.0  # when the oldest unfinished send began (monotonic)
-        self.expiry: asyncio.TimerHandle | None = None
         self.task = asyncio.current_task()
+
+    def log_extra(self) -> dict[str, Any]:
+        return {"conn_id": self.id, "user_id": self.user_id}
 
     async def send(self, text: str) -> None:
         if self.closed:
@@ -60,7 +70,7 @@ class Connection:
             self.send_since = time.monotonic()
         self.sending += 1
         try:
-            await self.ws.send({"type": "websocket.send", "text": text})
+            await self._send({"type": "websocket.send", "text": text})
         except (RuntimeError, OSError):  # closed under us
             self.closed = True
         finally:
@@ -84,7 +94,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        log.info("dropping connection %s of user %s: %s", self.id, self.user_id, why)
+        log.info("dropping connection: %s", why, extra=self.log_extra())
         self.hub.metrics.closes_total.labels(str(closes.SLOW_CONSUMER)).inc()
         if self.task is not None:
             self.task.cancel()
@@ -94,123 +104,122 @@ class Connection:
             return
         self.closed = True
         self.hub.metrics.closes_total.labels(str(code)).inc()
-        try:
-            # A peer that stopped reading can block even the close frame: bound the wait.
-            await asyncio.wait_for(
-                self.ws.send({"type": "websocket.close", "code": code, "reason": reason}), 2.0
-            )
-        except (RuntimeError, OSError, asyncio.TimeoutError):
-            pass
-
-    def schedule_expiry(self) -> None:
-        if self.expiry is not None:
-            self.expiry.cancel()
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self.expires_at - time.time())
-        self.expiry = loop.call_later(
-            delay, lambda: self.hub.spawn(self.close(closes.TOKEN_EXPIRED, "token expired"))
-        )
+        await _close(self._send, code, reason)
 
 
-def _token(ws: WebSocket) -> str | None:
-    return bearer_token(ws.headers.get("authorization")) or ws.query_params.get("token")
+async def _close(send: Send, code: int, reason: str) -> None:
+    try:
+        # A peer that stopped reading can block even the close frame: bound the wait.
+        await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason}), 2.0)
+    except (RuntimeError, OSError, asyncio.TimeoutError):
+        pass
 
 
-async def serve(ws: WebSocket) -> None:
-    """The `/ws` endpoint."""
-    hub: Hub = ws.app.state.hub
-    await ws.accept()
-    if hub.draining:
-        await ws.close(closes.SERVICE_RESTART)
+def _token(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            token = bearer_token(value.decode("latin-1"))
+            if token:
+                return token
+            break
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        if name == "token":
+            return value
+    return ""
+
+
+async def serve(scope: Scope, receive: Receive, send: Send, hub: Hub) -> None:
+    """The `/ws` endpoint, from the handshake to the last frame."""
+    if (await receive())["type"] != "websocket.connect":
         return
-    ip = ws.client.host if ws.client else ""
+    await send(ACCEPT)
+    if hub.draining:
+        await _close(send, closes.SERVICE_RESTART, "node draining")
+        return
+    client = scope.get("client")
+    ip = client[0] if client else ""
     if not hub.gate.admit(ip, time.monotonic()):
-        await ws.close(closes.RATE_LIMITED, "too many connections from this address")
+        await _close(send, closes.RATE_LIMITED, "too many connections from this address")
         return
     try:
-        await _authenticated(ws, hub, ip)
+        conn = await _admit(scope, send, hub, ip)
+        if conn is None:
+            return
+        hub.register(conn)
+        try:
+            await conn.send(protocol.encode(protocol.Hello(
+                user_id=str(conn.user_id),
+                heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
+                session_ttl_ms=hub.runtime.session_ttl_ms,
+                server_time=int(time.time() * 1000),
+            )))
+            while not conn.closed:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    conn.closed = True
+                    return
+                await _frame(conn, hub, message)
+        finally:
+            hub.unregister(conn)
     finally:
         hub.gate.release(ip)
 
 
-async def _authenticated(ws: WebSocket, hub: Hub, ip: str) -> None:
+async def _admit(scope: Scope, send: Send, hub: Hub, ip: str) -> Connection | None:
+    """The token, blocks and the user's PostgreSQL row; None once the refusal is sent."""
     try:
-        identity = verify_access(hub.settings, _token(ws) or "")
+        identity = verify_access(hub.settings, _token(scope))
     except TokenExpired:
-        await ws.close(closes.TOKEN_EXPIRED, "token expired")
-        return
+        await _close(send, closes.TOKEN_EXPIRED, "token expired")
+        return None
     except TokenError:
-        await ws.close(closes.UNAUTHORIZED, "unauthorized")
-        return
+        await _close(send, closes.UNAUTHORIZED, "unauthorized")
+        return None
     if hub.blocks.user_blocked(identity.user_id) or hub.blocks.ip_blocked(ip):
-        await ws.close(closes.FORBIDDEN, "forbidden")
-        return
+        await _close(send, closes.FORBIDDEN, "forbidden")
+        return None
     try:
         await hub.provision(identity.user_id)
     except (SQLAlchemyError, OSError):
         log.exception("cannot provision user %s", identity.user_id)
-        await ws.close(closes.TRY_AGAIN, "try again later")
-        return
-    conn = Connection(ws, hub, identity.user_id, identity.expires_at, ip)
-    hub.register(conn)
-    with bound(conn_id=conn.id, user_id=identity.user_id):  # on every log line of this connection
-        await _serve_registered(conn, hub)
+        await _close(send, closes.TRY_AGAIN, "try again later")
+        return None
+    return Connection(send, hub, identity.user_id, identity.expires_at, ip)
 
 
-async def _serve_registered(conn: Connection, hub: Hub) -> None:
-    try:
-        conn.schedule_expiry()
-        await conn.send(protocol.encode(protocol.Hello(
-            user_id=str(conn.user_id),
-            heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
-            session_ttl_ms=hub.runtime.session_ttl_ms,
-            server_time=int(time.time() * 1000),
-        )))
-        await _read_loop(conn, hub)
-    finally:
-        if conn.expiry is not None:
-            conn.expiry.cancel()
-        hub.unregister(conn)
-
-
-async def _read_loop(conn: Connection, hub: Hub) -> None:
-    max_bytes = hub.settings.ws_max_frame_bytes
+async def _frame(conn: Connection, hub: Hub, message: dict[str, Any]) -> None:
+    """One client frame: bounds, decoding, then the message's handler."""
+    text = message.get("text")
+    now = time.monotonic()
     frames = hub.metrics.frames_total
-    frames_ok = hub.metrics.frames_ok
-    while not conn.closed:
-        message = await conn.ws.receive()
-        if message["type"] == "websocket.disconnect":
-            conn.closed = True
-            return
-        text = message.get("text")
-        now = time.monotonic()
-        if text is None:
-            data = message.get("bytes") or b""
-            if len(data) > max_bytes:
-                await conn.close(closes.TOO_BIG, "frame too big")
-                return
-            frames.labels("binary").inc()
-            await _malformed(conn, "frames must be JSON text", None, now)
-            continue
-        if len(text) > max_bytes and len(text.encode()) > max_bytes:
-            frames.labels("too_big").inc()
+    max_bytes = hub.settings.ws_max_frame_bytes
+    if text is None:
+        data = message.get("bytes") or b""
+        if len(data) > max_bytes:
             await conn.close(closes.TOO_BIG, "frame too big")
             return
-        if not conn.rate.hit(now):
-            frames.labels("rate_limited").inc()
-            if conn.rate.should_close:
-                await conn.close(closes.RATE_LIMITED, "rate limited")
-                return
-            await conn.send(protocol.encode(protocol.Error(code="rate_limited", message="slow down")))
-            continue
-        try:
-            msg = protocol.decode_client(text)
-        except FrameError as exc:
-            frames.labels("malformed").inc()
-            await _malformed(conn, str(exc), exc.ref, now)
-            continue
-        frames_ok.inc()
-        await _dispatch(conn, hub, msg)
+        frames.labels("binary").inc()
+        await _malformed(conn, "frames must be JSON text", None, now)
+        return
+    if len(text) > max_bytes and len(text.encode()) > max_bytes:
+        frames.labels("too_big").inc()
+        await conn.close(closes.TOO_BIG, "frame too big")
+        return
+    if not conn.rate.hit(now):
+        frames.labels("rate_limited").inc()
+        if conn.rate.should_close:
+            await conn.close(closes.RATE_LIMITED, "rate limited")
+            return
+        await conn.send(protocol.encode(protocol.Error(code="rate_limited", message="slow down")))
+        return
+    try:
+        msg = protocol.decode_client(text)
+    except FrameError as exc:
+        frames.labels("malformed").inc()
+        await _malformed(conn, str(exc), exc.ref, now)
+        return
+    hub.metrics.frames_ok.inc()
+    await _dispatch(conn, hub, msg)
 
 
 async def _malformed(conn: Connection, message: str, ref: str | None, now: float) -> None:
@@ -244,7 +253,7 @@ async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> 
         await conn.send(protocol.encode(protocol.Error(
             code=exc.code, message=exc.message, ref=msg.id, **exc.extra)))
     except (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:
-        log.warning("internal error on %s for user %s: %r", type(msg).__name__, conn.user_id, exc)
+        log.warning("internal error on %s: %r", type(msg).__name__, exc, extra=conn.log_extra())
         await conn.send(protocol.encode(protocol.Error(
             code="internal", message="the server failed; retry", ref=msg.id)))
 
@@ -273,11 +282,11 @@ async def _heartbeat(conn: Connection, hub: Hub, msg: Heartbeat) -> None:
     except Replaced:
         hub.metrics.heartbeats_total.labels("replaced").inc()
         raise
-    for grant in out.grants:
-        await conn.send(protocol.encode(protocol.Reward(
-            reward_id=grant.reward_id, kind="watch", amount=grant.amount, balance=grant.balance,
-            content_id=out.content_id)))
     if out.grants:
+        for grant in out.grants:
+            await conn.send(protocol.encode(protocol.Reward(
+                reward_id=grant.reward_id, kind="watch", amount=grant.amount,
+                balance=grant.balance, content_id=out.content_id)))
         hub.metrics.rewards_total.inc(len(out.grants))
         hub.metrics.coins_total.inc(sum(g.amount for g in out.grants))
     if out.cap_reached:
@@ -310,5 +319,4 @@ async def _auth(conn: Connection, hub: Hub, msg: Auth) -> None:
             code="bad_request", message="token is for another user", ref=msg.id)))
         return
     conn.expires_at = identity.expires_at
-    conn.schedule_expiry()
     await conn.send(protocol.encode(protocol.Authed(expires_at=identity.expires_at, ref=msg.id)))
