@@ -1,11 +1,14 @@
 """Access tokens: HS256 JWTs with `sub`, `exp`, `iat`, `iss`, `aud`, `roles`, `typ`.
 
 The algorithm is never taken from the token: only the configured one is accepted, so
-`alg: none` and HS/RS confusion are refused.
+`alg: none` and HS/RS confusion are refused. Every claim is required: python-jose on its own
+lets a token without `aud` through, and never looks at whether `iat` lies in the future
+(docs/fuzzing.md has the whole matrix of refused tokens).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -17,6 +20,10 @@ from core.settings import Settings
 ALGORITHM = "HS256"
 MAX_TOKEN_CHARS = 4096
 KNOWN_ROLES = frozenset({"viewer", "advertiser", "admin"})
+# How far `iat` may lie ahead of this node's clock: tokens minted by another node whose clock
+# runs a little ahead are fine; one "issued" minutes from now is not.
+IAT_SKEW_S = 60
+_SUB = re.compile(r"[1-9][0-9]{0,17}")  # ASCII only: int() also reads "٥" as 5
 
 
 class TokenError(Exception):
@@ -67,7 +74,8 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
     """Return the identity in a valid access token, or raise TokenExpired / TokenError."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         raise TokenError("token missing or too long")
-    options = {"leeway": 0, "require_exp": True, "require_iat": True, "require_sub": True}
+    options = {"leeway": 0, "require_exp": True, "require_iat": True, "require_sub": True,
+               "require_aud": True, "require_iss": True}
     try:
         claims = jwt.decode(
             token,
@@ -84,8 +92,13 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
     if claims.get("typ") != "access":
         raise TokenError("not an access token")
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub.isdecimal() or len(sub) > 18 or int(sub) <= 0:
+    if not isinstance(sub, str) or not _SUB.fullmatch(sub):
         raise TokenError("sub must be a positive decimal user id")
+    iat = claims.get("iat")
+    if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+        raise TokenError("iat must be a number")
+    if iat > (time.time() if now is None else now) + IAT_SKEW_S:
+        raise TokenError("token issued in the future")
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise TokenError("roles must be a list of strings")
