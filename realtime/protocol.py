@@ -11,7 +11,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-Short = Annotated[str, Meta(min_length=1, max_length=64)]
+# tab_id and device_id end up in PostgreSQL text, which cannot hold NUL: refused here, as the
+# HTTP fallback and the api refuse it (core.web.decode_json).
+Short = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 MessageId = Annotated[str, Meta(max_length=64)]
 ContentId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 NonNegative = Annotated[float, Meta(ge=0, le=1e9)]
