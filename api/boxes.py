@@ -1,8 +1,9 @@
 """Random boxes: watch rewards earn them, the admin reward table sets their odds, and opening
 one pays coins through the ledger exactly once.
 
-- Progress: one box per `REWARDS_PER_BOX` watch rewards in the PostgreSQL ledger (grants
-  still waiting in the hub's outbox count once they are written).
+- Progress: one box per `REWARDS_PER_BOX` paid watch rewards in the PostgreSQL ledger
+  (grants still waiting in the hub's outbox count once they are written; held ones once an
+  admin approves them, void ones never).
 - Opening locks the user's row, so opens of one user run one at a time: the n-th open gets
   box number n, and `box_opens (user_id, box_no)` is unique, so more boxes than earned can
   never be opened. The payment is a `coin_transactions` row of kind `box` with
@@ -70,9 +71,10 @@ def _open_view(row: tuple) -> BoxOpenView:  # type: ignore[type-arg]
 
 
 async def counts(session: AsyncSession, user_id: int) -> tuple[int, int]:
-    """(watch rewards in the ledger, boxes opened) of a user."""
+    """(paid watch rewards in the ledger, boxes opened) of a user."""
     row = (await session.execute(text(
-        "SELECT (SELECT count(*) FROM coin_transactions WHERE user_id = :u AND kind = 'watch'),"
+        "SELECT (SELECT count(*) FROM coin_transactions WHERE user_id = :u AND kind = 'watch'"
+        " AND status = 'paid'),"
         " (SELECT count(*) FROM box_opens WHERE user_id = :u)"
     ), {"u": user_id})).one()
     return int(row[0]), int(row[1])

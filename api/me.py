@@ -45,6 +45,9 @@ class CoinTransactionView(Struct, frozen=True):
     reward_id: str | None
     content_id: int | None
     created_at: datetime
+    # paid; held: granted while the account is on review, not in the balance until approved;
+    # void: rejected on review, never paid
+    status: str = "paid"
 
 
 async def me(request: Request) -> Response:
@@ -86,7 +89,8 @@ async def balance(request: Request) -> Response:
 
 
 _LEDGER = (CoinTransaction.id, CoinTransaction.kind, CoinTransaction.amount,
-           CoinTransaction.reward_id, CoinTransaction.content_id, CoinTransaction.created_at)
+           CoinTransaction.reward_id, CoinTransaction.content_id, CoinTransaction.created_at,
+           CoinTransaction.status)
 
 
 async def coin_transactions(request: Request) -> Response:

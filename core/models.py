@@ -50,6 +50,9 @@ class User(Base):
     block_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    # On hold for multi-account review (migration 0005): the drain writes the user's grants
+    # that the hub marked held as `held` while this is set; an approval clears it.
+    review_hold: Mapped[bool] = mapped_column(Boolean, server_default="false")
     __table_args__ = (CheckConstraint("balance >= 0", name="users_balance_nonnegative"),)
 
 
@@ -84,7 +87,9 @@ class Content(Base):
 
 
 class CoinTransaction(Base):
-    """The coin ledger: append-only; corrections are new rows."""
+    """The coin ledger: append-only; corrections are new rows. The one change a row can see
+    is its `status` going from `held` to `paid` or `void` (an admin's review decision);
+    `users.balance` is the sum of the user's `paid` rows."""
 
     __tablename__ = "coin_transactions"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -94,7 +99,13 @@ class CoinTransaction(Base):
     reward_id: Mapped[str | None] = mapped_column(Text, unique=True)
     content_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
-    __table_args__ = (Index("coin_transactions_user_id_id", "user_id", "id"),)
+    # paid (in the balance), held (granted while the user was on hold), void (rejected)
+    status: Mapped[str] = mapped_column(Text, server_default="paid")
+    __table_args__ = (
+        Index("coin_transactions_user_id_id", "user_id", "id"),
+        CheckConstraint("status IN ('paid', 'held', 'void')", name="coin_transactions_status"),
+        Index("coin_transactions_held", "user_id", postgresql_where=text("status = 'held'")),
+    )
 
 
 class WatchSession(Base):
@@ -338,9 +349,9 @@ class SettlementLine(Base):
 
 
 # Indexes for the lists and counts above, on tables of the initial schema.
-# Box progress counts a user's watch rewards (an index-only scan of this partial index).
+# Box progress counts a user's paid watch rewards (an index-only scan of this partial index).
 Index("coin_transactions_watch_user", CoinTransaction.user_id,
-      postgresql_where=CoinTransaction.kind == "watch")
+      postgresql_where=text("kind = 'watch' AND status = 'paid'"))
 # The admin audit log filters by action or actor, newest first.
 Index("audit_log_action_id", AuditEntry.action, AuditEntry.id)
 Index("audit_log_actor_id", AuditEntry.actor_id, AuditEntry.id)
@@ -386,3 +397,33 @@ Index("contents_latest", CONTENT_LISTED_AT.desc(), Content.id.desc(),
       postgresql_where=_LISTABLE)
 Index("contents_popular", Content.view_count.desc(), Content.id.desc(),
       postgresql_where=_LISTABLE)
+
+
+# --- multi-account review (migration 0005) -------------------------------------------------
+
+
+class AccountReview(Base):
+    """A user the hub put on hold because one device or IP address carried too many accounts
+    (docs/money.md, "Multi-account review"): one row per flag (`flag_id` unique, so a replayed
+    outbox entry writes nothing), then the admin's decision."""
+
+    __tablename__ = "account_reviews"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    flag_id: Mapped[str] = mapped_column(Text, unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)  # device | ip
+    key: Mapped[str] = mapped_column(Text)  # the device id or the IP address
+    accounts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (
+        CheckConstraint("reason IN ('device', 'ip')", name="account_reviews_reason"),
+        CheckConstraint("status IN ('open', 'approved', 'rejected')",
+                        name="account_reviews_status"),
+        CheckConstraint("accounts >= 0", name="account_reviews_accounts"),
+        Index("account_reviews_status_id", "status", "id"),
+        Index("account_reviews_user_id", "user_id", "id"),
+        Index("account_reviews_key", "reason", "key"),
+    )

@@ -239,7 +239,7 @@ class Drainer:
         good, bad = self._classify(reads)
         written, refused = await self._persist(good) if good else (ledger.Written(), [])
         for p, e, why in refused:
-            share = (e.user_id, e.amount) if isinstance(e, Grant) else None
+            share = (e.user_id, e.amount) if isinstance(e, Grant) and not e.held else None
             bad.setdefault(p, []).append(
                 Bad(e.entry_id, f"refused by PostgreSQL: {why}",
                     share[0] if share else None, share[1] if share else 0))
@@ -348,6 +348,8 @@ class Drainer:
         m.batches.inc()
         m.rows.labels("grant").inc(written.grants_inserted)
         m.rows.labels("replay").inc(written.grants_replayed)
+        m.rows.labels("held").inc(written.grants_held)
+        m.rows.labels("flag").inc(written.flags)
         m.rows.labels("session").inc(written.sessions)
         m.rows.labels("view").inc(written.views)
         oldest = min(entry_ms(e.entry_id) for _, e in committed)

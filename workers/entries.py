@@ -1,15 +1,17 @@
 """Outbox entries as values, and batches as the arrays one PostgreSQL transaction writes.
 
-Pure: no I/O. The hub's scripts write three kinds of entry to a partition's outbox stream
-(docs/architecture.md): grant `t=g rid uid cid amt ts`, session start `t=s sid uid cid dev tab
-ts`, session end `t=e sid uid cid wms ts why`. `parse` turns the raw fields into one of
-`Grant`, `SessionStart`, `SessionEnd`, or `Bad` (which goes to the dead letters, never to
-PostgreSQL); `Batch.build` groups parsed entries into column arrays for `unnest`.
+Pure: no I/O. The hub's scripts write four kinds of entry to a partition's outbox stream
+(docs/architecture.md): grant `t=g rid uid cid amt ts` (plus `hold 1` for a grant of a user
+on hold for review), session start `t=s sid uid cid dev tab ts`, session end `t=e sid uid cid
+wms ts why`, review flag `t=f fid uid why key n ts` (flag.lua). `parse` turns the raw fields
+into one of `Grant`, `SessionStart`, `SessionEnd`, `Flag`, or `Bad` (which goes to the dead
+letters, never to PostgreSQL); `Batch.build` groups parsed entries into column arrays for
+`unnest`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core import keys
@@ -32,6 +34,7 @@ class Grant:
     content_id: int
     amount: int
     ts_ms: int
+    held: bool = False  # made while the user was on hold: not in `pend` (tick.lua)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,23 @@ class SessionEnd:
 
 
 @dataclass(frozen=True, slots=True)
+class Flag:
+    """A user put on hold for multi-account review (flag.lua)."""
+
+    entry_id: str
+    flag_id: str  # f:<uid>:<ms>, unique: the review row's idempotency key
+    user_id: int
+    reason: str  # device | ip
+    key: str  # the device id or the IP address
+    accounts: int
+    ts_ms: int
+
+
+REVIEW_REASONS = (b"device", b"ip")
+MAX_ACCOUNTS = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
 class Bad:
     """An entry that cannot be persisted. `pend_user`/`pend_amount` are set when the entry
     nevertheless counts in a user's `pend` (see `pend_share`), so that moving it to the dead
@@ -68,7 +88,7 @@ class Bad:
     pend_amount: int = 0
 
 
-Entry = Grant | SessionStart | SessionEnd | Bad
+Entry = Grant | SessionStart | SessionEnd | Flag | Bad
 
 
 class _Invalid(ValueError):
@@ -104,9 +124,9 @@ def _int(fields: Mapping[bytes, bytes], name: bytes, *, high: int = BIGINT_MAX) 
 
 
 def pend_share(fields: Mapping[bytes, bytes]) -> tuple[int, int] | None:
-    """(user id, amount) when this entry counts in its user's `pend`: a grant (`t=g`) whose
-    uid and amt are decimal integers. reconcile.lua applies the same rule."""
-    if fields.get(b"t") != b"g":
+    """(user id, amount) when this entry counts in its user's `pend`: a grant (`t=g`), not
+    marked held, whose uid and amt are decimal integers. reconcile.lua applies the same rule."""
+    if fields.get(b"t") != b"g" or fields.get(b"hold") == b"1":
         return None
     uid, amt = fields.get(b"uid"), fields.get(b"amt")
     if uid is None or amt is None or not _digits(uid) or not _digits(amt):
@@ -133,6 +153,19 @@ def parse(entry_id: str, fields: Mapping[bytes, bytes] | None, partition: int,
                 user_id,
                 _int(fields, b"cid"),
                 _int(fields, b"amt", high=MAX_AMOUNT),
+                _int(fields, b"ts"),
+                fields.get(b"hold") == b"1",
+            )
+        if kind == b"f":
+            if fields.get(b"why") not in REVIEW_REASONS:
+                raise _Invalid(f"unknown review reason {fields.get(b'why')!r}")
+            return Flag(
+                entry_id,
+                _text(fields, b"fid"),
+                _int(fields, b"uid"),
+                _text(fields, b"why"),
+                _text(fields, b"key"),
+                _int(fields, b"n", high=MAX_ACCOUNTS),
                 _int(fields, b"ts"),
             )
         if kind == b"s":
@@ -214,7 +247,9 @@ class Batch:
     repeat, e.g. a grant made again after Redis lost its memory of it, is written once and
     still acknowledged); sessions are merged by session id."""
 
-    grants: list[Grant] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)  # paid grants
+    held: list[Grant] = field(default_factory=list)  # grants marked held
+    flags: list[Flag] = field(default_factory=list)
     sessions: dict[str, SessionRow] = field(default_factory=dict)
     repeats: int = 0  # grants of this batch dropped because their reward id came earlier in it
 
@@ -228,7 +263,9 @@ class Batch:
                     batch.repeats += 1
                     continue
                 seen.add(e.reward_id)
-                batch.grants.append(e)
+                (batch.held if e.held else batch.grants).append(e)
+            elif isinstance(e, Flag):
+                batch.flags.append(e)
             elif isinstance(e, SessionStart):
                 row = batch._session(e.session_id, e.user_id, e.content_id)
                 row.device_id, row.tab_id, row.started_ms = e.device_id, e.tab_id, e.ts_ms
@@ -245,17 +282,25 @@ class Batch:
         return row
 
     def __bool__(self) -> bool:
-        return bool(self.grants or self.sessions)
+        return bool(self.grants or self.held or self.flags or self.sessions)
 
     def grant_users(self) -> list[int]:
-        """The users of the grants, sorted (rows are locked in this order)."""
+        """The users of the paid grants, sorted (rows are locked in this order)."""
         return sorted({g.user_id for g in self.grants})
 
+    def users(self) -> list[int]:
+        """The users of every grant and flag, sorted: the rows the ledger needs."""
+        return sorted({g.user_id for g in (*self.grants, *self.held, *self.flags)})
+
     def grant_columns(self) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
-        """(reward ids, user ids, content ids, amounts, ts ms) for `unnest`."""
-        g = self.grants
-        return ([x.reward_id for x in g], [x.user_id for x in g], [x.content_id for x in g],
-                [x.amount for x in g], [x.ts_ms for x in g])
+        """(reward ids, user ids, content ids, amounts, ts ms) of the paid grants."""
+        return grant_columns(self.grants)
+
+    def flag_columns(self) -> tuple[list[object], ...]:
+        f = self.flags
+        return ([x.flag_id for x in f], [x.user_id for x in f], [x.reason for x in f],
+                [x.key for x in f], [x.accounts for x in f], [x.ts_ms for x in f])
+
 
     def session_columns(self) -> tuple[list[object], ...]:
         rows = list(self.sessions.values())
@@ -266,9 +311,17 @@ class Batch:
         )
 
 
+def grant_columns(g: Sequence[Grant]) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
+    """(reward ids, user ids, content ids, amounts, ts ms) for `unnest`."""
+    return ([x.reward_id for x in g], [x.user_id for x in g], [x.content_id for x in g],
+            [x.amount for x in g], [x.ts_ms for x in g])
+
+
 def pend_deltas(grants: Iterable[Grant]) -> dict[int, int]:
-    """Coins per user in these grants: what acknowledging them takes off each `pend`."""
+    """Coins per user in these grants: what acknowledging them takes off each `pend` (held
+    grants were never in it)."""
     out: dict[int, int] = {}
     for g in grants:
-        out[g.user_id] = out.get(g.user_id, 0) + g.amount
+        if not g.held:
+            out[g.user_id] = out.get(g.user_id, 0) + g.amount
     return out

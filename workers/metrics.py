@@ -28,8 +28,8 @@ class WorkerMetrics:
             "worker_batches_total", "Batches committed to PostgreSQL and acknowledged", registry=r)
         self.rows = Counter(
             "worker_rows_written_total",
-            "Rows written: ledger grants newly inserted, grants that were replays (already in "
-            "the ledger), watch-session rows upserted, views counted",
+            "Rows written: ledger grants newly inserted (paid, held), grants that were replays "
+            "(already in the ledger), review flags, watch-session rows upserted, views counted",
             ["kind"], registry=r)
         self.batch_seconds = Histogram(
             "worker_batch_seconds", "PostgreSQL transaction time of one batch",

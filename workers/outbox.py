@@ -131,13 +131,15 @@ class Outbox:
     async def ack(self, by_partition: Mapping[int, AckWork]) -> list[Any]:
         """Acknowledge persisted entries, partition by partition, in one pipeline (ack.lua):
         `by_partition[p] = (entries, balances)`, entries being Grants (their amount leaves
-        pend) or entry ids (session events), balances user -> (balance, version) to cache.
+        pend, unless held) or entry ids (session events, flags), balances user -> (balance,
+        version) to cache.
         Returns each partition's reply or exception."""
         calls: list[Call] = []
         for p, (entries, balances) in by_partition.items():
             ids = " ".join(e.entry_id if isinstance(e, Grant) else e for e in entries)
-            shares = " ".join(f"{e.user_id}:{e.amount}" if isinstance(e, Grant) else "-"
-                              for e in entries)
+            # A held grant was never in `pend` (tick.lua): nothing to take off.
+            shares = " ".join(f"{e.user_id}:{e.amount}" if isinstance(e, Grant) and not e.held
+                              else "-" for e in entries)
             cache = " ".join(f"{u}:{b}:{v}" for u, (b, v) in balances.items())
             args = (keys.tag(p), self.group, ids, shares, cache)
             calls.append((scripts.ACK, (keys.outbox(p),), args))

@@ -70,7 +70,9 @@ async def test_coin_transactions_newest_first(client, auth, engine):
     assert data["next_cursor"] is None
     items = data["items"]
     assert [i["reward_id"] for i in items] == ["w:11:3:2", "w:11:3:1", "w:11:3:0"]
-    assert set(items[0]) == {"id", "kind", "amount", "reward_id", "content_id", "created_at"}
+    assert set(items[0]) == {"id", "kind", "amount", "reward_id", "content_id", "created_at",
+                             "status"}
+    assert items[0]["status"] == "paid"
     assert items[0]["created_at"].endswith("+09:00")
 
 

@@ -7,6 +7,7 @@ import pytest
 from workers.entries import (
     Bad,
     Batch,
+    Flag,
     Grant,
     SessionEnd,
     SessionStart,
@@ -137,3 +138,30 @@ def test_parse_flat_reads_tick_lua_grants_by_position_and_agrees_with_parse() ->
         assert parse_flat("5-0", _flat(bad), 65 % P, P) == parse("5-0", bad, 65 % P, P)
     assert isinstance(parse_flat("5-0", None, 0, P), Bad)
     assert as_dict(_flat(f)) == f and as_dict(None) == {}
+
+
+def test_held_grants_and_review_flags_parse_and_stay_out_of_pend() -> None:
+    """A grant marked `hold 1` (tick.lua while its user is on hold) parses as held and has
+    no pend share, also when it is bad; a review flag (flag.lua) parses as a Flag."""
+    held = grant_fields(hold=b"1")
+    assert parse("5-0", held, 65 % P, P) == Grant(
+        "5-0", "w:65:7:1", 65, 7, 10, 1795367645150, held=True)
+    assert parse_flat("5-0", [x for kv in held.items() for x in kv], 65 % P, P).held is True
+    assert pend_share(held) is None and pend_share(grant_fields()) == (65, 10)
+    bad = parse("5-1", grant_fields(hold=b"1", cid=b"x"), 65 % P, P)
+    assert isinstance(bad, Bad) and bad.pend_user is None
+    flag = {b"t": b"f", b"fid": b"f:65:100", b"uid": b"65", b"why": b"device",
+            b"key": b"tv-1", b"n": b"4", b"ts": b"100"}
+    assert parse("6-0", flag, 65 % P, P) == Flag("6-0", "f:65:100", 65, "device", "tv-1", 4, 100)
+    for field, value in ((b"why", b"cat"), (b"uid", b"x"), (b"key", b"")):
+        assert isinstance(parse("6-1", {**flag, field: value}, 65 % P, P), Bad), field
+
+
+def test_batch_keeps_held_grants_and_flags_apart() -> None:
+    g = Grant("1-0", "w:1:1:1", 1, 1, 10, 5)
+    h = Grant("1-1", "w:1:1:2", 1, 1, 10, 6, held=True)
+    f = Flag("1-2", "f:1:7", 1, "ip", "10.0.0.1", 30, 7)
+    batch = Batch.build([f, g, h, Grant("1-3", "w:1:1:2", 1, 1, 10, 6, held=True)])
+    assert (batch.grants, batch.held, batch.flags, batch.repeats) == ([g], [h], [f], 1)
+    assert batch.users() == [1] and bool(Batch.build([f]))
+    assert pend_deltas([g, h]) == {1: 10}

@@ -6,8 +6,9 @@
 --                      force: (user id, PostgreSQL balance, balance_version, expected v).
 --       The balance is '' when PostgreSQL has no row for the user (then only pend is checked).
 -- Invariant: a user's `pend` = the sum of the user's grants still in the outbox (tick.lua adds
--- both, ack.lua and deadletter.lua take both off). A grant counts when t == 'g' and its uid
--- and amt are decimal integers (workers/entries.py `pend_share` is the same rule).
+-- both, ack.lua and deadletter.lua take both off). A grant counts when t == 'g', it is not
+-- marked held (hold == '1': made while the user was on hold for review, never in pend), and
+-- its uid and amt are decimal integers (workers/entries.py `pend_share` is the same rule).
 -- The cached `pg`/`v` is replaced only for a user with no grant left in the outbox: then no
 -- committed-but-unacknowledged grant can be counted both in PostgreSQL's balance and in pend.
 -- check: replaced when PostgreSQL's version is newer, or equal with another balance; a cache
@@ -27,12 +28,13 @@ while true do
   local chunk = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
   for _, e in ipairs(chunk) do
     local f = e[2]
-    local t, uid, amt
+    local t, uid, amt, hold
     for j = 1, #f, 2 do
       local k = f[j]
-      if k == 't' then t = f[j + 1] elseif k == 'uid' then uid = f[j + 1] elseif k == 'amt' then amt = f[j + 1] end
+      if k == 't' then t = f[j + 1] elseif k == 'uid' then uid = f[j + 1] elseif k == 'amt' then amt = f[j + 1]
+      elseif k == 'hold' then hold = f[j + 1] end
     end
-    if t == 'g' and uid and amt and string.match(uid, '^%d+$') and string.match(amt, '^%d+$') then
+    if t == 'g' and hold ~= '1' and uid and amt and string.match(uid, '^%d+$') and string.match(amt, '^%d+$') then
       sums[uid] = (sums[uid] or 0) + tonumber(amt)
     end
   end
