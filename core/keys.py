@@ -32,7 +32,9 @@ class UserKeys:
         self.session = prefix + "sess"  # hash: the live watch session
         self.watch = prefix + "watch"  # hash: e:<content> credited ms, n:<content> last reward n
         self.day = prefix + "day"  # hash: d day number, c rewards that day, w cap notice sent
-        self.balance = prefix + "bal"  # hash: pg, v (PostgreSQL balance + version), pend
+        # hash: pg, v (PostgreSQL balance + version), pend; hold (1: on hold for review),
+        # rvok (ms: exempt from new review flags until then)
+        self.balance = prefix + "bal"
         self.outbox = outbox(self.partition)
         self.deadlines = deadlines(self.partition)
 
@@ -69,6 +71,17 @@ def node_channel(node_id: str) -> str:
 BLOCKS_CHANNEL = "hub:blocks"  # pub/sub nudge: re-read blocks now (polling is the guarantee)
 OUTBOX_GROUP = "persist"  # consumer group of the outbox streams
 WORKERS_ALIVE = "workers:alive"  # ZSET worker id -> expiry ms: the drain workers that are up
+
+
+def review_device(device_id: str) -> str:
+    """ZSET user id -> last session start (ms) on one device id, within the review window
+    (multi-account review, realtime/live/reviews.py)."""
+    return "rv:dev:" + device_id
+
+
+def review_ip(address: str) -> str:
+    """ZSET user id -> last session start (ms) from one IP address, within the review window."""
+    return "rv:ip:" + address
 
 
 def fallback_rate(user_id: int, second: int) -> str:

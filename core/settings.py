@@ -52,6 +52,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often each process re-reads settings, blocks and catalog changes from PostgreSQL.
     control_poll_ms: int = 2000
     drain_seconds: float = 10.0
+    # Multi-account review (docs/money.md): most distinct accounts one device id / one IP
+    # address may start sessions for within the window before all of them are put on hold;
+    # 0 turns a check off. An address is shared by households and carrier NATs.
+    review_accounts_per_device: int = 3
+    review_accounts_per_ip: int = 20
+    review_window_hours: int = 24
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
@@ -160,6 +166,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         control_poll_ms=_int(env, "CONTROL_POLL_MS", 2000, low=100, high=5000),
         drain_seconds=float(_int(env, "DRAIN_SECONDS", 10, low=0, high=600)),
         gc_threshold=_gc_threshold(env),
+        review_accounts_per_device=_int(env, "REVIEW_ACCOUNTS_PER_DEVICE", 3, low=0,
+                                        high=1_000_000),
+        review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
+        review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
     )
 
 

@@ -260,7 +260,7 @@ async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> 
 
 async def _start(conn: Connection, hub: Hub, msg: Start) -> None:
     out = await hub.service.start(conn.user_id, msg.content_id, msg.tab_id, msg.device_id,
-                                  msg.takeover, conn.id, "ws")
+                                  msg.takeover, conn.id, "ws", conn.ip)
     hub.join(conn, out.ref)
     await conn.send(protocol.encode(protocol.Started(
         content_id=out.ref.content_id, session_id=out.ref.session_id, resumed=out.resumed,

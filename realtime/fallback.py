@@ -57,7 +57,7 @@ async def timer_session(request: Request) -> Response:
     body = await decode_body(request, TimerBody)
     started, ticked = await hub.service.timer(user_id, body.content_id, body.tab_id,
                                               body.device_id, body.playing, body.visible,
-                                              body.takeover)
+                                              body.takeover, client_ip(request))
     data: dict[str, Any]
     if started is not None:
         data = {

@@ -112,6 +112,7 @@ class ReferenceStore:
     count: int = 0
     warned: bool = False
     pending: int = 0
+    hold: bool = False  # on hold for multi-account review (flag.lua sets it, decide.lua clears)
     outbox: list[tuple[str, ...]] = field(default_factory=list)
 
     def start(self, now: int, content_id: int, tab: str, device: str, takeover: bool, sid: str) -> tuple:
@@ -153,14 +154,21 @@ class ReferenceStore:
                   count=self.count, warned=self.warned, paused=paused)
         self.count = c.count
         self.warned = self.warned or c.notice
+        paid = c.granted
         if c.granted:
             self.last_n[cid] = c.granted[-1]
-            self.pending += amount * len(c.granted)
-            self.outbox.extend(("g", f"{n}") for n in c.granted)
+            if self.hold:
+                # Granted once all the same (the id is used, the day counts it), but held:
+                # marked in the outbox, not pending, not announced.
+                self.outbox.extend(("g", f"{cid}:{n}", "held") for n in c.granted)
+                paid = ()
+            else:
+                self.pending += amount * len(c.granted)
+                self.outbox.extend(("g", f"{cid}:{n}") for n in c.granted)
         self.elapsed[cid] = elapsed + credit
         s.last, s.deadline, s.watched = now, now + self.ttl_ms, s.watched + credit
         return ("ok", elapsed + credit, credit, remaining_ms(elapsed + credit, interval),
-                self.pending, c.notice, c.granted)
+                self.pending, c.notice, paid)
 
     def stop(self, now: int, sid: str) -> tuple:
         s = self.session

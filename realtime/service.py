@@ -19,7 +19,9 @@ from core.settings import Settings
 from core.users import load_balance
 from realtime import rules
 from realtime.catalog import Catalog, ContentInfo
+from realtime.live.reviews import ReviewTracker
 from realtime.live.store import LiveStore, TickParams, TickResult
+from realtime.review import ReviewLimits
 
 
 class Runtime(Protocol):
@@ -97,6 +99,7 @@ class WatchService:
         self.engine = engine
         self.runtime = runtime
         self.kick = kick
+        self.review = ReviewTracker(store, ReviewLimits.from_settings(settings))
         self.node_id = settings.node_id
         self._tz = settings.tz
         self._offset_ms = 0
@@ -126,9 +129,13 @@ class WatchService:
         return pg + pending
 
     async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
-                    conn_id: str, transport: str) -> Started:
+                    conn_id: str, transport: str, ip: str = "") -> Started:
+        """Open, resume, switch or take over the user's session. The start is first counted
+        for multi-account review under `device` and `ip` (the client's address; '' = not
+        checked): an account flagged there earns held grants from now on."""
         now_ms = int(time.time() * 1000)
         info = await self._content(content_id, now_ms)
+        await self.review.record(user_id, device, ip, now_ms)
         rt = self.runtime()
         interval = self._interval(info)
         r = await self.store.start(user_id, content_id, tab, device, takeover,
@@ -202,14 +209,16 @@ class WatchService:
     # HTTP fallback: sessions matched by (tab, device, content) instead of a held session id.
 
     async def timer(self, user_id: int, content_id: int, tab: str, device: str, playing: bool,
-                    visible: bool, takeover: bool) -> tuple[Started | None, Ticked | None]:
+                    visible: bool, takeover: bool, ip: str = ""
+                    ) -> tuple[Started | None, Ticked | None]:
         """The first call opens or resumes the session (credit 0), later ones are heartbeats."""
         now_ms = int(time.time() * 1000)
         info = await self._content(content_id, now_ms)
         r = await self.store.tick(user_id, content_id, "", 0, tab, device, playing and visible,
                                   self._params(info, now_ms))
         if r.status == "no_session":
-            return await self.start(user_id, content_id, tab, device, takeover, "", "http"), None
+            return (await self.start(user_id, content_id, tab, device, takeover, "", "http", ip),
+                    None)
         return None, await self._ticked(user_id, content_id, r)
 
     async def out_event(self, user_id: int, content_id: int, tab: str) -> int:

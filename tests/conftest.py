@@ -140,11 +140,15 @@ def make_database(pg_server: PostgresServer) -> Iterator[Callable[..., str]]:
 @pytest.fixture(scope="session")
 def env(redis_server: RedisServer, pg_server: PostgresServer) -> dict[str, str]:
     """Environment variables of the app processes (timings at their defaults; override them
-    per process through `spawn(..., env_overrides={...})`). Do not mutate: copy it."""
+    per process through `spawn(..., env_overrides={...})`). Do not mutate: copy it.
+    Multi-account review is off: tests run many accounts from 127.0.0.1, most on one device
+    id; the review tests turn it on (REVIEW_ACCOUNTS_PER_DEVICE / _PER_IP)."""
     return {
         "DATABASE_URL": pg_server.url,
         "REDIS_URL": redis_server.url,
         "JWT_SECRET": TEST_JWT_SECRET,
+        "REVIEW_ACCOUNTS_PER_DEVICE": "0",
+        "REVIEW_ACCOUNTS_PER_IP": "0",
     }
 
 

@@ -18,6 +18,8 @@ def test_defaults_follow_the_protocol() -> None:
         60_000, 10, 10_000, 30_000, 120, 4096, 20)
     assert (s.jwt_issuer, s.jwt_audience, s.app_timezone) == ("watch-hub", "watch-clients", "Asia/Seoul")
     assert s.arq_redis_url == s.redis_url and s.gc_threshold == (50_000, 20, 1000)
+    assert (s.review_accounts_per_device, s.review_accounts_per_ip, s.review_window_hours) == (
+        3, 20, 24)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +34,8 @@ def test_defaults_follow_the_protocol() -> None:
         ({"SESSION_TTL_MS": "1"}, "SESSION_TTL_MS must be between"),
         ({"REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER"),
         ({"GC_THRESHOLD": "1,2"}, "GC_THRESHOLD"),
+        ({"REVIEW_ACCOUNTS_PER_IP": "-1"}, "REVIEW_ACCOUNTS_PER_IP must be between"),
+        ({"REVIEW_WINDOW_HOURS": "0"}, "REVIEW_WINDOW_HOURS must be between"),
     ],
 )
 def test_bad_values_name_the_variable(change: dict[str, str], needle: str) -> None:
@@ -42,6 +46,8 @@ def test_bad_values_name_the_variable(change: dict[str, str], needle: str) -> No
 
 def test_overrides_are_read() -> None:
     s = load_settings({**BASE, "REWARD_INTERVAL_MS": "5000", "DAILY_REWARD_CAP": "0",
-                       "CORS_ORIGINS": "https://a.test, https://b.test", "GC_THRESHOLD": "700,10,10"})
+                       "CORS_ORIGINS": "https://a.test, https://b.test", "GC_THRESHOLD": "700,10,10",
+                       "REVIEW_ACCOUNTS_PER_DEVICE": "0", "REVIEW_WINDOW_HOURS": "6"})
     assert s.reward_interval_ms == 5000 and s.daily_reward_cap == 0
+    assert (s.review_accounts_per_device, s.review_window_hours) == (0, 6)
     assert s.cors_origins == ("https://a.test", "https://b.test") and s.gc_threshold == (700, 10, 10)

@@ -36,7 +36,11 @@ RECONCILE = Script("reconcile")
 LEASE = Script("lease")
 REPLAY = Script("replay")
 CLAIM = Script("claim")
-ALL = (START, TICK, STOP, SWEEP, SETBAL, ACK, DEADLETTER, RECONCILE, LEASE, REPLAY, CLAIM)
+# Multi-account review: the hub's hold of a flagged user; the api's decision (core/holds.py).
+FLAG = Script("flag")
+DECIDE = Script("decide")
+ALL = (START, TICK, STOP, SWEEP, SETBAL, ACK, DEADLETTER, RECONCILE, LEASE, REPLAY, CLAIM, FLAG,
+       DECIDE)
 
 Call = tuple[Script, Sequence[str], Sequence[Any]]
 

@@ -127,3 +127,29 @@ def content(engine: Any) -> Callable[..., Any]:
             return int(row.scalar_one())
 
     return make
+
+
+STORE_PARTITIONS = 8
+
+
+@pytest.fixture(params=["single", "cluster"])
+async def store(request):  # type: ignore[no-untyped-def]
+    """A LiveStore (8 partitions) on a plain redis-server, and on a real 3-master Redis
+    Cluster: every test that takes it runs on both."""
+    from redis.asyncio import Redis, RedisCluster
+
+    from realtime.live.store import LiveStore
+
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        client = RedisCluster.from_url(cluster.url)
+    else:
+        server = request.getfixturevalue("redis_server")
+        client = Redis.from_url(server.url)
+        await client.flushall()
+    s = LiveStore(client, STORE_PARTITIONS)
+    await s.load_scripts()
+    yield s
+    await s.close()
+    await client.aclose()

@@ -89,3 +89,19 @@ def test_reference_store_resume_conflict_takeover_epochs() -> None:
     assert s.tick(4_000, "a", 1, True, interval=60_000, amount=10, cap=0, paused=False, offset=0) == ("replaced",)
     # After expiry anyone may start, without conflict.
     assert s.start(40_000, 1, "t1", "d1", False, "e")[0] == "new"
+
+
+def test_reference_store_holds_grants_without_showing_or_pending_them() -> None:
+    """A held user's boundaries are granted once (the same ids, counted for the day), but
+    marked held in the outbox, kept out of `pending` and not listed in the reply."""
+    s = rules.ReferenceStore(heartbeat_ms=10_000, ttl_ms=30_000)
+    s.start(0, 1, "t", "d", False, "a")
+    kw = {"interval": 5_000, "amount": 10, "cap": 0, "paused": False, "offset": 0}
+    assert s.tick(6_000, "a", 1, True, **kw)[-3:] == (10, False, (1,))
+    s.hold = True
+    assert s.tick(16_000, "a", 1, True, **kw)[-3:] == (10, False, ())
+    s.hold = False
+    assert s.tick(21_000, "a", 1, True, **kw)[-3:] == (20, False, (4,))
+    assert [e for e in s.outbox if e[0] == "g"] == [
+        ("g", "1:1"), ("g", "1:2", "held"), ("g", "1:3", "held"), ("g", "1:4")]
+    assert s.count == 4

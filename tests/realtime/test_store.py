@@ -3,10 +3,9 @@
 import asyncio
 import random
 
-import pytest
-
-from core import keys
+from core import holds, keys
 from realtime import rules
+from realtime.live import scripts
 from realtime.live.store import LiveStore, TickParams
 
 P = 8  # partitions
@@ -17,26 +16,6 @@ def params(**kw: int | bool) -> TickParams:
                 paused=False, tz_offset_ms=0)
     base.update(kw)
     return TickParams(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["single", "cluster"])
-async def store(request):  # type: ignore[no-untyped-def]
-    """The store on a plain redis-server, and on a real 3-master Redis Cluster."""
-    from redis.asyncio import Redis, RedisCluster
-
-    if request.param == "cluster":
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flushall()
-        client = RedisCluster.from_url(cluster.url)
-    else:
-        server = request.getfixturevalue("redis_server")
-        client = Redis.from_url(server.url)
-        await client.flushall()
-    s = LiveStore(client, P)
-    await s.load_scripts()
-    yield s
-    await s.close()
-    await client.aclose()
 
 
 async def start(store: LiveStore, uid: int = 7, cid: int = 3, tab: str = "t", dev: str = "d",
@@ -185,9 +164,12 @@ async def _now(redis) -> float:  # type: ignore[no-untyped-def]
 
 async def test_lua_matches_the_reference_model_on_random_histories(store: LiveStore) -> None:
     """The scripts and realtime.rules.ReferenceStore agree step by step (the script's own
-    clock reading is fed to the model)."""
+    clock reading is fed to the model), with the user put on hold for review and approved
+    at random points; at the end of each history the outboxes hold the same grants, held
+    ones marked."""
     rng = random.Random(20261122)
     hb, ttl = 40, 400
+    held = 0
     for history in range(3):
         uid = 100 + history
         model = rules.ReferenceStore(heartbeat_ms=hb, ttl_ms=ttl)
@@ -195,6 +177,14 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
         cap = rng.choice([0, 3, 6])
         for step in range(60):
             await asyncio.sleep(rng.choice([0, 0.005, 0.02, 0.05]))
+            if rng.random() < 0.1:
+                k = store.user_keys(uid)
+                if model.hold:
+                    await holds.apply_decision(store.redis, uid, P, "approve", 0)
+                else:
+                    await store.runner.run(scripts.FLAG, (k.balance, k.outbox),
+                                           (uid, "device", "dev-a", 2))
+                model.hold = not model.hold
             op = rng.random()
             tab = rng.choice(["a", "b"])
             cid = rng.choice([1, 2])
@@ -237,3 +227,9 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                 got = ("stopped", r.content_id, r.watched_ms) if r.stopped else ("no_session",)
                 assert got == expect, (history, step)
                 sid_of = {}
+        entries = await store.redis.xrange(keys.outbox(uid % P))
+        grants = [("g", f[b"rid"].decode().split(":", 2)[2]) + (("held",) if b"hold" in f else ())
+                  for _, f in entries if f[b"t"] == b"g" and f[b"uid"] == str(uid).encode()]
+        assert grants == [e for e in model.outbox if e[0] == "g"], history
+        held += sum(1 for e in grants if e[-1] == "held")
+    assert held > 0  # the histories did put grants on hold

@@ -51,6 +51,9 @@ APP_VARS = frozenset(
         "GC_THRESHOLD",
         "WS_MAX_CONNECTIONS_PER_IP",
         "WS_CONNECTS_PER_IP_PER_MINUTE",
+        "REVIEW_ACCOUNTS_PER_DEVICE",
+        "REVIEW_ACCOUNTS_PER_IP",
+        "REVIEW_WINDOW_HOURS",
     }
 )
 

@@ -3,15 +3,18 @@
 -- KEYS[1] session hash   {pN}:u:<uid>:sess
 -- KEYS[2] watch hash     {pN}:u:<uid>:watch
 -- KEYS[3] day hash       {pN}:u:<uid>:day    (d local day number, c rewards that day, w notice sent)
--- KEYS[4] balance hash   {pN}:u:<uid>:bal
+-- KEYS[4] balance hash   {pN}:u:<uid>:bal    (pend; hold 1 = on hold for review)
 -- KEYS[5] deadlines zset {pN}:deadlines
 -- KEYS[6] outbox stream  {pN}:outbox
 -- ARGV: 1 user id, 2 session id ('' = match by tab/device/content: HTTP fallback),
 --       3 epoch, 4 tab id, 5 device id, 6 content id, 7 earning (1 = playing and visible),
 --       8 heartbeat interval ms, 9 session ttl ms, 10 reward interval ms, 11 reward amount,
 --       12 daily cap (0 = none), 13 rewards paused (1/0), 14 time zone offset ms
+-- While the user is on hold (flag.lua), each boundary is granted all the same (same reward
+-- id, n:<cid> and the day's count advance) but its outbox entry is marked 'hold' '1', it is
+-- not added to `pend`, and it is not listed in the reply: the client is not told of it.
 -- Returns {'ok', elapsed_ms, credited_ms, remaining_ms, pg|false, pending, now_ms, notice,
---          session_id, n1, n2, ...}  (n = the reward boundaries granted by this tick)
+--          session_id, n1, n2, ...}  (n = the reward boundaries granted and paid by this tick)
 --      or {'no_session'} or {'replaced', device_id, content_id} (a newer session holds it)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -69,8 +72,9 @@ for n = math.floor(elapsed / ivl) + 1, math.floor(new_elapsed / ivl) do
     end
   end
 end
-local b = redis.call('HMGET', KEYS[4], 'pg', 'pend')
+local b = redis.call('HMGET', KEYS[4], 'pg', 'pend', 'hold')
 local pend = tonumber(b[2]) or 0
+local held = b[3] == '1'
 
 -- Writes.
 if credit > 0 then
@@ -81,10 +85,18 @@ if #granted > 0 or notice == 1 then
 end
 if #granted > 0 then
   redis.call('HSET', KEYS[2], 'n:' .. cid, lastn)
-  pend = redis.call('HINCRBY', KEYS[4], 'pend', amount * #granted)
-  for _, n in ipairs(granted) do
-    redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
-      'uid', uid, 'cid', cid, 'amt', amount, 'ts', now)
+  if held then
+    for _, n in ipairs(granted) do
+      redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+        'uid', uid, 'cid', cid, 'amt', amount, 'ts', now, 'hold', '1')
+    end
+    granted = {}
+  else
+    pend = redis.call('HINCRBY', KEYS[4], 'pend', amount * #granted)
+    for _, n in ipairs(granted) do
+      redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+        'uid', uid, 'cid', cid, 'amt', amount, 'ts', now)
+    end
   end
 end
 redis.call('HSET', KEYS[1], 'last', now, 'dl', now + ttl, 'wms', (tonumber(s[8]) or 0) + credit)
