@@ -8,6 +8,7 @@ from api.admin import (
     contents,
     ipblocks,
     live,
+    reviews,
     rewards,
     settings,
     settlements,
@@ -17,4 +18,4 @@ from api.admin import (
 
 routes = [*contents.routes, *settings.routes, *users.routes]
 routes += [*users_list.routes, *ipblocks.routes, *ads.routes, *rewards.routes,
-           *settlements.routes, *live.routes, *audit.routes]
+           *settlements.routes, *live.routes, *audit.routes, *reviews.routes]

@@ -103,3 +103,29 @@ async def test_claim_takes_idle_entries_of_others_without_counting_a_delivery(re
     pending = {P}
     reads = await me.read([P], pending, 100)
     assert reads[0].deliveries == {grants[0].entry_id: 2} and pending == set()
+
+
+async def test_held_grants_never_touch_pend_on_ack_dead_letter_or_replay(redis: Any) -> None:
+    """A held grant was never added to `pend` (tick.lua), so its ack, its move to the dead
+    letters and its replay leave `pend` alone; the paid grant beside it is taken off once."""
+    from tests.workers.test_reviews import produce_held
+    from workers.deadletters import replay
+    from workers.entries import as_dict, parse_flat
+
+    await produce(redis, [(5, 1, 1, 10)])
+    await produce_held(redis, [(5, 1, 2), (5, 1, 3)])
+    outbox = Outbox(redis, PARTITIONS, "c1")
+    await outbox.ensure_groups([P])
+    [read] = await outbox.read([P], set(), 100)
+    paid, held, poison = [parse_flat(eid, flat, P, PARTITIONS) for eid, flat in read.entries]
+    assert isinstance(held, Grant) and held.held and not paid.held  # type: ignore[union-attr]
+    assert (await _bal(redis, 5))[2] == b"10"
+    assert await outbox.ack({P: ([paid, held], {})}) == [[2, 10]]  # type: ignore[list-item]
+    assert (await _bal(redis, 5))[2] == b"0"
+    # The third goes to the dead letters (no pend share: it is held) and comes back.
+    assert as_dict(read.entries[2][1])[b"hold"] == b"1"
+    assert await outbox.dead_letter(P, [Bad(poison.entry_id, "refused")], 1, 1000) == 1
+    assert await replay(redis, P, None, PARTITIONS) == 1
+    assert (await _bal(redis, 5))[2] == b"0"
+    [(_, fields)] = await redis.xrange(keys.outbox(P))
+    assert fields[b"hold"] == b"1" and fields[b"rid"] == b"w:5:1:3"
