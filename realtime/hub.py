@@ -27,6 +27,7 @@ from realtime import closes, protocol
 from realtime.catalog import Catalog
 from realtime.connection import Connection
 from realtime.limits import AddressGate
+from realtime.live.resp import RespConnection
 from realtime.live.store import LiveStore
 from realtime.metrics import HubMetrics
 from realtime.service import SessionRef, WatchService
@@ -48,7 +49,8 @@ class Hub:
         self.pubsub_redis = pubsub
         self.engine = engine
         self.metrics = metrics
-        self.store = LiveStore(redis, settings.redis_partitions)
+        fast = None if settings.redis_cluster else RespConnection.from_url(settings.redis_url)
+        self.store = LiveStore(redis, settings.redis_partitions, fast=fast)
         self.catalog = Catalog(engine)
         self.runtime = runtime.defaults(settings)
         self.blocks = Blocks()

@@ -21,6 +21,7 @@ from realtime import rules
 from realtime.catalog import Catalog, ContentInfo
 from realtime.live.reviews import ReviewTracker
 from realtime.live.store import LiveStore, TickParams, TickResult
+from realtime.live.wire import TickWire
 from realtime.review import ReviewLimits
 
 
@@ -53,6 +54,7 @@ class SessionRef:
     epoch: int
     tab: str
     device: str
+    wire: TickWire | None = None  # the store's encoding of this session's tick call
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +174,12 @@ class WatchService:
         """One heartbeat of a WebSocket session (matched by session id and epoch)."""
         now_ms = int(time.time() * 1000)
         info = await self._live_content(user_id, ref.content_id, ref.session_id, now_ms)
+        if ref.wire is None:
+            ref.wire = self.store.tick_wire(user_id, ref.content_id, ref.session_id, ref.epoch,
+                                            ref.tab, ref.device)
         r = await self.store.tick(user_id, ref.content_id, ref.session_id, ref.epoch, ref.tab,
-                                  ref.device, playing and visible, self._params(info, now_ms))
+                                  ref.device, playing and visible, self._params(info, now_ms),
+                                  ref.wire)
         return await self._ticked(user_id, ref.content_id, r)
 
     async def _live_content(self, user_id: int, content_id: int, session_id: str, now_ms: int) -> ContentInfo:

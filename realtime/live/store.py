@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 from core import keys
 from core.redis_client import LiveRedis
-from realtime.live import scripts
+from redis.exceptions import NoScriptError
+
+from realtime.live import scripts, wire
 from realtime.live.batcher import PipelineBatcher
+from realtime.live.resp import RespConnection
 from realtime.live.scripts import ScriptRunner
+from realtime.live.wire import TickWire
 
 
 def _s(value: object) -> str:
@@ -75,13 +79,18 @@ class StopResult:
 
 
 class LiveStore:
-    def __init__(self, redis: LiveRedis, partitions: int, *, max_batch: int = 128,
-                 max_inflight: int = 4) -> None:
+    """`fast`: a RespConnection to the same (single) Redis for the heartbeats; without it
+    (Redis Cluster, TLS) they go through redis-py pipelines (PipelineBatcher)."""
+
+    def __init__(self, redis: LiveRedis, partitions: int, *, fast: RespConnection | None = None,
+                 max_batch: int = 128, max_inflight: int = 4) -> None:
         self.redis = redis
         self.partitions = partitions
         self.runner = ScriptRunner(redis)
+        self.fast = fast
         self.batcher = PipelineBatcher(self.runner, max_batch=max_batch, max_inflight=max_inflight)
         self._keys: dict[int, keys.UserKeys] = {}
+        self._tails: dict[TickParams, bytes] = {}
 
     def user_keys(self, user_id: int) -> keys.UserKeys:
         """The user's key names, built once per user (they are on every heartbeat's path)."""
@@ -97,6 +106,8 @@ class LiveStore:
 
     async def close(self) -> None:
         await self.batcher.close()
+        if self.fast is not None:
+            await self.fast.close()
 
     async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
                     session_id: str, node: str, conn: str, transport: str, ttl_ms: int) -> StartResult:
@@ -115,20 +126,53 @@ class LiveStore:
             other_content=int(other_content) if other_content else None, other_device=_s(r[11]),
         )
 
-    async def tick(self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str,
-                   device: str, earning: bool, p: TickParams) -> TickResult:
-        """One heartbeat, batched with others into a pipeline. Also refreshes this user's entry in
-        the content's viewer set (XX: a swept or stopped session is not brought back)."""
+    def tick_wire(self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str,
+                  device: str) -> TickWire | None:
+        """The encoded part of one session's tick call, to keep with the session and pass to
+        every `tick` of it (None when heartbeats go through redis-py)."""
+        if self.fast is None:
+            return None
         k = self.user_keys(user_id)
+        return TickWire(scripts.TICK.sha, (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
+                        user_id, session_id, epoch, tab, device, content_id,
+                        keys.viewers(content_id), argc=8)
+
+    def _tail(self, p: TickParams) -> bytes:
+        tail = self._tails.get(p)
+        if tail is None:
+            if len(self._tails) > 1000:
+                self._tails.clear()
+            tail = self._tails[p] = wire.tail(
+                (p.heartbeat_ms, p.ttl_ms, p.interval_ms, p.amount, p.cap, "1" if p.paused else "0",
+                 p.tz_offset_ms))
+        return tail
+
+    async def tick(self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str,
+                   device: str, earning: bool, p: TickParams,
+                   call: TickWire | None = None) -> TickResult:
+        """One heartbeat, pipelined with the others. Also refreshes this user's entry in the
+        content's viewer set (XX: a swept or stopped session is not brought back)."""
         deadline = int(time.time() * 1000) + p.ttl_ms
-        r = await self.batcher.submit(
-            scripts.TICK,
-            (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
-            (user_id, session_id, epoch, tab, device, content_id, "1" if earning else "0",
-             p.heartbeat_ms, p.ttl_ms, p.interval_ms, p.amount, p.cap, "1" if p.paused else "0",
-             p.tz_offset_ms),
-            ("ZADD", keys.viewers(content_id), "XX", "GT", deadline, user_id),
-        )
+        if self.fast is not None:
+            if call is None:
+                call = self.tick_wire(user_id, content_id, session_id, epoch, tab, device)
+                assert call is not None
+            data = call.encode(earning, self._tail(p), deadline)
+            try:
+                r = await self.fast.call(data, replies=2)
+            except NoScriptError:  # Redis restarted or failed over: it forgot the scripts
+                await self.runner.load()
+                r = await self.fast.call(data, replies=2)
+        else:
+            k = self.user_keys(user_id)
+            r = await self.batcher.submit(
+                scripts.TICK,
+                (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
+                (user_id, session_id, epoch, tab, device, content_id, "1" if earning else "0",
+                 p.heartbeat_ms, p.ttl_ms, p.interval_ms, p.amount, p.cap, "1" if p.paused else "0",
+                 p.tz_offset_ms),
+                ("ZADD", keys.viewers(content_id), "XX", "GT", deadline, user_id),
+            )
         status = _s(r[0])
         if status == "replaced":
             return TickResult(status, active_device=_s(r[1]), active_content=int(_s(r[2])))

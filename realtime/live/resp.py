@@ -1,0 +1,207 @@
+"""A pipelining RESP2 connection for the heartbeat path on one Redis server.
+
+redis-py spends most of a heartbeat's client-side cost packing arguments one by one and
+walking its pipeline machinery (docs/performance.md). Here the caller hands over commands
+already encoded (realtime.live.wire builds them, mostly from cached bytes), every command
+written in one event-loop iteration leaves in one `write`, and hiredis parses the replies,
+which resolve the callers' futures in order. One connection is enough: Redis runs commands one
+at a time anyway, and pipelining keeps the socket full.
+
+Failure handling: a lost connection fails every call in flight with ConnectionError and the
+next call reconnects; calls made while connecting wait for it. A reply that does not come
+within `reply_timeout` (Redis stopped, a network partition) aborts the connection, failing
+the calls in flight with TimeoutError. Both are redis.exceptions, which the hub already turns
+into an `internal` error for the client (who retries on its next heartbeat).
+Redis Cluster and TLS keep using redis-py (realtime.live.store picks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+
+from realtime.live.wire import command
+
+
+class _ReplyError(Exception):
+    pass
+
+
+def _error(reply: _ReplyError) -> ResponseError:
+    text = str(reply)
+    return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, owner: RespConnection) -> None:
+        self.owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._lost(self, exc)
+
+
+class RespConnection:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 6379, path: str | None = None,
+                 username: str | None = None, password: str | None = None, db: int = 0,
+                 connect_timeout: float = 5.0, reply_timeout: float = 10.0) -> None:
+        self._address = (host, port, path)
+        self._hello = []
+        if password is not None:
+            auth = ("AUTH", username, password) if username else ("AUTH", password)
+            self._hello.append(command(*auth))
+        if db:
+            self._hello.append(command("SELECT", db))
+        self._connect_timeout = connect_timeout
+        self._reply_timeout = reply_timeout
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._reader = hiredis.Reader(replyError=_ReplyError)
+        # One entry per reply expected, in order: the caller's future, or None (reply ignored).
+        self._waiting: deque[asyncio.Future[Any] | None] = deque()
+        self._handshake: deque[asyncio.Future[Any]] = deque()  # AUTH/SELECT replies come first
+        self._out: list[bytes] = []  # written at the end of this loop iteration
+        self._flush_scheduled = False
+        self._last_reply = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out = False
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RespConnection | None:
+        """A connection for a redis:// or unix:// URL; None for what it does not speak (TLS)."""
+        options = parse_url(url)
+        if "connection_class" in options and "path" not in options:
+            return None
+        keep = ("host", "port", "path", "username", "password", "db")
+        return cls(**{k: options[k] for k in keep if k in options}, **kwargs)
+
+    def call(self, data: bytes, replies: int = 1) -> asyncio.Future[Any]:
+        """Send `data`: `replies` encoded commands. The future resolves to the first one's
+        reply (an error reply raises); the others' replies are read and dropped."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        for _ in range(replies - 1):
+            self._waiting.append(None)
+        self._out.append(data)
+        if self._transport is not None:
+            self._schedule_flush()
+        elif self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        return future
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+        if self._transport is not None:
+            self._transport.close()
+        self._fail(ConnectionError("connection closed"))
+
+    # Internals.
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._transport is None or not self._out:
+            return
+        data = b"".join(self._out)
+        self._out.clear()
+        if self._watchdog is None:
+            self._last_reply = time.monotonic()
+            self._arm_watchdog()
+        self._transport.write(data)
+
+    async def _connect(self) -> None:
+        """Connect, authenticate and select the database; the calls made meanwhile wait in
+        `_out` and are written once that is done."""
+        loop = asyncio.get_running_loop()
+        host, port, path = self._address
+        try:
+            if path:
+                connecting = loop.create_unix_connection(lambda: _Protocol(self), path)
+            else:
+                connecting = loop.create_connection(lambda: _Protocol(self), host, port)
+            transport, protocol = await asyncio.wait_for(connecting, self._connect_timeout)
+            self._reader = hiredis.Reader(replyError=_ReplyError)
+            self._protocol = protocol  # type: ignore[assignment]
+            self._timed_out = False
+            for data in self._hello:
+                future = loop.create_future()
+                self._handshake.append(future)
+                transport.write(data)
+                await asyncio.wait_for(future, self._connect_timeout)
+            self._transport = transport  # type: ignore[assignment]
+            self._schedule_flush()
+        except (OSError, asyncio.TimeoutError, ResponseError) as exc:
+            if self._protocol is not None:
+                self._protocol = None
+                transport.abort()
+            self._handshake.clear()
+            self._fail(ConnectionError(f"cannot connect to Redis: {exc!r}"))
+        finally:
+            self._connecting = None
+
+    def _received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        self._last_reply = time.monotonic()
+        waiting = self._waiting
+        while True:
+            reply = self._reader.gets()
+            if reply is False:
+                return
+            future = self._handshake.popleft() if self._handshake else waiting.popleft()
+            if future is None or future.done():
+                continue
+            if isinstance(reply, _ReplyError):
+                future.set_exception(_error(reply))
+            else:
+                future.set_result(reply)
+
+    def _lost(self, protocol: _Protocol, exc: Exception | None) -> None:
+        if protocol is not self._protocol:
+            return
+        self._transport = self._protocol = None
+        for future in self._handshake:
+            if not future.done():
+                future.set_exception(ConnectionError("Redis connection lost"))
+        self._handshake.clear()
+        if self._timed_out:
+            self._fail(TimeoutError(f"no reply from Redis within {self._reply_timeout:g} s"))
+        else:
+            self._fail(ConnectionError(f"Redis connection lost: {exc!r}"))
+
+    def _fail(self, error: Exception) -> None:
+        waiting, self._waiting = self._waiting, deque()
+        self._out.clear()
+        for future in waiting:
+            if future is not None and not future.done():
+                future.set_exception(error)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _arm_watchdog(self) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(self._reply_timeout / 4, self._watch)
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        if not self._waiting or self._transport is None:
+            return
+        if time.monotonic() - self._last_reply > self._reply_timeout:
+            self._timed_out = True
+            self._transport.abort()
+            return
+        self._arm_watchdog()
