@@ -10,13 +10,20 @@ type `WS` (connect, start, heartbeat, stop, takeover, replaced), frames the serv
 as `WS push` (reward, viewers, notice; response time 0), fallback and REST calls as HTTP.
 
 Environment:
-    HUB_URL             the realtime hub (http://host:port); the api is locust's -H host
+    HUB_URL             the realtime hub (http://host:port), or several, comma-separated: each
+                        player picks one by its user id and moves to the next one when a
+                        connection or request fails (client-side balancing, as a player behind
+                        a load balancer that skips a dead node would see it); the api is
+                        locust's -H host
     JWT_SECRET (+ DATABASE_URL, REDIS_URL: core.settings needs them) to mint access tokens
     HEARTBEAT_EVERY_S   player heartbeat period (default 10)
     CONTENT_IDS         comma-separated content ids to watch (default 1-7)
     LOCUST_FIRST_UID    first user id of the simulated players (default 200000)
     LOCUST_STRICT_404   1: a 404 from a catalog or admin route is a failure (default: the
                         route may not exist yet, so it counts as success and is listed at the end)
+    REWARD_LOG          a file to append `<unix time> <reward_id>` to for every reward a player
+                        was told about (WebSocket `reward` frames and fallback `rewards`), so a
+                        fault run can compare what players saw with the ledger (loadtests/faults.py)
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ REPLY_TIMEOUT_S = 10.0
 _uids = itertools.count(int(os.environ.get("LOCUST_FIRST_UID", "200000")))
 _settings: Any = None
 _missing_routes: set[str] = set()
+_reward_log: Any = None
 
 
 def token_for(uid: int, roles: tuple[str, ...] = ("viewer",)) -> str:
@@ -52,8 +60,27 @@ def token_for(uid: int, roles: tuple[str, ...] = ("viewer",)) -> str:
     return issue_access(_settings, uid, roles, ttl_s=6 * 3600)
 
 
-def hub_url() -> str:
-    return os.environ.get("HUB_URL", "http://127.0.0.1:8001").rstrip("/")
+def hub_urls() -> list[str]:
+    raw = os.environ.get("HUB_URL", "http://127.0.0.1:8001")
+    return [u.strip().rstrip("/") for u in raw.split(",") if u.strip()]
+
+
+def hub_url(index: int = 0) -> str:
+    """The hub a player with this index uses (round robin over HUB_URL's list)."""
+    urls = hub_urls()
+    return urls[index % len(urls)]
+
+
+def log_reward(reward_id: str) -> None:
+    """Append a reward the player was told about to REWARD_LOG (when set); line-buffered, so
+    a run that is killed keeps every line written before."""
+    global _reward_log
+    path = os.environ.get("REWARD_LOG")
+    if not path:
+        return
+    if _reward_log is None:
+        _reward_log = open(path, "a", buffering=1)  # noqa: SIM115 - open for the whole run
+    _reward_log.write(f"{time.time():.3f} {reward_id}\n")
 
 
 @events.quitting.add_listener
@@ -68,6 +95,10 @@ def _report_missing(environment: Any, **_: Any) -> None:
 class ProtocolError(Exception):
     """The hub answered something other than what the exchange expects."""
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class WsPlayer(User):
     """A player holding a WebSocket: connect, start, a heartbeat every HEARTBEAT_EVERY_S, now
@@ -79,7 +110,13 @@ class WsPlayer(User):
     def on_start(self) -> None:
         self.uid = next(_uids)
         self.token = token_for(self.uid)
-        self.devices = itertools.cycle(["phone", "laptop", "tv"])
+        self.hub_index = self.uid  # spreads players over the hubs; +1 after a failed connect
+        self.last_error: str | None = None
+        # Device ids of this user only: the multi-account review holds the grants of
+        # accounts that share a device id.
+        self.devices = itertools.cycle(
+            [f"phone-{self.uid}", f"laptop-{self.uid}", f"tv-{self.uid}"]
+        )
         self.device = next(self.devices)
         self.content_id = random.choice(CONTENT_IDS)
         self.ws: ClientConnection | None = self._connect()
@@ -94,8 +131,9 @@ class WsPlayer(User):
     # Exchanges.
 
     def _connect(self) -> ClientConnection | None:
-        url = hub_url().replace("http", "ws", 1) + "/ws"
+        url = hub_url(self.hub_index).replace("http", "ws", 1) + "/ws"
         ws = None
+        connected = False
         with self.environment.events.request.measure("WS", "connect") as meta:
             ws = connect(
                 url,
@@ -108,9 +146,12 @@ class WsPlayer(User):
             hello = self._recv(ws, {"hello"}, meta)
             if hello.get("type") != "hello":
                 raise ProtocolError(f"expected hello, got {hello}")
+            connected = True
+        if connected:
             return ws
         if ws is not None:  # measure() swallowed an error after the connect
             ws.close()
+        self.hub_index += 1  # that hub is down or refused: the next attempt goes elsewhere
         return None
 
     def _recv(self, ws: ClientConnection, want: set[str], meta: dict[str, Any]) -> dict[str, Any]:
@@ -123,11 +164,14 @@ class WsPlayer(User):
             size += len(raw)
             msg = json.loads(raw)
             kind = msg.get("type")
+            if kind == "reward":
+                log_reward(str(msg.get("reward_id")))
             if kind in want:
                 meta["response_length"] = size
                 return dict(msg)
             if kind == "error":
-                raise ProtocolError(f"{msg.get('code')}: {msg.get('message')}")
+                self.last_error = msg.get("code")
+                raise ProtocolError(f"{msg.get('code')}: {msg.get('message')}", msg.get("code"))
             self.environment.events.request.fire(
                 request_type="WS push",
                 name=str(kind),
@@ -158,6 +202,9 @@ class WsPlayer(User):
     def _alive(self) -> ClientConnection | None:
         """The connection, reconnected (and the session resumed) when it was lost."""
         if self.ws is None or self.ws.state.name != "OPEN":
+            if self.ws is not None:  # dropped (its hub died or drained): try the next one
+                self.ws.close()
+                self.hub_index += 1
             self.ws = self._connect()
             if self.ws is not None and not self._start(self.ws, self.device, takeover=False):
                 self.ws.close()
@@ -171,9 +218,12 @@ class WsPlayer(User):
         ws = self._alive()
         if ws is None:
             return
+        self.last_error = None
         with self.environment.events.request.measure("WS", "heartbeat") as meta:
             ws.send('{"type":"heartbeat","playing":true,"visible":true}')
             self._recv(ws, {"tick"}, meta)
+        if self.last_error == "no_session":  # expired (e.g. Redis stalled past the TTL)
+            self._start(ws, self.device, takeover=False)  # what PROTOCOL 4.2 asks of a client
 
     @task(2)
     def stop_and_restart(self) -> None:
@@ -189,11 +239,13 @@ class WsPlayer(User):
     @task(1)
     def takeover(self) -> None:
         """Another device of the same user takes the session over; the old connection must
-        get `replaced` and close 4509."""
+        get `replaced` and close 4509. With several hubs the new device connects to the next
+        one, so the kick crosses nodes (pub/sub)."""
         old = self._alive()
         if old is None:
             return
         device = next(self.devices)
+        self.hub_index += 1
         new = self._connect()
         if new is None:
             return
@@ -220,8 +272,9 @@ class FallbackPlayer(HttpUser):
     wait_time = constant(HEARTBEAT_EVERY_S)
 
     def on_start(self) -> None:
-        self.hub = hub_url()  # absolute URLs: locust's -H names the api for every class
         self.uid = next(_uids)
+        self.hub_index = self.uid
+        self.hub = hub_url(self.hub_index)  # absolute URLs: locust's -H names the api
         self.headers = {"Authorization": f"Bearer {token_for(self.uid)}"}
         self.tab = "fallback-tab"
         self.content_id = random.choice(CONTENT_IDS)
@@ -231,13 +284,28 @@ class FallbackPlayer(HttpUser):
         body = {
             "content_id": self.content_id,
             "tab_id": self.tab,
-            "device_id": "old-tv",
+            "device_id": f"old-tv-{self.uid}",
             "playing": True,
             "visible": True,
         }
-        self.client.post(
+        response = self.client.post(
             self.hub + "/api/service/timer-session", json=body, headers=self.headers, name=name
         )
+        self._after(response.status_code)
+        if response.status_code == 200:
+            try:
+                rewards = response.json()["data"]["rewards"]
+            except (ValueError, KeyError, TypeError):
+                return
+            for reward in rewards:
+                log_reward(str(reward.get("reward_id")))
+
+    def _after(self, status: int) -> None:
+        """No answer, or a hub answering 5xx (its Redis down): the next call goes to the next
+        hub."""
+        if status == 0 or status >= 500:
+            self.hub_index += 1
+            self.hub = hub_url(self.hub_index)
 
     @task(30)
     def heartbeat(self) -> None:
@@ -245,12 +313,13 @@ class FallbackPlayer(HttpUser):
 
     @task(1)
     def out_and_restart(self) -> None:
-        self.client.post(
+        response = self.client.post(
             self.hub + "/api/service/out-event",
             headers=self.headers,
             name="out-event",
             json={"content_id": self.content_id, "tab_id": self.tab},
         )
+        self._after(response.status_code)
         self.content_id = random.choice(CONTENT_IDS)
         self.beat("timer-session (open)")
 
