@@ -77,8 +77,10 @@ DRILL_ENV = {
     "WS_CONNECTS_PER_IP_PER_MINUTE": "1000000",
     "AUTH_RATE_LIMIT_PER_MINUTE": "1000000",
     # Multi-account review: every player comes from 127.0.0.1, so the per-address check is
-    # off; each player has its own device id, so the per-device check stays on.
+    # off; each player has its own device ids, so the per-device check stays on (at its
+    # default), as in production.
     "REVIEW_ACCOUNTS_PER_IP": "0",
+    "REVIEW_ACCOUNTS_PER_DEVICE": "3",
     "LOG_FORMAT": "text",
     "WORKER_ID": "drill-worker-1",  # stable: a restarted worker takes its leases back at once
 }
@@ -699,7 +701,8 @@ def table(report: dict[str, Any], opts: Options) -> str:
     out.append(
         f"totals: {totals['grants_in_ledger']} grants in the ledger, "
         f"{totals['rewards_seen_by_players']} rewards seen by players, "
-        f"{totals['granted_in_redis']} granted per Redis; lost (seen, not in ledger) "
+        f"{totals['granted_in_redis']} granted per Redis, "
+        f"{totals['grants_held_for_review']} held for review; lost (seen, not in ledger) "
         f"{len(totals['lost_seen'])}, lost (Redis-granted, not in ledger) "
         f"{len(totals['lost_redis'])}; duplicate ids {len(totals['duplicate_reward_ids'])}, "
         f"duplicate boundaries {len(totals['duplicate_boundaries'])}, overpaid users "
@@ -726,6 +729,9 @@ def problems_of(report: dict[str, Any], opts: Options) -> list[str]:
                         f"ledger: {totals['lost_redis'][:10]}")
     if totals["dead_letters"]:
         problems.append(f"{totals['dead_letters']} dead letters")
+    if totals["grants_held_for_review"]:
+        # Every player has its own device ids: a hold here is a false positive of the review.
+        problems.append(f"{totals['grants_held_for_review']} grants held for review")
     if not totals["drained"]:
         problems.append("the outbox did not drain")
     return problems
