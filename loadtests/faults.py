@@ -48,7 +48,7 @@ from typing import Any
 
 from loadtests.stack import ROOT, Stack, uvicorn_argv
 from loadtests.supervise import AppUnit, PostgresUnit, RedisUnit, Supervisor, Unit, stop_all
-from tests.support.servers import free_port
+from tests.support.servers import die_with_parent, free_port
 
 RESULTS = ROOT / "loadtests" / "results"
 VENV_BIN = Path(sys.executable).parent
@@ -221,9 +221,11 @@ class Drill:
                     "--summary", str(self.players_summary)]
         log = open(self.stack.log_dir / "load.log", "ab")  # noqa: SIM115 - closed below
         try:
-            self.load_proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                              stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
+            self.load_proc = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 (only calls prctl)
+            )
         finally:
             log.close()
         self.load_started = time.time()
