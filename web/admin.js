@@ -219,6 +219,36 @@ async function loadAds() {
     : el("div", { class: "muted" }, "No ad is waiting for review."));
 }
 
+// --- multi-account review -------------------------------------------------------------------
+
+async function decideReview(userId, approve) {
+  const r = await call("POST", `/api/admin/users/${userId}/review/${approve ? "approve" : "reject"}`);
+  if (!r.ok) status("reviews-status", `refused: ${r.error.message}`, "error-text");
+  else status("reviews-status", `user ${userId} ${r.data.decision}: ${r.data.coins} coins ${approve ? "paid" : "voided"}`, "ok-text");
+  loadReviews();
+  loadAudit(true);
+}
+
+async function loadReviews() {
+  const r = await call("GET", "/api/admin/reviews?status=open&limit=20");
+  const target = $("reviews");
+  if (missing(r)) return unavailable(target, "review queue (GET /api/admin/reviews)");
+  if (!r.ok) return failed(target, r);
+  const items = r.data.items || [];
+  hook.loaded.reviews = items;
+  const rows = items.map((v) => el("tr", { "data-review-user": v.user_id },
+    el("td", { class: "num" }, v.user_id),
+    el("td", {}, `${v.accounts} accounts on ${v.reason} `, el("span", { class: "mono" }, v.key),
+      el("div", { class: "small muted" }, `with ${(v.flagged_with || []).join(", ")} · ${fmtTime(v.created_at)}`)),
+    el("td", { class: "num" }, v.held_coins, el("div", { class: "small muted" }, `${v.held_grants} grants`)),
+    el("td", {},
+      el("button", { type: "button", class: "ok", onclick: () => decideReview(v.user_id, true) }, "Approve"), " ",
+      el("button", { type: "button", class: "danger", onclick: () => decideReview(v.user_id, false) }, "Reject"))));
+  target.replaceChildren(rows.length
+    ? table([["user", "num"], ["why"], ["held coins", "num"], [""]], rows)
+    : el("div", { class: "muted" }, "No account is waiting for review."));
+}
+
 // --- audit --------------------------------------------------------------------------------------
 
 let auditPath = "/api/admin/audit-log";
@@ -294,7 +324,7 @@ async function whoAmI() {
 
 async function loadAll() {
   await whoAmI();
-  await Promise.all([loadLive(), loadSettings(), loadUsers(), loadAds(), loadAudit(true)]);
+  await Promise.all([loadLive(), loadSettings(), loadUsers(), loadAds(), loadReviews(), loadAudit(true)]);
   hook.ready = true;
 }
 
@@ -312,7 +342,7 @@ $("audit-more").addEventListener("click", () => loadAudit(false));
 
 const auto = () => $("auto").checked && document.visibilityState === "visible" && $("token").value.trim();
 setInterval(() => { if (auto()) loadLive(); }, LIVE_EVERY_MS);
-setInterval(() => { if (auto()) { loadAds(); loadAudit(true); } }, SLOW_EVERY_MS);
+setInterval(() => { if (auto()) { loadAds(); loadReviews(); loadAudit(true); } }, SLOW_EVERY_MS);
 setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString(); }, 1000);
 
 if (q.get("token")) localStorage.setItem(TOKEN_KEY, q.get("token"));

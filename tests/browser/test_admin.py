@@ -76,3 +76,31 @@ async def test_admin_console_with_a_viewer_token_says_it_is_refused(stack, open_
     await wait_for(page, "window.adminConsole.ready")
     assert "token refused (403)" in (await page.text_content("#auth-state") or "")
     assert "The token was refused" in (await page.text_content("#live") or "")
+
+
+async def test_admin_console_approves_an_account_on_review(stack, open_page, engine) -> None:  # type: ignore[no-untyped-def]
+    """The review panel lists an account on hold with its held coins; Approve pays them
+    (the row leaves the queue, the balance grows) and lands in the audit log."""
+    from sqlalchemy import text
+
+    s = stack()
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO users (id, review_hold) OVERRIDING SYSTEM VALUE"
+                                " VALUES (77, true)"))
+        await conn.execute(text("INSERT INTO account_reviews (flag_id, user_id, reason, key,"
+                                " accounts) VALUES ('f:77:1', 77, 'device', 'tv-9', 5)"))
+        await conn.execute(text("INSERT INTO coin_transactions (user_id, kind, amount, reward_id,"
+                                " status) VALUES (77, 'watch', 10, 'w:77:1:1', 'held'),"
+                                " (77, 'watch', 10, 'w:77:1:2', 'held')"))
+    admin = await open_page(s.admin_url())
+    await wait_for(admin, "window.adminConsole.ready")
+    row = "#reviews tr[data-review-user='77']"
+    await admin.wait_for_selector(f"{row} >> text=tv-9")
+    assert "20" in (await admin.text_content(row) or "")
+    await admin.click(f"{row} button:has-text('Approve')")
+    await admin.wait_for_selector(row, state="detached")
+    await admin.wait_for_selector("#reviews-status >> text=20 coins paid")
+    await admin.wait_for_selector("#audit tr[data-action='review.approve']")
+    async with engine.connect() as conn:
+        balance = (await conn.execute(text("SELECT balance FROM users WHERE id = 77"))).scalar()
+    assert balance == 20
