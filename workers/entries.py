@@ -290,7 +290,8 @@ class Batch:
 
     def users(self) -> list[int]:
         """The users of every grant and flag, sorted: the rows the ledger needs."""
-        return sorted({g.user_id for g in (*self.grants, *self.held, *self.flags)})
+        grants = {g.user_id for g in (*self.grants, *self.held)}
+        return sorted(grants | {f.user_id for f in self.flags})
 
     def grant_columns(self) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
         """(reward ids, user ids, content ids, amounts, ts ms) of the paid grants."""

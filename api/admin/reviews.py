@@ -96,7 +96,10 @@ async def list_reviews(request: Request) -> Response:
         rows = (await session.execute(text(_LIST), {
             "status": query.status, "uid": query.user_id, "after": after[0] if after else None,
             "n": query.limit + 1})).all()
-    items = [ReviewItem(*tuple(r[:12]), flagged_with=list(r[12])) for r in rows]
+    items = [ReviewItem(id=r[0], user_id=r[1], reason=r[2], key=r[3], accounts=r[4],
+                        status=r[5], created_at=r[6], decided_by=r[7], decided_at=r[8],
+                        on_hold=r[9], held_grants=r[10], held_coins=r[11],
+                        flagged_with=list(r[12])) for r in rows]
     return ok(request, page(items, query.limit, "reviews", lambda r: (r.id,)))
 
 
