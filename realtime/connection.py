@@ -191,22 +191,22 @@ async def _frame(conn: Connection, hub: Hub, message: dict[str, Any]) -> None:
     """One client frame: bounds, decoding, then the message's handler."""
     text = message.get("text")
     now = time.monotonic()
-    frames = hub.metrics.frames_total
+    frames = hub.metrics.frames
     max_bytes = hub.settings.ws_max_frame_bytes
     if text is None:
         data = message.get("bytes") or b""
         if len(data) > max_bytes:
             await conn.close(closes.TOO_BIG, "frame too big")
             return
-        frames.labels("binary").inc()
+        frames.inc("binary")
         await _malformed(conn, "frames must be JSON text", None, now)
         return
     if len(text) > max_bytes and len(text.encode()) > max_bytes:
-        frames.labels("too_big").inc()
+        frames.inc("too_big")
         await conn.close(closes.TOO_BIG, "frame too big")
         return
     if not conn.rate.hit(now):
-        frames.labels("rate_limited").inc()
+        frames.inc("rate_limited")
         if conn.rate.should_close:
             await conn.close(closes.RATE_LIMITED, "rate limited")
             return
@@ -215,10 +215,10 @@ async def _frame(conn: Connection, hub: Hub, message: dict[str, Any]) -> None:
     try:
         msg = protocol.decode_client(text)
     except FrameError as exc:
-        frames.labels("malformed").inc()
+        frames.inc("malformed")
         await _malformed(conn, str(exc), exc.ref, now)
         return
-    hub.metrics.frames_ok.inc()
+    frames.inc("ok")
     await _dispatch(conn, hub, msg)
 
 
@@ -277,10 +277,10 @@ async def _heartbeat(conn: Connection, hub: Hub, msg: Heartbeat) -> None:
     try:
         out = await hub.service.heartbeat(conn.user_id, ref, msg.playing, msg.visible)
     except DomainError as exc:
-        hub.metrics.heartbeats_total.labels(exc.code).inc()
+        hub.metrics.heartbeats.inc(exc.code)
         raise
     except Replaced:
-        hub.metrics.heartbeats_total.labels("replaced").inc()
+        hub.metrics.heartbeats.inc("replaced")
         raise
     if out.grants:
         for grant in out.grants:
@@ -294,7 +294,7 @@ async def _heartbeat(conn: Connection, hub: Hub, msg: Heartbeat) -> None:
     await conn.send(protocol.encode(protocol.Tick(
         content_id=out.content_id, elapsed_ms=out.elapsed_ms, credited_ms=out.credited_ms,
         remaining_ms=out.remaining_ms, ref=msg.id)))
-    hub.metrics.heartbeats_ok.inc()
+    hub.metrics.heartbeats.inc("ok")
     hub.metrics.heartbeat_seconds.observe(time.perf_counter() - started)
 
 

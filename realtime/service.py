@@ -106,6 +106,7 @@ class WatchService:
         self._tz = settings.tz
         self._offset_ms = 0
         self._offset_until = 0.0
+        self._params_cache: dict[int, tuple[Runtime, int, TickParams]] = {}
 
     async def _content(self, content_id: int, now_ms: int) -> ContentInfo:
         info = await self.catalog.get(content_id)
@@ -163,12 +164,22 @@ class WatchService:
         )
 
     def _params(self, info: ContentInfo, now_ms: int) -> TickParams:
+        """The tick's runtime values, one object per (runtime settings, interval, offset)."""
         rt = self.runtime()
-        return TickParams(
-            heartbeat_ms=rt.heartbeat_interval_ms, ttl_ms=rt.session_ttl_ms,
-            interval_ms=self._interval(info), amount=rt.reward_amount, cap=rt.daily_reward_cap,
-            paused=rt.rewards_paused, tz_offset_ms=self._tz_offset(now_ms),
+        interval = info.reward_interval_ms or rt.reward_interval_ms
+        offset = self._tz_offset(now_ms)
+        cached = self._params_cache.get(interval)
+        if cached is not None and cached[0] is rt and cached[1] == offset:
+            return cached[2]
+        params = TickParams(
+            heartbeat_ms=rt.heartbeat_interval_ms, ttl_ms=rt.session_ttl_ms, interval_ms=interval,
+            amount=rt.reward_amount, cap=rt.daily_reward_cap, paused=rt.rewards_paused,
+            tz_offset_ms=offset,
         )
+        if len(self._params_cache) > 1000:
+            self._params_cache.clear()
+        self._params_cache[interval] = (rt, offset, params)
+        return params
 
     async def heartbeat(self, user_id: int, ref: SessionRef, playing: bool, visible: bool) -> Ticked:
         """One heartbeat of a WebSocket session (matched by session id and epoch)."""
@@ -184,7 +195,7 @@ class WatchService:
 
     async def _live_content(self, user_id: int, content_id: int, session_id: str, now_ms: int) -> ContentInfo:
         """The content of a live session; a content that became unavailable ends the session."""
-        info = await self.catalog.get(content_id)
+        info = self.catalog.cached(content_id) or await self.catalog.get(content_id)
         if info is None or not info.watchable(now_ms):
             await self.store.stop(user_id, session_id, "", content_id)
             raise ContentUnavailable("the content is no longer available")
@@ -195,13 +206,19 @@ class WatchService:
             raise NoSession("no live watch session: start again")
         if r.status == "replaced":
             raise Replaced(r.active_content or content_id, r.active_device)
-        balance = await self._balance(user_id, r.pg_balance, r.pending)
-        amount = self.runtime().reward_amount
-        count = len(r.granted)
-        grants = tuple(
-            Grant(rules.reward_id(user_id, content_id, n), amount, balance - amount * (count - 1 - i))
-            for i, n in enumerate(r.granted)
-        )
+        if r.pg_balance is None:
+            balance = await self._balance(user_id, r.pg_balance, r.pending)
+        else:
+            balance = r.pg_balance + r.pending
+        grants: tuple[Grant, ...] = ()
+        if r.granted:
+            amount = self.runtime().reward_amount
+            count = len(r.granted)
+            grants = tuple(
+                Grant(rules.reward_id(user_id, content_id, n), amount,
+                      balance - amount * (count - 1 - i))
+                for i, n in enumerate(r.granted)
+            )
         return Ticked(content_id, r.session_id, r.elapsed_ms, r.credited_ms, r.remaining_ms,
                       balance, grants, r.notice)
 
