@@ -28,17 +28,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import optional_identity, path_id
+from api.pagecache import PageCache
 from api.pages import Cursor, Limit, Page, decode_cursor, encode_cursor, page
 from api.spec import api_route
 from core import keys
 from core.errors import NotFound, Unavailable
 from core.models import CONTENT_LISTED_AT, Content
-from core.web import decode_query, invalid, ok
+from core.web import JSONBytes, decode_query, invalid, ok, ok_body
 
 log = logging.getLogger(__name__)
 
 LIVE_CANDIDATES = 10_000
 LIVE_CACHE_S = 2.0
+LIST_CACHE_S = 1.0  # list pages: the same for every caller, viewer counts at most 1 s old
 PIPELINE_CHUNK = 1000
 REDIS_TIMEOUT_S = 2.0
 MAX_SEARCH_WORDS = 8
@@ -169,12 +171,36 @@ async def _fetch(request: Request, query: Any) -> list[Any]:
         return list((await session.execute(query)).all())
 
 
+def page_cache(request: Request) -> PageCache:
+    """This process's cache of encoded catalog list pages (api/pagecache.py)."""
+    state = request.app.state
+    cache = getattr(state, "catalog_pages", None)
+    if cache is None:
+        cache = state.catalog_pages = PageCache(LIST_CACHE_S)
+    return cache  # type: ignore[no-any-return]
+
+
+def catalog_changed(request: Request) -> None:
+    """A content was created or changed through this process: list it anew at once."""
+    page_cache(request).clear()
+
+
 async def list_contents(request: Request) -> Response:
     await optional_identity(request)
     q = decode_query(request, ListQuery)
     tag = q.tag.strip().lower() if q.tag is not None else None
+    body = await page_cache(request).get(
+        (q.sort, tag, q.limit, q.cursor), lambda: _list_body(request, q, tag))
+    return JSONBytes(body)
+
+
+async def _list_body(request: Request, q: ListQuery, tag: str | None) -> bytes:
+    return ok_body(request, await _list_page(request, q, tag))
+
+
+async def _list_page(request: Request, q: ListQuery, tag: str | None) -> Page[ContentItem]:
     if q.sort == "live":
-        return ok(request, await _live_page(request, q, tag))
+        return await _live_page(request, q, tag)
     base = select(*_ITEM_COLUMNS).where(listable())
     if tag is not None:
         base = base.where(Content.tags.contains([tag]))
@@ -195,11 +221,8 @@ async def list_contents(request: Request) -> Response:
         listed = {r.id: r.listed_at for r in rows}
         items = [ContentItem(**{k: v for k, v in r._mapping.items() if k != "listed_at"},
                              viewer_count=counts.get(r.id, 0)) for r in rows]
-        result = page(items, q.limit, "latest", lambda c: (listed[c.id], c.id))
-    else:
-        result = page(_items(rows, counts), q.limit, "popular",
-                      lambda c: (c.view_count, c.id))
-    return ok(request, result)
+        return page(items, q.limit, "latest", lambda c: (listed[c.id], c.id))
+    return page(_items(rows, counts), q.limit, "popular", lambda c: (c.view_count, c.id))
 
 
 async def _live_page(request: Request, q: ListQuery, tag: str | None) -> Page[ContentItem]:

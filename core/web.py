@@ -100,8 +100,12 @@ class JSONBytes(Response):
 def ok(request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None
        ) -> Response:
     """A success envelope `{"success": true, "data": ...}`."""
-    body = encode({"success": True, "data": data}, _tz(request))
-    return JSONBytes(body, status_code=status, headers=headers)
+    return JSONBytes(ok_body(request, data), status_code=status, headers=headers)
+
+
+def ok_body(request: Request, data: Any) -> bytes:
+    """The encoded success envelope (for bodies kept and sent again: api/pagecache.py)."""
+    return encode({"success": True, "data": data}, _tz(request))
 
 
 def error_body(code: str, message: str, details: Any, trace_id: str | None) -> bytes:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
+from api.catalog import catalog_changed
 from api.contents import (
     ContentCreate,
     ContentPatch,
@@ -30,6 +31,7 @@ async def create(request: Request) -> Response:
         content = await create_content(session, body)
         audit.record(session, identity.user_id, "content.create", f"content:{content.id}",
                      None, content)
+    catalog_changed(request)
     return ok(request, content, 201)
 
 
@@ -45,6 +47,7 @@ async def patch(request: Request) -> Response:
         after = await update_content(session, content_id, values)
         audit.record(session, identity.user_id, "content.update", f"content:{content_id}",
                      before, after)
+    catalog_changed(request)
     return ok(request, after)
 
 
@@ -60,6 +63,7 @@ async def _set_deleted(request: Request, deleted: bool) -> Response:
         )
         action = "content.delete" if deleted else "content.restore"
         audit.record(session, identity.user_id, action, f"content:{content_id}", before, after)
+    catalog_changed(request)
     return ok(request, after)
 
 

@@ -1,0 +1,71 @@
+"""api/pagecache.py: one computation per key and TTL, shared by concurrent misses; failures
+and cancelled callers do not poison it."""
+
+import asyncio
+
+import pytest
+
+from api.pagecache import PageCache
+
+
+async def test_concurrent_misses_share_one_computation_until_the_ttl() -> None:
+    cache = PageCache(ttl_s=0.3)
+    calls = 0
+
+    async def compute() -> bytes:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return b"body%d" % calls
+
+    bodies = await asyncio.gather(*(cache.get("k", compute) for _ in range(50)))
+    assert set(bodies) == {b"body1"} and calls == 1
+    assert await cache.get("other", compute) == b"body2"
+    await asyncio.sleep(0.35)
+    assert await cache.get("k", compute) == b"body3"
+    cache.clear()
+    assert await cache.get("k", compute) == b"body4"
+
+
+async def test_a_failure_is_raised_to_every_waiter_and_not_kept() -> None:
+    cache = PageCache(ttl_s=60)
+    attempts = 0
+
+    async def flaky() -> bytes:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.sleep(0.01)
+        if attempts == 1:
+            raise ValueError("database down")
+        return b"ok"
+
+    results = await asyncio.gather(*(cache.get("k", flaky) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)
+    assert await cache.get("k", flaky) == b"ok" and attempts == 2
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
+    cache = PageCache(ttl_s=60)
+
+    async def slow() -> bytes:
+        await asyncio.sleep(0.1)
+        return b"done"
+
+    first = asyncio.ensure_future(cache.get("k", slow))
+    second = asyncio.ensure_future(cache.get("k", slow))
+    await asyncio.sleep(0.02)
+    first.cancel()
+    assert await second == b"done"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_entries_are_bounded() -> None:
+    cache = PageCache(ttl_s=60, max_entries=10)
+
+    async def compute() -> bytes:
+        return b"x"
+
+    for i in range(35):
+        await cache.get(i, compute)
+    assert len(cache._entries) <= 10
