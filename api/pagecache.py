@@ -1,9 +1,11 @@
 """Encoded bodies of public pages that every caller sees alike (the catalog lists), kept for
-a short time: under load one computation per key and second serves every request, and
-concurrent misses of one key wait for the same computation instead of each running it.
+a short time: under load one computation per key and `ttl_s` serves every request.
 
-Per process: a change made through this process's admin api clears it at once (`clear`); other
-processes show the change within `ttl_s` (docs/api.md, "Caching")."""
+Concurrent misses of one key wait for the same computation. Once a key has a body, an expired
+body is still served, for at most `stale_s` more, while one task computes the next in the
+background: no request waits on a refresh, and a failing refresh leaves the last good body in
+place until it is too old. Per process: a change made through this process's admin api clears
+it at once (`clear`); other processes show a change within `ttl_s` (docs/api.md, "Caching")."""
 
 from __future__ import annotations
 
@@ -11,35 +13,63 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 
+Compute = Callable[[], Awaitable[bytes]]
+
+
+class _Entry:
+    __slots__ = ("body", "fresh_until", "stale_until", "task")
+
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+        self.fresh_until = 0.0
+        self.stale_until = 0.0
+        self.task: asyncio.Task[bytes] | None = None
+
 
 class PageCache:
-    def __init__(self, ttl_s: float = 1.0, max_entries: int = 4096) -> None:
+    def __init__(self, ttl_s: float = 1.0, stale_s: float = 5.0, max_entries: int = 4096) -> None:
         self.ttl_s = ttl_s
+        self.stale_s = stale_s
         self.max_entries = max_entries
-        self._entries: dict[Hashable, tuple[float, asyncio.Task[bytes]]] = {}
+        self._entries: dict[Hashable, _Entry] = {}
 
-    async def get(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
-        """The cached body of `key`, else `compute()`'s, run as a task of its own so that a
-        caller who goes away does not cancel it for the others. Failures are not kept."""
+    async def get(self, key: Hashable, compute: Compute) -> bytes:
         now = time.monotonic()
         entry = self._entries.get(key)
-        if entry is None or entry[0] <= now:
+        if entry is not None and entry.body is not None:
+            if now < entry.fresh_until:
+                return entry.body
+            if now < entry.stale_until:
+                if entry.task is None:
+                    self._start(entry, compute)
+                return entry.body
+        if entry is None:
             if len(self._entries) >= self.max_entries:
-                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+                self._entries = {k: e for k, e in self._entries.items() if e.stale_until > now}
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-            task = asyncio.get_running_loop().create_task(_run(compute))
-            entry = self._entries[key] = (now + self.ttl_s, task)
-            task.add_done_callback(lambda t, key=key, entry=entry: self._done(key, entry, t))
-        return await asyncio.shield(entry[1])
+            entry = self._entries[key] = _Entry()
+        task = entry.task or self._start(entry, compute)
+        # Shielded: a caller that goes away does not cancel the computation for the others.
+        return await asyncio.shield(task)
 
-    def _done(self, key: Hashable, entry: tuple[float, asyncio.Task[bytes]], task: asyncio.Task[bytes]) -> None:
-        if (task.cancelled() or task.exception() is not None) and self._entries.get(key) is entry:
-            del self._entries[key]
+    def _start(self, entry: _Entry, compute: Compute) -> asyncio.Task[bytes]:
+        task = entry.task = asyncio.get_running_loop().create_task(_run(compute))
+
+        def done(t: asyncio.Task[bytes]) -> None:
+            if entry.task is t:
+                entry.task = None
+            if not t.cancelled() and t.exception() is None:
+                entry.body = t.result()
+                at = time.monotonic()
+                entry.fresh_until, entry.stale_until = at + self.ttl_s, at + self.ttl_s + self.stale_s
+
+        task.add_done_callback(done)
+        return task
 
     def clear(self) -> None:
         self._entries.clear()
 
 
-async def _run(compute: Callable[[], Awaitable[bytes]]) -> bytes:
+async def _run(compute: Compute) -> bytes:
     return await compute()

@@ -9,7 +9,7 @@ from api.pagecache import PageCache
 
 
 async def test_concurrent_misses_share_one_computation_until_the_ttl() -> None:
-    cache = PageCache(ttl_s=0.3)
+    cache = PageCache(ttl_s=0.3, stale_s=0)
     calls = 0
 
     async def compute() -> bytes:
@@ -69,3 +69,46 @@ async def test_entries_are_bounded() -> None:
     for i in range(35):
         await cache.get(i, compute)
     assert len(cache._entries) <= 10
+
+
+async def test_an_expired_body_is_served_while_one_refresh_runs() -> None:
+    cache = PageCache(ttl_s=0.1, stale_s=0.5)
+    calls = 0
+    release = asyncio.Event()
+
+    async def compute() -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await release.wait()
+        return b"v%d" % calls
+
+    assert await cache.get("k", compute) == b"v1"
+    await asyncio.sleep(0.15)  # expired, still within stale_s
+    assert [await cache.get("k", compute) for _ in range(20)] == [b"v1"] * 20
+    await asyncio.sleep(0.01)
+    assert calls == 2  # one refresh, in the background, still waiting
+    assert await cache.get("k", compute) == b"v1"
+    release.set()
+    await asyncio.sleep(0.01)
+    assert await cache.get("k", compute) == b"v2"
+
+
+async def test_a_failed_refresh_keeps_the_last_body_until_it_is_too_old() -> None:
+    cache = PageCache(ttl_s=0.05, stale_s=0.3)
+    fail = False
+
+    async def compute() -> bytes:
+        if fail:
+            raise ConnectionError("database down")
+        return b"good"
+
+    assert await cache.get("k", compute) == b"good"
+    fail = True
+    await asyncio.sleep(0.1)
+    assert await cache.get("k", compute) == b"good"  # stale, refresh fails in the background
+    await asyncio.sleep(0.01)
+    assert await cache.get("k", compute) == b"good"
+    await asyncio.sleep(0.35)  # past stale_s: the failure reaches the caller
+    with pytest.raises(ConnectionError):
+        await cache.get("k", compute)
