@@ -435,20 +435,26 @@ def _is_list(type_: Any) -> bool:
     return typing.get_origin(type_) in (list, tuple, set, frozenset)
 
 
+@functools.cache
+def _list_params(type_: type) -> frozenset[str]:
+    """The query parameters of `type_` that take every repetition (built once per Struct:
+    msgspec.structs.fields resolves annotations on each call)."""
+    return frozenset(f.encode_name for f in msgspec.structs.fields(type_) if _is_list(f.type))
+
+
 def decode_query(request: Request, type_: type[T]) -> T:
     """The query string as a Struct `type_` (strings converted: `?limit=5` is an int), or
     BadRequest naming the parameter. A parameter of a list type takes every repetition
     (`?tag=a&tag=b`); any other takes the last one. Parameters the Struct does not name are
     ignored unless it forbids unknown fields."""
-    fields = {f.encode_name: f for f in msgspec.structs.fields(type_)}  # type: ignore[arg-type]
+    lists = _list_params(type_)
     raw: dict[str, Any] = {}
     params = request.query_params
     for name in params.keys():
         values = params.getlist(name)
         for value in values:
             no_nul(name, value)
-        field = fields.get(name)
-        raw[name] = values if field is not None and _is_list(field.type) else values[-1]
+        raw[name] = values if name in lists else values[-1]
     try:
         return msgspec.convert(raw, type_, strict=False)
     except msgspec.ValidationError as exc:
