@@ -41,6 +41,22 @@ async def test_ready_503_names_postgresql_when_down(spawn):
     assert r.json()["down"] == ["postgresql"]
 
 
+async def test_routes_answer_503_while_postgresql_is_unreachable(spawn, token):
+    """A route that needs PostgreSQL answers 503 `unavailable` with Retry-After (not a 500
+    with a traceback per request) while PostgreSQL refuses connections."""
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/watch"
+    api = spawn("api.app:app", env_overrides={"DATABASE_URL": url})
+    headers = {"Authorization": f"Bearer {token(5)}", "X-Request-ID": "pg-down-1"}
+    async with httpx.AsyncClient(base_url=api.url, timeout=15) as http:
+        for path in ("/api/contents/1", "/api/coin-transactions"):
+            r = await http.get(path, headers=headers)
+            assert r.status_code == 503, (path, r.text)
+            assert r.headers["retry-after"] == "1"
+            error = r.json()["error"]
+            assert (error["code"], error["traceId"]) == ("unavailable", "pg-down-1")
+    assert "Traceback" not in api.output_tail(400)
+
+
 async def test_request_id_and_not_found_envelope(spawn):
     """Over real HTTP a given X-Request-ID is echoed and is the traceId of a 404 envelope;
     a 405 is an envelope too."""
