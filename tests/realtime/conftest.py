@@ -132,12 +132,14 @@ def content(engine: Any) -> Callable[..., Any]:
 STORE_PARTITIONS = 8
 
 
-@pytest.fixture(params=["single", "cluster"])
+@pytest.fixture(params=["single", "fast", "cluster"])
 async def store(request):  # type: ignore[no-untyped-def]
-    """A LiveStore (8 partitions) on a plain redis-server, and on a real 3-master Redis
-    Cluster: every test that takes it runs on both."""
+    """A LiveStore (8 partitions) on a plain redis-server (heartbeats through redis-py
+    pipelines, or through the hub's own RESP connection: `fast`) and on a real 3-master Redis
+    Cluster: every test that takes it runs on all three."""
     from redis.asyncio import Redis, RedisCluster
 
+    from realtime.live.resp import RespConnection
     from realtime.live.store import LiveStore
 
     if request.param == "cluster":
@@ -148,7 +150,8 @@ async def store(request):  # type: ignore[no-untyped-def]
         server = request.getfixturevalue("redis_server")
         client = Redis.from_url(server.url)
         await client.flushall()
-    s = LiveStore(client, STORE_PARTITIONS)
+    fast = RespConnection.from_url(server.url) if request.param == "fast" else None
+    s = LiveStore(client, STORE_PARTITIONS, fast=fast)
     await s.load_scripts()
     yield s
     await s.close()
