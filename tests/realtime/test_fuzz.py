@@ -21,9 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.tokens import issue_access
 from tests.support.procs import AppProcess, http_status
-from tests.support.tokens import token_cases
 from tests.support.wsfuzz import (
     CONTAINER_UVICORN_ARGS,
     Failure,
@@ -35,6 +33,7 @@ from tests.support.wsfuzz import (
     log_line_is_a_fault,
     play,
     scripts,
+    token_maker,
 )
 
 # Lock-step fuzzing sends faster than 20 frames/s on one connection and opens hundreds of
@@ -73,26 +72,10 @@ class Fuzzed:
         assert not bad, "\n".join(bad[:5])
 
 
-def _token_maker(settings_: Any) -> Callable[[int, str], str]:
-    cache: dict[int, dict[str, str | None]] = {}
-
-    def make(user_id: int, case: str) -> str:
-        if case == "valid":
-            return str(issue_access(settings_, user_id))
-        if case == "other_user":
-            return str(issue_access(settings_, user_id + 1))
-        if user_id not in cache:
-            cache.clear()
-            cache[user_id] = {k: c.token for k, c in token_cases(settings_, user_id).items()}
-        return cache[user_id][case] or ""
-
-    return make
-
-
 def _fuzzed(spawn: Callable[..., AppProcess], settings: Any, cid: int, env: dict[str, str]) -> Fuzzed:
     proc = spawn("realtime.app:app", env, extra_args=CONTAINER_UVICORN_ARGS)
     limit = int(env.get("WS_MAX_MESSAGES_PER_SECOND", "20"))
-    return Fuzzed(proc, Target(proc.ws_url, _token_maker(settings), frozenset({cid}), limit))
+    return Fuzzed(proc, Target(proc.ws_url, token_maker(settings), frozenset({cid}), limit))
 
 
 @pytest.fixture

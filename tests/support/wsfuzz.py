@@ -386,6 +386,30 @@ def outcomes(state: State, exp: Expect, watchable: frozenset[int], now: float
     return out
 
 
+def step(states: list[State], exp: Expect, watchable: frozenset[int], now: float,
+         extra: Callable[[State], list[tuple[Outcome, State]]] | None = None,
+         ) -> tuple[list[tuple[Outcome, State]], Callable[[Any], list[State]]]:
+    """The outcomes allowed from any of the states the connection may be in, and a function
+    from the observed reply to the states it may be in next. The model is nondeterministic
+    where the contract is: a frame nested 800-1000 levels deep is a message or malformed,
+    and either can answer the same `error bad_request` (an `auth` refused) while counting
+    differently towards the 4500 close; so every state that fits is kept."""
+    allowed: list[tuple[Outcome, State]] = []
+    for state in states:
+        allowed += outcomes(state, exp, watchable, now)
+        if extra is not None:
+            allowed += extra(state)
+
+    def after(got: Any) -> list[State]:
+        nxt: dict[tuple[Any, int], State] = {}
+        for outcome, state in allowed:
+            if _matches(outcome, got):
+                nxt.setdefault((state.session, state.malformed), state)
+        return list(nxt.values())
+
+    return allowed, after
+
+
 # --- strategies ----------------------------------------------------------------------------
 
 # Strings that have broken parsers, terminals and databases before.
@@ -668,6 +692,8 @@ class Failure:
     frame: str
     allowed: list[str]
     got: str
+    # The connection up to here: (frame, its reply, malformed frames the model counted).
+    transcript: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f"frame {self.index} ({self.label}) {self.frame[:200]!r}: allowed "
@@ -690,6 +716,27 @@ class Tally:
         self.replies.update(other.replies)
         self.labels.update(other.labels)
         self.failures.extend(other.failures)
+
+
+def token_maker(settings: Any) -> Callable[[int, str], str]:
+    """`make(user_id, case)`: a token for a connection's user: `valid`, `other_user` (valid,
+    for the next user id) or a case of tests/support/tokens.py's matrix."""
+    from core.tokens import issue_access
+    from tests.support.tokens import token_cases
+
+    cache: dict[int, dict[str, str | None]] = {}
+
+    def make(user_id: int, case: str) -> str:
+        if case == "valid":
+            return str(issue_access(settings, user_id))
+        if case == "other_user":
+            return str(issue_access(settings, user_id + 1))
+        if user_id not in cache:
+            cache.clear()
+            cache[user_id] = {k: c.token for k, c in token_cases(settings, user_id).items()}
+        return cache[user_id][case] or ""
+
+    return make
 
 
 @dataclass
@@ -780,10 +827,11 @@ async def _send(ws: Any, payload: str | bytes, text: bool) -> bool:
 
 
 async def _lockstep(ws: Any, target: Target, user_id: int, script: Script, tally: Tally) -> None:
-    state = State(last_beat=time.monotonic())
+    states = [State(last_beat=time.monotonic())]
+    transcript: list[tuple[str, str, int]] = []
     for i, frame in enumerate(script.frames):
         payload, text = _send_args(frame, target, user_id)
-        allowed = outcomes(state, classify(frame, payload), target.watchable, time.monotonic())
+        allowed, after = step(states, classify(frame, payload), target.watchable, time.monotonic())
         tally.frames += 1
         tally.labels[frame.label.split(":")[0]] += 1
         await _send(ws, payload, text)  # a close under a long send shows up in the read
@@ -793,12 +841,13 @@ async def _lockstep(ws: Any, target: Target, user_id: int, script: Script, tally
         except TimeoutError:
             got = Close(-1)  # no reply at all
         tally.replies[got.key() if isinstance(got, Close) else got[0]] += 1
-        match = next((nxt for outcome, nxt in allowed if _matches(outcome, got)), None)
-        if match is None:
+        states = after(got)
+        if not states:
             tally.failures.append(Failure(frame.label, i, repr(payload)[:300],
-                                          [o.key() for o, _ in allowed], _describe(got)))
+                                          sorted({o.key() for o, _ in allowed}), _describe(got),
+                                          transcript))
             return
-        state = match
+        transcript.append((repr(payload)[:300], _describe(got)[:200], states[0].malformed))
         if isinstance(got, Close):
             return
 
@@ -819,7 +868,7 @@ async def _flood(ws: Any, target: Target, user_id: int, script: Script, tally: T
         if fatal is not None:
             break  # the hub fails the connection here: nothing after it is read
     burst_s = time.monotonic() - began
-    state = State(last_beat=time.monotonic())
+    states = [State(last_beat=time.monotonic())]
     text_frames = 0
     limited = 0
     for i, (frame, payload, text) in enumerate(sent):
@@ -827,27 +876,33 @@ async def _flood(ws: Any, target: Target, user_id: int, script: Script, tally: T
         tally.labels["flood"] += 1
         counted = text and not frame.binary  # binary frames are refused before the rate check
         text_frames += counted
-        allowed = outcomes(state, classify(frame, payload), target.watchable, time.monotonic())
-        if counted and text_frames > target.rate_limit and classify(frame, payload).close is None:
-            allowed.append((Reply("error", "rate_limited", frozenset({None})), state))
-            allowed.append((Close(4029), state))
-        if fatal is not None:
-            # The WebSocket layer fails the connection as soon as it parses the bad frame,
-            # dropping earlier frames the hub has not answered yet.
-            allowed.append((Close(fatal), state))
+        exp = classify(frame, payload)
+
+        def also(state: State, exp: Expect = exp, counted: bool = counted,
+                 text_frames: int = text_frames) -> list[tuple[Outcome, State]]:
+            more: list[tuple[Outcome, State]] = []
+            if counted and text_frames > target.rate_limit and exp.close is None:
+                more.append((Reply("error", "rate_limited", frozenset({None})), state))
+                more.append((Close(4029), state))
+            if fatal is not None:
+                # The WebSocket layer fails the connection as soon as it parses the bad
+                # frame, dropping earlier frames the hub has not answered yet.
+                more.append((Close(fatal), state))
+            return more
+
+        allowed, after = step(states, exp, target.watchable, time.monotonic(), also)
         try:
             got = await _next(ws, target.reply_timeout)
         except TimeoutError:
             got = Close(-1)
         tally.replies[got.key() if isinstance(got, Close) else got[0]] += 1
-        match = next((nxt for outcome, nxt in allowed if _matches(outcome, got)), None)
-        if match is None:
+        states = after(got)
+        if not states:
             tally.failures.append(Failure(f"flood:{frame.label}", i, repr(payload)[:300],
-                                          [o.key() for o, _ in allowed], _describe(got)))
+                                          sorted({o.key() for o, _ in allowed}), _describe(got)))
             return
         if not isinstance(got, Close) and got[0] == "error:rate_limited":
             limited += 1
-        state = match
         if isinstance(got, Close):
             limited += got.code == 4029
             return
