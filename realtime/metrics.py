@@ -50,11 +50,11 @@ class HotPath(Collector):
         self.heartbeat_seconds = Timings(HEARTBEAT_BUCKETS)
 
     def collect(self) -> Iterator[Metric]:
-        for name, doc, label, tally in (
-            ("hub_frames", "Client frames received, by result", "result", self.frames),
-            ("hub_heartbeats", "Heartbeats handled, by outcome", "outcome", self.heartbeats),
-        ):
-            family = CounterMetricFamily(name, doc, labels=[label])
+        frames = CounterMetricFamily("hub_frames", "Client frames received, by result",
+                                     labels=["result"])
+        heartbeats = CounterMetricFamily("hub_heartbeats", "Heartbeats handled, by outcome",
+                                         labels=["outcome"])
+        for family, tally in ((frames, self.frames), (heartbeats, self.heartbeats)):
             for value, count in tally.counts.items():
                 family.add_metric([value], count)
             yield family

@@ -28,6 +28,10 @@ SUFFIXES = {
     "Histogram": ("_bucket", "_sum", "_count", "_created"),
     "Summary": ("", "_sum", "_count", "_created"),
     "Info": ("_info",),
+    # Families a custom collector yields at scrape time (realtime/metrics.HotPath).
+    "CounterMetricFamily": ("_total",),
+    "GaugeMetricFamily": ("",),
+    "HistogramMetricFamily": ("_bucket", "_sum", "_count"),
 }
 
 
@@ -48,7 +52,7 @@ def exported_metrics() -> set[str]:
                 if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
                     continue
                 base = arg.value
-                if kind == "Counter":
+                if kind in ("Counter", "CounterMetricFamily"):
                     base = base.removesuffix("_total")
                 names.update(base + suffix for suffix in SUFFIXES[kind])
     return names
