@@ -135,6 +135,7 @@ async def test_websockets_and_http_through_nginx(
         assert r.status_code == 200  # only the api serves it
         r = await http.post("/api/service/timer-session", json={})
         assert r.status_code == 401  # the hub's fallback: it wants a token
+        assert (await http.get("/metrics")).status_code == 404  # Prometheus scrapes directly
 
     clients = []
     for i in range(4):
