@@ -24,9 +24,20 @@ from typing import Any
 
 import hiredis
 from redis.asyncio.connection import parse_url
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
 
 from realtime.live.wire import command
+
+
+# Calls written at once at most: a loop iteration that makes more writes them in several
+# pieces, so Redis works on the first while the hub is still making the next.
+FLUSH_EVERY = 32
 
 
 class _ReplyError(Exception):
@@ -93,7 +104,10 @@ class RespConnection:
             self._waiting.append(None)
         self._out.append(data)
         if self._transport is not None:
-            self._schedule_flush()
+            if len(self._out) >= FLUSH_EVERY:
+                self._flush()  # Redis starts on these while this loop iteration goes on
+            else:
+                self._schedule_flush()
         elif self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
         return future
@@ -145,7 +159,7 @@ class RespConnection:
                 await asyncio.wait_for(future, self._connect_timeout)
             self._transport = transport  # type: ignore[assignment]
             self._schedule_flush()
-        except (OSError, asyncio.TimeoutError, ResponseError) as exc:
+        except (OSError, asyncio.TimeoutError, RedisError) as exc:  # RedisError: AUTH refused, lost
             if self._protocol is not None:
                 self._protocol = None
                 transport.abort()
