@@ -46,7 +46,7 @@ from core.errors import (
     Unauthorized,
 )
 from core.settings import Settings
-from core.tokens import Identity, TokenExpired, TokenError, bearer_token, verify_access
+from core.tokens import Identity, TokenError, TokenExpired, bearer_token, verify_access
 
 log = logging.getLogger(__name__)
 

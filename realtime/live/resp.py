@@ -34,7 +34,6 @@ from redis.exceptions import (
 
 from realtime.live.wire import command
 
-
 # Calls written at once at most: a loop iteration that makes more writes them in several
 # pieces, so Redis works on the first while the hub is still making the next.
 FLUSH_EVERY = 32
@@ -159,7 +158,7 @@ class RespConnection:
                 await asyncio.wait_for(future, self._connect_timeout)
             self._transport = transport  # type: ignore[assignment]
             self._schedule_flush()
-        except (OSError, asyncio.TimeoutError, RedisError) as exc:  # RedisError: AUTH refused, lost
+        except (OSError, RedisError) as exc:  # OSError includes timeouts; RedisError: AUTH refused, lost
             if self._protocol is not None:
                 self._protocol = None
                 transport.abort()

@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from core import keys
-from core.redis_client import LiveRedis
 from redis.exceptions import NoScriptError
 
+from core import keys
+from core.redis_client import LiveRedis
 from realtime.live import scripts, wire
 from realtime.live.batcher import PipelineBatcher
 from realtime.live.resp import RespConnection
@@ -135,7 +135,7 @@ class LiveStore:
         k = self.user_keys(user_id)
         return TickWire(scripts.TICK.sha, (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
                         user_id, session_id, epoch, tab, device, content_id,
-                        keys.viewers(content_id), argc=8)
+                        keys.viewers(content_id), argc=8)  # earning + the 7 of `_tail`
 
     def _tail(self, p: TickParams) -> bytes:
         tail = self._tails.get(p)
