@@ -114,8 +114,10 @@ class WatchService:
             raise ContentUnavailable("no such content, or it is not available")
         return info
 
-    def _interval(self, info: ContentInfo) -> int:
-        return info.reward_interval_ms or self.runtime().reward_interval_ms
+    @staticmethod
+    def _interval(info: ContentInfo, rt: Runtime) -> int:
+        """The content's own reward interval, else the runtime setting."""
+        return info.reward_interval_ms or rt.reward_interval_ms
 
     def _tz_offset(self, now_ms: int) -> int:
         # The offset changes at most twice a year: recompute once a minute.
@@ -140,7 +142,7 @@ class WatchService:
         info = await self._content(content_id, now_ms)
         await self.review.record(user_id, device, ip, now_ms)
         rt = self.runtime()
-        interval = self._interval(info)
+        interval = self._interval(info, rt)
         r = await self.store.start(user_id, content_id, tab, device, takeover,
                                    secrets.token_hex(8), self.node_id, conn_id, transport,
                                    rt.session_ttl_ms)
@@ -166,7 +168,7 @@ class WatchService:
     def _params(self, info: ContentInfo, now_ms: int) -> TickParams:
         """The tick's runtime values, one object per (runtime settings, interval, offset)."""
         rt = self.runtime()
-        interval = info.reward_interval_ms or rt.reward_interval_ms
+        interval = self._interval(info, rt)
         offset = self._tz_offset(now_ms)
         cached = self._params_cache.get(interval)
         if cached is not None and cached[0] is rt and cached[1] == offset:
