@@ -34,6 +34,8 @@ keepalive="--timeout-keep-alive 75"
 
 case "$role" in
   realtime)
+    # --ws realtime.wsdirect:DirectProtocol: uvicorn's websockets-sansio protocol with the
+    #   hub's direct lane for /ws frames (no ASGI event per frame: docs/performance.md).
     # --ws-max-size: larger frames are refused before they are buffered (close 1009).
     # --ws-per-message-deflate false: heartbeats are tiny; deflate doubles memory per idle
     #   connection (about 60 KB vs 26 KB) and costs CPU per frame (docs/operations.md).
@@ -43,6 +45,7 @@ case "$role" in
     #   them. Append --access-log to get the lines.
     # shellcheck disable=SC2086
     run uvicorn realtime.app:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8001}" \
+      --ws realtime.wsdirect:DirectProtocol \
       --ws-max-size "${WS_MAX_FRAME_BYTES:-4096}" --ws-per-message-deflate false \
       $proxy $keepalive --timeout-graceful-shutdown 5 --no-access-log "$@"
     ;;

@@ -57,6 +57,7 @@ from loadtests.stack import (
     loadavg,
     rss_kib,
 )
+from realtime.wsdirect import UVICORN_WS
 
 RESULTS = ROOT / "loadtests" / "results"
 FIRST_UID = 100_000
@@ -268,6 +269,8 @@ class Bench:
             if self.args.diag:
                 target, env["DIAG_APP"] = "loadtests.diag_app:app", target
         name = f"{kind}-{ws}-{'deflate' if deflate else 'plain'}"
+        if kind == "hub" and ws == "websockets-sansio" and self.args.hub_lane == "direct":
+            ws = UVICORN_WS  # also when --diag wraps the hub
         app = self.stack.start_uvicorn(
             name,
             target,
@@ -1489,6 +1492,13 @@ def main(argv: list[str] | None = None) -> int:
         default="websockets-sansio",
         choices=["websockets-sansio", "wsproto", "websockets"],
         help="uvicorn --ws for the throughput part (the memory parts measure them all)",
+    )
+    parser.add_argument(
+        "--hub-lane",
+        default="direct",
+        choices=["direct", "asgi"],
+        help="the hub on websockets-sansio: with its direct lane (realtime.wsdirect, as "
+        "deployed) or over uvicorn's plain ASGI events",
     )
     parser.add_argument(
         "--diag",

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
+from realtime.wsdirect import UVICORN_WS
 from tests.support.procs import child_env, http_status
 from tests.support.servers import PostgresServer, RedisServer, die_with_parent, free_port
 
@@ -176,6 +177,8 @@ class App:
 def uvicorn_argv(
     target: str, port: int, *, ws: str = "websockets-sansio", deflate: bool = False
 ) -> list[str]:
+    if target == "realtime.app:app" and ws == "websockets-sansio":
+        ws = UVICORN_WS  # the hub's direct lane, as deployed (realtime/wsdirect.py)
     return [
         PYTHON,
         "-m",

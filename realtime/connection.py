@@ -12,10 +12,12 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 
@@ -24,7 +26,8 @@ from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
 from realtime.protocol import Auth, FrameError, Heartbeat, Ping, Start, Stop
-from realtime.service import Replaced, SessionRef
+from realtime.service import Replaced, SessionRef, Ticked, TickOutcome
+from realtime.wsdirect import EXTENSION, DirectProtocol
 
 if TYPE_CHECKING:
     from realtime.hub import Hub
@@ -37,15 +40,25 @@ CAP_NOTICE = protocol.encode(protocol.Notice(
 
 
 class Connection:
-    """The state of one connection. Pushes from other tasks go through `push`, which never
-    buffers more than `send_limit` frames: a client that does not read is disconnected.
-    Token expiry and stalled sends are checked by the hub's once-a-second sweep (`Hub.check`),
-    not by a timer per connection."""
+    """The state of one connection, and the state machine its messages go through.
+
+    `feed` takes one client message. Messages are handled one at a time, in order: a message
+    whose answer needs Redis or PostgreSQL makes the connection `busy`, and what arrives
+    meanwhile waits in `backlog` (reading from the socket pauses). A heartbeat on the common
+    path is sent to Redis from `feed` and answered from the reply's callback (no task at all);
+    other messages run as a task (`_run`).
+
+    Frames go out through `write`: on the direct lane (realtime.wsdirect, `direct` set) they
+    are written to the socket at once, and a client that stops reading stops being read
+    (backpressure) until the hub's once-a-second sweep drops it (`stalled`); over plain ASGI
+    each is a `send` task, at most `send_limit` of them outstanding."""
 
     __slots__ = ("id", "hub", "user_id", "expires_at", "ip", "ref", "rate", "malformed",
-                 "closed", "sending", "send_since", "task", "_send")
+                 "closed", "sending", "send_since", "task", "_send", "direct", "busy", "backlog",
+                 "idle", "beat", "beat_started")
 
-    def __init__(self, send: Send, hub: Hub, user_id: int, expires_at: int, ip: str) -> None:
+    def __init__(self, send: Send, hub: Hub, user_id: int, expires_at: int, ip: str,
+                 direct: DirectProtocol | None = None) -> None:
         self.id = secrets.token_hex(8)
         self._send = send
         self.hub = hub
@@ -59,13 +72,30 @@ class Connection:
         self.sending = 0
         self.send_since = 0.0  # when the oldest unfinished send began (monotonic)
         self.task = asyncio.current_task()
+        self.direct = direct
+        self.busy = False
+        self.backlog: deque[str | bytes] | None = None
+        self.idle: asyncio.Future[None] | None = None  # ASGI: the read loop waits on it
+        self.beat: Heartbeat | None = None  # the heartbeat whose tick is at Redis
+        self.beat_started = 0.0
 
     def log_extra(self) -> dict[str, Any]:
         return {"conn_id": self.id, "user_id": self.user_id}
 
-    async def send(self, text: str) -> None:
+    # Out.
+
+    def write(self, text: str) -> None:
+        """A frame to this client, after the ones written before it."""
         if self.closed:
             return
+        if self.direct is not None:
+            self.direct.write_text(text)
+        else:
+            self.push(text)
+
+    async def _send_task(self, text: str) -> None:
+        """One ASGI send. It does not look at `closed`: a frame written before a close goes
+        out before it (uvicorn refuses sends after the close frame)."""
         if not self.sending:
             self.send_since = time.monotonic()
         self.sending += 1
@@ -80,23 +110,32 @@ class Connection:
         """Send from outside the read loop without waiting; a backlog means a slow reader."""
         if self.closed:
             return
+        if self.direct is not None:
+            self.direct.write_text(text)
+            return
         if self.sending >= self.hub.settings.ws_send_queue:
             self.abort("send queue full")
             return
-        self.hub.spawn(self.send(text))
+        self.hub.spawn(self._send_task(text))
 
     def stalled(self, now: float, limit_s: float) -> bool:
+        if self.direct is not None:
+            since = self.direct.write_paused_since
+            return since > 0 and now - since > limit_s
         return self.sending > 0 and now - self.send_since > limit_s
 
     def abort(self, why: str) -> None:
-        """Drop a client that does not read: a close frame could not reach it either, so the
-        connection's task is cancelled, which frees its state; uvicorn closes the socket."""
+        """Drop a client that does not read: a close frame could not reach it either. On the
+        direct lane the socket is aborted (the read loop then ends); over ASGI the
+        connection's task is cancelled, which frees its state, and uvicorn closes the socket."""
         if self.closed:
             return
         self.closed = True
         log.info("dropping connection: %s", why, extra=self.log_extra())
         self.hub.metrics.closes_total.labels(str(closes.SLOW_CONSUMER)).inc()
-        if self.task is not None:
+        if self.direct is not None:
+            self.direct.abort()
+        elif self.task is not None:
             self.task.cancel()
 
     async def close(self, code: int, reason: str = "") -> None:
@@ -105,6 +144,86 @@ class Connection:
         self.closed = True
         self.hub.metrics.closes_total.labels(str(code)).inc()
         await _close(self._send, code, reason)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """`close` from code that cannot wait: nothing more is read or written from now on."""
+        if not self.closed:
+            self.closed = True
+            self.hub.metrics.closes_total.labels(str(code)).inc()
+            self.hub.spawn(_close(self._send, code, reason))
+
+    # In.
+
+    def feed(self, data: str | bytes) -> None:
+        """One client message (the direct lane calls this from the socket's data callback)."""
+        if self.closed:
+            return
+        if self.busy:
+            if self.backlog is None:
+                self.backlog = deque()
+                if self.direct is not None:
+                    self.direct.set_backlogged(True)
+            self.backlog.append(data)
+            return
+        _message(self, self.hub, data)
+
+    def done(self) -> None:
+        """The message in hand is answered: go on with the ones that waited."""
+        self.busy = False
+        backlog = self.backlog
+        while backlog and not self.busy and not self.closed:
+            _message(self, self.hub, backlog.popleft())
+        if backlog is not None and (not backlog or self.closed):
+            self.backlog = None
+            if self.direct is not None:
+                self.direct.set_backlogged(False)
+        if not self.busy and self.idle is not None:
+            idle, self.idle = self.idle, None
+            if not idle.done():
+                idle.set_result(None)
+
+    async def wait_idle(self) -> None:
+        if self.busy:
+            self.idle = asyncio.get_running_loop().create_future()
+            await self.idle
+
+    async def run(self, msg: protocol.ClientMessage) -> None:
+        """A message that needs its own task; then the next one."""
+        try:
+            await _dispatch(self, self.hub, msg)
+        finally:
+            self.done()
+
+    def ticked(self, outcome: TickOutcome) -> None:
+        """The reply to the heartbeat at Redis (WatchService.heartbeat_soon's callback)."""
+        msg = self.beat
+        assert msg is not None
+        if isinstance(outcome, Ticked):
+            self.beat = None
+            _tick_frames(self, self.hub, outcome, msg, self.beat_started)
+            self.done()
+        elif isinstance(outcome, NoScriptError):  # the tick did not run: the slow path reloads
+            self.beat = None
+            self.hub.spawn(self.run(msg))
+        elif isinstance(outcome, Exception):
+            self.beat = None
+            _failed(self, self.hub, msg, outcome)
+            self.done()
+        else:  # a coroutine that reads the balance from PostgreSQL first
+            self.hub.spawn(self._finish_tick(outcome))
+
+    async def _finish_tick(self, outcome: Coroutine[Any, Any, Ticked]) -> None:
+        msg = self.beat
+        assert msg is not None
+        self.beat = None
+        try:
+            out = await outcome
+        except Exception as exc:  # noqa: BLE001 - turned into the client's error frame
+            _failed(self, self.hub, msg, exc)
+        else:
+            _tick_frames(self, self.hub, out, msg, self.beat_started)
+        finally:
+            self.done()
 
 
 async def _close(send: Send, code: int, reason: str) -> None:
@@ -147,18 +266,22 @@ async def serve(scope: Scope, receive: Receive, send: Send, hub: Hub) -> None:
             return
         hub.register(conn)
         try:
-            await conn.send(protocol.encode(protocol.Hello(
+            conn.write(protocol.encode(protocol.Hello(
                 user_id=str(conn.user_id),
                 heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
                 session_ttl_ms=hub.runtime.session_ttl_ms,
                 server_time=int(time.time() * 1000),
             )))
-            while not conn.closed:
+            if conn.direct is not None:
+                conn.direct.attach(conn.feed)  # from here on frames skip the loop below
+            while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
                     conn.closed = True
                     return
-                await _frame(conn, hub, message)
+                text = message.get("text")
+                conn.feed(text if text is not None else message.get("bytes") or b"")
+                await conn.wait_idle()
         finally:
             hub.unregister(conn)
     finally:
@@ -184,139 +307,166 @@ async def _admit(scope: Scope, send: Send, hub: Hub, ip: str) -> Connection | No
         log.exception("cannot provision user %s", identity.user_id)
         await _close(send, closes.TRY_AGAIN, "try again later")
         return None
-    return Connection(send, hub, identity.user_id, identity.expires_at, ip)
+    direct = scope.get("extensions", {}).get(EXTENSION)
+    return Connection(send, hub, identity.user_id, identity.expires_at, ip, direct)
 
 
-async def _frame(conn: Connection, hub: Hub, message: dict[str, Any]) -> None:
-    """One client frame: bounds, decoding, then the message's handler."""
-    text = message.get("text")
+def _message(conn: Connection, hub: Hub, data: str | bytes) -> None:
+    """One client message: bounds, decoding, then its handler (a heartbeat's goes to Redis
+    from here; the others that need I/O run as a task)."""
     now = time.monotonic()
     frames = hub.metrics.frames
     max_bytes = hub.settings.ws_max_frame_bytes
-    if text is None:
-        data = message.get("bytes") or b""
+    if not isinstance(data, str):
         if len(data) > max_bytes:
-            await conn.close(closes.TOO_BIG, "frame too big")
+            conn.close_soon(closes.TOO_BIG, "frame too big")
             return
         frames.inc("binary")
-        await _malformed(conn, "frames must be JSON text", None, now)
+        _malformed(conn, "frames must be JSON text", None, now)
         return
-    if len(text) > max_bytes and len(text.encode()) > max_bytes:
+    if len(data) > max_bytes and len(data.encode()) > max_bytes:
         frames.inc("too_big")
-        await conn.close(closes.TOO_BIG, "frame too big")
+        conn.close_soon(closes.TOO_BIG, "frame too big")
         return
     if not conn.rate.hit(now):
         frames.inc("rate_limited")
         if conn.rate.should_close:
-            await conn.close(closes.RATE_LIMITED, "rate limited")
+            conn.close_soon(closes.RATE_LIMITED, "rate limited")
             return
-        await conn.send(protocol.encode(protocol.Error(code="rate_limited", message="slow down")))
+        conn.write(protocol.encode(protocol.Error(code="rate_limited", message="slow down")))
         return
     try:
-        msg = protocol.decode_client(text)
+        msg = protocol.decode_client(data)
     except FrameError as exc:
         frames.inc("malformed")
-        await _malformed(conn, str(exc), exc.ref, now)
+        _malformed(conn, str(exc), exc.ref, now)
         return
     frames.inc("ok")
-    await _dispatch(conn, hub, msg)
-
-
-async def _malformed(conn: Connection, message: str, ref: str | None, now: float) -> None:
-    if conn.malformed.hit(now):
-        await conn.close(closes.BAD_REQUEST, "too many malformed frames")
+    if type(msg) is Heartbeat:
+        ref = conn.ref
+        if ref is None:
+            conn.write(protocol.encode(protocol.Error(
+                code="no_session", message="no live watch session: start first", ref=msg.id)))
+            return
+        conn.busy = True
+        conn.beat = msg
+        conn.beat_started = time.perf_counter()
+        if hub.service.heartbeat_soon(conn.user_id, ref, msg.playing, msg.visible, conn.ticked):
+            return
+        conn.beat = None
+    elif type(msg) is Ping:
+        conn.write(protocol.encode(protocol.Pong(ref=msg.id)))
         return
-    await conn.send(protocol.encode(protocol.Error(code="bad_request", message=message, ref=ref)))
+    elif type(msg) is Auth:
+        _auth(conn, hub, msg)
+        return
+    conn.busy = True
+    hub.spawn(conn.run(msg))
+
+
+def _malformed(conn: Connection, message: str, ref: str | None, now: float) -> None:
+    if conn.malformed.hit(now):
+        conn.close_soon(closes.BAD_REQUEST, "too many malformed frames")
+        return
+    conn.write(protocol.encode(protocol.Error(code="bad_request", message=message, ref=ref)))
 
 
 async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> None:
+    """The messages that wait for I/O (a heartbeat here is one off the common path)."""
     try:
         match msg:
             case Heartbeat():
-                await _heartbeat(conn, hub, msg)
+                started = time.perf_counter()
+                out = await hub.service.heartbeat(conn.user_id, _session(conn), msg.playing,
+                                                  msg.visible)
+                _tick_frames(conn, hub, out, msg, started)
             case Start():
                 await _start(conn, hub, msg)
             case Stop():
                 await _stop(conn, hub, msg)
-            case Ping():
-                await conn.send(protocol.encode(protocol.Pong(ref=msg.id)))
-            case Auth():
-                await _auth(conn, hub, msg)
-    except Replaced as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the client's error frame
+        _failed(conn, hub, msg, exc)
+
+
+def _session(conn: Connection) -> SessionRef:
+    if conn.ref is None:
+        raise NoSession("no live watch session: start first")
+    return conn.ref
+
+
+def _failed(conn: Connection, hub: Hub, msg: protocol.ClientMessage, exc: Exception) -> None:
+    """A message's refusal or failure, as the client sees it (PROTOCOL section 4)."""
+    heartbeat = isinstance(msg, Heartbeat)
+    if isinstance(exc, Replaced):
+        if heartbeat:
+            hub.metrics.heartbeats.inc("replaced")
         hub.leave(conn)
-        await conn.send(protocol.encode(
+        conn.write(protocol.encode(
             protocol.Replaced(content_id=exc.content_id, by_device_id=exc.by_device_id)))
-        await conn.close(closes.REPLACED, "replaced")
-    except DomainError as exc:
-        if isinstance(msg, Heartbeat) and isinstance(exc, (NoSession, ContentUnavailable)):
-            hub.leave(conn)  # the session is over: the client must start again
-        await conn.send(protocol.encode(protocol.Error(
+        conn.close_soon(closes.REPLACED, "replaced")
+    elif isinstance(exc, DomainError):
+        if heartbeat:
+            hub.metrics.heartbeats.inc(exc.code)
+            if isinstance(exc, (NoSession, ContentUnavailable)):
+                hub.leave(conn)  # the session is over: the client must start again
+        conn.write(protocol.encode(protocol.Error(
             code=exc.code, message=exc.message, ref=msg.id, **exc.extra)))
-    except (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:
-        log.warning("internal error on %s: %r", type(msg).__name__, exc, extra=conn.log_extra())
-        await conn.send(protocol.encode(protocol.Error(
+    else:
+        if isinstance(exc, (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError)):
+            log.warning("internal error on %s: %r", type(msg).__name__, exc, extra=conn.log_extra())
+        else:
+            log.error("bug on %s", type(msg).__name__, exc_info=exc, extra=conn.log_extra())
+        conn.write(protocol.encode(protocol.Error(
             code="internal", message="the server failed; retry", ref=msg.id)))
+
+
+def _tick_frames(conn: Connection, hub: Hub, out: Ticked, msg: Heartbeat, started: float) -> None:
+    """A heartbeat's answer: its rewards, the daily-cap notice, then the tick."""
+    metrics = hub.metrics
+    if out.grants:
+        for grant in out.grants:
+            conn.write(protocol.encode(protocol.Reward(
+                reward_id=grant.reward_id, kind="watch", amount=grant.amount,
+                balance=grant.balance, content_id=out.content_id)))
+        metrics.rewards_total.inc(len(out.grants))
+        metrics.coins_total.inc(sum(g.amount for g in out.grants))
+    if out.cap_reached:
+        conn.write(CAP_NOTICE)
+    conn.write(protocol.encode(protocol.Tick(
+        content_id=out.content_id, elapsed_ms=out.elapsed_ms, credited_ms=out.credited_ms,
+        remaining_ms=out.remaining_ms, ref=msg.id)))
+    metrics.heartbeats.inc("ok")
+    metrics.heartbeat_seconds.observe(time.perf_counter() - started)
 
 
 async def _start(conn: Connection, hub: Hub, msg: Start) -> None:
     out = await hub.service.start(conn.user_id, msg.content_id, msg.tab_id, msg.device_id,
                                   msg.takeover, conn.id, "ws", conn.ip)
     hub.join(conn, out.ref)
-    await conn.send(protocol.encode(protocol.Started(
+    conn.write(protocol.encode(protocol.Started(
         content_id=out.ref.content_id, session_id=out.ref.session_id, resumed=out.resumed,
         elapsed_ms=out.elapsed_ms, interval_ms=out.interval_ms, remaining_ms=out.remaining_ms,
         balance=out.balance, viewers=out.viewers, ref=msg.id,
     )))
 
 
-async def _heartbeat(conn: Connection, hub: Hub, msg: Heartbeat) -> None:
-    ref = conn.ref
-    if ref is None:
-        raise NoSession("no live watch session: start first")
-    started = time.perf_counter()
-    try:
-        out = await hub.service.heartbeat(conn.user_id, ref, msg.playing, msg.visible)
-    except DomainError as exc:
-        hub.metrics.heartbeats.inc(exc.code)
-        raise
-    except Replaced:
-        hub.metrics.heartbeats.inc("replaced")
-        raise
-    if out.grants:
-        for grant in out.grants:
-            await conn.send(protocol.encode(protocol.Reward(
-                reward_id=grant.reward_id, kind="watch", amount=grant.amount,
-                balance=grant.balance, content_id=out.content_id)))
-        hub.metrics.rewards_total.inc(len(out.grants))
-        hub.metrics.coins_total.inc(sum(g.amount for g in out.grants))
-    if out.cap_reached:
-        await conn.send(CAP_NOTICE)
-    await conn.send(protocol.encode(protocol.Tick(
-        content_id=out.content_id, elapsed_ms=out.elapsed_ms, credited_ms=out.credited_ms,
-        remaining_ms=out.remaining_ms, ref=msg.id)))
-    hub.metrics.heartbeats.inc("ok")
-    hub.metrics.heartbeat_seconds.observe(time.perf_counter() - started)
-
-
 async def _stop(conn: Connection, hub: Hub, msg: Stop) -> None:
-    ref = conn.ref
-    if ref is None:
-        raise NoSession("no live watch session")
+    ref = _session(conn)
     hub.leave(conn)
     content_id, watched = await hub.service.stop(conn.user_id, ref)
-    await conn.send(protocol.encode(protocol.Stopped(content_id=content_id, watched_ms=watched, ref=msg.id)))
+    conn.write(protocol.encode(protocol.Stopped(content_id=content_id, watched_ms=watched, ref=msg.id)))
 
 
-async def _auth(conn: Connection, hub: Hub, msg: Auth) -> None:
+def _auth(conn: Connection, hub: Hub, msg: Auth) -> None:
     try:
         identity = verify_access(hub.settings, msg.token)
     except TokenError as exc:  # TokenExpired included: the old token still holds until it ends
-        await conn.send(protocol.encode(protocol.Error(
+        conn.write(protocol.encode(protocol.Error(
             code="bad_request", message=f"token refused: {exc}", ref=msg.id)))
         return
     if identity.user_id != conn.user_id:
-        await conn.send(protocol.encode(protocol.Error(
+        conn.write(protocol.encode(protocol.Error(
             code="bad_request", message="token is for another user", ref=msg.id)))
         return
     conn.expires_at = identity.expires_at
-    await conn.send(protocol.encode(protocol.Authed(expires_at=identity.expires_at, ref=msg.id)))
+    conn.write(protocol.encode(protocol.Authed(expires_at=identity.expires_at, ref=msg.id)))

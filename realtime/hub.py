@@ -166,13 +166,8 @@ class Hub:
         if conn is None or conn.closed:
             return
         self.leave(conn)
-        frame = protocol.encode(protocol.Replaced(content_id=content_id, by_device_id=by_device))
-
-        async def replace() -> None:
-            await conn.send(frame)
-            await conn.close(closes.REPLACED, "replaced")
-
-        self.spawn(replace())
+        conn.write(protocol.encode(protocol.Replaced(content_id=content_id, by_device_id=by_device)))
+        conn.close_soon(closes.REPLACED, "replaced")
 
     # Background loops. Each survives Redis or PostgreSQL failures and tries again.
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,7 +20,7 @@ from core.users import load_balance
 from realtime import rules
 from realtime.catalog import Catalog, ContentInfo
 from realtime.live.reviews import ReviewTracker
-from realtime.live.store import LiveStore, TickParams, TickResult
+from realtime.live.store import LiveStore, TickParams, TickResult, tick_result
 from realtime.live.wire import TickWire
 from realtime.review import ReviewLimits
 
@@ -86,6 +86,10 @@ class Ticked:
     grants: tuple[Grant, ...]
     cap_reached: bool
 
+
+# What `heartbeat_soon` hands its callback: the outcome, a refusal or failure, or a coroutine
+# that finishes the outcome (it needs PostgreSQL).
+TickOutcome = Ticked | Exception | Coroutine[Any, Any, Ticked]
 
 # kick(node, connection id, content id, by device id): tell the node holding a replaced
 # session's connection to close it.
@@ -195,6 +199,42 @@ class WatchService:
                                   ref.wire)
         return await self._ticked(user_id, ref.content_id, r)
 
+    def heartbeat_soon(self, user_id: int, ref: SessionRef, playing: bool, visible: bool,
+                       done: Callable[[TickOutcome], None]) -> bool:
+        """`heartbeat` without a task, for the common case: the RESP connection is in use and
+        the content is in the catalog's cache and watchable. The tick is sent now and `done`
+        gets, from the Redis reply's callback, the `Ticked`, the refusal or failure as an
+        exception (NoScriptError: call `heartbeat`, which reloads the scripts; the tick did
+        not run), or a coroutine to await for the `Ticked` (the balance must first be read
+        from PostgreSQL). False: nothing was sent; await `heartbeat` instead."""
+        if self.store.fast is None:
+            return False
+        now_ms = int(time.time() * 1000)
+        content_id = ref.content_id
+        info = self.catalog.cached(content_id)
+        if info is None or not info.watchable(now_ms):
+            return False
+        if ref.wire is None:
+            ref.wire = self.store.tick_wire(user_id, content_id, ref.session_id, ref.epoch,
+                                            ref.tab, ref.device)
+            assert ref.wire is not None
+
+        def reply(r: Any) -> None:
+            done(self._tick_reply(user_id, content_id, r))
+
+        self.store.tick_soon(ref.wire, playing and visible, self._params(info, now_ms), reply)
+        return True
+
+    def _tick_reply(self, user_id: int, content_id: int, reply: Any) -> TickOutcome:
+        if isinstance(reply, Exception):
+            return reply
+        r = tick_result(reply)
+        try:
+            out = self._ticked_now(user_id, content_id, r)
+        except (NoSession, Replaced) as exc:
+            return exc
+        return out if out is not None else self._ticked(user_id, content_id, r)
+
     async def _live_content(self, user_id: int, content_id: int, session_id: str, now_ms: int) -> ContentInfo:
         """The content of a live session; a content that became unavailable ends the session."""
         info = self.catalog.cached(content_id) or await self.catalog.get(content_id)
@@ -203,15 +243,24 @@ class WatchService:
             raise ContentUnavailable("the content is no longer available")
         return info
 
-    async def _ticked(self, user_id: int, content_id: int, r: TickResult) -> Ticked:
+    def _ticked_now(self, user_id: int, content_id: int, r: TickResult) -> Ticked | None:
+        """A tick's outcome; None when the balance must first be read from PostgreSQL."""
         if r.status == "no_session":
             raise NoSession("no live watch session: start again")
         if r.status == "replaced":
             raise Replaced(r.active_content or content_id, r.active_device)
         if r.pg_balance is None:
-            balance = await self._balance(user_id, r.pg_balance, r.pending)
-        else:
-            balance = r.pg_balance + r.pending
+            return None
+        return self._outcome(user_id, content_id, r, r.pg_balance + r.pending)
+
+    async def _ticked(self, user_id: int, content_id: int, r: TickResult) -> Ticked:
+        out = self._ticked_now(user_id, content_id, r)
+        if out is not None:
+            return out
+        balance = await self._balance(user_id, None, r.pending)
+        return self._outcome(user_id, content_id, r, balance)
+
+    def _outcome(self, user_id: int, content_id: int, r: TickResult, balance: int) -> Ticked:
         grants: tuple[Grant, ...] = ()
         if r.granted:
             amount = self.runtime().reward_amount

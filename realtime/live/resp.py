@@ -18,8 +18,10 @@ Redis Cluster and TLS keep using redis-py (realtime.live.store picks).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -34,9 +36,16 @@ from redis.exceptions import (
 
 from realtime.live.wire import command
 
+log = logging.getLogger("realtime.live.resp")
+
 # Calls written at once at most: a loop iteration that makes more writes them in several
 # pieces, so Redis works on the first while the hub is still making the next.
 FLUSH_EVERY = 32
+
+# Called with the reply (an error reply, a lost connection or a timeout as the exception
+# instance) from the socket's data callback: it must not raise, nor block.
+ReplyCallback = Callable[[Any], None]
+Waiter = asyncio.Future[Any] | ReplyCallback | None
 
 
 class _ReplyError(Exception):
@@ -76,8 +85,9 @@ class RespConnection:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._reader = hiredis.Reader(replyError=_ReplyError)
-        # One entry per reply expected, in order: the caller's future, or None (reply ignored).
-        self._waiting: deque[asyncio.Future[Any] | None] = deque()
+        # One entry per reply expected, in order: the caller's future or callback, or None
+        # (reply ignored).
+        self._waiting: deque[Waiter] = deque()
         self._handshake: deque[asyncio.Future[Any]] = deque()  # AUTH/SELECT replies come first
         self._out: list[bytes] = []  # written at the end of this loop iteration
         self._flush_scheduled = False
@@ -98,7 +108,17 @@ class RespConnection:
         """Send `data`: `replies` encoded commands. The future resolves to the first one's
         reply (an error reply raises); the others' replies are read and dropped."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
+        self._send(data, replies, future)
+        return future
+
+    def call_soon(self, data: bytes, replies: int, callback: ReplyCallback) -> None:
+        """`call` without a future: `callback` gets the first reply, or the exception an error
+        reply, a lost connection or a timeout is, straight from the socket's data callback
+        (no task wakes up for it: the heartbeat's path, docs/performance.md)."""
+        self._send(data, replies, callback)
+
+    def _send(self, data: bytes, replies: int, waiter: Waiter) -> None:
+        self._waiting.append(waiter)
         for _ in range(replies - 1):
             self._waiting.append(None)
         self._out.append(data)
@@ -109,7 +129,6 @@ class RespConnection:
                 self._schedule_flush()
         elif self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
-        return future
 
     async def close(self) -> None:
         if self._connecting is not None:
@@ -175,13 +194,12 @@ class RespConnection:
             reply = self._reader.gets()
             if reply is False:
                 return
-            future = self._handshake.popleft() if self._handshake else waiting.popleft()
-            if future is None or future.done():
-                continue
-            if isinstance(reply, _ReplyError):
-                future.set_exception(_error(reply))
+            if self._handshake:
+                _resolve(self._handshake.popleft(), reply)
             else:
-                future.set_result(reply)
+                waiter = waiting.popleft()
+                if waiter is not None:
+                    _resolve(waiter, reply)
 
     def _lost(self, protocol: _Protocol, exc: Exception | None) -> None:
         if protocol is not self._protocol:
@@ -199,9 +217,9 @@ class RespConnection:
     def _fail(self, error: Exception) -> None:
         waiting, self._waiting = self._waiting, deque()
         self._out.clear()
-        for future in waiting:
-            if future is not None and not future.done():
-                future.set_exception(error)
+        for waiter in waiting:
+            if waiter is not None:
+                _deliver(waiter, error)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -218,3 +236,24 @@ class RespConnection:
             self._transport.abort()
             return
         self._arm_watchdog()
+
+
+def _resolve(waiter: asyncio.Future[Any] | ReplyCallback, reply: Any) -> None:
+    _deliver(waiter, _error(reply) if isinstance(reply, _ReplyError) else reply)
+
+
+def _deliver(waiter: asyncio.Future[Any] | ReplyCallback, result: Any) -> None:
+    """Hand a reply or an error to a future or a callback. A callback that raises is a bug in
+    it; it is logged, and the replies behind it still reach their callers."""
+    if isinstance(waiter, asyncio.Future):
+        if waiter.done():
+            return
+        if isinstance(result, Exception):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
+        return
+    try:
+        waiter(result)
+    except Exception:  # one caller's bug must not stop the reply stream
+        log.exception("reply callback failed")

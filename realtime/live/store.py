@@ -4,8 +4,9 @@ content-wide viewer sets (kept outside the per-user scripts: another hash tag, a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import NoScriptError
 
@@ -76,6 +77,20 @@ class StopResult:
     stopped: bool
     content_id: int = 0
     watched_ms: int = 0
+
+
+def tick_result(r: Any) -> TickResult:
+    """tick.lua's reply as a value."""
+    status = _s(r[0])
+    if status == "replaced":
+        return TickResult(status, active_device=_s(r[1]), active_content=int(_s(r[2])))
+    if status != "ok":
+        return TickResult(status)
+    return TickResult(
+        status, elapsed_ms=int(r[1]), credited_ms=int(r[2]), remaining_ms=int(r[3]),
+        pg_balance=_opt_int(r[4]), pending=int(r[5]), now_ms=int(r[6]), notice=r[7] == 1,
+        session_id=_s(r[8]), granted=tuple(int(n) for n in r[9:]),
+    )
 
 
 class LiveStore:
@@ -173,16 +188,16 @@ class LiveStore:
                  p.tz_offset_ms),
                 ("ZADD", keys.viewers(content_id), "XX", "GT", deadline, user_id),
             )
-        status = _s(r[0])
-        if status == "replaced":
-            return TickResult(status, active_device=_s(r[1]), active_content=int(_s(r[2])))
-        if status != "ok":
-            return TickResult(status)
-        return TickResult(
-            status, elapsed_ms=int(r[1]), credited_ms=int(r[2]), remaining_ms=int(r[3]),
-            pg_balance=_opt_int(r[4]), pending=int(r[5]), now_ms=int(r[6]), notice=r[7] == 1,
-            session_id=_s(r[8]), granted=tuple(int(n) for n in r[9:]),
-        )
+        return tick_result(r)
+
+    def tick_soon(self, call: TickWire, earning: bool, p: TickParams,
+                  callback: Callable[[Any], None]) -> None:
+        """`tick` on the RESP connection (`fast` must be set) without a future: `callback`
+        gets tick.lua's raw reply (read it with `tick_result`) or the exception, NoScriptError
+        included (`tick` reloads the scripts and calls again: the script did not run)."""
+        assert self.fast is not None
+        data = call.encode(earning, self._tail(p), int(time.time() * 1000) + p.ttl_ms)
+        self.fast.call_soon(data, 2, callback)
 
     async def stop(self, user_id: int, session_id: str, tab: str = "", content_id: int = 0) -> StopResult:
         """Stop by session id (WebSocket) or, with session_id '', by tab and content (HTTP)."""

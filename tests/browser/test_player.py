@@ -68,7 +68,7 @@ async def test_pausing_stops_the_countdown(stack, open_page, token) -> None:  # 
     # Playing again moves it on.
     await page.evaluate("() => document.getElementById('video').play()")
     await asyncio.sleep(1.0)
-    assert await page.text_content("#countdown") != before
+    assert await page.text_content("#countdown") != before, (await ticks(page))[-6:]
     assert (await ticks(page))[-1]["credited_ms"] > 0
 
 

@@ -128,6 +128,7 @@ def test_hub_flags_come_from_the_environment() -> None:
     and trusting X-Forwarded-* from the load balancer."""
     argv = entrypoint_argv("realtime")
     joined = " ".join(argv)
+    assert "--ws realtime.wsdirect:DirectProtocol" in joined
     assert "--ws-max-size 4096" in joined
     assert "--ws-per-message-deflate false" in joined
     assert "--proxy-headers" in argv and "--forwarded-allow-ips" in argv

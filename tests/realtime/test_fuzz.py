@@ -4,8 +4,9 @@ types, missing fields, messages out of order, oversized frames, floods) and ever
 checked against the contract (tests/support/wsfuzz.py). A CI-sized run: a few thousand frames.
 loadtests/fuzz.py runs the same strategies for 100k+ frames and watches the hub's memory.
 
-The hub runs with the container's uvicorn flags (websockets-sansio, --ws-max-size 4096, no
-deflate). Each example is one connection of a fresh user, so examples do not depend on each
+The hub runs with the container's uvicorn flags (the direct lane of realtime/wsdirect.py,
+--ws-max-size 4096, no deflate), and again over uvicorn's plain websockets-sansio ASGI events
+(the hub's other path: realtime/connection.py handles both). Each example is one connection of a fresh user, so examples do not depend on each
 other, and the hub is shared by all examples of a test on purpose (the property includes
 "the process survives all of them"): hence HealthCheck.function_scoped_fixture is suppressed.
 derandomize + no database: CI runs the same examples every time.
@@ -72,26 +73,32 @@ class Fuzzed:
         assert not bad, "\n".join(bad[:5])
 
 
-def _fuzzed(spawn: Callable[..., AppProcess], settings: Any, cid: int, env: dict[str, str]) -> Fuzzed:
-    proc = spawn("realtime.app:app", env, extra_args=CONTAINER_UVICORN_ARGS)
+LANES = {"direct": CONTAINER_UVICORN_ARGS,
+         "asgi": ["--ws", "websockets-sansio", *CONTAINER_UVICORN_ARGS[2:]]}
+
+
+def _fuzzed(spawn: Callable[..., AppProcess], settings: Any, cid: int, env: dict[str, str],
+            lane: str) -> Fuzzed:
+    proc = spawn("realtime.app:app", env, extra_args=LANES[lane])
     limit = int(env.get("WS_MAX_MESSAGES_PER_SECOND", "20"))
     return Fuzzed(proc, Target(proc.ws_url, token_maker(settings), frozenset({cid}), limit))
 
 
-@pytest.fixture
-async def fuzz_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any
+@pytest.fixture(params=list(LANES))
+async def fuzz_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
                    ) -> AsyncIterator[Fuzzed]:
     """A hub with a published content and the rate and address gates lifted."""
-    hub = _fuzzed(spawn, settings, await content(), GATES_OFF)
+    hub = _fuzzed(spawn, settings, await content(), GATES_OFF, request.param)
     yield hub
     print(_summary(hub.tally))  # shown with -s, or when the test fails
 
 
-@pytest.fixture
-async def flood_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any
+@pytest.fixture(params=list(LANES))
+async def flood_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
                     ) -> AsyncIterator[Fuzzed]:
     """A hub with a published content and the default rate limit (20 frames/s)."""
-    hub = _fuzzed(spawn, settings, await content(), {"WS_CONNECTS_PER_IP_PER_MINUTE": "1000000"})
+    hub = _fuzzed(spawn, settings, await content(), {"WS_CONNECTS_PER_IP_PER_MINUTE": "1000000"},
+                  request.param)
     yield hub
     print(_summary(hub.tally))
 

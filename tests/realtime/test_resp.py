@@ -82,6 +82,51 @@ async def test_error_replies_raise_and_do_not_disturb_the_others(redis_server) -
         await conn.close()
 
 
+async def test_callbacks_get_replies_in_order_with_the_futures(redis_server) -> None:  # type: ignore[no-untyped-def]
+    """`call_soon`: the reply, an error reply or a lost connection reach the callback as a
+    value or an exception instance, in order with the futures; a callback that raises is
+    logged and the replies behind it still arrive."""
+    conn = RespConnection.from_url(redis_server.url)
+    assert conn is not None
+    got: list[object] = []
+
+    def broken(reply: object) -> None:
+        raise RuntimeError("a bug in a callback")
+
+    try:
+        first = conn.call(command("SET", "resp:cb", "1"))
+        conn.call_soon(command("INCR", "resp:cb"), 1, got.append)
+        conn.call_soon(command("HGET", "resp:cb", "f"), 1, got.append)  # WRONGTYPE
+        conn.call_soon(command("GET", "resp:cb"), 1, broken)
+        conn.call_soon(command("INCR", "resp:cb") + command("GET", "resp:cb"), 2, got.append)
+        last = conn.call(command("GET", "resp:cb"))
+        assert await first == b"OK"
+        assert await last == b"3"
+        assert got[0] == 2 and got[2] == 3
+        assert isinstance(got[1], ResponseError) and "WRONGTYPE" in str(got[1])
+    finally:
+        await conn.close()
+
+
+async def test_callbacks_in_flight_get_the_connection_loss(make_redis_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_redis_server()
+    conn = RespConnection.from_url(server.url)
+    assert conn is not None
+    got: list[object] = []
+    try:
+        assert await conn.call(command("PING")) == b"PONG"
+        conn.call_soon(command("BLPOP", "resp:never", 0), 1, got.append)
+        await asyncio.sleep(0.1)
+        server.kill()
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+        assert len(got) == 1 and isinstance(got[0], ConnectionError)
+    finally:
+        await conn.close()
+
+
 async def test_password_and_database_from_the_url(make_redis_server) -> None:  # type: ignore[no-untyped-def]
     server = make_redis_server()
     admin = Redis.from_url(server.url)

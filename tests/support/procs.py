@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from realtime.wsdirect import UVICORN_WS as HUB_WS
 from tests.support.servers import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,6 +194,8 @@ class AppProcess(Proc):
             "--no-access-log",
             *extra_args,
         ]
+        if app == "realtime.app:app" and "--ws" not in extra_args:
+            argv += ["--ws", HUB_WS]  # the hub's direct lane, as deployed (realtime.wsdirect)
         name = f"{app.replace(':', '.')}-{self.port}"
         super().__init__(argv, env, log_dir, name)
 

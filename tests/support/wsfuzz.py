@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from realtime.wsdirect import UVICORN_WS as HUB_WS
+
 # The hub's uvicorn flags in the container (deploy/docker-entrypoint.sh).
-CONTAINER_UVICORN_ARGS = ["--ws", "websockets-sansio", "--ws-max-size", "4096",
+CONTAINER_UVICORN_ARGS = ["--ws", HUB_WS, "--ws-max-size", "4096",
                           "--ws-per-message-deflate", "false"]
 MAX_FRAME_BYTES = 4096  # WS_MAX_FRAME_BYTES at its default, as in the container
 MALFORMED_LIMIT = 10  # PROTOCOL 4.3: more than 10 malformed frames in a minute close 4500
