@@ -84,8 +84,8 @@ class Connection:
 
     # Out.
 
-    def write(self, text: str) -> None:
-        """A frame to this client, after the ones written before it."""
+    def write(self, text: str | bytes) -> None:
+        """A text frame to this client (`bytes`: UTF-8), after the ones written before it."""
         if self.closed:
             return
         if self.direct is not None:
@@ -106,7 +106,7 @@ class Connection:
         finally:
             self.sending -= 1
 
-    def push(self, text: str) -> None:
+    def push(self, text: str | bytes) -> None:
         """Send from outside the read loop without waiting; a backlog means a slow reader."""
         if self.closed:
             return
@@ -116,7 +116,7 @@ class Connection:
         if self.sending >= self.hub.settings.ws_send_queue:
             self.abort("send queue full")
             return
-        self.hub.spawn(self._send_task(text))
+        self.hub.spawn(self._send_task(text if isinstance(text, str) else text.decode()))
 
     def stalled(self, now: float, limit_s: float) -> bool:
         if self.direct is not None:
@@ -425,14 +425,14 @@ def _tick_frames(conn: Connection, hub: Hub, out: Ticked, msg: Heartbeat, starte
     metrics = hub.metrics
     if out.grants:
         for grant in out.grants:
-            conn.write(protocol.encode(protocol.Reward(
+            conn.write(protocol.encode_bytes(protocol.Reward(
                 reward_id=grant.reward_id, kind="watch", amount=grant.amount,
                 balance=grant.balance, content_id=out.content_id)))
         metrics.rewards_total.inc(len(out.grants))
         metrics.coins_total.inc(sum(g.amount for g in out.grants))
     if out.cap_reached:
         conn.write(CAP_NOTICE)
-    conn.write(protocol.encode(protocol.Tick(
+    conn.write(protocol.encode_bytes(protocol.Tick(
         content_id=out.content_id, elapsed_ms=out.elapsed_ms, credited_ms=out.credited_ms,
         remaining_ms=out.remaining_ms, ref=msg.id)))
     metrics.heartbeats.inc("ok")

@@ -182,3 +182,8 @@ _encoder = msgspec.json.Encoder()
 
 def encode(message: ServerMessage) -> str:
     return _encoder.encode(message).decode()
+
+
+def encode_bytes(message: ServerMessage) -> bytes:
+    """`encode` as UTF-8 bytes, for the direct lane's writes (realtime.wsdirect)."""
+    return _encoder.encode(message)

@@ -68,11 +68,12 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 self.queue.put_nowait(event)
         self._update_reading()
 
-    def write_text(self, text: str) -> None:
-        """One text frame, written now (dropped once a close was sent or the peer left)."""
+    def write_text(self, text: str | bytes) -> None:
+        """One text frame (`bytes`: already UTF-8), written now; dropped once a close was
+        sent or the peer left."""
         if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
             return
-        data = text.encode()
+        data = text if type(text) is bytes else text.encode()  # type: ignore[union-attr]
         size = len(data)
         if size < 126 and not self.conn.extensions:
             self.transport.write(b"\x81" + _LENGTH[size] + data)

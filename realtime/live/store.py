@@ -43,7 +43,7 @@ class StartResult:
     other_device: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every heartbeat (see realtime.service.Grant)
 class TickResult:
     status: str  # ok | no_session | replaced
     elapsed_ms: int = 0
@@ -190,14 +190,13 @@ class LiveStore:
             )
         return tick_result(r)
 
-    def tick_soon(self, call: TickWire, earning: bool, p: TickParams,
+    def tick_soon(self, call: TickWire, earning: bool, p: TickParams, now_ms: int,
                   callback: Callable[[Any], None]) -> None:
         """`tick` on the RESP connection (`fast` must be set) without a future: `callback`
         gets tick.lua's raw reply (read it with `tick_result`) or the exception, NoScriptError
         included (`tick` reloads the scripts and calls again: the script did not run)."""
         assert self.fast is not None
-        data = call.encode(earning, self._tail(p), int(time.time() * 1000) + p.ttl_ms)
-        self.fast.call_soon(data, 2, callback)
+        self.fast.call_soon(call.encode(earning, self._tail(p), now_ms + p.ttl_ms), 2, callback)
 
     async def stop(self, user_id: int, session_id: str, tab: str = "", content_id: int = 0) -> StopResult:
         """Stop by session id (WebSocket) or, with session_id '', by tab and content (HTTP)."""
