@@ -1,10 +1,13 @@
-"""One WebSocket connection: authentication, the read loop, and the edge where outcomes and
-errors become frames and close codes (PROTOCOL section 4).
+"""One WebSocket connection: authentication, the message state machine, and the edge where
+outcomes and errors become frames and close codes (PROTOCOL section 4).
 
 `/ws` is served as plain ASGI (realtime.app routes it past Starlette): no router, middleware
 or WebSocket wrapper objects per connection, and one coroutine frame (`serve`) for the life of
-a connection. That keeps an idle connection near the bare uvicorn echo's memory and a frame's
-path short (docs/performance.md)."""
+a connection. Under realtime.wsdirect's protocol (as deployed) frames skip ASGI events once
+the connection is admitted: the protocol calls `Connection.feed` and replies are written to
+the socket; otherwise `serve` reads ASGI events and feeds them the same way. That keeps an
+idle connection near the bare uvicorn echo's memory and a heartbeat's path free of task
+wake-ups (docs/architecture.md, "Hot path"; docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -45,13 +48,13 @@ class Connection:
     `feed` takes one client message. Messages are handled one at a time, in order: a message
     whose answer needs Redis or PostgreSQL makes the connection `busy`, and what arrives
     meanwhile waits in `backlog` (reading from the socket pauses). A heartbeat on the common
-    path is sent to Redis from `feed` and answered from the reply's callback (no task at all);
-    other messages run as a task (`_run`).
+    path is sent to Redis from `feed` and answered from the reply's callback (`ticked`: no
+    task at all); other messages run as a task (`run`).
 
     Frames go out through `write`: on the direct lane (realtime.wsdirect, `direct` set) they
     are written to the socket at once, and a client that stops reading stops being read
     (backpressure) until the hub's once-a-second sweep drops it (`stalled`); over plain ASGI
-    each is a `send` task, at most `send_limit` of them outstanding."""
+    each is a `send` task, at most WS_SEND_QUEUE of them outstanding."""
 
     __slots__ = ("id", "hub", "user_id", "expires_at", "ip", "ref", "rate", "malformed",
                  "closed", "sending", "send_since", "task", "_send", "direct", "busy", "backlog",
