@@ -94,12 +94,17 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     def data_received(self, data: bytes) -> None:
         if not self.splitting:
             super().data_received(data)
-            if self.handshake_initiated and not self.split_decided:
+            if self.split_decided:
+                return
+            if self.handshake_initiated:
                 self.split_decided = True
                 # websockets parses frames right after the request, and keeps no trace of a
                 # partly read one: take over the stream only if nothing came after the request.
                 self.splitting = (data.find(b"\r\n\r\n") == len(data) - 4
                                   and not self.conn.reader.buffer)
+            elif self.conn.handshake_exc is not None:
+                self.split_decided = True
+                self._refuse_handshake()
             return
         if self.rest:
             data, self.rest = self.rest + data, b""
@@ -145,6 +150,14 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             at = frame_end
         if at < end:
             self.rest = data[at:] if at else data
+
+    def _refuse_handshake(self) -> None:
+        """websockets refuses a request line or header line over 8 KiB (414 / 431) by queueing
+        the response without an event, and uvicorn 0.54 writes only on events: without this
+        the client would get no answer at all and the socket would stay open."""
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
     def send_receive_event_to_app(self) -> None:
         sink = self.sink
