@@ -136,6 +136,8 @@ async def test_websockets_and_http_through_nginx(
         r = await http.post("/api/service/timer-session", json={})
         assert r.status_code == 401  # the hub's fallback: it wants a token
         assert (await http.get("/metrics")).status_code == 404  # Prometheus scrapes directly
+        assert (await http.get("/ready")).status_code == 404  # the orchestrator probes directly
+        assert (await http.get("/health")).status_code == 200  # cheap, no dependency
 
     clients = []
     for i in range(4):
