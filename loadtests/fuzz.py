@@ -295,7 +295,7 @@ class Run:
                      "chunk": args.chunk, "warmup_frames": args.warmup,
                      "rss_bound_mib": args.rss_bound_mib, "hub_env_lockstep": GATES_OFF,
                      "hub_env_flood": FLOOD_ENV, "loadavg_after": loadavg(),
-                     "uvicorn": "websockets-sansio, --ws-max-size 4096, no deflate, uvloop, httptools"},
+                     "uvicorn": "websockets-sansio + the direct lane (realtime.wsdirect), --ws-max-size 4096, no deflate, uvloop, httptools"},
             "frames": frames, "lockstep_frames": tally.frames, "flood_frames": flood_tally.frames,
             "connections": tally.connections + flood_tally.connections,
             "seconds": round(elapsed, 1), "frames_per_s": round(frames / elapsed, 1),
