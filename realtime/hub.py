@@ -22,7 +22,6 @@ from core import keys, runtime
 from core.blocks import Blocks, load_blocks
 from core.redis_client import LiveRedis
 from core.settings import Settings
-from core.users import provision_user
 from realtime import closes, protocol
 from realtime.catalog import Catalog
 from realtime.connection import Connection
@@ -30,6 +29,7 @@ from realtime.limits import AddressGate
 from realtime.live.resp import RespConnection
 from realtime.live.store import LiveStore
 from realtime.metrics import HubMetrics
+from realtime.provisioning import Provisioner
 from realtime.service import SessionRef, WatchService
 
 log = logging.getLogger("realtime.hub")
@@ -62,7 +62,7 @@ class Hub:
         self.draining = False
         self.gate = AddressGate(settings.ws_max_connections_per_ip,
                                 settings.ws_connects_per_ip_per_minute)
-        self._provisioned: set[int] = set()
+        self.provisioner = Provisioner(engine)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._control_now = asyncio.Event()
@@ -112,13 +112,8 @@ class Hub:
     # Connections.
 
     async def provision(self, user_id: int) -> None:
-        if user_id in self._provisioned:
-            return
-        async with self.engine.begin() as conn:
-            await provision_user(conn, user_id)
-        if len(self._provisioned) > 1_000_000:
-            self._provisioned.clear()
-        self._provisioned.add(user_id)
+        """The user's PostgreSQL row exists (batched with other first connections)."""
+        await self.provisioner.ensure(user_id)
 
     def register(self, conn: Connection) -> None:
         self.conns[conn.id] = conn
