@@ -8,12 +8,14 @@ lets a token without `aud` through, and never looks at whether `iat` lies in the
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
 
 import msgspec
-from jose import ExpiredSignatureError, JWTError, jwt
+from jose import ExpiredSignatureError, JWTError, jwk, jwt
+from jose.backends.base import Key
 
 from core.settings import Settings
 
@@ -70,6 +72,15 @@ def issue_access(
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
+@functools.lru_cache(maxsize=4)
+def _verify_key(secret: str) -> Key:
+    """The secret as python-jose's key object, built once: given the string, python-jose
+    tries it as JSON and rebuilds the key on every verification (a tenth of a WebSocket
+    connect's CPU in the hub's profile). The token's `alg` is still checked against
+    ALGORITHM before the key is used."""
+    return jwk.construct(secret, ALGORITHM)
+
+
 def verify_access(settings: Settings, token: str, *, now: float | None = None) -> Identity:
     """Return the identity in a valid access token, or raise TokenExpired / TokenError."""
     if not token or len(token) > MAX_TOKEN_CHARS:
@@ -79,7 +90,7 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret,
+            _verify_key(settings.jwt_secret),
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
