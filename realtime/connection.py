@@ -20,7 +20,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 
@@ -28,6 +28,7 @@ from core.errors import ContentUnavailable, DomainError, NoSession
 from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
+from realtime.live.resp import NOT_RUN
 from realtime.protocol import Auth, FrameError, Heartbeat, Ping, Start, Stop
 from realtime.service import Replaced, SessionRef, Ticked, TickOutcome
 from realtime.wsdirect import EXTENSION, DirectProtocol
@@ -205,7 +206,7 @@ class Connection:
             self.beat = None
             _tick_frames(self, self.hub, outcome, msg, self.beat_started)
             self.done()
-        elif isinstance(outcome, NoScriptError):  # the tick did not run: the slow path reloads
+        elif isinstance(outcome, NOT_RUN):  # the tick did not run: the redis-py path retries
             self.beat = None
             self.hub.spawn(self.run(msg))
         elif isinstance(outcome, Exception):

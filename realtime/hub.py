@@ -26,7 +26,7 @@ from realtime import closes, protocol
 from realtime.catalog import Catalog
 from realtime.connection import Connection
 from realtime.limits import AddressGate
-from realtime.live.resp import RespConnection
+from realtime.live.resp import ClusterResp, RespConnection
 from realtime.live.store import LiveStore
 from realtime.metrics import HubMetrics
 from realtime.provisioning import Provisioner
@@ -49,8 +49,11 @@ class Hub:
         self.pubsub_redis = pubsub
         self.engine = engine
         self.metrics = metrics
-        fast = None if settings.redis_cluster else RespConnection.from_url(settings.redis_url)
-        self.store = LiveStore(redis, settings.redis_partitions, fast=fast)
+        if settings.redis_cluster:
+            fast, cluster = None, ClusterResp.from_url(redis, settings.redis_url)
+        else:
+            fast, cluster = RespConnection.from_url(settings.redis_url), None
+        self.store = LiveStore(redis, settings.redis_partitions, fast=fast, cluster=cluster)
         self.catalog = Catalog(engine)
         self.runtime = runtime.defaults(settings)
         self.blocks = Blocks()

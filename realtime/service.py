@@ -203,13 +203,14 @@ class WatchService:
 
     def heartbeat_soon(self, user_id: int, ref: SessionRef, playing: bool, visible: bool,
                        done: Callable[[TickOutcome], None]) -> bool:
-        """`heartbeat` without a task, for the common case: the RESP connection is in use and
-        the content is in the catalog's cache and watchable. The tick is sent now and `done`
-        gets, from the Redis reply's callback, the `Ticked`, the refusal or failure as an
-        exception (NoScriptError: call `heartbeat`, which reloads the scripts; the tick did
-        not run), or a coroutine to await for the `Ticked` (the balance must first be read
-        from PostgreSQL). False: nothing was sent; await `heartbeat` instead."""
-        if self.store.fast is None:
+        """`heartbeat` without a task, for the common case: the hub's RESP connections are in
+        use and the content is in the catalog's cache and watchable. The tick is sent now and
+        `done` gets, from the Redis reply's callback, the `Ticked`, the refusal or failure as
+        an exception (one of resp.NOT_RUN: the tick did not run; call `heartbeat`, which
+        reloads the scripts or follows the cluster's redirect), or a coroutine to await for
+        the `Ticked` (the balance must first be read from PostgreSQL). False: nothing was
+        sent; await `heartbeat` instead."""
+        if not self.store.callbacks:
             return False
         now_ms = int(time.time() * 1000)
         content_id = ref.content_id
@@ -224,9 +225,8 @@ class WatchService:
         def reply(r: Any) -> None:
             done(self._tick_reply(user_id, content_id, r))
 
-        self.store.tick_soon(ref.wire, playing and visible, self._params(info, now_ms), now_ms,
-                             reply)
-        return True
+        return self.store.tick_soon(ref.wire, playing and visible, self._params(info, now_ms),
+                                    now_ms, reply)
 
     def _tick_reply(self, user_id: int, content_id: int, reply: Any) -> TickOutcome:
         if isinstance(reply, Exception):

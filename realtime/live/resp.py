@@ -27,11 +27,16 @@ from typing import Any
 import hiredis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import (
+    AskError,
+    ClusterDownError,
     ConnectionError,
+    MovedError,
     NoScriptError,
+    ReadOnlyError,
     RedisError,
     ResponseError,
     TimeoutError,
+    TryAgainError,
 )
 
 from realtime.live.wire import command
@@ -52,9 +57,27 @@ class _ReplyError(Exception):
     pass
 
 
+# Error replies that mean Redis did not run the command: the redis-py path may run it again
+# (it reloads scripts, follows redirects and refreshes the cluster's slot table).
+NOT_RUN = (NoScriptError, AskError, TryAgainError, ClusterDownError, ReadOnlyError)
+
+
 def _error(reply: _ReplyError) -> ResponseError:
     text = str(reply)
-    return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
+    code, _, rest = text.partition(" ")
+    if code == "NOSCRIPT":
+        return NoScriptError(text)
+    if code == "MOVED":
+        return MovedError(rest)
+    if code == "ASK":
+        return AskError(rest)
+    if code == "TRYAGAIN":
+        return TryAgainError(text)
+    if code == "CLUSTERDOWN":
+        return ClusterDownError(text)
+    if code == "READONLY":
+        return ReadOnlyError(text)
+    return ResponseError(text)
 
 
 class _Protocol(asyncio.Protocol):
@@ -111,10 +134,11 @@ class RespConnection:
         self._send(data, replies, future)
         return future
 
-    def call_soon(self, data: bytes, replies: int, callback: ReplyCallback) -> None:
+    def call_soon(self, data: bytes, replies: int, callback: ReplyCallback | None) -> None:
         """`call` without a future: `callback` gets the first reply, or the exception an error
         reply, a lost connection or a timeout is, straight from the socket's data callback
-        (no task wakes up for it: the heartbeat's path, docs/performance.md)."""
+        (no task wakes up for it: the heartbeat's path, docs/performance.md). None: the
+        replies are read and dropped."""
         self._send(data, replies, callback)
 
     def _send(self, data: bytes, replies: int, waiter: Waiter) -> None:
@@ -236,6 +260,43 @@ class RespConnection:
             self._transport.abort()
             return
         self._arm_watchdog()
+
+
+class ClusterResp:
+    """One RespConnection per Redis Cluster primary: a call goes to the node that serves its
+    slot, read from redis-py's slot table (`RedisCluster.nodes_manager`), which redis-py keeps
+    current: the hub's other commands (start, stop, the sweep every second) follow redirects
+    and refresh it. A reply that says the node was the wrong one (MOVED, ASK, TRYAGAIN,
+    CLUSTERDOWN, READONLY: see NOT_RUN) reaches the callback like any error reply."""
+
+    def __init__(self, cluster: Any, connect: Callable[[str, int], RespConnection]) -> None:
+        self.cluster = cluster
+        self._connect = connect
+        self._nodes: dict[str, RespConnection] = {}
+
+    @classmethod
+    def from_url(cls, cluster: Any, url: str, **kwargs: Any) -> ClusterResp | None:
+        """For a redis:// URL's credentials; None for what RespConnection does not speak (TLS)."""
+        options = parse_url(url)
+        if "connection_class" in options:
+            return None
+        auth = {k: options[k] for k in ("username", "password") if k in options}
+        return cls(cluster, lambda host, port: RespConnection(host=host, port=port, **auth, **kwargs))
+
+    def call_soon_at(self, slot: int, data: bytes, replies: int,
+                     callback: ReplyCallback | None) -> None:
+        """`RespConnection.call_soon` on the primary of `slot`. Raises redis-py's cluster
+        errors when no node is known for it (before the first command, or the cluster down)."""
+        node = self.cluster.nodes_manager.get_node_from_slot(slot)
+        conn = self._nodes.get(node.name)
+        if conn is None:
+            conn = self._nodes[node.name] = self._connect(node.host, node.port)
+        conn.call_soon(data, replies, callback)
+
+    async def close(self) -> None:
+        for conn in self._nodes.values():
+            await conn.close()
+        self._nodes.clear()
 
 
 def _resolve(waiter: asyncio.Future[Any] | ReplyCallback, reply: Any) -> None:

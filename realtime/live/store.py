@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError, RedisError
 
 from core import keys
 from core.redis_client import LiveRedis
 from realtime.live import scripts, wire
 from realtime.live.batcher import PipelineBatcher
-from realtime.live.resp import RespConnection
+from realtime.live.resp import ClusterResp, RespConnection
 from realtime.live.scripts import ScriptRunner
 from realtime.live.wire import TickWire
 
@@ -94,15 +95,19 @@ def tick_result(r: Any) -> TickResult:
 
 
 class LiveStore:
-    """`fast`: a RespConnection to the same (single) Redis for the heartbeats; without it
-    (Redis Cluster, TLS) they go through redis-py pipelines (PipelineBatcher)."""
+    """`fast`: a RespConnection to the same (single) Redis for the heartbeats; `cluster`: one
+    per primary of a Redis Cluster (ClusterResp). With neither (TLS) heartbeats go through
+    redis-py pipelines (PipelineBatcher), which also serve `tick` on a cluster."""
 
     def __init__(self, redis: LiveRedis, partitions: int, *, fast: RespConnection | None = None,
-                 max_batch: int = 128, max_inflight: int = 4) -> None:
+                 cluster: ClusterResp | None = None, max_batch: int = 128,
+                 max_inflight: int = 4) -> None:
         self.redis = redis
         self.partitions = partitions
         self.runner = ScriptRunner(redis)
         self.fast = fast
+        self.cluster = cluster
+        self.callbacks = fast is not None or cluster is not None  # `tick_soon` is available
         self.batcher = PipelineBatcher(self.runner, max_batch=max_batch, max_inflight=max_inflight)
         self._keys: dict[int, keys.UserKeys] = {}
         self._tails: dict[TickParams, bytes] = {}
@@ -123,6 +128,8 @@ class LiveStore:
         await self.batcher.close()
         if self.fast is not None:
             await self.fast.close()
+        if self.cluster is not None:
+            await self.cluster.close()
 
     async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
                     session_id: str, node: str, conn: str, transport: str, ttl_ms: int) -> StartResult:
@@ -145,12 +152,16 @@ class LiveStore:
                   device: str) -> TickWire | None:
         """The encoded part of one session's tick call, to keep with the session and pass to
         every `tick` of it (None when heartbeats go through redis-py)."""
-        if self.fast is None:
+        if not self.callbacks:
             return None
         k = self.user_keys(user_id)
-        return TickWire(scripts.TICK.sha, (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
-                        user_id, session_id, epoch, tab, device, content_id,
-                        keys.viewers(content_id), argc=8)  # earning + the 7 of `_tail`
+        viewers = keys.viewers(content_id)
+        wire = TickWire(scripts.TICK.sha, (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
+                        user_id, session_id, epoch, tab, device, content_id, viewers,
+                        argc=8)  # earning + the 7 of `_tail`
+        if self.cluster is not None:
+            wire.route = (key_slot(k.session.encode()), key_slot(viewers.encode()))
+        return wire
 
     def _tail(self, p: TickParams) -> bytes:
         tail = self._tails.get(p)
@@ -191,12 +202,25 @@ class LiveStore:
         return tick_result(r)
 
     def tick_soon(self, call: TickWire, earning: bool, p: TickParams, now_ms: int,
-                  callback: Callable[[Any], None]) -> None:
-        """`tick` on the RESP connection (`fast` must be set) without a future: `callback`
-        gets tick.lua's raw reply (read it with `tick_result`) or the exception, NoScriptError
-        included (`tick` reloads the scripts and calls again: the script did not run)."""
-        assert self.fast is not None
-        self.fast.call_soon(call.encode(earning, self._tail(p), now_ms + p.ttl_ms), 2, callback)
+                  callback: Callable[[Any], None]) -> bool:
+        """`tick` without a future (`callbacks` must be set): `callback` gets tick.lua's raw
+        reply (read it with `tick_result`) or the exception; one of resp.NOT_RUN means the
+        script did not run (`tick` may be called instead: it reloads scripts and follows
+        cluster redirects). False: nothing was sent (no node known for the slot yet)."""
+        tail = self._tail(p)
+        if self.fast is not None:
+            self.fast.call_soon(call.encode(earning, tail, now_ms + p.ttl_ms), 2, callback)
+            return True
+        assert self.cluster is not None and call.route is not None
+        try:
+            self.cluster.call_soon_at(call.route[0], call.tick(earning, tail), 1, callback)
+        except RedisError:  # no slot table yet, or the cluster is down: the redis-py path
+            return False
+        try:
+            self.cluster.call_soon_at(call.route[1], call.zadd(now_ms + p.ttl_ms), 1, None)
+        except RedisError:
+            pass  # the viewer entry is refreshed by the next heartbeat
+        return True
 
     async def stop(self, user_id: int, session_id: str, tab: str = "", content_id: int = 0) -> StopResult:
         """Stop by session id (WebSocket) or, with session_id '', by tab and content (HTTP)."""

@@ -35,9 +35,10 @@ EARNING = (bulk("0"), bulk("1"))
 
 class TickWire:
     """One session's tick call: the encoded EVALSHA up to the `earning` flag, and the
-    viewer-set refresh's ZADD up to the deadline."""
+    viewer-set refresh's ZADD up to the deadline. On a Redis Cluster `route` holds the two
+    commands' slots (the user's partition, the content's viewer set)."""
 
-    __slots__ = ("head", "zadd_head", "zadd_tail")
+    __slots__ = ("head", "route", "zadd_head", "zadd_tail")
 
     def __init__(self, sha: str, keys: Sequence[str], user_id: int, session_id: str, epoch: int,
                  tab: str, device: str, content_id: int, viewers_key: str, argc: int) -> None:
@@ -46,10 +47,18 @@ class TickWire:
         self.head = b"*%d\r\n" % (len(fixed) + argc) + b"".join(bulk(a) for a in fixed)
         self.zadd_head = b"*6\r\n" + b"".join(bulk(a) for a in ("ZADD", viewers_key, "XX", "GT"))
         self.zadd_tail = bulk(user_id)
+        self.route: tuple[int, int] | None = None
 
     def encode(self, earning: bool, tail: bytes, deadline_ms: int) -> bytes:
         return b"".join((self.head, EARNING[earning], tail, self.zadd_head, bulk(deadline_ms),
                          self.zadd_tail))
+
+    def tick(self, earning: bool, tail: bytes) -> bytes:
+        """The EVALSHA alone (a cluster sends the two commands to their own nodes)."""
+        return b"".join((self.head, EARNING[earning], tail))
+
+    def zadd(self, deadline_ms: int) -> bytes:
+        return b"".join((self.zadd_head, bulk(deadline_ms), self.zadd_tail))
 
 
 def tail(values: Sequence[object]) -> bytes:

@@ -5,15 +5,19 @@ the reply timeout on a stopped server, and ticks equal to the redis-py path's.""
 import asyncio
 import os
 import signal
+import time
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection as RedisPyConnection
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, MovedError, NoScriptError, ResponseError, TimeoutError
+
+from core import keys
 
 from realtime.live import scripts
-from realtime.live.resp import RespConnection
-from realtime.live.store import LiveStore, TickParams
+from realtime.live.resp import NOT_RUN, ClusterResp, RespConnection
+from realtime.live.store import LiveStore, TickParams, tick_result
 from realtime.live.wire import TickWire, command
 from realtime.live.wire import tail as wire_tail
 
@@ -222,4 +226,62 @@ async def test_ticks_equal_the_redis_py_path_and_survive_a_script_flush(redis_se
     finally:
         await fast.close()
         await plain.close()
+        await client.aclose()
+
+
+async def test_cluster_ticks_by_callback_reach_each_commands_node(redis_cluster) -> None:  # type: ignore[no-untyped-def]
+    """On a real 3-master cluster the EVALSHA goes to the user's partition node and the
+    viewer-set ZADD to the content's node (different slots); a node that does not serve the
+    slot answers MOVED, which counts as not run, and the redis-py path then ticks."""
+    from redis.asyncio import RedisCluster
+
+    redis_cluster.flushall()
+    client = RedisCluster.from_url(redis_cluster.url)
+    lane = ClusterResp.from_url(client, redis_cluster.url)
+    assert lane is not None
+    store = LiveStore(client, P, cluster=lane)
+    await store.load_scripts()
+    loop = asyncio.get_running_loop()
+
+    async def tick_soon(wire: TickWire) -> Any:
+        reply = loop.create_future()
+        assert store.tick_soon(wire, True, PARAMS, int(time.time() * 1000), reply.set_result)
+        return await reply
+
+    try:
+        r = await store.start(51, 5, "t", "d", False, "s51", "n1", "c1", "ws", 30_000)
+        await store.join_viewers(51, 5, int(time.time() * 1000), 30_000, None)
+        joined = await client.zscore(keys.viewers(5), "51")
+        wire = store.tick_wire(51, 5, r.session_id, r.epoch, "t", "d")
+        assert wire is not None and wire.route is not None
+        owner = {client.nodes_manager.get_node_from_slot(s).name for s in wire.route}
+        assert len(owner) == 2, "the test wants the two keys on different nodes"
+        await asyncio.sleep(0.4)
+        first = tick_result(await tick_soon(wire))
+        assert first.status == "ok" and first.credited_ms > 0
+        for _ in range(50):  # the ZADD's reply is not awaited: wait for it to land
+            if await client.zscore(keys.viewers(5), "51") > joined:
+                break
+            await asyncio.sleep(0.01)
+        assert await client.zscore(keys.viewers(5), "51") > joined
+
+        wrong = next(n for n in client.get_primaries()
+                     if n.name != client.nodes_manager.get_node_from_slot(wire.route[0]).name)
+
+        class Misrouted:
+            class nodes_manager:  # noqa: N801 - stands in for redis-py's attribute
+                @staticmethod
+                def get_node_from_slot(slot: int) -> Any:
+                    return wrong
+
+        store.cluster = ClusterResp(Misrouted, lane._connect)
+        moved = await tick_soon(wire)
+        assert isinstance(moved, MovedError) and isinstance(moved, NOT_RUN)
+        await asyncio.sleep(0.2)
+        after = await store.tick(51, 5, r.session_id, r.epoch, "t", "d", True, PARAMS, wire)
+        assert after.status == "ok" and after.elapsed_ms > first.elapsed_ms
+        await store.cluster.close()
+    finally:
+        await store.close()
+        await lane.close()
         await client.aclose()
