@@ -62,22 +62,21 @@ class _ReplyError(Exception):
 NOT_RUN = (NoScriptError, AskError, TryAgainError, ClusterDownError, ReadOnlyError)
 
 
+_ERRORS: dict[str, type[ResponseError]] = {
+    "NOSCRIPT": NoScriptError, "TRYAGAIN": TryAgainError, "CLUSTERDOWN": ClusterDownError,
+    "READONLY": ReadOnlyError,
+}
+_REDIRECTS: dict[str, type[AskError]] = {"MOVED": MovedError, "ASK": AskError}
+
+
 def _error(reply: _ReplyError) -> ResponseError:
+    """An error reply as the exception redis-py would raise for it."""
     text = str(reply)
     code, _, rest = text.partition(" ")
-    if code == "NOSCRIPT":
-        return NoScriptError(text)
-    if code == "MOVED":
-        return MovedError(rest)
-    if code == "ASK":
-        return AskError(rest)
-    if code == "TRYAGAIN":
-        return TryAgainError(text)
-    if code == "CLUSTERDOWN":
-        return ClusterDownError(text)
-    if code == "READONLY":
-        return ReadOnlyError(text)
-    return ResponseError(text)
+    redirect = _REDIRECTS.get(code)
+    if redirect is not None:
+        return redirect(rest)  # parses "<slot> <host>:<port>"
+    return _ERRORS.get(code, ResponseError)(text)
 
 
 class _Protocol(asyncio.Protocol):
