@@ -152,16 +152,18 @@ def snapshot(pids: Iterable[int]) -> Snapshot:
 
 
 def usage(
-    a: Snapshot, b: Snapshot, server_pid: int, redis_pid: int | None = None
+    a: Snapshot, b: Snapshot, server_pid: int, redis_pids: Sequence[int] = ()
 ) -> dict[str, Any]:
+    """CPU shares over a window; `redis_cpu` sums the given redis-servers (a cluster's nodes)."""
     dt = b.t - a.t
     out = {
         "server_cpu": round((b.cpu[server_pid] - a.cpu[server_pid]) / dt, 3),
         "server_cpu_s": b.cpu[server_pid] - a.cpu[server_pid],
         "core_busy": {str(c): round((b.cores[c] - a.cores[c]) / dt, 3) for c in b.cores},
     }
-    if redis_pid is not None and redis_pid in b.cpu:
-        out["redis_cpu"] = round((b.cpu[redis_pid] - a.cpu[redis_pid]) / dt, 3)
+    pids = [p for p in redis_pids if p in b.cpu]
+    if pids:
+        out["redis_cpu"] = round(sum(b.cpu[p] - a.cpu[p] for p in pids) / dt, 3)
     return out
 
 
@@ -235,7 +237,8 @@ class Bench:
         self.server_cpus = {args.server_cpu} if pin else None
         self.aux_cpus = {args.aux_cpu} if pin else None
         self.workers: int = args.workers
-        self.stack = Stack(service_cpus=self.aux_cpus, aof=True, keep=args.keep)
+        self.stack = Stack(service_cpus=self.aux_cpus, aof=True, keep=args.keep,
+                           cluster_masters=args.redis_cluster)
         self.lg: LoadGen | None = None
         self.tokens: list[str] = []
         self.token_next = 0
@@ -266,6 +269,8 @@ class Bench:
         }[kind]
         if kind == "hub":
             env = {**(env or {}), **self.args.hub_env}
+            if self.stack.cluster is not None:  # --redis-cluster: the hub ticks on the cluster
+                env.update(REDIS_URL=self.stack.cluster.url, REDIS_CLUSTER="1")
             if self.args.diag:
                 target, env["DIAG_APP"] = "loadtests.diag_app:app", target
         name = f"{kind}-{ws}-{'deflate' if deflate else 'plain'}"
@@ -393,10 +398,7 @@ class Bench:
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         lg = self.gen()
         lg.send(cmds)
-        redis_pid = (
-            self.stack.redis.proc.pid if self.stack.redis and self.stack.redis.proc else None
-        )
-        pids = [server.pid] + ([redis_pid] if redis_pid else [])
+        pids = [server.pid, *self.stack.redis_pids]
         hub = server.name.startswith("hub")
         _sleep_until(ws)
         a = snapshot(pids)
@@ -404,7 +406,7 @@ class Bench:
         _sleep_until(we)
         b = snapshot(pids)
         after = heartbeat_histogram(server.port) if hub else None
-        use = usage(a, b, server.pid, redis_pid)
+        use = usage(a, b, server.pid, self.stack.redis_pids)
         if before and after:
             use.update(histogram_quantiles(before, after))
         if self.server_cpus:
@@ -1492,6 +1494,14 @@ def main(argv: list[str] | None = None) -> int:
         default="websockets-sansio",
         choices=["websockets-sansio", "wsproto", "websockets"],
         help="uvicorn --ws for the throughput part (the memory parts measure them all)",
+    )
+    parser.add_argument(
+        "--redis-cluster",
+        type=int,
+        default=0,
+        metavar="MASTERS",
+        help="run the hub on a local Redis Cluster of this many masters (REDIS_CLUSTER=1); "
+        "the Redis baseline stays on the single server",
     )
     parser.add_argument(
         "--hub-lane",

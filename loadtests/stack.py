@@ -22,7 +22,13 @@ from typing import Self
 
 from realtime.wsdirect import UVICORN_WS
 from tests.support.procs import child_env, http_status
-from tests.support.servers import PostgresServer, RedisServer, die_with_parent, free_port
+from tests.support.servers import (
+    PostgresServer,
+    RedisClusterServers,
+    RedisServer,
+    die_with_parent,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -198,7 +204,8 @@ class Stack:
     """redis-server + PostgreSQL in a throwaway folder, and the apps started on them."""
 
     def __init__(
-        self, *, service_cpus: Iterable[int] | None = None, aof: bool = True, keep: bool = False
+        self, *, service_cpus: Iterable[int] | None = None, aof: bool = True, keep: bool = False,
+        cluster_masters: int = 0,
     ) -> None:
         # Under /tmp: PostgreSQL runs as the `postgres` user when we are root, and must reach it.
         self.dir = Path(tempfile.mkdtemp(prefix="watch-bench-"))
@@ -208,6 +215,9 @@ class Stack:
         self.aof = aof
         self.keep = keep
         self.redis: RedisServer | None = None
+        # A Redis Cluster as well (`cluster_masters` > 0), for hubs run with REDIS_CLUSTER=1.
+        self.cluster_masters = cluster_masters
+        self.cluster: RedisClusterServers | None = None
         self.pg: PostgresServer | None = None
         self.apps: list[App] = []
         self.content_ids: list[int] = []
@@ -219,6 +229,12 @@ class Stack:
             self.dir / "redis", aof=self.aof, log_path=self.log_dir / "redis.log"
         )
         self.redis.start()
+        if self.cluster_masters:
+            self.cluster = RedisClusterServers(self.dir / "cluster", self.cluster_masters).start()
+            if self.service_cpus:
+                for node in self.cluster.nodes:
+                    assert node.proc
+                    pin_tree(node.proc.pid, self.service_cpus)
         self.pg = PostgresServer(
             self.dir / "pgdata",
             log_path=self.log_dir / "postgres.log",
@@ -264,6 +280,14 @@ class Stack:
         from tests.support.servers import redis_command
 
         redis_command(self.redis.port, "FLUSHALL")
+        if self.cluster is not None:
+            self.cluster.flushall()
+
+    @property
+    def redis_pids(self) -> list[int]:
+        """Every redis-server of the stack (the cluster's nodes too)."""
+        servers = [self.redis, *(self.cluster.nodes if self.cluster else [])]
+        return [s.proc.pid for s in servers if s is not None and s.proc is not None]
 
     # Apps.
 
@@ -320,6 +344,9 @@ class Stack:
             self.pg.stop()
         if self.redis is not None:
             self.redis.stop()
+        if self.cluster is not None:
+            for node in self.cluster.nodes:
+                node.stop()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
