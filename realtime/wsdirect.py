@@ -111,8 +111,9 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         self._split(data)
 
     def _split(self, data: bytes) -> None:
-        """Cut `data` into whole frames: small masked text frames go to the sink, every other
-        frame is handed whole to websockets, a partial one waits for the next read. A frame
+        """Cut `data` into whole frames: final masked text frames go to the sink (unless a
+        fragmented message is open), every other frame is handed whole to websockets, a
+        partial one waits for the next read. A frame
         over the size limit (or with a 64-bit length) ends the splitting: websockets gets the
         rest of the stream from then on and refuses it (1009)."""
         at, end = 0, len(data)
