@@ -355,7 +355,14 @@ def _message(conn: Connection, hub: Hub, data: str | bytes) -> None:
         conn.busy = True
         conn.beat = msg
         conn.beat_started = time.perf_counter()
-        if hub.service.heartbeat_soon(conn.user_id, ref, msg.playing, msg.visible, conn.ticked):
+        try:
+            sent = hub.service.heartbeat_soon(conn.user_id, ref, msg.playing, msg.visible,
+                                              conn.ticked)
+        except Exception as exc:  # noqa: BLE001 - here it would unwind into the socket's callback
+            conn.beat, conn.busy = None, False
+            _failed(conn, hub, msg, exc)
+            return
+        if sent:
             return
         conn.beat = None
     elif type(msg) is Ping:
