@@ -124,8 +124,8 @@ def test_dockerignore_lets_in_what_runs_and_nothing_secret() -> None:
 
 
 def test_hub_flags_come_from_the_environment() -> None:
-    """The hub runs with --ws-max-size from WS_MAX_FRAME_BYTES, without per-message deflate,
-    and trusting X-Forwarded-* from the load balancer."""
+    """The hub runs on its direct-lane protocol, with --ws-max-size from WS_MAX_FRAME_BYTES,
+    without per-message deflate, and trusting X-Forwarded-* from the load balancer."""
     argv = entrypoint_argv("realtime")
     joined = " ".join(argv)
     assert "--ws realtime.wsdirect:DirectProtocol" in joined
