@@ -103,18 +103,20 @@ class AppUnit(Unit):
         return "" if self.app is None else self.app.tail(lines)
 
 
-class RedisUnit(Unit):
-    """redis-server on its port and folder: a restart loads the AOF it left."""
+class ServerUnit(Unit):
+    """A data server on its port and folder (tests.support.servers): a restart of redis-server
+    loads the AOF it left, one of PostgreSQL runs crash recovery from the WAL (fsync on)."""
 
-    def __init__(self, server: RedisServer) -> None:
-        super().__init__("redis")
+    def __init__(self, name: str, server: RedisServer | PostgresServer, start_timeout: float) -> None:
+        super().__init__(name)
         self.server = server
+        self.start_timeout = start_timeout
 
     def start(self) -> None:
         if self.server.proc is not None and self.server.proc.poll() is not None:
             self.server.proc = None
         self.started_at = time.time()
-        self.server.start()
+        self.server.start(timeout=self.start_timeout)
 
     def proc(self) -> subprocess.Popen[bytes] | None:
         return self.server.proc
@@ -123,24 +125,16 @@ class RedisUnit(Unit):
         self.server.stop()
 
 
-class PostgresUnit(Unit):
-    """The PostgreSQL postmaster; a restart runs crash recovery from the WAL (fsync on)."""
+class RedisUnit(ServerUnit):
+    def __init__(self, server: RedisServer) -> None:
+        super().__init__("redis", server, start_timeout=10)
+
+
+class PostgresUnit(ServerUnit):
+    """The PostgreSQL postmaster: signals go to its whole process group."""
 
     def __init__(self, server: PostgresServer) -> None:
-        super().__init__("postgres")
-        self.server = server
-
-    def start(self) -> None:
-        if self.server.proc is not None and self.server.proc.poll() is not None:
-            self.server.proc = None
-        self.started_at = time.time()
-        self.server.start(timeout=60)
-
-    def proc(self) -> subprocess.Popen[bytes] | None:
-        return self.server.proc
-
-    def stop(self) -> None:
-        self.server.stop()
+        super().__init__("postgres", server, start_timeout=60)
 
     def signal(self, sig: int) -> None:
         # The postmaster and its backends share a process group (start_new_session): a whole
