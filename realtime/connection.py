@@ -89,13 +89,18 @@ class Connection:
     # Out.
 
     def write(self, text: str | bytes) -> None:
-        """A text frame to this client (`bytes`: UTF-8), after the ones written before it."""
+        """A text frame to this client (`bytes`: UTF-8), after the ones written before it,
+        without waiting: replies and pushes alike. Over ASGI each is a send task, and a client
+        with WS_SEND_QUEUE of them outstanding is dropped as a slow reader."""
         if self.closed:
             return
         if self.direct is not None:
             self.direct.write_text(text)
-        else:
-            self.push(text)
+            return
+        if self.sending >= self.hub.settings.ws_send_queue:
+            self.abort("send queue full")
+            return
+        self.hub.spawn(self._send_task(text if isinstance(text, str) else text.decode()))
 
     async def _send_task(self, text: str) -> None:
         """One ASGI send. It does not look at `closed`: a frame written before a close goes
@@ -109,18 +114,6 @@ class Connection:
             self.closed = True
         finally:
             self.sending -= 1
-
-    def push(self, text: str | bytes) -> None:
-        """Send from outside the read loop without waiting; a backlog means a slow reader."""
-        if self.closed:
-            return
-        if self.direct is not None:
-            self.direct.write_text(text)
-            return
-        if self.sending >= self.hub.settings.ws_send_queue:
-            self.abort("send queue full")
-            return
-        self.hub.spawn(self._send_task(text if isinstance(text, str) else text.decode()))
 
     def stalled(self, now: float, limit_s: float) -> bool:
         if self.direct is not None:

@@ -214,7 +214,7 @@ class Hub:
             self.viewer_counts[content_id] = count
             frame = protocol.encode(protocol.Viewers(content_id=content_id, count=count))
             for conn in list(self.watchers.get(content_id, ())):
-                conn.push(frame)
+                conn.write(frame)
 
     async def _control_loop(self) -> None:
         period = self.settings.control_poll_ms / 1000
