@@ -236,7 +236,7 @@ class WatchService:
             out = self._ticked_now(user_id, content_id, r)
         except (NoSession, Replaced) as exc:
             return exc
-        return out if out is not None else self._ticked(user_id, content_id, r)
+        return out if out is not None else self._with_balance(user_id, content_id, r)
 
     async def _live_content(self, user_id: int, content_id: int, session_id: str, now_ms: int) -> ContentInfo:
         """The content of a live session; a content that became unavailable ends the session."""
@@ -258,8 +258,10 @@ class WatchService:
 
     async def _ticked(self, user_id: int, content_id: int, r: TickResult) -> Ticked:
         out = self._ticked_now(user_id, content_id, r)
-        if out is not None:
-            return out
+        return out if out is not None else await self._with_balance(user_id, content_id, r)
+
+    async def _with_balance(self, user_id: int, content_id: int, r: TickResult) -> Ticked:
+        """The outcome of an accepted tick whose balance is not cached in Redis."""
         balance = await self._balance(user_id, None, r.pending)
         return self._outcome(user_id, content_id, r, balance)
 
