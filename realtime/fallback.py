@@ -31,8 +31,14 @@ class TimerBody(msgspec.Struct, kw_only=True):
 
 
 class OutBody(msgspec.Struct, kw_only=True):
+    """The out-event; with `device_id`, `playing` and `visible` it also reports the last
+    period (a heartbeat credited right before the stop), so a stop loses no watched time."""
+
     content_id: ContentId
     tab_id: Short
+    device_id: Short | None = None
+    playing: bool = False
+    visible: bool = False
 
 
 async def _caller(request: Request) -> tuple[Hub, int]:
@@ -89,7 +95,8 @@ async def timer_session(request: Request) -> Response:
 async def out_event(request: Request) -> Response:
     hub, user_id = await _caller(request)
     body = await decode_body(request, OutBody)
-    watched = await hub.service.out_event(user_id, body.content_id, body.tab_id)
+    watched = await hub.service.out_event(user_id, body.content_id, body.tab_id, body.device_id,
+                                          body.playing and body.visible)
     return ok(request, {"content_id": body.content_id, "watched_ms": watched})
 
 

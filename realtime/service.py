@@ -300,7 +300,18 @@ class WatchService:
                     None)
         return None, await self._ticked(user_id, content_id, r)
 
-    async def out_event(self, user_id: int, content_id: int, tab: str) -> int:
+    async def out_event(self, user_id: int, content_id: int, tab: str, device: str | None = None,
+                        earning: bool = False) -> int:
+        """Stop the session of this tab and content; with `device` and `earning`, the time
+        since the last heartbeat is credited first (the last period was watched)."""
+        if device is not None and earning:
+            now_ms = int(time.time() * 1000)
+            info = self.catalog.cached(content_id) or await self.catalog.get(content_id)
+            if info is not None and info.watchable(now_ms):
+                # Its grants are in the outbox already; a refusal (no session, another tab's)
+                # is the stop's to report.
+                await self.store.tick(user_id, content_id, "", 0, tab, device, True,
+                                      self._params(info, now_ms))
         r = await self.store.stop(user_id, "", tab, content_id)
         if not r.stopped:
             raise NoSession("no live watch session on this tab and content")

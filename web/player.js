@@ -29,7 +29,9 @@ const hook = {
   ticks: [],
   rewards: [],
   events: [],
+  stopped: [],
   lastTick: null,
+  startedAt: null, // Date.now() when the last `started` arrived
   watch: (id, opts) => watchContent(Number(id), opts),
 };
 window.watchPlayer = hook;
@@ -279,6 +281,7 @@ function makeClient() {
     setViewers(m.viewers);
     log(`started content ${m.content_id}${m.resumed ? " (resumed)" : ""}: ${m.elapsed_ms} ms credited, next reward in ${m.remaining_ms} ms`);
     hook.lastStarted = m;
+    hook.startedAt = Date.now();
     loadCatalog(); // its viewer counts now include this session
   });
   client.on("tick", (m) => {
@@ -317,7 +320,10 @@ function makeClient() {
     );
     log(`replaced by ${m.by_device_id}`);
   });
-  client.on("stopped", (m) => log(`stopped: ${m.watched_ms} ms watched`));
+  client.on("stopped", (m) => {
+    hook.stopped.push(m);
+    log(`stopped: ${m.watched_ms} ms watched`);
+  });
   client.on("authed", (m) => log(`token refreshed, expires ${new Date(m.expires_at * 1000).toLocaleTimeString()}`));
   client.on("error", (err) => {
     log(`error ${err.code}: ${err.message}`);

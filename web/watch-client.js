@@ -8,9 +8,13 @@
 //
 // What it does for you:
 // - heartbeats on the server's `hello.heartbeat_interval_ms`, each reporting whether the
-//   player was playing and the page visible for the whole time since the previous one; a
-//   change of either sends one at once, so paused or hidden time is never reported as watched
-//   and watched time is not lost at a pause;
+//   player was playing and the page visible for the whole time since the previous one. A
+//   change of either closes the period at once: the time before it is reported in the state
+//   it had (so a pause credits the play before it, and paused or hidden time is never
+//   reported as watched), and a new period starts in the new state;
+// - a stop (`stop()`, the tab closing or navigating away) reports the last period with it,
+//   and a resumed session (after a reconnect) reports the period that spans the outage, so
+//   no credited time is left behind;
 // - refreshes its token (`auth`) before it expires, with the caller's async `getToken()`;
 // - reconnects with exponential backoff and jitter (1 s doubling to 30 s) on 1001, 1006, 1012
 //   and 4000-4499 (and any other code not listed as terminal), and stops on 1000, 1009 and
@@ -24,7 +28,10 @@
 
 const RECONNECT_BASE_MS = 1000;
 const RECONNECT_MAX_MS = 30000;
-const MIN_HEARTBEAT_GAP_MS = 250; // state changes closer than this share one heartbeat
+// State changes report their period at once, up to this many heartbeats in one second (the
+// server closes a connection that sends over WS_MAX_MESSAGES_PER_SECOND, 20 by default);
+// past it, the changes share one period, which counts as earning only if all of it did.
+const MAX_CHANGE_BEATS_PER_S = 4;
 const STABLE_AFTER_MS = 5000; // a connection open this long resets the backoff
 const REQUEST_TIMEOUT_MS = 10000;
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this (a token of 25+ days)
@@ -183,13 +190,16 @@ export class WatchClient {
     this._session = null; // the live session: started frame
     this._watchWaiters = []; // watch() promises waiting for started
     this._progress = null; // {contentId, elapsedMs, remainingMs, intervalMs, at}
-    this._period = { playing: false, visible: false, since: 0 }; // since the last heartbeat
+    // The period since the last heartbeat: the state it started in, and whether a change
+    // within it could not be reported on its own (then it earns only if all of it did).
+    this._period = { playing: false, visible: false, since: 0, mixed: false };
     this._intervals = new Map(); // content id -> reward interval, as the server last said
-    this._lastSentAt = 0;
-    this._earning = false;
+    this._recentBeats = []; // when the last heartbeats were sent (for MAX_CHANGE_BEATS_PER_S)
 
     this._onPlayer = () => this.playerChanged();
     this._onPageHide = () => this._pageHide();
+    this._onPageShow = (ev) => this._pageShow(ev);
+    this._pageGone = false; // between pagehide and pageshow: the page sends nothing
     this._buffering = false; // the media element waits for data: not playing
     if (this.media) {
       this._onWaiting = () => { this._buffering = true; };
@@ -203,6 +213,7 @@ export class WatchClient {
     if (typeof document !== "undefined") {
       document.addEventListener("visibilitychange", this._onPlayer);
       addEventListener("pagehide", this._onPageHide);
+      addEventListener("pageshow", this._onPageShow);
     }
   }
 
@@ -251,16 +262,20 @@ export class WatchClient {
    * null when there was none. */
   async stop() {
     const session = this._session;
+    // The last period is reported with the stop: over the WebSocket as a heartbeat right
+    // before it (the hub handles one connection's messages in order), over HTTP in the
+    // out-event itself.
+    const last = session ? this._closePeriod() : null;
+    if (session && this.transport === "ws") this._sendHeartbeat(last);
     this._want = null;
     this._setSession(null);
     if (this._state === "watching") this._setState("connected");
     if (!session) return null;
     try {
       if (this.transport === "http") {
-        return await this._post("/api/service/out-event", {
-          content_id: session.content_id,
-          tab_id: this.tabId,
-        });
+        const stopped = await this._post("/api/service/out-event", this._outEvent(session, last));
+        this._emit("stopped", { type: "stopped", ...stopped });
+        return stopped;
       }
       return await this._request({ type: "stop" });
     } catch (err) {
@@ -284,6 +299,7 @@ export class WatchClient {
     if (typeof document !== "undefined") {
       document.removeEventListener("visibilitychange", this._onPlayer);
       removeEventListener("pagehide", this._onPageHide);
+      removeEventListener("pageshow", this._onPageShow);
     }
     this._clearTimers();
     this._want = null;
@@ -299,21 +315,21 @@ export class WatchClient {
   /** Tell the client that the player's play state changed (needed with `isPlaying`; a
    * `media` element is followed by itself). */
   playerChanged() {
-    const earning = this._isEarning();
-    if (earning === this._earning) {
-      if (this._session) this._observe();
+    if (!this._session || this._pageGone) return;
+    const p = this._period;
+    if (this._isPlayingNow() === p.playing && this._isVisibleNow() === p.visible) return;
+    // The period so far was in the old state: report it in that state, and start a new one
+    // in the new state. Too many changes in a second share one period instead.
+    const now = Date.now();
+    this._recentBeats = this._recentBeats.filter((t) => now - t < 1000);
+    if (this._recentBeats.length < MAX_CHANGE_BEATS_PER_S) {
+      this._heartbeat();
       return;
     }
-    this._earning = earning;
-    if (!this._session) return;
-    // The period so far was measured in the old state: report it now, and start a new one.
-    const gap = Date.now() - this._lastSentAt;
-    if (gap >= MIN_HEARTBEAT_GAP_MS) {
-      this._heartbeat();
-    } else {
-      this._observe(); // too soon after the last one: this period will not count as earning
-      this._schedule("heartbeat", MIN_HEARTBEAT_GAP_MS - gap, () => this._heartbeat());
-    }
+    p.playing = p.playing && this._isPlayingNow();
+    p.visible = p.visible && this._isVisibleNow();
+    p.mixed = true;
+    this._schedule("heartbeat", 1000 - (now - this._recentBeats[0]), () => this._heartbeat());
   }
 
   /** Progress towards the next reward, extrapolated from the last tick by the time this page
@@ -321,8 +337,7 @@ export class WatchClient {
   progress() {
     const p = this._progress;
     if (!p || !this._session) return null;
-    const earning = this._state === "watching" && this._period.playing && this._period.visible
-      && this._isEarning();
+    const earning = this._state === "watching" && this._periodEarns() && this._isEarning();
     const cap = 1.5 * this.heartbeatIntervalMs; // the server never credits more per heartbeat
     const extra = earning ? Math.min(cap, Math.max(0, Date.now() - this._period.since)) : 0;
     return {
@@ -675,19 +690,25 @@ export class WatchClient {
     // take one that another tab has started meanwhile.
     if (this._want) this._want.takeover = false;
     this._replacedInfo = null;
-    this._setSession(msg);
+    // Resuming our own session (a reconnect, or a switch between WebSocket and HTTP): the
+    // hub kept the time of our last heartbeat, so the period since then, which spans the
+    // outage, is reported at once (the hub credits at most 1.5 intervals of it).
+    const resumedOwn = msg.resumed && this._session?.session_id === msg.session_id
+      && this._period.since > 0;
     this._progress = {
       contentId: msg.content_id,
       elapsedMs: msg.elapsed_ms,
       remainingMs: msg.remaining_ms,
       intervalMs: msg.interval_ms,
     };
-    this._newPeriod();
+    this._setSession(msg);
+    if (!resumedOwn) this._newPeriod();
     this._emit("started", msg);
     this._setState("watching", { resumed: msg.resumed });
     const waiters = this._watchWaiters.splice(0);
     for (const w of waiters) w.resolve(msg);
-    this._scheduleHeartbeat();
+    if (resumedOwn && this.transport === "ws") this._heartbeat();
+    else this._scheduleHeartbeat();
   }
 
   _onTick(msg) {
@@ -732,19 +753,25 @@ export class WatchClient {
   // --- heartbeats ---------------------------------------------------------------------------------
 
   _newPeriod() {
-    const now = Date.now();
-    const playing = this._isPlayingNow();
-    const visible = this._isVisibleNow();
-    this._earning = playing && visible;
-    this._period = { playing, visible, since: now };
-    this._lastSentAt = now;
+    this._period = {
+      playing: this._isPlayingNow(), visible: this._isVisibleNow(), since: Date.now(), mixed: false,
+    };
   }
 
-  /** Fold the current state into the period being measured: it counts as playing (visible)
-   * only when it was so all along. */
-  _observe() {
-    this._period.playing = this._period.playing && this._isPlayingNow();
-    this._period.visible = this._period.visible && this._isVisibleNow();
+  /** True when the period so far counts as watched: playing and visible all along. */
+  _periodEarns() {
+    return this._period.playing && this._period.visible;
+  }
+
+  /** End the period being measured and start the next: returns what to report of it
+   * ({playing, visible, periodMs}), in the state it was in. */
+  _closePeriod() {
+    const { playing, visible, since } = this._period;
+    const now = Date.now();
+    this._newPeriod();
+    this._recentBeats.push(now);
+    if (this._recentBeats.length > MAX_CHANGE_BEATS_PER_S) this._recentBeats.shift();
+    return { playing, visible, periodMs: now - since };
   }
 
   _scheduleHeartbeat() {
@@ -753,30 +780,76 @@ export class WatchClient {
     this._schedule("heartbeat", ms, () => this._heartbeat());
   }
 
+  /** Report the period since the last heartbeat, in the state it had, and start the next. */
   _heartbeat() {
-    if (!this._session) return;
-    this._observe();
-    const { playing, visible } = this._period;
-    const periodMs = Date.now() - this._period.since;
-    const msg = { type: "heartbeat", playing, visible };
-    const pos = this._positionNow();
-    if (typeof pos === "number" && Number.isFinite(pos) && pos >= 0) msg.position_s = pos;
-    if (playing && visible && this._progress) {
+    if (!this._session || this._pageGone) return;
+    if (this.transport === "ws" && !(this.ws && this.ws.readyState === WebSocket.OPEN && this._helloed)) {
+      // No connection to report to: the period goes on, and the resumed session reports it.
+      // A change meanwhile makes it count as earning only if all of it did (the hub credits
+      // from our last delivered heartbeat).
+      const p = this._period;
+      p.playing = p.playing && this._isPlayingNow();
+      p.visible = p.visible && this._isVisibleNow();
+      return;
+    }
+    const last = this._closePeriod();
+    if (last.playing && last.visible && this._progress) {
       // Move the countdown on now by what the server will credit; the tick corrects it.
-      const credit = Math.min(1.5 * this.heartbeatIntervalMs, Date.now() - this._period.since);
+      const credit = Math.min(1.5 * this.heartbeatIntervalMs, last.periodMs);
       this._progress.elapsedMs += credit;
       this._progress.remainingMs = Math.max(0, this._progress.remainingMs - credit);
     }
-    this._newPeriod();
-    if (this.transport === "http") this._httpBeat(false, playing, visible, periodMs);
-    else this._send(msg);
+    if (this.transport === "http") this._httpBeat(false, last.playing, last.visible, last.periodMs);
+    else this._sendHeartbeat(last);
     this._scheduleHeartbeat();
+  }
+
+  _sendHeartbeat({ playing, visible }) {
+    const msg = { type: "heartbeat", playing, visible };
+    const pos = this._positionNow();
+    if (typeof pos === "number" && Number.isFinite(pos) && pos >= 0) msg.position_s = pos;
+    return this._send(msg);
+  }
+
+  /** The out-event's body: the session, and the last period for the hub to credit first. */
+  _outEvent(session, last) {
+    const body = { content_id: session.content_id, tab_id: this.tabId };
+    if (last) Object.assign(body, { device_id: this.deviceId, playing: last.playing, visible: last.visible });
+    return body;
   }
 
   _pageHide() {
     // A closed tab ends its session at once, so the user can start elsewhere without waiting
-    // for SESSION_TTL_MS. (A reload resumes: credited time is kept per content.)
-    if (this._session && this.transport === "ws") this._send({ type: "stop" });
+    // for SESSION_TTL_MS, and reports its last period with the stop. (A reload resumes:
+    // credited time is kept per content.) Nothing can be awaited here: the WebSocket sends
+    // what is queued before it closes, and a keepalive fetch outlives the page.
+    const session = this._session;
+    if (!session || this._pageGone) return;
+    // Nothing more is sent from this page (a heartbeat after the stop would open a new
+    // session), unless it comes back from the back-forward cache.
+    this._pageGone = true;
+    this._clearTimer("heartbeat");
+    const last = this._closePeriod();
+    if (this.transport === "ws") {
+      this._sendHeartbeat(last);
+      this._send({ type: "stop" });
+    } else if (this.token && typeof fetch !== "undefined") {
+      fetch(this.httpUrl + "/api/service/out-event", {
+        method: "POST",
+        keepalive: true,
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
+        body: JSON.stringify(this._outEvent(session, last)),
+      }).catch(() => { /* the page is gone: the session expires instead */ });
+    }
+  }
+
+  _pageShow(ev) {
+    if (!this._pageGone) return;
+    this._pageGone = false;
+    if (!ev.persisted) return;
+    // Back from the back-forward cache: the session was stopped at pagehide; start again.
+    this._setSession(null);
+    this._sendStart();
   }
 
   // --- HTTP fallback ------------------------------------------------------------------------------
@@ -836,6 +909,12 @@ export class WatchClient {
     const session = this._session;
     const contentId = session ? session.content_id : want?.contentId;
     if (contentId == null || this.transport !== "http") return;
+    if (first && session) {
+      // Our session is live (a retry, or a switch from the WebSocket): this call resumes it
+      // as a heartbeat, so it reports the period since the last one.
+      ({ playing, visible, periodMs } = this._closePeriod());
+      first = false;
+    }
     let data;
     try {
       data = await this._post("/api/service/timer-session", {
@@ -852,7 +931,7 @@ export class WatchClient {
     }
     if (this.transport !== "http") return; // back on the WebSocket meanwhile
     this._attempt = 0;
-    if (first || !this._session) {
+    if (first || !this._session || data.session_id !== this._session.session_id) {
       // The timer reply carries no interval: use the one the hub gave for this content over
       // the WebSocket, or, at the very start, the time to the first boundary.
       const known = this._intervals.get(data.content_id);

@@ -41,6 +41,33 @@ async def test_first_call_opens_later_calls_credit_and_reward(hub, content, http
     assert again.status_code == 404 and again.json()["error"]["code"] == "no_session"
 
 
+async def test_out_event_with_the_last_period_credits_it_before_the_stop(hub, content, http, token) -> None:  # type: ignore[no-untyped-def]
+    """An out-event that carries `device_id`, `playing` and `visible` credits the time since
+    the last call (as a heartbeat would) before it stops; one that says paused does not."""
+    h = hub()
+    cid = await content()
+    body = {"content_id": cid, "tab_id": "t", "device_id": "d", "playing": True, "visible": True}
+    opened = await http.post(f"{h.url}/api/service/timer-session", json=body, headers=auth(token, 87))
+    assert opened.json()["data"]["elapsed_ms"] == 0
+    await asyncio.sleep(0.4)
+    out = await http.post(f"{h.url}/api/service/out-event", json=body, headers=auth(token, 87))
+    assert out.status_code == 200, out.text
+    assert 400 <= out.json()["data"]["watched_ms"] < 1000
+    # Paused at the end: the stop credits nothing.
+    await http.post(f"{h.url}/api/service/timer-session", json=body, headers=auth(token, 87))
+    await asyncio.sleep(0.4)
+    paused = {**body, "playing": False}
+    out = await http.post(f"{h.url}/api/service/out-event", json=paused, headers=auth(token, 87))
+    assert out.json()["data"]["watched_ms"] == 0
+    # Another tab's out-event with a period neither credits nor stops this one's session.
+    await http.post(f"{h.url}/api/service/timer-session", json=body, headers=auth(token, 87))
+    other = await http.post(f"{h.url}/api/service/out-event", json={**body, "tab_id": "u"},
+                            headers=auth(token, 87))
+    assert other.status_code == 404 and other.json()["error"]["code"] == "no_session"
+    tick = await http.post(f"{h.url}/api/service/timer-session", json=body, headers=auth(token, 87))
+    assert tick.json()["data"]["resumed"] is True
+
+
 async def test_websocket_and_fallback_are_one_session(hub, player, content, http, token) -> None:  # type: ignore[no-untyped-def]
     h = hub()
     cid = await content()
