@@ -111,35 +111,58 @@ async def serve(request: Request) -> Response:
         row = (await session.execute(_SERVE, {"placement": query.placement})).first()
     if row is None:
         return ok(request, None)
-    return ok(request, ServedAd(*tuple(row), impression_id=uuid.uuid4().hex,
-                                content_id=query.content_id))
+    return ok(
+        request, ServedAd(*tuple(row), impression_id=uuid.uuid4().hex, content_id=query.content_id)
+    )
 
 
 async def _ad_owner(session: AsyncSession, ad_id: int) -> tuple[int, int]:
     """(advertiser id, required_view_ms) of an ad that was ever servable (not pending)."""
-    row = (await session.execute(text(
-        "SELECT advertiser_id, required_view_ms FROM ads WHERE id = :id AND status <> 'pending'"
-    ), {"id": ad_id})).first()
+    row = (
+        await session.execute(
+            text(
+                "SELECT advertiser_id, required_view_ms FROM ads WHERE id = :id AND status <> 'pending'"
+            ),
+            {"id": ad_id},
+        )
+    ).first()
     if row is None:
         raise NotFound(f"no ad {ad_id}")
     return int(row[0]), int(row[1])
 
 
-async def _impression(session: AsyncSession, ad_id: int, impression_id: str
-                      ) -> tuple[int, bool, int] | None:
-    row = (await session.execute(text(
-        "SELECT user_id, counted, cost_micros FROM ad_impressions"
-        " WHERE ad_id = :ad AND impression_id = :imp"
-    ), {"ad": ad_id, "imp": impression_id})).first()
+async def _impression(
+    session: AsyncSession, ad_id: int, impression_id: str
+) -> tuple[int, bool, int] | None:
+    row = (
+        await session.execute(
+            text(
+                "SELECT user_id, counted, cost_micros FROM ad_impressions"
+                " WHERE ad_id = :ad AND impression_id = :imp"
+            ),
+            {"ad": ad_id, "imp": impression_id},
+        )
+    ).first()
     return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
 
-async def _upsert_impression(session: AsyncSession, ad_id: int, user_id: int,
-                             body: ImpressionBody, counted: bool, cost: int) -> None:
-    row = (await session.execute(_UPSERT_IMPRESSION, {
-        "ad": ad_id, "imp": body.impression_id, "u": user_id, "c": body.content_id,
-        "v": body.viewed_ms, "counted": counted, "cost": cost,
-    })).first()
+async def _upsert_impression(
+    session: AsyncSession, ad_id: int, user_id: int, body: ImpressionBody, counted: bool, cost: int
+) -> None:
+    row = (
+        await session.execute(
+            _UPSERT_IMPRESSION,
+            {
+                "ad": ad_id,
+                "imp": body.impression_id,
+                "u": user_id,
+                "c": body.content_id,
+                "v": body.viewed_ms,
+                "counted": counted,
+                "cost": cost,
+            },
+        )
+    ).first()
     if row is None:
         raise Conflict("this impression_id was reported by another viewer")
 
@@ -154,8 +177,9 @@ def _refusal(in_flight: bool, cost: int, remaining: int, balance: int) -> str | 
     return None
 
 
-async def record_impression(session: AsyncSession, ad_id: int, user_id: int,
-                            body: ImpressionBody) -> EventResult:
+async def record_impression(
+    session: AsyncSession, ad_id: int, user_id: int, body: ImpressionBody
+) -> EventResult:
     """Record (and count and bill, when due) one impression report. No commit."""
     advertiser_id, required_ms = await _ad_owner(session, ad_id)
     result = {"ad_id": ad_id, "impression_id": body.impression_id}
@@ -166,12 +190,12 @@ async def record_impression(session: AsyncSession, ad_id: int, user_id: int,
         return EventResult(**result, counted=True, duplicate=True, reason=None, cost_micros=0)
     if body.viewed_ms < required_ms:
         await _upsert_impression(session, ad_id, user_id, body, False, 0)
-        return EventResult(**result, counted=False, duplicate=False, reason="below_exposure",
-                           cost_micros=0)
+        return EventResult(
+            **result, counted=False, duplicate=False, reason="below_exposure", cost_micros=0
+        )
     # Counting: wallet lock, then ad lock, then re-read what a racing report may have done.
     balance = await lock_wallet(session, advertiser_id)
-    billing, unit, remaining, _, in_flight = (
-        await session.execute(_BILLING, {"id": ad_id})).one()
+    billing, unit, remaining, _, in_flight = (await session.execute(_BILLING, {"id": ad_id})).one()
     seen = await _impression(session, ad_id, body.impression_id)
     if seen is not None and seen[0] != user_id:
         raise Conflict("this impression_id was reported by another viewer")
@@ -181,21 +205,25 @@ async def record_impression(session: AsyncSession, ad_id: int, user_id: int,
     reason = _refusal(bool(in_flight), cost, int(remaining), balance)
     if reason is not None:
         await _upsert_impression(session, ad_id, user_id, body, False, 0)
-        return EventResult(**result, counted=False, duplicate=False, reason=reason,
-                           cost_micros=0)
+        return EventResult(**result, counted=False, duplicate=False, reason=reason, cost_micros=0)
     if cost:
-        await post_entry(session, advertiser_id, "impression", -cost,
-                         f"imp:{ad_id}:{body.impression_id}", ad_id)
-    await session.execute(text(
-        "UPDATE ads SET spent_micros = spent_micros + :m, impressions = impressions + 1,"
-        " updated_at = now() WHERE id = :id"
-    ), {"id": ad_id, "m": cost})
+        await post_entry(
+            session, advertiser_id, "impression", -cost, f"imp:{ad_id}:{body.impression_id}", ad_id
+        )
+    await session.execute(
+        text(
+            "UPDATE ads SET spent_micros = spent_micros + :m, impressions = impressions + 1,"
+            " updated_at = now() WHERE id = :id"
+        ),
+        {"id": ad_id, "m": cost},
+    )
     await _upsert_impression(session, ad_id, user_id, body, True, cost)
     return EventResult(**result, counted=True, duplicate=False, reason=None, cost_micros=cost)
 
 
-async def record_click(session: AsyncSession, ad_id: int, user_id: int, impression_id: str
-                       ) -> EventResult:
+async def record_click(
+    session: AsyncSession, ad_id: int, user_id: int, impression_id: str
+) -> EventResult:
     """Record (and count and bill, when due) a click on one of the user's impressions."""
     advertiser_id, _ = await _ad_owner(session, ad_id)
     seen = await _impression(session, ad_id, impression_id)
@@ -204,32 +232,54 @@ async def record_click(session: AsyncSession, ad_id: int, user_id: int, impressi
     result: dict[str, Any] = {"ad_id": ad_id, "impression_id": impression_id}
     balance = await lock_wallet(session, advertiser_id)
     billing, unit, remaining, click_url, in_flight = (
-        await session.execute(_BILLING, {"id": ad_id})).one()
+        await session.execute(_BILLING, {"id": ad_id})
+    ).one()
     result["click_url"] = click_url
-    clicked = (await session.execute(text(
-        "SELECT counted FROM ad_clicks WHERE ad_id = :ad AND impression_id = :imp"
-    ), {"ad": ad_id, "imp": impression_id})).first()
+    clicked = (
+        await session.execute(
+            text("SELECT counted FROM ad_clicks WHERE ad_id = :ad AND impression_id = :imp"),
+            {"ad": ad_id, "imp": impression_id},
+        )
+    ).first()
     if clicked is not None:
-        return EventResult(**result, counted=bool(clicked[0]), duplicate=True, reason=None,
-                           cost_micros=0)
+        return EventResult(
+            **result, counted=bool(clicked[0]), duplicate=True, reason=None, cost_micros=0
+        )
     cost = int(unit) if billing == "cpc" else 0
     reason = _refusal(bool(in_flight), cost, int(remaining), balance)
     counted = reason is None
     if counted:
         if cost:
-            await post_entry(session, advertiser_id, "click", -cost,
-                             f"click:{ad_id}:{impression_id}", ad_id)
-        await session.execute(text(
-            "UPDATE ads SET spent_micros = spent_micros + :m, clicks = clicks + 1,"
-            " updated_at = now() WHERE id = :id"
-        ), {"id": ad_id, "m": cost})
-    await session.execute(text(
-        "INSERT INTO ad_clicks (ad_id, impression_id, user_id, counted, cost_micros)"
-        " VALUES (:ad, :imp, :u, :counted, :cost)"
-    ), {"ad": ad_id, "imp": impression_id, "u": user_id, "counted": counted,
-        "cost": cost if counted else 0})
-    return EventResult(**result, counted=counted, duplicate=False, reason=reason,
-                       cost_micros=cost if counted else 0)
+            await post_entry(
+                session, advertiser_id, "click", -cost, f"click:{ad_id}:{impression_id}", ad_id
+            )
+        await session.execute(
+            text(
+                "UPDATE ads SET spent_micros = spent_micros + :m, clicks = clicks + 1,"
+                " updated_at = now() WHERE id = :id"
+            ),
+            {"id": ad_id, "m": cost},
+        )
+    await session.execute(
+        text(
+            "INSERT INTO ad_clicks (ad_id, impression_id, user_id, counted, cost_micros)"
+            " VALUES (:ad, :imp, :u, :counted, :cost)"
+        ),
+        {
+            "ad": ad_id,
+            "imp": impression_id,
+            "u": user_id,
+            "counted": counted,
+            "cost": cost if counted else 0,
+        },
+    )
+    return EventResult(
+        **result,
+        counted=counted,
+        duplicate=False,
+        reason=reason,
+        cost_micros=cost if counted else 0,
+    )
 
 
 async def post_impression(request: Request) -> Response:
@@ -252,14 +302,33 @@ async def post_click(request: Request) -> Response:
 
 TAGS = ("ads",)
 routes = [
-    api_route("GET", "/api/ads", serve, summary="Pick an ad to show for a placement "
-              "(data null when none has budget left)", query=AdQuery,
-              response=ServedAd | None, tags=TAGS),
-    api_route("POST", "/api/ads/{id:int}/impressions", post_impression,
-              summary="Report an impression (deduplicated by impression_id; counts and "
-              "bills once viewed_ms reaches the ad's required exposure)", body=ImpressionBody,
-              response=EventResult, errors=["conflict"], tags=TAGS),
-    api_route("POST", "/api/ads/{id:int}/clicks", post_click, summary="Report a click on "
-              "a reported impression (once per impression; CPC ads bill it)", body=ClickBody,
-              response=EventResult, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/ads",
+        serve,
+        summary="Pick an ad to show for a placement (data null when none has budget left)",
+        query=AdQuery,
+        response=ServedAd | None,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/ads/{id:int}/impressions",
+        post_impression,
+        summary="Report an impression (deduplicated by impression_id; counts and "
+        "bills once viewed_ms reaches the ad's required exposure)",
+        body=ImpressionBody,
+        response=EventResult,
+        errors=["conflict"],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/ads/{id:int}/clicks",
+        post_click,
+        summary="Report a click on a reported impression (once per impression; CPC ads bill it)",
+        body=ClickBody,
+        response=EventResult,
+        tags=TAGS,
+    ),
 ]

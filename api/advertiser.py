@@ -66,14 +66,20 @@ _CHARGE_COLUMNS = "id, amount_micros, status, balance_after_micros, transaction_
 
 
 async def _find_charge(session: AsyncSession, advertiser_id: int, key: str) -> Any:
-    return (await session.execute(text(
-        f"SELECT {_CHARGE_COLUMNS} FROM wallet_charges"
-        " WHERE advertiser_id = :a AND idempotency_key = :k"
-    ), {"a": advertiser_id, "k": key})).first()
+    return (
+        await session.execute(
+            text(
+                f"SELECT {_CHARGE_COLUMNS} FROM wallet_charges"
+                " WHERE advertiser_id = :a AND idempotency_key = :k"
+            ),
+            {"a": advertiser_id, "k": key},
+        )
+    ).first()
 
 
-async def charge(session: AsyncSession, advertiser_id: int, key: str, amount: int
-                 ) -> tuple[ChargeView, bool]:
+async def charge(
+    session: AsyncSession, advertiser_id: int, key: str, amount: int
+) -> tuple[ChargeView, bool]:
     """Credit the wallet once per key: (the charge, replayed?). No commit."""
     await ensure_wallet(session, advertiser_id)
     await lock_wallet(session, advertiser_id)  # serialises this advertiser's charges
@@ -81,16 +87,24 @@ async def charge(session: AsyncSession, advertiser_id: int, key: str, amount: in
     if found is not None:
         view = ChargeView(*tuple(found))
         if view.amount_micros != amount:
-            raise Conflict(f"{HEADER} already used for a charge of another amount",
-                           details={"field": HEADER, "amount_micros": view.amount_micros})
+            raise Conflict(
+                f"{HEADER} already used for a charge of another amount",
+                details={"field": HEADER, "amount_micros": view.amount_micros},
+            )
         return view, True
-    tx_id, balance = await post_entry(session, advertiser_id, "charge", amount,
-                                      f"charge:{advertiser_id}:{key}")
-    row = (await session.execute(text(
-        "INSERT INTO wallet_charges (advertiser_id, idempotency_key, amount_micros,"
-        " balance_after_micros, transaction_id)"
-        f" VALUES (:a, :k, :m, :b, :tx) RETURNING {_CHARGE_COLUMNS}"
-    ), {"a": advertiser_id, "k": key, "m": amount, "b": balance, "tx": tx_id})).one()
+    tx_id, balance = await post_entry(
+        session, advertiser_id, "charge", amount, f"charge:{advertiser_id}:{key}"
+    )
+    row = (
+        await session.execute(
+            text(
+                "INSERT INTO wallet_charges (advertiser_id, idempotency_key, amount_micros,"
+                " balance_after_micros, transaction_id)"
+                f" VALUES (:a, :k, :m, :b, :tx) RETURNING {_CHARGE_COLUMNS}"
+            ),
+            {"a": advertiser_id, "k": key, "m": amount, "b": balance, "tx": tx_id},
+        )
+    ).one()
     return ChargeView(*tuple(row)), False
 
 
@@ -107,8 +121,9 @@ async def list_ledger(request: Request) -> Response:
     query = decode_query(request, PageQuery)
     after = decode_cursor(query.cursor, "wallet", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = await list_entries(session, identity.user_id, after[0] if after else None,
-                                  query.limit + 1)
+        rows = await list_entries(
+            session, identity.user_id, after[0] if after else None, query.limit + 1
+        )
     return ok(request, page(rows, query.limit, "wallet", lambda e: (e.id,)))
 
 
@@ -137,8 +152,13 @@ async def list_own_ads(request: Request) -> Response:
     query = decode_query(request, PageQuery)
     after = decode_cursor(query.cursor, "my_ads", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = await list_ads(session, advertiser_id=identity.user_id, status=None,
-                              after_id=after[0] if after else None, limit=query.limit + 1)
+        rows = await list_ads(
+            session,
+            advertiser_id=identity.user_id,
+            status=None,
+            after_id=after[0] if after else None,
+            limit=query.limit + 1,
+        )
     return ok(request, page(rows, query.limit, "my_ads", lambda a: (a.id,)))
 
 
@@ -161,24 +181,75 @@ async def get_own_stats(request: Request) -> Response:
 
 TAGS = ("advertiser",)
 routes = [
-    api_route("GET", "/api/advertiser/wallet", get_wallet_route, summary="The wallet "
-              "balance and totals (micro-units)", auth="advertiser", response=WalletView,
-              tags=TAGS),
-    api_route("GET", "/api/advertiser/wallet/transactions", list_ledger, summary="The "
-              "wallet ledger, newest first", auth="advertiser", query=PageQuery,
-              response=Page[WalletEntry], tags=TAGS),
-    api_route("POST", "/api/advertiser/wallet/charges", post_charge, summary="Charge the "
-              "wallet (Idempotency-Key required: a retry is applied once)",
-              auth="advertiser", body=ChargeBody, response=ChargeView, status=201,
-              errors=["conflict"], headers=[HEADER], tags=TAGS),
-    api_route("POST", "/api/advertiser/ads", post_ad, summary="Create an ad (pending "
-              "approval)", auth="advertiser", body=AdCreate, response=AdView, status=201,
-              tags=TAGS),
-    api_route("GET", "/api/advertiser/ads", list_own_ads, summary="The caller's ads, oldest "
-              "first", auth="advertiser", query=PageQuery, response=Page[AdView], tags=TAGS),
-    api_route("GET", "/api/advertiser/ads/{id:int}", get_own_ad, summary="One of the "
-              "caller's ads", auth="advertiser", response=AdView, tags=TAGS),
-    api_route("GET", "/api/advertiser/ads/{id:int}/stats", get_own_stats, summary="Stats of "
-              "one of the caller's ads (totals and the last 30 days)", auth="advertiser",
-              response=AdStats, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/advertiser/wallet",
+        get_wallet_route,
+        summary="The wallet balance and totals (micro-units)",
+        auth="advertiser",
+        response=WalletView,
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/advertiser/wallet/transactions",
+        list_ledger,
+        summary="The wallet ledger, newest first",
+        auth="advertiser",
+        query=PageQuery,
+        response=Page[WalletEntry],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/advertiser/wallet/charges",
+        post_charge,
+        summary="Charge the wallet (Idempotency-Key required: a retry is applied once)",
+        auth="advertiser",
+        body=ChargeBody,
+        response=ChargeView,
+        status=201,
+        errors=["conflict"],
+        headers=[HEADER],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/advertiser/ads",
+        post_ad,
+        summary="Create an ad (pending approval)",
+        auth="advertiser",
+        body=AdCreate,
+        response=AdView,
+        status=201,
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/advertiser/ads",
+        list_own_ads,
+        summary="The caller's ads, oldest first",
+        auth="advertiser",
+        query=PageQuery,
+        response=Page[AdView],
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/advertiser/ads/{id:int}",
+        get_own_ad,
+        summary="One of the caller's ads",
+        auth="advertiser",
+        response=AdView,
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/advertiser/ads/{id:int}/stats",
+        get_own_stats,
+        summary="Stats of one of the caller's ads (totals and the last 30 days)",
+        auth="advertiser",
+        response=AdStats,
+        tags=TAGS,
+    ),
 ]

@@ -20,15 +20,14 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, auth, catalog, me, openapi
-from api import ads, advertiser, boxes
-from core import probes
+from api import admin, ads, advertiser, auth, boxes, catalog, me, openapi
 from api.state import Control
+from core import probes
 from core.db import make_engine, make_sessionmaker
-from core.redis_client import make_redis
-from core.settings import load_or_exit
 from core.logs import AccessLog, setup_logging
 from core.migrate import require_current_schema_or_exit
+from core.redis_client import make_redis
+from core.settings import load_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers
 
 
@@ -69,10 +68,19 @@ async def admin_page(request: Request) -> FileResponse:
 def create_app() -> Starlette:
     registry = CollectorRegistry()
     app = Starlette(
-        routes=[*probes.routes, *openapi.routes, *auth.routes, *me.routes, *catalog.routes,
-                *admin.routes, *boxes.routes, *ads.routes, *advertiser.routes,
-                Route("/admin", admin_page, methods=["GET"]),
-                Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")],
+        routes=[
+            *probes.routes,
+            *openapi.routes,
+            *auth.routes,
+            *me.routes,
+            *catalog.routes,
+            *admin.routes,
+            *boxes.routes,
+            *ads.routes,
+            *advertiser.routes,
+            Route("/admin", admin_page, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+        ],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
             Middleware(AccessLog),  # one JSON line per request, 503s and preflights too

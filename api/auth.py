@@ -101,15 +101,18 @@ ACCOUNT_COLUMNS = (User.id, User.email, User.roles, User.blocked_at, User.create
 
 def account_of(row: object) -> Account:
     m = row._mapping  # type: ignore[attr-defined]
-    return Account(m["id"], m["email"], list(m["roles"]), m["blocked_at"] is not None,
-                   m["created_at"])
+    return Account(
+        m["id"], m["email"], list(m["roles"]), m["blocked_at"] is not None, m["created_at"]
+    )
 
 
 async def _new_refresh(session: object, user_id: int, family: str) -> str:
     token = secrets.token_urlsafe(32)
     await session.execute(  # type: ignore[attr-defined]
         insert(RefreshToken).values(
-            user_id=user_id, family_id=family, token_hash=_digest(token),
+            user_id=user_id,
+            family_id=family,
+            token_hash=_digest(token),
             expires_at=func.now() + text(f"interval '{REFRESH_TTL_S} seconds'"),
         )
     )
@@ -177,10 +180,16 @@ async def refresh(request: Request) -> Response:
     await anonymous(request, auth_route=True)
     body = await decode_body(request, RefreshBody)
     query = (
-        select(RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id,
-               RefreshToken.used_at, RefreshToken.revoked_at,
-               (RefreshToken.expires_at <= func.now()).label("expired"),
-               User.roles, User.blocked_at)
+        select(
+            RefreshToken.id,
+            RefreshToken.user_id,
+            RefreshToken.family_id,
+            RefreshToken.used_at,
+            RefreshToken.revoked_at,
+            (RefreshToken.expires_at <= func.now()).label("expired"),
+            User.roles,
+            User.blocked_at,
+        )
         .join(User, User.id == RefreshToken.user_id)
         .where(RefreshToken.token_hash == _digest(body.refresh_token))
         .with_for_update(of=RefreshToken)  # concurrent refreshes of one token serialise
@@ -196,8 +205,12 @@ async def refresh(request: Request) -> Response:
             # Reuse: the token was already exchanged. Revoke the family (committed here,
             # before the refusal is raised outside the transaction).
             await _revoke_family(session, row.family_id)
-            log.warning("refresh token reuse: family %s of user %d revoked", row.family_id,
-                        row.user_id, extra={"user_id": row.user_id})
+            log.warning(
+                "refresh token reuse: family %s of user %d revoked",
+                row.family_id,
+                row.user_id,
+                extra={"user_id": row.user_id},
+            )
             refused = Unauthorized("refresh token already used; its sessions are revoked")
         elif row.expired:
             refused = TokenExpiredError("refresh token expired")
@@ -220,10 +233,13 @@ async def logout(request: Request) -> Response:
     await anonymous(request, auth_route=True)
     body = await decode_body(request, RefreshBody)
     async with request.app.state.sessions.begin() as session:
-        family = (await session.execute(
-            select(RefreshToken.family_id).where(
-                RefreshToken.token_hash == _digest(body.refresh_token))
-        )).scalar()
+        family = (
+            await session.execute(
+                select(RefreshToken.family_id).where(
+                    RefreshToken.token_hash == _digest(body.refresh_token)
+                )
+            )
+        ).scalar()
         if family is not None:
             await _revoke_family(session, family)
     return ok(request, None)
@@ -231,17 +247,47 @@ async def logout(request: Request) -> Response:
 
 TAGS = ("auth",)
 routes = [
-    api_route("POST", "/api/auth/register", register, summary="Create an account",
-              auth="none", body=RegisterBody, response=Account, status=201,
-              errors=["conflict"], tags=TAGS),
-    api_route("POST", "/api/auth/login", login,
-              summary="Log in: an access token and a refresh token", auth="none",
-              body=LoginBody, response=Tokens, errors=["unauthorized"], tags=TAGS),
-    api_route("POST", "/api/auth/refresh", refresh,
-              summary="Exchange a refresh token for new tokens (rotation)", auth="none",
-              body=RefreshBody, response=Tokens, errors=["unauthorized", "token_expired"],
-              tags=TAGS),
-    api_route("POST", "/api/auth/logout", logout,
-              summary="Revoke the refresh token's family", auth="none", body=RefreshBody,
-              tags=TAGS),
+    api_route(
+        "POST",
+        "/api/auth/register",
+        register,
+        summary="Create an account",
+        auth="none",
+        body=RegisterBody,
+        response=Account,
+        status=201,
+        errors=["conflict"],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/auth/login",
+        login,
+        summary="Log in: an access token and a refresh token",
+        auth="none",
+        body=LoginBody,
+        response=Tokens,
+        errors=["unauthorized"],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/auth/refresh",
+        refresh,
+        summary="Exchange a refresh token for new tokens (rotation)",
+        auth="none",
+        body=RefreshBody,
+        response=Tokens,
+        errors=["unauthorized", "token_expired"],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/auth/logout",
+        logout,
+        summary="Revoke the refresh token's family",
+        auth="none",
+        body=RefreshBody,
+        tags=TAGS,
+    ),
 ]

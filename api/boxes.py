@@ -28,10 +28,10 @@ from api.idempotency import HEADER, idempotency_key, replay_headers
 from api.pages import Page, PageQuery, decode_cursor, page
 from api.rewards import RewardRow, current_table, draw
 from api.spec import api_route
-from core.balance_cache import cache_balance
 from core.errors import NoBoxAvailable, NotFound, Unavailable
 from core.users import provision_user
 from core.web import decode_query, ok
+from live.balance_cache import cache_balance
 
 REWARDS_PER_BOX = 10
 
@@ -72,11 +72,16 @@ def _open_view(row: tuple) -> BoxOpenView:  # type: ignore[type-arg]
 
 async def counts(session: AsyncSession, user_id: int) -> tuple[int, int]:
     """(paid watch rewards in the ledger, boxes opened) of a user."""
-    row = (await session.execute(text(
-        "SELECT (SELECT count(*) FROM coin_transactions WHERE user_id = :u AND kind = 'watch'"
-        " AND status = 'paid'),"
-        " (SELECT count(*) FROM box_opens WHERE user_id = :u)"
-    ), {"u": user_id})).one()
+    row = (
+        await session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM coin_transactions WHERE user_id = :u AND kind = 'watch'"
+                " AND status = 'paid'),"
+                " (SELECT count(*) FROM box_opens WHERE user_id = :u)"
+            ),
+            {"u": user_id},
+        )
+    ).one()
     return int(row[0]), int(row[1])
 
 
@@ -92,23 +97,37 @@ async def get_status(request: Request) -> Response:
         watch, opened = await counts(session, identity.user_id)
         table = await current_table(session)
     earned, available, progress = status_of(watch, opened)
-    return ok(request, BoxStatus(
-        watch_rewards=watch, rewards_per_box=REWARDS_PER_BOX, earned=earned, opened=opened,
-        available=available, progress=progress, next_box_in=REWARDS_PER_BOX - progress,
-        reward_table_id=table.id if table else None, odds=table.rows if table else [],
-    ))
+    return ok(
+        request,
+        BoxStatus(
+            watch_rewards=watch,
+            rewards_per_box=REWARDS_PER_BOX,
+            earned=earned,
+            opened=opened,
+            available=available,
+            progress=progress,
+            next_box_in=REWARDS_PER_BOX - progress,
+            reward_table_id=table.id if table else None,
+            odds=table.rows if table else [],
+        ),
+    )
 
 
 async def _find_by_key(session: AsyncSession, user_id: int, key: str) -> BoxOpenView | None:
-    row = (await session.execute(
-        text(f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.user_id = :u AND b.idempotency_key = :k"),
-        {"u": user_id, "k": key},
-    )).first()
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.user_id = :u AND b.idempotency_key = :k"
+            ),
+            {"u": user_id, "k": key},
+        )
+    ).first()
     return None if row is None else _open_view(tuple(row))
 
 
-async def open_box(session: AsyncSession, user_id: int, key: str | None
-                   ) -> tuple[BoxOpenView, bool, int]:
+async def open_box(
+    session: AsyncSession, user_id: int, key: str | None
+) -> tuple[BoxOpenView, bool, int]:
     """Open the user's next box: (the open, replayed?, balance_version). Raises
     NoBoxAvailable, or Unavailable before any reward table exists. No commit."""
     # The user's row lock serialises this user's opens (and any other balance writer).
@@ -123,31 +142,57 @@ async def open_box(session: AsyncSession, user_id: int, key: str | None
     watch, opened = await counts(session, user_id)
     earned, available, _ = status_of(watch, opened)
     if available <= 0:
-        raise NoBoxAvailable("no unopened box: watch more to earn the next one",
-                             details={"earned": earned, "opened": opened,
-                                      "next_box_in": REWARDS_PER_BOX - watch % REWARDS_PER_BOX})
+        raise NoBoxAvailable(
+            "no unopened box: watch more to earn the next one",
+            details={
+                "earned": earned,
+                "opened": opened,
+                "next_box_in": REWARDS_PER_BOX - watch % REWARDS_PER_BOX,
+            },
+        )
     table = await current_table(session)
     if table is None:
         raise Unavailable("boxes cannot be opened before a reward table is uploaded")
     amount = draw(table)
     box_no = opened + 1
     reward_id = f"b:{user_id}:{box_no}"
-    tx_id = (await session.execute(text(
-        "INSERT INTO coin_transactions (user_id, kind, amount, reward_id)"
-        " VALUES (:u, 'box', :a, :r) RETURNING id"
-    ), {"u": user_id, "a": amount, "r": reward_id})).scalar_one()
-    balance, version = (await session.execute(text(
-        "UPDATE users SET balance = balance + :a, balance_version = balance_version + 1,"
-        " updated_at = now() WHERE id = :u RETURNING balance, balance_version"
-    ), {"u": user_id, "a": amount})).one()
-    open_id, created_at = (await session.execute(text(
-        "INSERT INTO box_opens (user_id, box_no, idempotency_key, amount, balance_after,"
-        " reward_table_id, transaction_id) VALUES (:u, :n, :k, :a, :b, :t, :tx)"
-        " RETURNING id, created_at"
-    ), {"u": user_id, "n": box_no, "k": key, "a": amount, "b": balance, "t": table.id,
-        "tx": tx_id})).one()
-    result = BoxOpenView(open_id, box_no, amount, balance, reward_id, tx_id, table.id,
-                         created_at)
+    tx_id = (
+        await session.execute(
+            text(
+                "INSERT INTO coin_transactions (user_id, kind, amount, reward_id)"
+                " VALUES (:u, 'box', :a, :r) RETURNING id"
+            ),
+            {"u": user_id, "a": amount, "r": reward_id},
+        )
+    ).scalar_one()
+    balance, version = (
+        await session.execute(
+            text(
+                "UPDATE users SET balance = balance + :a, balance_version = balance_version + 1,"
+                " updated_at = now() WHERE id = :u RETURNING balance, balance_version"
+            ),
+            {"u": user_id, "a": amount},
+        )
+    ).one()
+    open_id, created_at = (
+        await session.execute(
+            text(
+                "INSERT INTO box_opens (user_id, box_no, idempotency_key, amount, balance_after,"
+                " reward_table_id, transaction_id) VALUES (:u, :n, :k, :a, :b, :t, :tx)"
+                " RETURNING id, created_at"
+            ),
+            {
+                "u": user_id,
+                "n": box_no,
+                "k": key,
+                "a": amount,
+                "b": balance,
+                "t": table.id,
+                "tx": tx_id,
+            },
+        )
+    ).one()
+    result = BoxOpenView(open_id, box_no, amount, balance, reward_id, tx_id, table.id, created_at)
     return result, False, int(version)
 
 
@@ -158,8 +203,9 @@ async def post_open(request: Request) -> Response:
         result, replayed, version = await open_box(session, identity.user_id, key)
     if not replayed:
         state = request.app.state
-        await cache_balance(state.redis, identity.user_id, state.settings.redis_partitions,
-                            result.balance, version)
+        await cache_balance(
+            state.redis, identity.user_id, state.settings.redis_partitions, result.balance, version
+        )
     return ok(request, result, 201, headers=replay_headers(replayed))
 
 
@@ -168,12 +214,16 @@ async def list_opens(request: Request) -> Response:
     query = decode_query(request, PageQuery)
     after = decode_cursor(query.cursor, "box_opens", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(text(
-            f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.user_id = :u"
-            " AND (CAST(:after AS bigint) IS NULL OR b.id < :after)"
-            " ORDER BY b.id DESC LIMIT :n"
-        ), {"u": identity.user_id, "after": after[0] if after else None,
-            "n": query.limit + 1})).all()
+        rows = (
+            await session.execute(
+                text(
+                    f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.user_id = :u"
+                    " AND (CAST(:after AS bigint) IS NULL OR b.id < :after)"
+                    " ORDER BY b.id DESC LIMIT :n"
+                ),
+                {"u": identity.user_id, "after": after[0] if after else None, "n": query.limit + 1},
+            )
+        ).all()
     items = [_open_view(tuple(r)) for r in rows]
     return ok(request, page(items, query.limit, "box_opens", lambda o: (o.id,)))
 
@@ -182,10 +232,12 @@ async def get_open(request: Request) -> Response:
     identity = await authenticate(request)
     open_id = path_id(request)
     async with request.app.state.sessions() as session:
-        row = (await session.execute(
-            text(f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.id = :id AND b.user_id = :u"),
-            {"id": open_id, "u": identity.user_id},
-        )).first()
+        row = (
+            await session.execute(
+                text(f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.id = :id AND b.user_id = :u"),
+                {"id": open_id, "u": identity.user_id},
+            )
+        ).first()
     if row is None:  # another user's open is as unknown as a missing one
         raise NotFound(f"no box open {open_id}")
     return ok(request, _open_view(tuple(row)))
@@ -193,14 +245,40 @@ async def get_open(request: Request) -> Response:
 
 TAGS = ("boxes",)
 routes = [
-    api_route("GET", "/api/boxes", get_status, summary="Random box progress, boxes available "
-              "and the odds in force", response=BoxStatus, tags=TAGS),
-    api_route("POST", "/api/boxes/open", post_open, summary="Open the next earned box "
-              "(Idempotency-Key: a retry answers the first result)", response=BoxOpenView,
-              status=201, errors=["bad_request", "no_box_available", "unavailable"], headers=[HEADER],
-              tags=TAGS),
-    api_route("GET", "/api/boxes/opens", list_opens, summary="The caller's box opens, "
-              "newest first", query=PageQuery, response=Page[BoxOpenView], tags=TAGS),
-    api_route("GET", "/api/boxes/opens/{id:int}", get_open, summary="One of the caller's "
-              "box opens", response=BoxOpenView, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/boxes",
+        get_status,
+        summary="Random box progress, boxes available and the odds in force",
+        response=BoxStatus,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/boxes/open",
+        post_open,
+        summary="Open the next earned box (Idempotency-Key: a retry answers the first result)",
+        response=BoxOpenView,
+        status=201,
+        errors=["bad_request", "no_box_available", "unavailable"],
+        headers=[HEADER],
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/boxes/opens",
+        list_opens,
+        summary="The caller's box opens, newest first",
+        query=PageQuery,
+        response=Page[BoxOpenView],
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/boxes/opens/{id:int}",
+        get_open,
+        summary="One of the caller's box opens",
+        response=BoxOpenView,
+        tags=TAGS,
+    ),
 ]

@@ -106,8 +106,11 @@ def clean_create(body: AdCreate) -> dict[str, Any]:
     if not title:
         raise invalid("title", "must not be blank")
     if body.billing == "cpm" and body.price_micros % 1000:
-        raise invalid("price_micros", "a CPM price must be a multiple of 1000 micros, so "
-                                      "that each impression costs a whole micro-unit")
+        raise invalid(
+            "price_micros",
+            "a CPM price must be a multiple of 1000 micros, so "
+            "that each impression costs a whole micro-unit",
+        )
     if body.budget_micros < unit_of(body.billing, body.price_micros):
         raise invalid("budget_micros", "must cover at least one billable event")
     for field in ("starts_at", "ends_at"):
@@ -130,20 +133,25 @@ def clean_create(body: AdCreate) -> dict[str, Any]:
     }
 
 
-async def create_ad(session: AsyncSession, advertiser_id: int, values: dict[str, Any]
-                    ) -> AdView:
+async def create_ad(session: AsyncSession, advertiser_id: int, values: dict[str, Any]) -> AdView:
     """Insert a pending ad (the advertiser's wallet must exist)."""
-    ad_id = (await session.execute(text(
-        "INSERT INTO ads (advertiser_id, title, creative_url, click_url, placement, billing,"
-        " price_micros, budget_micros, required_view_ms, starts_at, ends_at) VALUES"
-        " (:advertiser, :title, :creative_url, :click_url, :placement, :billing,"
-        " :price_micros, :budget_micros, :required_view_ms, :starts_at, :ends_at) RETURNING id"
-    ), {"advertiser": advertiser_id, **values})).scalar_one()
+    ad_id = (
+        await session.execute(
+            text(
+                "INSERT INTO ads (advertiser_id, title, creative_url, click_url, placement, billing,"
+                " price_micros, budget_micros, required_view_ms, starts_at, ends_at) VALUES"
+                " (:advertiser, :title, :creative_url, :click_url, :placement, :billing,"
+                " :price_micros, :budget_micros, :required_view_ms, :starts_at, :ends_at) RETURNING id"
+            ),
+            {"advertiser": advertiser_id, **values},
+        )
+    ).scalar_one()
     return await get_ad(session, ad_id)
 
 
-async def get_ad(session: AsyncSession, ad_id: int, *, advertiser_id: int | None = None,
-                 lock: bool = False) -> AdView:
+async def get_ad(
+    session: AsyncSession, ad_id: int, *, advertiser_id: int | None = None, lock: bool = False
+) -> AdView:
     """One ad; with `advertiser_id`, only when it is that advertiser's (another's ad is as
     unknown as a missing one). `lock` takes the row lock (callers that also lock a wallet
     must lock it first)."""
@@ -158,16 +166,27 @@ async def get_ad(session: AsyncSession, ad_id: int, *, advertiser_id: int | None
     return ad_view(row)
 
 
-async def list_ads(session: AsyncSession, *, advertiser_id: int | None, status: str | None,
-                   after_id: int | None, limit: int) -> list[AdView]:
+async def list_ads(
+    session: AsyncSession,
+    *,
+    advertiser_id: int | None,
+    status: str | None,
+    after_id: int | None,
+    limit: int,
+) -> list[AdView]:
     """Ads by id ascending (oldest first: the review queue order), after `after_id`."""
-    rows = (await session.execute(text(
-        f"SELECT {AD_COLUMNS} FROM ads a"
-        " WHERE (CAST(:advertiser AS bigint) IS NULL OR a.advertiser_id = :advertiser)"
-        " AND (CAST(:status AS text) IS NULL OR a.status = :status)"
-        " AND (CAST(:after AS bigint) IS NULL OR a.id > :after)"
-        " ORDER BY a.id LIMIT :n"
-    ), {"advertiser": advertiser_id, "status": status, "after": after_id, "n": limit})).all()
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {AD_COLUMNS} FROM ads a"
+                " WHERE (CAST(:advertiser AS bigint) IS NULL OR a.advertiser_id = :advertiser)"
+                " AND (CAST(:status AS text) IS NULL OR a.status = :status)"
+                " AND (CAST(:after AS bigint) IS NULL OR a.id > :after)"
+                " ORDER BY a.id LIMIT :n"
+            ),
+            {"advertiser": advertiser_id, "status": status, "after": after_id, "n": limit},
+        )
+    ).all()
     return [ad_view(row) for row in rows]
 
 
@@ -196,24 +215,37 @@ STATS_DAYS = 30
 
 
 async def ad_stats(session: AsyncSession, ad: AdView, tz: str) -> AdStats:
-    reported = (await session.execute(text(
-        "SELECT count(*) FROM ad_impressions WHERE ad_id = :id"
-    ), {"id": ad.id})).scalar_one()
-    rows = (await session.execute(text(
-        "SELECT day, sum(i), sum(c), sum(m) FROM ("
-        "  SELECT (counted_at AT TIME ZONE :tz)::date AS day, 1 AS i, 0 AS c, cost_micros AS m"
-        "  FROM ad_impressions WHERE ad_id = :id AND counted"
-        "  UNION ALL"
-        "  SELECT (created_at AT TIME ZONE :tz)::date, 0, 1, cost_micros"
-        "  FROM ad_clicks WHERE ad_id = :id AND counted"
-        ") e WHERE day > (now() AT TIME ZONE :tz)::date - CAST(:days AS integer)"
-        " GROUP BY day ORDER BY day DESC"
-    ), {"id": ad.id, "tz": tz, "days": STATS_DAYS})).all()
+    reported = (
+        await session.execute(
+            text("SELECT count(*) FROM ad_impressions WHERE ad_id = :id"), {"id": ad.id}
+        )
+    ).scalar_one()
+    rows = (
+        await session.execute(
+            text(
+                "SELECT day, sum(i), sum(c), sum(m) FROM ("
+                "  SELECT (counted_at AT TIME ZONE :tz)::date AS day, 1 AS i, 0 AS c, cost_micros AS m"
+                "  FROM ad_impressions WHERE ad_id = :id AND counted"
+                "  UNION ALL"
+                "  SELECT (created_at AT TIME ZONE :tz)::date, 0, 1, cost_micros"
+                "  FROM ad_clicks WHERE ad_id = :id AND counted"
+                ") e WHERE day > (now() AT TIME ZONE :tz)::date - CAST(:days AS integer)"
+                " GROUP BY day ORDER BY day DESC"
+            ),
+            {"id": ad.id, "tz": tz, "days": STATS_DAYS},
+        )
+    ).all()
     days = [DayStats(d.isoformat(), int(i), int(c), int(m)) for d, i, c, m in rows]
     return AdStats(
-        ad_id=ad.id, status=ad.status, billing=ad.billing, impressions=ad.impressions,
-        impressions_reported=int(reported), clicks=ad.clicks,
+        ad_id=ad.id,
+        status=ad.status,
+        billing=ad.billing,
+        impressions=ad.impressions,
+        impressions_reported=int(reported),
+        clicks=ad.clicks,
         ctr=round(ad.clicks / ad.impressions, 6) if ad.impressions else 0.0,
-        spent_micros=ad.spent_micros, budget_micros=ad.budget_micros,
-        remaining_micros=ad.remaining_micros, days=days,
+        spent_micros=ad.spent_micros,
+        budget_micros=ad.budget_micros,
+        remaining_micros=ad.remaining_micros,
+        days=days,
     )

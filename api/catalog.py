@@ -31,10 +31,10 @@ from api.access import optional_identity, path_id
 from api.pagecache import PageCache
 from api.pages import Cursor, Limit, Page, decode_cursor, encode_cursor, page
 from api.spec import api_route
-from core import keys
 from core.errors import NotFound, Unavailable
 from core.models import CONTENT_LISTED_AT, Content
 from core.web import JSONBytes, decode_query, invalid, ok, ok_body
+from live import keys
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,13 @@ async def viewer_counts(redis: Any, ids: Sequence[int]) -> dict[int, int]:
     counts: dict[int, int] = {}
     try:
         for start in range(0, len(ids), PIPELINE_CHUNK):
-            chunk = ids[start:start + PIPELINE_CHUNK]
+            chunk = ids[start : start + PIPELINE_CHUNK]
             pipe = redis.pipeline(transaction=False)
             for cid in chunk:
                 pipe.zcount(keys.viewers(cid), now_ms, "+inf")
             replies = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
             counts.update(zip(chunk, (int(n) for n in replies), strict=True))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any Redis failure is a 503, never a 500
         log.warning("viewer counts unavailable: %s: %s", type(exc).__name__, exc)
         raise Unavailable("viewer counts unavailable") from None
     return counts
@@ -145,8 +145,12 @@ class LiveRanking:
         return self.entries
 
     async def _compute(self, request: Request) -> list[tuple[int, int, tuple[str, ...]]]:
-        query = (select(Content.id, Content.tags).where(listable())
-                 .order_by(CONTENT_LISTED_AT.desc(), Content.id.desc()).limit(LIVE_CANDIDATES))
+        query = (
+            select(Content.id, Content.tags)
+            .where(listable())
+            .order_by(CONTENT_LISTED_AT.desc(), Content.id.desc())
+            .limit(LIVE_CANDIDATES)
+        )
         async with request.app.state.sessions() as session:
             rows = (await session.execute(query)).all()
         counts = await viewer_counts(request.app.state.redis, [r.id for r in rows])
@@ -190,7 +194,8 @@ async def list_contents(request: Request) -> Response:
     q = decode_query(request, ListQuery)
     tag = q.tag.strip().lower() if q.tag is not None else None
     body = await page_cache(request).get(
-        (q.sort, tag, q.limit, q.cursor), lambda: _list_body(request, q, tag))
+        (q.sort, tag, q.limit, q.cursor), lambda: _list_body(request, q, tag)
+    )
     return JSONBytes(body)
 
 
@@ -216,11 +221,16 @@ async def _list_page(request: Request, q: ListQuery, tag: str | None) -> Page[Co
             base = base.where(tuple_(Content.view_count, Content.id) < tuple_(*after))
         base = base.order_by(Content.view_count.desc(), Content.id.desc())
     rows = await _fetch(request, base.limit(q.limit + 1))
-    counts = await viewer_counts(request.app.state.redis, [r.id for r in rows[:q.limit]])
+    counts = await viewer_counts(request.app.state.redis, [r.id for r in rows[: q.limit]])
     if q.sort == "latest":
         listed = {r.id: r.listed_at for r in rows}
-        items = [ContentItem(**{k: v for k, v in r._mapping.items() if k != "listed_at"},
-                             viewer_count=counts.get(r.id, 0)) for r in rows]
+        items = [
+            ContentItem(
+                **{k: v for k, v in r._mapping.items() if k != "listed_at"},
+                viewer_count=counts.get(r.id, 0),
+            )
+            for r in rows
+        ]
         return page(items, q.limit, "latest", lambda c: (listed[c.id], c.id))
     return page(_items(rows, counts), q.limit, "popular", lambda c: (c.view_count, c.id))
 
@@ -254,8 +264,7 @@ async def _live_page(request: Request, q: ListQuery, tag: str | None) -> Page[Co
 async def get_content(request: Request) -> Response:
     await optional_identity(request)
     content_id = path_id(request)
-    rows = await _fetch(request, select(*_ITEM_COLUMNS).where(Content.id == content_id,
-                                                              listable()))
+    rows = await _fetch(request, select(*_ITEM_COLUMNS).where(Content.id == content_id, listable()))
     if not rows:
         raise NotFound(f"no content {content_id}")
     counts = await viewer_counts(request.app.state.redis, [content_id])
@@ -286,10 +295,14 @@ async def search(request: Request) -> Response:
         query = query.where(tuple_(rank, Content.id) < tuple_(cast(after[0], REAL), after[1]))
     query = query.order_by(rank.desc(), Content.id.desc()).limit(q.limit + 1)
     rows = await _fetch(request, query)
-    counts = await viewer_counts(request.app.state.redis, [r.id for r in rows[:q.limit]])
+    counts = await viewer_counts(request.app.state.redis, [r.id for r in rows[: q.limit]])
     ranks = {r.id: float(r.rank) for r in rows}
-    items = [ContentItem(**{k: v for k, v in r._mapping.items() if k != "rank"},
-                         viewer_count=counts.get(r.id, 0)) for r in rows]
+    items = [
+        ContentItem(
+            **{k: v for k, v in r._mapping.items() if k != "rank"}, viewer_count=counts.get(r.id, 0)
+        )
+        for r in rows
+    ]
     return ok(request, page(items, q.limit, "search", lambda c: (ranks[c.id], c.id)))
 
 
@@ -298,13 +311,16 @@ async def tags(request: Request) -> Response:
     await optional_identity(request)
     q = decode_query(request, TagsQuery)
     tag = func.unnest(Content.tags).label("tag")
-    counted = (select(tag, func.count().label("count")).where(listable())
-               .group_by(tag).subquery())
+    counted = select(tag, func.count().label("count")).where(listable()).group_by(tag).subquery()
     query = select(counted.c.tag, counted.c["count"])
     after = decode_cursor(q.cursor, "tags", tuple[int, str])
     if after is not None:
-        query = query.where(or_(counted.c["count"] < after[0],
-                                and_(counted.c["count"] == after[0], counted.c.tag > after[1])))
+        query = query.where(
+            or_(
+                counted.c["count"] < after[0],
+                and_(counted.c["count"] == after[0], counted.c.tag > after[1]),
+            )
+        )
     query = query.order_by(counted.c["count"].desc(), counted.c.tag).limit(q.limit + 1)
     rows = await _fetch(request, query)
     items = [TagCount(r.tag, r.count) for r in rows]
@@ -313,14 +329,43 @@ async def tags(request: Request) -> Response:
 
 TAGS = ("catalog",)
 routes = [
-    api_route("GET", "/api/contents", list_contents,
-              summary="List contents (sort latest, popular or live; tag filter)",
-              auth="optional", query=ListQuery, response=Page[ContentItem], tags=TAGS),
-    api_route("GET", "/api/contents/{id:int}", get_content,
-              summary="One content with its live viewer count", auth="optional",
-              response=ContentItem, tags=TAGS),
-    api_route("GET", "/api/search", search, summary="Full-text search of contents",
-              auth="optional", query=SearchQuery, response=Page[ContentItem], tags=TAGS),
-    api_route("GET", "/api/tags", tags, summary="Tags of listed contents, most used first",
-              auth="optional", query=TagsQuery, response=Page[TagCount], tags=TAGS),
+    api_route(
+        "GET",
+        "/api/contents",
+        list_contents,
+        summary="List contents (sort latest, popular or live; tag filter)",
+        auth="optional",
+        query=ListQuery,
+        response=Page[ContentItem],
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/contents/{id:int}",
+        get_content,
+        summary="One content with its live viewer count",
+        auth="optional",
+        response=ContentItem,
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/search",
+        search,
+        summary="Full-text search of contents",
+        auth="optional",
+        query=SearchQuery,
+        response=Page[ContentItem],
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/tags",
+        tags,
+        summary="Tags of listed contents, most used first",
+        auth="optional",
+        query=TagsQuery,
+        response=Page[TagCount],
+        tags=TAGS,
+    ),
 ]

@@ -61,9 +61,9 @@ class ContentPatch(Struct, forbid_unknown_fields=True):
     source_url: SourceUrl | UnsetType = UNSET
     duration_s: Duration | UnsetType = UNSET
     tags: Tags | UnsetType = UNSET
-    reward_interval_ms: Interval | None | UnsetType = UNSET
+    reward_interval_ms: Interval | UnsetType | None = UNSET
     status: Status | UnsetType = UNSET
-    expires_at: Expiry | None | UnsetType = UNSET
+    expires_at: Expiry | UnsetType | None = UNSET
 
 
 _COLUMNS = tuple(Content.__table__.c[name] for name in ContentView.__struct_fields__)
@@ -102,8 +102,8 @@ def clean_url(url: str) -> str:
 def clean_tags(tags: list[str]) -> list[str]:
     """Tags are trimmed and lower-cased (the catalog filters on them), duplicates dropped."""
     out: list[str] = []
-    for i, tag in enumerate(tags):
-        tag = tag.strip().lower()
+    for i, raw in enumerate(tags):
+        tag = raw.strip().lower()
         if not tag:
             raise invalid(f"tags[{i}]", "must not be blank")
         if tag not in out:
@@ -115,8 +115,7 @@ def view(row: Any) -> ContentView:
     return ContentView(**{name: row._mapping[name] for name in ContentView.__struct_fields__})
 
 
-async def get_content(session: AsyncSession, content_id: int, *, lock: bool = False
-                      ) -> ContentView:
+async def get_content(session: AsyncSession, content_id: int, *, lock: bool = False) -> ContentView:
     query = select(*_COLUMNS).where(Content.id == content_id)
     if lock:
         query = query.with_for_update()
@@ -163,8 +162,9 @@ def patch_values(current: ContentView, body: ContentPatch) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k == "published_at" or getattr(current, k) != v}
 
 
-async def update_content(session: AsyncSession, content_id: int, values: dict[str, Any]
-                         ) -> ContentView:
+async def update_content(
+    session: AsyncSession, content_id: int, values: dict[str, Any]
+) -> ContentView:
     """Write `values` (may be empty: then only updated_at moves) and return the row.
     clock_timestamp, not now(): a poller's watermark should see the time of the write."""
     values = {**values, "updated_at": func.clock_timestamp()}

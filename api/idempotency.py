@@ -25,12 +25,15 @@ def idempotency_key(request: Request, *, required: bool) -> str | None:
     value = request.headers.get(HEADER)
     if value is None:
         if required:
-            raise BadRequest(f"the {HEADER} header is required",
-                             details={"field": HEADER, "reason": "missing"})
+            raise BadRequest(
+                f"the {HEADER} header is required", details={"field": HEADER, "reason": "missing"}
+            )
         return None
     if _KEY.fullmatch(value) is None:
-        raise BadRequest(f"{HEADER} must be 1-200 printable ASCII characters",
-                         details={"field": HEADER, "reason": "malformed"})
+        raise BadRequest(
+            f"{HEADER} must be 1-200 printable ASCII characters",
+            details={"field": HEADER, "reason": "malformed"},
+        )
     return value
 
 

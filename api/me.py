@@ -23,12 +23,12 @@ from api.access import authenticate
 from api.auth import ACCOUNT_COLUMNS, Account, account_of
 from api.pages import Page, PageQuery, decode_cursor, page
 from api.spec import api_route
-from core.balance_cache import set_cached_balance
 from core.errors import NotFound, Unavailable
-from core.keys import UserKeys
 from core.models import CoinTransaction, User
 from core.users import load_balance
 from core.web import decode_query, ok
+from live.balance_cache import set_cached_balance
+from live.keys import UserKeys
 
 REDIS_TIMEOUT_S = 2.0
 
@@ -53,8 +53,9 @@ class CoinTransactionView(Struct, frozen=True):
 async def me(request: Request) -> Response:
     identity = await authenticate(request)
     async with request.app.state.sessions() as session:
-        row = (await session.execute(select(*ACCOUNT_COLUMNS).where(User.id == identity.user_id))
-               ).first()
+        row = (
+            await session.execute(select(*ACCOUNT_COLUMNS).where(User.id == identity.user_id))
+        ).first()
     if row is None:  # provisioned by authenticate; gone only if deleted meanwhile
         raise NotFound("no such user")
     return ok(request, account_of(row))
@@ -75,9 +76,10 @@ async def read_balance(request: Request, user_id: int) -> Balance:
         if pg is None:
             async with state.engine.connect() as conn:
                 balance, version = await load_balance(conn, user_id)
-            pg, pend = await asyncio.wait_for(set_cached_balance(redis, key, balance, version),
-                                              REDIS_TIMEOUT_S)
-    except Exception as exc:
+            pg, pend = await asyncio.wait_for(
+                set_cached_balance(redis, key, balance, version), REDIS_TIMEOUT_S
+            )
+    except Exception as exc:  # noqa: BLE001 - any Redis failure is a 503, never a 500
         raise Unavailable(f"balance unavailable ({type(exc).__name__})") from None
     pending = _int(pend)
     return Balance(_int(pg) + pending, pending)
@@ -88,9 +90,15 @@ async def balance(request: Request) -> Response:
     return ok(request, await read_balance(request, identity.user_id))
 
 
-_LEDGER = (CoinTransaction.id, CoinTransaction.kind, CoinTransaction.amount,
-           CoinTransaction.reward_id, CoinTransaction.content_id, CoinTransaction.created_at,
-           CoinTransaction.status)
+_LEDGER = (
+    CoinTransaction.id,
+    CoinTransaction.kind,
+    CoinTransaction.amount,
+    CoinTransaction.reward_id,
+    CoinTransaction.content_id,
+    CoinTransaction.created_at,
+    CoinTransaction.status,
+)
 
 
 async def coin_transactions(request: Request) -> Response:
@@ -98,8 +106,12 @@ async def coin_transactions(request: Request) -> Response:
     identity = await authenticate(request)
     q = decode_query(request, PageQuery)
     after = decode_cursor(q.cursor, "coins", tuple[int])
-    query = (select(*_LEDGER).where(CoinTransaction.user_id == identity.user_id)
-             .order_by(CoinTransaction.id.desc()).limit(q.limit + 1))
+    query = (
+        select(*_LEDGER)
+        .where(CoinTransaction.user_id == identity.user_id)
+        .order_by(CoinTransaction.id.desc())
+        .limit(q.limit + 1)
+    )
     if after is not None:
         query = query.where(CoinTransaction.id < after[0])
     async with request.app.state.sessions() as session:
@@ -110,12 +122,22 @@ async def coin_transactions(request: Request) -> Response:
 
 TAGS = ("me",)
 routes = [
-    api_route("GET", "/api/me", me, summary="The caller's account", response=Account,
-              tags=TAGS),
-    api_route("GET", "/api/me/balance", balance,
-              summary="The caller's coin balance, with the part not yet in PostgreSQL",
-              response=Balance, tags=TAGS),
-    api_route("GET", "/api/coin-transactions", coin_transactions,
-              summary="The caller's coin ledger, newest first", query=PageQuery,
-              response=Page[CoinTransactionView], tags=("coins",)),
+    api_route("GET", "/api/me", me, summary="The caller's account", response=Account, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/me/balance",
+        balance,
+        summary="The caller's coin balance, with the part not yet in PostgreSQL",
+        response=Balance,
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/coin-transactions",
+        coin_transactions,
+        summary="The caller's coin ledger, newest first",
+        query=PageQuery,
+        response=Page[CoinTransactionView],
+        tags=("coins",),
+    ),
 ]

@@ -93,8 +93,7 @@ def _error_envelope() -> dict[str, Any]:
 
 _HEADERS = {
     "X-Request-ID": {
-        "description": "the request's X-Request-ID when valid, else a generated id; equals "
-                       "traceId",
+        "description": "the request's X-Request-ID when valid, else a generated id; equals traceId",
         "schema": {"type": "string"},
     },
     "Retry-After": {
@@ -126,8 +125,8 @@ def _error_response(codes: list[str], status: int) -> dict[str, Any]:
 def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
     params = []
     required = set(schema.get("required", ()))
-    for name, prop in schema.get("properties", {}).items():
-        prop = dict(prop)
+    for name, declared in schema.get("properties", {}).items():
+        prop = dict(declared)
         # `x: T | None = None` is "absent" on a query string, never a literal null.
         options = prop.get("anyOf")
         if options and {"type": "null"} in options:
@@ -136,8 +135,12 @@ def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
             prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
         if prop.get("default", 0) is None:
             del prop["default"]
-        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required,
-                                 "schema": prop}
+        param: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": prop,
+        }
         if "description" in prop:
             param["description"] = prop["description"]
         if prop.get("type") == "array":
@@ -166,32 +169,47 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     statuses = error_statuses()
     paths: dict[str, dict[str, Any]] = {}
     for i, spec in enumerate(specs):
-        body, query, data = schemas[3 * i: 3 * i + 3]
+        body, query, data = schemas[3 * i : 3 * i + 3]
         path = _PARAM.sub(r"{\1}", spec.path)
         params: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True,
-             "schema": _CONVERTORS.get(conv or "str", {"type": "string"})}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _CONVERTORS.get(conv or "str", {"type": "string"}),
+            }
             for name, conv in _PARAM.findall(spec.path)
         ]
         if spec.query is not None:  # a Struct: its properties are the query parameters
             params += _query_parameters(components[query["$ref"].rsplit("/", 1)[-1]])
         for header in spec.headers:
-            params.append({"name": header, "in": "header", "required": False,
-                           "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
+            params.append(
+                {
+                    "name": header,
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                }
+            )
         op: dict[str, Any] = {
             "summary": spec.summary,
-            "operationId": spec.method.lower() + "_"
-                           + re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_"),
+            "operationId": spec.method.lower()
+            + "_"
+            + re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_"),
             "tags": list(spec.tags) or [_default_tag(path)],
             "responses": {
                 str(spec.status): {
                     "description": "success",
                     "headers": {"X-Request-ID": _REQUEST_ID},
-                    "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "properties": {"success": {"const": True}, "data": data},
-                        "required": ["success", "data"],
-                    }}},
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"success": {"const": True}, "data": data},
+                                "required": ["success", "data"],
+                            }
+                        }
+                    },
                 }
             },
         }
@@ -200,8 +218,10 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         if spec.body is not None:
             # `Body | None`: the body may be left out
             optional = type(None) in typing.get_args(spec.body)
-            op["requestBody"] = {"required": not optional,
-                                 "content": {"application/json": {"schema": body}}}
+            op["requestBody"] = {
+                "required": not optional,
+                "content": {"application/json": {"schema": body}},
+            }
         if spec.auth == "optional":
             op["security"] = [{}, {"bearer": []}]
         elif spec.auth != "none":
@@ -224,15 +244,16 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "title": TITLE,
             "version": VERSION,
             "description": "Envelope: `{success, data}` or `{success: false, data: null, "
-                           "error: {code, message, details, traceId}}`. Lists are "
-                           "cursor-paginated (`limit`, `cursor` -> `{items, next_cursor}`).",
+            "error: {code, message, details, traceId}}`. Lists are "
+            "cursor-paginated (`limit`, `cursor` -> `{items, next_cursor}`).",
         },
         "paths": paths,
         "components": {
             "schemas": components,
             "headers": _HEADERS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
     }
 

@@ -62,7 +62,10 @@ class PageCache:
             if not t.cancelled() and t.exception() is None:
                 entry.body = t.result()
                 at = time.monotonic()
-                entry.fresh_until, entry.stale_until = at + self.ttl_s, at + self.ttl_s + self.stale_s
+                entry.fresh_until, entry.stale_until = (
+                    at + self.ttl_s,
+                    at + self.ttl_s + self.stale_s,
+                )
 
         task.add_done_callback(done)
         return task

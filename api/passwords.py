@@ -33,8 +33,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=KEY_BYTES,
-                          maxmem=MAXMEM)
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, dklen=KEY_BYTES, maxmem=MAXMEM
+    )
 
 
 def hash_password_sync(password: str) -> str:

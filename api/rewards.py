@@ -43,8 +43,9 @@ class RewardTableView(Struct, frozen=True):
 
 def _bad(line: int | None, reason: str, field: str | None = None) -> BadRequest:
     where = f"line {line}: " if line is not None else ""
-    return BadRequest(f"reward table: {where}{reason}",
-                      details={"line": line, "field": field, "reason": reason})
+    return BadRequest(
+        f"reward table: {where}{reason}", details={"line": line, "field": field, "reason": reason}
+    )
 
 
 def _int(value: str, line: int, field: str, low: int, high: int) -> int:
@@ -87,8 +88,9 @@ def parse_csv(body: str) -> list[tuple[int, int]]:
     return rows
 
 
-def view(table_id: int, rows: Sequence[Sequence[int]], created_at: datetime,
-         created_by: int | None) -> RewardTableView:
+def view(
+    table_id: int, rows: Sequence[Sequence[int]], created_at: datetime, created_by: int | None
+) -> RewardTableView:
     total = sum(weight for _, weight in rows)
     return RewardTableView(
         id=table_id,
@@ -101,21 +103,33 @@ def view(table_id: int, rows: Sequence[Sequence[int]], created_at: datetime,
 
 async def current_table(session: AsyncSession) -> RewardTableView | None:
     """The table in force (the newest upload), or None before the first upload."""
-    row = (await session.execute(text(
-        "SELECT id, rows, created_at, created_by FROM reward_tables ORDER BY id DESC LIMIT 1"
-    ))).first()
+    row = (
+        await session.execute(
+            text(
+                "SELECT id, rows, created_at, created_by FROM reward_tables ORDER BY id DESC LIMIT 1"
+            )
+        )
+    ).first()
     return None if row is None else view(row[0], row[1], row[2], row[3])
 
 
-async def insert_table(session: AsyncSession, rows: Sequence[tuple[int, int]],
-                       actor_id: int | None) -> RewardTableView:
+async def insert_table(
+    session: AsyncSession, rows: Sequence[tuple[int, int]], actor_id: int | None
+) -> RewardTableView:
     """Store a new version, which is in force once the caller commits."""
-    row = (await session.execute(
-        text("INSERT INTO reward_tables (rows, total_weight, created_by)"
-             " VALUES (CAST(:rows AS jsonb), :total, :actor) RETURNING id, created_at"),
-        {"rows": msgspec.json.encode([list(r) for r in rows]).decode(),
-         "total": sum(w for _, w in rows), "actor": actor_id},
-    )).one()
+    row = (
+        await session.execute(
+            text(
+                "INSERT INTO reward_tables (rows, total_weight, created_by)"
+                " VALUES (CAST(:rows AS jsonb), :total, :actor) RETURNING id, created_at"
+            ),
+            {
+                "rows": msgspec.json.encode([list(r) for r in rows]).decode(),
+                "total": sum(w for _, w in rows),
+                "actor": actor_id,
+            },
+        )
+    ).one()
     return view(row[0], rows, row[1], actor_id)
 
 

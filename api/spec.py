@@ -40,10 +40,35 @@ class ApiRoute(Route):
         self.spec = spec
 
 
-def api_route(method: str, path: str, endpoint: Callable[..., Any], *, summary: str,
-              auth: Auth = "user", body: Any = None, query: Any = None, response: Any = None,
-              status: int = 200, errors: Sequence[str] = (), tags: Sequence[str] = (),
-              headers: Sequence[str] = ()) -> ApiRoute:
+def api_route(
+    method: str,
+    path: str,
+    endpoint: Callable[..., Any],
+    *,
+    summary: str,
+    auth: Auth = "user",
+    body: Any = None,
+    query: Any = None,
+    response: Any = None,
+    status: int = 200,
+    errors: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    headers: Sequence[str] = (),
+) -> ApiRoute:
     """Declare one api route. `path` uses Starlette converters (`{id:int}`)."""
-    return ApiRoute(Spec(method.upper(), path, summary, auth, body, query, response, status,
-                         tuple(errors), tuple(tags), tuple(headers)), endpoint)
+    return ApiRoute(
+        Spec(
+            method.upper(),
+            path,
+            summary,
+            auth,
+            body,
+            query,
+            response,
+            status,
+            tuple(errors),
+            tuple(tags),
+            tuple(headers),
+        ),
+        endpoint,
+    )

@@ -40,7 +40,7 @@ class Control:
     async def try_refresh(self) -> None:
         try:
             await self.refresh()
-        except Exception as exc:  # keep serving with the last snapshot; /ready shows why
+        except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; /ready says why
             log.warning("control refresh failed: %s: %s", type(exc).__name__, exc)
 
     async def run(self) -> None:

@@ -45,53 +45,87 @@ ENTRY_COLUMNS = "id, kind, amount_micros, balance_after_micros, ad_id, ref, crea
 async def ensure_wallet(session: AsyncSession, advertiser_id: int) -> None:
     """Create the advertiser's (empty) wallet on first use."""
     await provision_user(session, advertiser_id, ["advertiser"])  # type: ignore[arg-type]
-    await session.execute(text(
-        "INSERT INTO advertiser_wallets (advertiser_id) VALUES (:a) ON CONFLICT DO NOTHING"
-    ), {"a": advertiser_id})
+    await session.execute(
+        text("INSERT INTO advertiser_wallets (advertiser_id) VALUES (:a) ON CONFLICT DO NOTHING"),
+        {"a": advertiser_id},
+    )
 
 
 async def lock_wallet(session: AsyncSession, advertiser_id: int) -> int:
     """Lock the wallet row (always before any ad row) and return its balance."""
-    return int((await session.execute(text(
-        "SELECT balance_micros FROM advertiser_wallets WHERE advertiser_id = :a FOR UPDATE"
-    ), {"a": advertiser_id})).scalar_one())
+    return int(
+        (
+            await session.execute(
+                text(
+                    "SELECT balance_micros FROM advertiser_wallets WHERE advertiser_id = :a FOR UPDATE"
+                ),
+                {"a": advertiser_id},
+            )
+        ).scalar_one()
+    )
 
 
-async def post_entry(session: AsyncSession, advertiser_id: int, kind: str, amount: int,
-                     ref: str, ad_id: int | None = None) -> tuple[int, int]:
+async def post_entry(
+    session: AsyncSession,
+    advertiser_id: int,
+    kind: str,
+    amount: int,
+    ref: str,
+    ad_id: int | None = None,
+) -> tuple[int, int]:
     """Append a ledger row and move the balance by `amount` (negative: a debit). The caller
     holds the wallet lock and has checked that a debit fits; the balance CHECK is the last
     guard. Returns (entry id, balance after)."""
-    balance = (await session.execute(text(
-        "UPDATE advertiser_wallets SET balance_micros = balance_micros + :m, updated_at = now()"
-        " WHERE advertiser_id = :a RETURNING balance_micros"
-    ), {"a": advertiser_id, "m": amount})).scalar_one()
+    balance = (
+        await session.execute(
+            text(
+                "UPDATE advertiser_wallets SET balance_micros = balance_micros + :m, updated_at = now()"
+                " WHERE advertiser_id = :a RETURNING balance_micros"
+            ),
+            {"a": advertiser_id, "m": amount},
+        )
+    ).scalar_one()
     if balance < 0:  # unreachable while callers check; never let it commit
         raise Conflict("the wallet cannot go below zero")
-    entry_id = (await session.execute(text(
-        "INSERT INTO wallet_transactions (advertiser_id, kind, amount_micros,"
-        " balance_after_micros, ad_id, ref) VALUES (:a, :k, :m, :b, :ad, :r) RETURNING id"
-    ), {"a": advertiser_id, "k": kind, "m": amount, "b": balance, "ad": ad_id,
-        "r": ref})).scalar_one()
+    entry_id = (
+        await session.execute(
+            text(
+                "INSERT INTO wallet_transactions (advertiser_id, kind, amount_micros,"
+                " balance_after_micros, ad_id, ref) VALUES (:a, :k, :m, :b, :ad, :r) RETURNING id"
+            ),
+            {"a": advertiser_id, "k": kind, "m": amount, "b": balance, "ad": ad_id, "r": ref},
+        )
+    ).scalar_one()
     return int(entry_id), int(balance)
 
 
 async def get_wallet(session: AsyncSession, advertiser_id: int) -> WalletView:
     # Totals from the few ads and charges, not a scan of the (per-impression) ledger.
-    row = (await session.execute(text(
-        "SELECT w.balance_micros,"
-        " COALESCE((SELECT sum(spent_micros) FROM ads WHERE advertiser_id = :a), 0),"
-        " COALESCE((SELECT sum(amount_micros) FROM wallet_charges WHERE advertiser_id = :a), 0),"
-        " w.updated_at FROM advertiser_wallets w WHERE w.advertiser_id = :a"
-    ), {"a": advertiser_id})).one()
+    row = (
+        await session.execute(
+            text(
+                "SELECT w.balance_micros,"
+                " COALESCE((SELECT sum(spent_micros) FROM ads WHERE advertiser_id = :a), 0),"
+                " COALESCE((SELECT sum(amount_micros) FROM wallet_charges WHERE advertiser_id = :a), 0),"
+                " w.updated_at FROM advertiser_wallets w WHERE w.advertiser_id = :a"
+            ),
+            {"a": advertiser_id},
+        )
+    ).one()
     return WalletView(advertiser_id, int(row[0]), int(row[1]), int(row[2]), row[3])
 
 
-async def list_entries(session: AsyncSession, advertiser_id: int, before_id: int | None,
-                       limit: int) -> list[WalletEntry]:
+async def list_entries(
+    session: AsyncSession, advertiser_id: int, before_id: int | None, limit: int
+) -> list[WalletEntry]:
     """Ledger rows newest first, `limit` of them after the keyset `before_id`."""
-    rows = (await session.execute(text(
-        f"SELECT {ENTRY_COLUMNS} FROM wallet_transactions WHERE advertiser_id = :a"
-        " AND (CAST(:before AS bigint) IS NULL OR id < :before) ORDER BY id DESC LIMIT :n"
-    ), {"a": advertiser_id, "before": before_id, "n": limit})).all()
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {ENTRY_COLUMNS} FROM wallet_transactions WHERE advertiser_id = :a"
+                " AND (CAST(:before AS bigint) IS NULL OR id < :before) ORDER BY id DESC LIMIT :n"
+            ),
+            {"a": advertiser_id, "before": before_id, "n": limit},
+        )
+    ).all()
     return [WalletEntry(*row) for row in rows]

@@ -2,14 +2,12 @@
 
 PostgreSQL holds them (users.blocked_at, ip_blocks); every process keeps a `Blocks` snapshot
 that it reloads with `load_blocks` every `CONTROL_POLL_MS`, so a block takes effect
-everywhere within 5 s. After committing a change, a writer may call `nudge` so that
-subscribers of core.keys.BLOCKS_CHANNEL reload at once; polling stays the guarantee
-(pub/sub is at-most-once).
+everywhere within 5 s. After committing a change, a writer calls `live.nudges.blocks_changed`
+so that every process reloads at once; polling stays the guarantee (pub/sub is at-most-once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 from datetime import datetime
@@ -19,7 +17,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from core import audit, keys
+from core import audit
 from core.errors import BadRequest
 from core.users import provision_user
 
@@ -183,11 +181,3 @@ async def remove_ip_block(session: AsyncSession, cidr: str, actor_id: int | None
     before = IpBlockView(net, row[0], row[1], row[2])
     audit.record(session, actor_id, "ip.unblock", f"ip:{net}", before, None)
     return True
-
-
-async def nudge(redis: Any) -> None:
-    """Tell subscribed processes to reload blocks now (best effort, after the commit)."""
-    try:
-        await asyncio.wait_for(redis.publish(keys.BLOCKS_CHANNEL, b"1"), 1.0)
-    except Exception as exc:  # the poll picks the change up anyway
-        log.warning("blocks nudge not published: %s", exc)

@@ -81,8 +81,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple) \
-                and len(record.args) == 5:
+        if (
+            record.name == "uvicorn.access"
+            and isinstance(record.args, tuple)
+            and len(record.args) == 5
+        ):
             # uvicorn's access line: (client, method, path with query, http version, status)
             client, method, path, _, status = record.args
             line.update(client=client, method=method, path=path, status=status)
@@ -137,7 +140,8 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
             logger.propagate = True
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if fmt == "json"
+        JsonFormatter()
+        if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     setattr(handler, _MARK, True)
@@ -172,7 +176,10 @@ class AccessLog:
             route = getattr(scope.get("route"), "path", None)
             client = scope.get("client")
             access_log.info(
-                "%s %s %d", scope["method"], scope["path"], status,
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
                 extra={
                     "request_id": scope.get("request_id"),
                     "method": scope["method"],

@@ -192,9 +192,7 @@ class BoxOpen(Base):
 
 class AdvertiserWallet(Base):
     __tablename__ = "advertiser_wallets"
-    advertiser_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("users.id"), primary_key=True
-    )
+    advertiser_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), primary_key=True)
     balance_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
@@ -332,7 +330,8 @@ class Settlement(Base):
         CheckConstraint("status IN ('draft', 'confirmed')", name="settlements_status"),
         ExcludeConstraint(
             (func.daterange(period_start, period_end), "&&"),
-            name="settlements_no_overlap", using="gist",
+            name="settlements_no_overlap",
+            using="gist",
         ),
     )
 
@@ -350,8 +349,11 @@ class SettlementLine(Base):
 
 # Indexes for the lists and counts above, on tables of the initial schema.
 # Box progress counts a user's paid watch rewards (an index-only scan of this partial index).
-Index("coin_transactions_watch_user", CoinTransaction.user_id,
-      postgresql_where=text("kind = 'watch' AND status = 'paid'"))
+Index(
+    "coin_transactions_watch_user",
+    CoinTransaction.user_id,
+    postgresql_where=text("kind = 'watch' AND status = 'paid'"),
+)
 # The admin audit log filters by action or actor, newest first.
 Index("audit_log_action_id", AuditEntry.action, AuditEntry.id)
 Index("audit_log_actor_id", AuditEntry.actor_id, AuditEntry.id)
@@ -393,10 +395,8 @@ _LISTABLE = text("status = 'published' AND deleted_at IS NULL")
 Index("contents_search", Content.__table__.c.search, postgresql_using="gin")
 Index("contents_tags", Content.tags, postgresql_using="gin")
 CONTENT_LISTED_AT = func.coalesce(Content.published_at, Content.created_at)
-Index("contents_latest", CONTENT_LISTED_AT.desc(), Content.id.desc(),
-      postgresql_where=_LISTABLE)
-Index("contents_popular", Content.view_count.desc(), Content.id.desc(),
-      postgresql_where=_LISTABLE)
+Index("contents_latest", CONTENT_LISTED_AT.desc(), Content.id.desc(), postgresql_where=_LISTABLE)
+Index("contents_popular", Content.view_count.desc(), Content.id.desc(), postgresql_where=_LISTABLE)
 
 
 # --- multi-account review (migration 0005) -------------------------------------------------
@@ -420,8 +420,9 @@ class AccountReview(Base):
     decided_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (
         CheckConstraint("reason IN ('device', 'ip')", name="account_reviews_reason"),
-        CheckConstraint("status IN ('open', 'approved', 'rejected')",
-                        name="account_reviews_status"),
+        CheckConstraint(
+            "status IN ('open', 'approved', 'rejected')", name="account_reviews_status"
+        ),
         CheckConstraint("accounts >= 0", name="account_reviews_accounts"),
         Index("account_reviews_status_id", "status", "id"),
         Index("account_reviews_user_id", "user_id", "id"),

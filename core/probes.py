@@ -33,8 +33,8 @@ async def _check(probe: Any) -> str:
     try:
         await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
     except TimeoutError:
-        return "down: no answer within %gs" % CHECK_TIMEOUT_S
-    except Exception as exc:
+        return f"down: no answer within {CHECK_TIMEOUT_S:g}s"
+    except Exception as exc:  # noqa: BLE001 - a probe reports whatever broke
         return f"down: {type(exc).__name__}: {exc}"[:300]
     return "ok"
 
@@ -64,8 +64,12 @@ def _dependency_gauge(request: Request) -> Gauge:
     state = request.app.state
     gauge = getattr(state, "dependency_up", None)
     if gauge is None:  # made at the first scrape, in the app's own registry
-        gauge = Gauge("dependency_up", "1 when this process reached the dependency at the "
-                      "last scrape, else 0", ["dependency"], registry=state.registry)
+        gauge = Gauge(
+            "dependency_up",
+            "1 when this process reached the dependency at the last scrape, else 0",
+            ["dependency"],
+            registry=state.registry,
+        )
         state.dependency_up = gauge
     return gauge
 

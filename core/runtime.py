@@ -123,12 +123,10 @@ def merge_stored(base: RuntimeSettings, stored: Mapping[str, Any]) -> RuntimeSet
 
 async def _stored(conn: AsyncConnection | AsyncSession) -> dict[str, Any]:
     rows = await conn.execute(text("SELECT key, value FROM runtime_settings"))
-    return {key: value for key, value in rows.all()}
+    return dict(rows.all())
 
 
-async def load_runtime(
-    conn: AsyncConnection | AsyncSession, settings: Settings
-) -> RuntimeSettings:
+async def load_runtime(conn: AsyncConnection | AsyncSession, settings: Settings) -> RuntimeSettings:
     """The current runtime settings: the table over the environment defaults."""
     return merge_stored(defaults(settings), await _stored(conn))
 

@@ -109,7 +109,9 @@ def _gc_threshold(env: Mapping[str, str]) -> tuple[int, int, int]:
     try:
         a, b, c = (int(part) for part in raw.split(","))
     except ValueError:
-        raise ConfigError(f"GC_THRESHOLD must be three integers like 50000,20,1000, got {raw!r}") from None
+        raise ConfigError(
+            f"GC_THRESHOLD must be three integers like 50000,20,1000, got {raw!r}"
+        ) from None
     if min(a, b, c) < 0:
         raise ConfigError(f"GC_THRESHOLD must not be negative, got {raw!r}")
     return (a, b, c)
@@ -120,7 +122,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     database_url = _required(env, "DATABASE_URL")
     if not database_url.startswith("postgresql+asyncpg://"):
-        raise ConfigError(f"DATABASE_URL must start with postgresql+asyncpg://, got {database_url!r}")
+        raise ConfigError(
+            f"DATABASE_URL must start with postgresql+asyncpg://, got {database_url!r}"
+        )
     redis_url = _redis_url(env, "REDIS_URL", _required(env, "REDIS_URL"))
     arq_url = env.get("ARQ_REDIS_URL", "").strip()
     arq_url = _redis_url(env, "ARQ_REDIS_URL", arq_url) if arq_url else redis_url
@@ -149,25 +153,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_ttl_ms=_int(env, "SESSION_TTL_MS", 30_000, low=500, high=3_600_000),
         daily_reward_cap=_int(env, "DAILY_REWARD_CAP", 120, low=0, high=1_000_000),
         rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 100, low=1, high=1_000_000),
-        admin_rate_limit_per_minute=_int(env, "ADMIN_RATE_LIMIT_PER_MINUTE", 60, low=1, high=1_000_000),
+        admin_rate_limit_per_minute=_int(
+            env, "ADMIN_RATE_LIMIT_PER_MINUTE", 60, low=1, high=1_000_000
+        ),
         ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, low=128, high=1 << 20),
         ws_max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 20, low=1, high=10_000),
         ws_send_queue=_int(env, "WS_SEND_QUEUE", 32, low=1, high=10_000),
-        ws_max_connections_per_ip=_int(env, "WS_MAX_CONNECTIONS_PER_IP", 500, low=1, high=1_000_000),
+        ws_max_connections_per_ip=_int(
+            env, "WS_MAX_CONNECTIONS_PER_IP", 500, low=1, high=1_000_000
+        ),
         ws_connects_per_ip_per_minute=_int(
-            env, "WS_CONNECTS_PER_IP_PER_MINUTE", 600, low=1, high=1_000_000),
+            env, "WS_CONNECTS_PER_IP_PER_MINUTE", 600, low=1, high=1_000_000
+        ),
         cors_origins=origins,
         max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 256, low=1, high=100_000),
-        auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1,
-                                        high=1_000_000),
+        auth_rate_limit_per_minute=_int(
+            env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1, high=1_000_000
+        ),
         redis_partitions=_int(env, "REDIS_PARTITIONS", 64, low=1, high=16384),
         redis_pool_size=_int(env, "REDIS_POOL_SIZE", 64, low=1, high=10_000),
         node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],
         control_poll_ms=_int(env, "CONTROL_POLL_MS", 2000, low=100, high=5000),
         drain_seconds=float(_int(env, "DRAIN_SECONDS", 10, low=0, high=600)),
         gc_threshold=_gc_threshold(env),
-        review_accounts_per_device=_int(env, "REVIEW_ACCOUNTS_PER_DEVICE", 3, low=0,
-                                        high=1_000_000),
+        review_accounts_per_device=_int(
+            env, "REVIEW_ACCOUNTS_PER_DEVICE", 3, low=0, high=1_000_000
+        ),
         review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
     )

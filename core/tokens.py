@@ -85,8 +85,14 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
     """Return the identity in a valid access token, or raise TokenExpired / TokenError."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         raise TokenError("token missing or too long")
-    options = {"leeway": 0, "require_exp": True, "require_iat": True, "require_sub": True,
-               "require_aud": True, "require_iss": True}
+    options = {
+        "leeway": 0,
+        "require_exp": True,
+        "require_iat": True,
+        "require_sub": True,
+        "require_aud": True,
+        "require_iss": True,
+    }
     try:
         claims = jwt.decode(
             token,

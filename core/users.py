@@ -17,7 +17,9 @@ _PROVISION_MANY = text(
 _BALANCE = text("SELECT balance, balance_version FROM users WHERE id = :id")
 
 
-async def provision_user(conn: AsyncConnection, user_id: int, roles: list[str] | None = None) -> None:
+async def provision_user(
+    conn: AsyncConnection, user_id: int, roles: list[str] | None = None
+) -> None:
     """Create the row of a user known so far only from a valid token (no commit)."""
     await conn.execute(_PROVISION, {"id": user_id, "roles": roles or ["viewer"]})
 

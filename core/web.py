@@ -102,8 +102,9 @@ class JSONBytes(Response):
     media_type = "application/json"
 
 
-def ok(request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None
-       ) -> Response:
+def ok(
+    request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A success envelope `{"success": true, "data": ...}`."""
     return JSONBytes(ok_body(request, data), status_code=status, headers=headers)
 
@@ -182,7 +183,9 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception(
-                "unhandled error in %s %s", scope.get("method"), scope.get("path"),
+                "unhandled error in %s %s",
+                scope.get("method"),
+                scope.get("path"),
                 extra={"request_id": rid},
             )
             if started:
@@ -211,8 +214,12 @@ class ConcurrencyCap:
     `max_concurrent_requests` from the app's settings at the first request (they are made
     in lifespan, after the middleware). Probes in `exempt` are never refused."""
 
-    def __init__(self, app: ASGIApp, limit: int | None = None,
-                 exempt: Iterable[str] = ("/health", "/metrics")) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int | None = None,
+        exempt: Iterable[str] = ("/health", "/metrics"),
+    ) -> None:
         self.app = app
         self.limit = limit
         self.exempt = frozenset(exempt)
@@ -225,13 +232,23 @@ class ConcurrencyCap:
         if self.limit is None:
             self.limit = scope["app"].state.settings.max_concurrent_requests
         if self.in_flight >= self.limit:
-            body = error_body("unavailable", "too many requests in flight, retry shortly",
-                              {"limit": self.limit}, scope.get("request_id"))
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-            ]})
+            body = error_body(
+                "unavailable",
+                "too many requests in flight, retry shortly",
+                {"limit": self.limit},
+                scope.get("request_id"),
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", b"1"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         self.in_flight += 1
@@ -259,11 +276,17 @@ class Cors:
                 await self.app(scope, receive, send)
                 return
             origins = list(scope["app"].state.settings.cors_origins)
-            self.inner = self.app if not origins else CORSMiddleware(
-                self.app, allow_origins=origins,
-                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=list(self.HEADERS), expose_headers=list(self.EXPOSE),
-                max_age=600,
+            self.inner = (
+                self.app
+                if not origins
+                else CORSMiddleware(
+                    self.app,
+                    allow_origins=origins,
+                    allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                    allow_headers=list(self.HEADERS),
+                    expose_headers=list(self.EXPOSE),
+                    max_age=600,
+                )
             )
         await self.inner(scope, receive, send)
 
@@ -298,8 +321,9 @@ _DOWN_SQLSTATES = ("57P01", "57P02", "57P03", "53300")  # shutdown, crash, start
 
 def dependency_down(exc: BaseException) -> bool:
     """A refused, lost or timed-out connection to PostgreSQL or Redis (not a bad query)."""
-    if isinstance(exc, (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError,
-                        PoolTimeout)):
+    if isinstance(
+        exc, (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError, PoolTimeout)
+    ):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
@@ -318,18 +342,28 @@ async def _dependency_error(request: Request, exc: Exception) -> Response:
     traceback per request). Anything else is a bug: on to RequestContext's logged 500."""
     if not dependency_down(exc):
         raise exc
-    log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc,
-                extra={"request_id": request_id(request)})
-    body = error_body("unavailable", "a dependency is unavailable; retry shortly", None,
-                      request_id(request))
+    log.warning(
+        "dependency unavailable: %s: %s",
+        type(exc).__name__,
+        exc,
+        extra={"request_id": request_id(request)},
+    )
+    body = error_body(
+        "unavailable", "a dependency is unavailable; retry shortly", None, request_id(request)
+    )
     return JSONBytes(body, status_code=503, headers={"Retry-After": "1"})
 
 
 def exception_handlers() -> dict[Any, Any]:
     """Pass to `Starlette(exception_handlers=...)`."""
-    return {DomainError: _domain_error, HTTPException: _http_error, OSError: _dependency_error,
-            DBAPIError: _dependency_error, PoolTimeout: _dependency_error,
-            RedisError: _dependency_error}
+    return {
+        DomainError: _domain_error,
+        HTTPException: _http_error,
+        OSError: _dependency_error,
+        DBAPIError: _dependency_error,
+        PoolTimeout: _dependency_error,
+        RedisError: _dependency_error,
+    }
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -344,12 +378,16 @@ class HttpMetrics:
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
         self.app = app
         self.requests = Counter(
-            "http_requests", "HTTP requests answered", ["method", "route", "status"],
+            "http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
             registry=registry,
         )
         self.latency = Histogram(
-            "http_request_duration_seconds", "Time to answer an HTTP request",
-            ["method", "route"], registry=registry,
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
@@ -388,6 +426,7 @@ def _route_label(route: Any) -> str:
     path = getattr(route, "path", None)
     return _label_of(path) if path else "<unmatched>"
 
+
 # ---------------------------------------------------------------------------- input
 
 
@@ -407,8 +446,9 @@ def _validation_details(message: str) -> dict[str, Any]:
 
 def invalid(field: str, reason: str) -> BadRequest:
     """A BadRequest for one field, in the same shape as body decoding errors."""
-    return BadRequest(f"{field}: {reason}",
-                      details={"field": field, "path": f"$.{field}", "reason": reason})
+    return BadRequest(
+        f"{field}: {reason}", details={"field": field, "path": f"$.{field}", "reason": reason}
+    )
 
 
 def _nul_path(document: Any) -> str | None:
@@ -445,8 +485,10 @@ def decode_json(body: bytes, type_: type[T]) -> T:
             if path is not None:
                 field = re.sub(r"^\$\.?", "", path) or None
                 reason = "must not contain NUL characters"
-                raise BadRequest(f"invalid body: {reason} - at `{path}`",
-                                 details={"field": field, "path": path, "reason": reason})
+                raise BadRequest(
+                    f"invalid body: {reason} - at `{path}`",
+                    details={"field": field, "path": path, "reason": reason},
+                )
         return msgspec.json.decode(body or b"null", type=type_)
     except msgspec.ValidationError as exc:
         details = _validation_details(str(exc))
@@ -455,8 +497,7 @@ def decode_json(body: bytes, type_: type[T]) -> T:
         raise BadRequest("body is not valid JSON", details={"reason": str(exc)}) from None
 
 
-async def decode_body(request: Request, type_: type[T], *, max_bytes: int = MAX_BODY_BYTES
-                      ) -> T:
+async def decode_body(request: Request, type_: type[T], *, max_bytes: int = MAX_BODY_BYTES) -> T:
     """Read the request body (at most `max_bytes`) and decode it into `type_`."""
     chunks: list[bytes] = []
     size = 0
@@ -489,7 +530,7 @@ def decode_query(request: Request, type_: type[T]) -> T:
     lists = _list_params(type_)
     raw: dict[str, Any] = {}
     params = request.query_params
-    for name in params.keys():
+    for name in params:
         values = params.getlist(name)
         for value in values:
             no_nul(name, value)

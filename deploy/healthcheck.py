@@ -64,7 +64,7 @@ def check(processes: list[tuple[int, list[str]]]) -> tuple[bool, str]:
             start = names.index("arq") + 1
             target = next((a for a in argv[start:] if not a.startswith("-")), "")
             rc = subprocess.run(
-                ["arq", "--check", target], capture_output=True, timeout=TIMEOUT_S * 2
+                ["arq", "--check", target], check=False, capture_output=True, timeout=TIMEOUT_S * 2
             ).returncode
             return rc == 0, f"arq --check {target}: exit {rc}"
     return True, "no app process to check"

@@ -103,7 +103,7 @@ def pct(sorted_values: Sequence[int], q: float) -> float | None:
     return sorted_values[i] / 1000
 
 
-def latency(samples: Iterable[int]) -> dict[str, float | None | int]:
+def latency(samples: Iterable[int]) -> dict[str, float | int | None]:
     s = sorted(samples)
     return {
         "n": len(s),
@@ -194,7 +194,9 @@ def histogram_quantiles(before: dict[float, float], after: dict[float, float]) -
     total = counts[-1] if counts else 0.0
     out: dict[str, Any] = {"hub_metric_n": int(total)}
     for q, key in ((0.5, "hub_metric_p50_le_ms"), (0.99, "hub_metric_p99_le_ms")):
-        bound = next((b for b, c in zip(bounds, counts) if total and c >= q * total), None)
+        bound = next(
+            (b for b, c in zip(bounds, counts, strict=False) if total and c >= q * total), None
+        )
         out[key] = None if bound is None or bound == float("inf") else bound * 1000
     return out
 
@@ -237,8 +239,9 @@ class Bench:
         self.server_cpus = {args.server_cpu} if pin else None
         self.aux_cpus = {args.aux_cpu} if pin else None
         self.workers: int = args.workers
-        self.stack = Stack(service_cpus=self.aux_cpus, aof=True, keep=args.keep,
-                           cluster_masters=args.redis_cluster)
+        self.stack = Stack(
+            service_cpus=self.aux_cpus, aof=True, keep=args.keep, cluster_masters=args.redis_cluster
+        )
         self.lg: LoadGen | None = None
         self.tokens: list[str] = []
         self.token_next = 0

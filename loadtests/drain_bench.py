@@ -34,8 +34,8 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from core import keys
 from core.migrate import upgrade
+from live import keys
 from tests.support.procs import Proc, child_env, resolve_argv
 from tests.support.servers import PostgresServer, RedisServer
 from tests.workers.conftest import PRODUCE_LUA
@@ -65,7 +65,7 @@ async def _produce(
             pipe.evalsha(sha, 1, keys.outbox(p), *args)
             order.append(p)
     out: list[tuple[int, str]] = []
-    for p, ids in zip(order, await pipe.execute()):
+    for p, ids in zip(order, await pipe.execute(), strict=False):
         out += [(p, x.decode()) for x in ids]
     return out
 
@@ -189,7 +189,7 @@ async def run(
             parts = [p for p, w in waiting.items() if w]
             for p in parts:
                 pipe.xrange(keys.outbox(p), "-", "+", count=1)
-            for p, first in zip(parts, await pipe.execute()):
+            for p, first in zip(parts, await pipe.execute(), strict=False):
                 oldest = _id_key(first[0][0].decode()) if first else None
                 w = waiting[p]
                 k = 0

@@ -152,8 +152,15 @@ class Drill:
             print(f"[{time.time() - self.t0:7.1f}s] {text}", flush=True)
 
     def event(self, kind: str, unit: str, detail: dict[str, Any]) -> None:
-        self.events.append({"t": round(time.time() - self.t0, 3), "at": time.time(),
-                            "kind": kind, "unit": unit, **detail})
+        self.events.append(
+            {
+                "t": round(time.time() - self.t0, 3),
+                "at": time.time(),
+                "kind": kind,
+                "unit": unit,
+                **detail,
+            }
+        )
         self.say(f"{unit}: {kind} {detail if detail else ''}")
 
     # --- the system ---------------------------------------------------------------------
@@ -175,23 +182,46 @@ class Drill:
         log_dir = self.stack.log_dir
         self.units = [RedisUnit(self.stack.redis), PostgresUnit(self.stack.pg)]
         for i, port in enumerate(self.hub_ports, 1):
-            self.units.append(AppUnit(f"hub-{i}", uvicorn_argv("realtime.app:app", port),
-                                      {**base, "NODE_ID": f"drill-hub-{i}"}, log_dir, port=port))
-        self.units.append(AppUnit("api", uvicorn_argv("api.app:app", self.api_port),
-                                  {**base, "NODE_ID": "drill-api"}, log_dir, port=self.api_port))
-        self.units.append(AppUnit(
-            "worker", [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"],
-            {**base, "WORKER_METRICS_PORT": str(self.metrics_port),
-             "WORKER_METRICS_ADDR": "127.0.0.1"}, log_dir))
+            self.units.append(
+                AppUnit(
+                    f"hub-{i}",
+                    uvicorn_argv("realtime.app:app", port),
+                    {**base, "NODE_ID": f"drill-hub-{i}"},
+                    log_dir,
+                    port=port,
+                )
+            )
+        self.units.append(
+            AppUnit(
+                "api",
+                uvicorn_argv("api.app:app", self.api_port),
+                {**base, "NODE_ID": "drill-api"},
+                log_dir,
+                port=self.api_port,
+            )
+        )
+        self.units.append(
+            AppUnit(
+                "worker",
+                [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"],
+                {
+                    **base,
+                    "WORKER_METRICS_PORT": str(self.metrics_port),
+                    "WORKER_METRICS_ADDR": "127.0.0.1",
+                },
+                log_dir,
+            )
+        )
         for unit in self.units[:2]:
             unit.started_at = time.time()  # the stack started them
         for unit in self.units[2:]:
             unit.start()
         self.app_env = base
-        self.canary_tokens = self.stack.tokens(
-            [CANARY_UID + i for i in range(len(self.hub_ports))])
-        self.say(f"hubs :{self.hub_ports[0]} :{self.hub_ports[1]}, api :{self.api_port}, "
-                 f"worker metrics :{self.metrics_port}")
+        self.canary_tokens = self.stack.tokens([CANARY_UID + i for i in range(len(self.hub_ports))])
+        self.say(
+            f"hubs :{self.hub_ports[0]} :{self.hub_ports[1]}, api :{self.api_port}, "
+            f"worker metrics :{self.metrics_port}"
+        )
 
     def unit(self, name: str) -> Unit:
         return next(u for u in self.units if u.name == name)
@@ -201,29 +231,72 @@ class Drill:
     def start_load(self, budget_s: float) -> None:
         hubs = ",".join(f"http://127.0.0.1:{p}" for p in self.hub_ports)
         env = dict(self.app_env)
-        env.update(HUB_URL=hubs, HEARTBEAT_EVERY_S="1", CONTENT_IDS=",".join(
-            map(str, self.content_ids)), REWARD_LOG=str(self.reward_log),
-            LOCUST_FIRST_UID=str(FIRST_UID), PYTHONUNBUFFERED="1")
+        env.update(
+            HUB_URL=hubs,
+            HEARTBEAT_EVERY_S="1",
+            CONTENT_IDS=",".join(map(str, self.content_ids)),
+            REWARD_LOG=str(self.reward_log),
+            LOCUST_FIRST_UID=str(FIRST_UID),
+            PYTHONUNBUFFERED="1",
+        )
         if self.opts.load == "locust":
-            argv = [str(VENV_BIN / "locust"), "-f", str(ROOT / "loadtests" / "locustfile.py"),
-                    "--headless", "-u", str(self.opts.users),
-                    "-r", str(max(1, self.opts.users // 4)), "-t", f"{int(budget_s)}s",
-                    "--stop-timeout", "5", "-H", f"http://127.0.0.1:{self.api_port}",
-                    "--csv", str(self.load_prefix), "--csv-full-history", "--only-summary",
-                    "--loglevel", "WARNING"]
+            argv = [
+                str(VENV_BIN / "locust"),
+                "-f",
+                str(ROOT / "loadtests" / "locustfile.py"),
+                "--headless",
+                "-u",
+                str(self.opts.users),
+                "-r",
+                str(max(1, self.opts.users // 4)),
+                "-t",
+                f"{int(budget_s)}s",
+                "--stop-timeout",
+                "5",
+                "-H",
+                f"http://127.0.0.1:{self.api_port}",
+                "--csv",
+                str(self.load_prefix),
+                "--csv-full-history",
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ]
         else:
             ws = max(1, round(self.opts.users * 0.8))
-            argv = [sys.executable, "-m", "loadtests.players", "--hubs", hubs,
-                    "--ws", str(ws), "--fallback", str(max(0, self.opts.users - ws)),
-                    "--content-ids", env["CONTENT_IDS"], "--heartbeat-every", "1",
-                    "--first-uid", str(FIRST_UID), "--duration", str(int(budget_s)),
-                    "--reward-log", str(self.reward_log),
-                    "--summary", str(self.players_summary)]
+            argv = [
+                sys.executable,
+                "-m",
+                "loadtests.players",
+                "--hubs",
+                hubs,
+                "--ws",
+                str(ws),
+                "--fallback",
+                str(max(0, self.opts.users - ws)),
+                "--content-ids",
+                env["CONTENT_IDS"],
+                "--heartbeat-every",
+                "1",
+                "--first-uid",
+                str(FIRST_UID),
+                "--duration",
+                str(int(budget_s)),
+                "--reward-log",
+                str(self.reward_log),
+                "--summary",
+                str(self.players_summary),
+            ]
         log = open(self.stack.log_dir / "load.log", "ab")  # noqa: SIM115 - closed below
         try:
             self.load_proc = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 (only calls prctl)
             )
         finally:
@@ -261,7 +334,7 @@ class Drill:
         if ledger:
             checks["ledger"] = self._grants_after(since)
         results = await asyncio.gather(*checks.values())
-        return dict(zip(checks, results))
+        return dict(zip(checks, results, strict=False))
 
     async def _ready(self, port: int) -> bool:
         status, _ = await http(port, "GET", "/ready")
@@ -272,11 +345,25 @@ class Drill:
             return False
         # End to end through the hub's Lua path: a fallback heartbeat of a canary user that is
         # not playing (so it never earns).
-        body = json.dumps({"content_id": self.content_ids[0], "tab_id": "canary",
-                           "device_id": "canary", "playing": False, "visible": False}).encode()
-        status, _ = await http(port, "POST", "/api/service/timer-session", body,
-                               {"Authorization": f"Bearer {self.canary_tokens[index]}",
-                                "Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "content_id": self.content_ids[0],
+                "tab_id": "canary",
+                "device_id": "canary",
+                "playing": False,
+                "visible": False,
+            }
+        ).encode()
+        status, _ = await http(
+            port,
+            "POST",
+            "/api/service/timer-session",
+            body,
+            {
+                "Authorization": f"Bearer {self.canary_tokens[index]}",
+                "Content-Type": "application/json",
+            },
+        )
         return status == 200
 
     async def _worker_ok(self) -> bool:
@@ -297,15 +384,18 @@ class Drill:
         try:
             n = await conn.fetchval(
                 "SELECT count(*) FROM coin_transactions WHERE created_at > to_timestamp($1)",
-                since, timeout=2)
+                since,
+                timeout=2,
+            )
             return bool(n)
         except (OSError, asyncpg.PostgresError, TimeoutError):
             return False
         finally:
             await conn.close(timeout=2)
 
-    async def await_recovery(self, since: float, timeout: float, ledger: bool = True
-                             ) -> tuple[bool, float | None, dict[str, float | None], list[str]]:
+    async def await_recovery(
+        self, since: float, timeout: float, ledger: bool = True
+    ) -> tuple[bool, float | None, dict[str, float | None], list[str]]:
         """Probe until every check passes in one round; (recovered, seconds since `since`,
         seconds to each check's first pass, the checks still failing at the timeout)."""
         first: dict[str, float | None] = {}
@@ -335,18 +425,32 @@ class Drill:
 
         async def start(ws: Any, device: str, takeover: bool) -> None:
             await recv_type(ws, "hello")
-            await ws.send(json.dumps({"type": "start", "content_id": self.content_ids[0],
-                                      "tab_id": "kick", "device_id": device,
-                                      "takeover": takeover}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "start",
+                        "content_id": self.content_ids[0],
+                        "tab_id": "kick",
+                        "device_id": device,
+                        "takeover": takeover,
+                    }
+                )
+            )
             await recv_type(ws, "started")
 
         try:
             async with asyncio.timeout(KICK_TIMEOUT_S + 10):
-                async with connect(f"ws://127.0.0.1:{self.hub_ports[old_hub]}/ws",
-                                   additional_headers=headers, proxy=None) as old:
+                async with connect(
+                    f"ws://127.0.0.1:{self.hub_ports[old_hub]}/ws",
+                    additional_headers=headers,
+                    proxy=None,
+                ) as old:
                     await start(old, f"dev-{time.monotonic_ns()}", True)
-                    async with connect(f"ws://127.0.0.1:{self.hub_ports[new_hub]}/ws",
-                                       additional_headers=headers, proxy=None) as new:
+                    async with connect(
+                        f"ws://127.0.0.1:{self.hub_ports[new_hub]}/ws",
+                        additional_headers=headers,
+                        proxy=None,
+                    ) as new:
                         await start(new, f"dev-{time.monotonic_ns()}", True)
                         began = time.monotonic()
                         async with asyncio.timeout(KICK_TIMEOUT_S):
@@ -359,8 +463,13 @@ class Drill:
     # --- faults -------------------------------------------------------------------------
 
     async def inject(self, fault: str) -> tuple[float, float]:
-        target = {"hub_kill": "hub-1", "worker_kill": "worker", "redis_kill": "redis",
-                  "postgres_kill": "postgres", "redis_stop": "redis"}[fault]
+        target = {
+            "hub_kill": "hub-1",
+            "worker_kill": "worker",
+            "redis_kill": "redis",
+            "postgres_kill": "postgres",
+            "redis_stop": "redis",
+        }[fault]
         unit = self.unit(target)
         injected = time.time()
         if fault == "redis_stop":
@@ -380,8 +489,9 @@ class Drill:
         before = {u.name: len(u.restarts) for u in self.units}
         result = FaultResult(fault)
         result.injected_at, result.ended_at = await self.inject(fault)
-        ok, secs, first, down = await self.await_recovery(result.ended_at,
-                                                          self.opts.recovery_timeout_s)
+        ok, secs, first, down = await self.await_recovery(
+            result.ended_at, self.opts.recovery_timeout_s
+        )
         result.recovered, result.recovery_s, result.ready_s = ok, secs, first
         if not ok:
             result.not_recovered = down
@@ -393,16 +503,20 @@ class Drill:
                 if name in ("hub-1", "hub-2", "api", "worker"):
                     self.unit(name).signal(signal.SIGKILL)
             result.manual_restart = names
-            ok2, secs2, _, down2 = await self.await_recovery(time.time(),
-                                                             self.opts.recovery_timeout_s)
+            ok2, secs2, _, down2 = await self.await_recovery(
+                time.time(), self.opts.recovery_timeout_s
+            )
             result.recovery_after_manual_s = secs2
             if not ok2:
                 self.event("still_down", fault, {"down": down2})
         else:
             self.event("recovered", fault, {"recovery_s": secs, "first_ok_s": first})
         result.kick_s = [await self.kick_probe(0, 1), await self.kick_probe(1, 0)]
-        result.supervisor_restarts = {u.name: len(u.restarts) - before[u.name]
-                                      for u in self.units if len(u.restarts) > before[u.name]}
+        result.supervisor_restarts = {
+            u.name: len(u.restarts) - before[u.name]
+            for u in self.units
+            if len(u.restarts) > before[u.name]
+        }
         await asyncio.sleep(self.opts.settle_s)
         return result
 
@@ -442,7 +556,7 @@ class Drill:
         is then committed and acknowledged), bounded."""
         from redis.asyncio import Redis
 
-        from core import keys
+        from live import keys
 
         assert self.stack.redis
         client = Redis.from_url(self.stack.redis.url)
@@ -463,7 +577,7 @@ class Drill:
         import asyncpg
         from redis.asyncio import Redis
 
-        from core import keys
+        from live import keys
 
         assert self.stack.redis and self.stack.pg
         drained, drain_s = await self.wait_drained()
@@ -474,23 +588,29 @@ class Drill:
             rows = await conn.fetch(
                 "SELECT reward_id, user_id, content_id, amount, "
                 "extract(epoch FROM created_at)::float8 AS t FROM coin_transactions "
-                "WHERE kind = 'watch'")
+                "WHERE kind = 'watch'"
+            )
             dup_ids = await conn.fetch(
                 "SELECT reward_id, count(*) AS n FROM coin_transactions "
-                "WHERE reward_id IS NOT NULL GROUP BY reward_id HAVING count(*) > 1")
+                "WHERE reward_id IS NOT NULL GROUP BY reward_id HAVING count(*) > 1"
+            )
             # Held grants (multi-account review, where the schema has it) are in the ledger
             # but not in the balance until approved.
             has_status = await conn.fetchval(
                 "SELECT count(*) FROM information_schema.columns WHERE table_name = "
-                "'coin_transactions' AND column_name = 'status'")
+                "'coin_transactions' AND column_name = 'status'"
+            )
             paid = "c.status = 'paid'" if has_status else "true"
-            held = (await conn.fetchval(
-                "SELECT count(*) FROM coin_transactions WHERE status = 'held'")
-                if has_status else 0)
+            held = (
+                await conn.fetchval("SELECT count(*) FROM coin_transactions WHERE status = 'held'")
+                if has_status
+                else 0
+            )
             bad_balances = await conn.fetch(
                 "SELECT u.id, u.balance, coalesce(sum(c.amount), 0) AS ledger FROM users u "
                 f"LEFT JOIN coin_transactions c ON c.user_id = u.id AND {paid} GROUP BY u.id "
-                "HAVING u.balance <> coalesce(sum(c.amount), 0)")
+                "HAVING u.balance <> coalesce(sum(c.amount), 0)"
+            )
             pg_balance = dict(await conn.fetch("SELECT id, balance FROM users"))
         finally:
             await conn.close()
@@ -504,8 +624,11 @@ class Drill:
         per_user: dict[int, list[float]] = defaultdict(list)
         for r in rows:
             per_user[r["user_id"]].append(r["t"])
-        overpaid = {uid: len(ts) for uid, ts in per_user.items()
-                    if len(ts) > (max(ts) - self.load_started) * 1000 / REWARD_INTERVAL_MS + 1}
+        overpaid = {
+            uid: len(ts)
+            for uid, ts in per_user.items()
+            if len(ts) > (max(ts) - self.load_started) * 1000 / REWARD_INTERVAL_MS + 1
+        }
         client = Redis.from_url(self.stack.redis.url, decode_responses=True)
         try:
             # With no daily cap and rewards never paused (DRILL_ENV), every boundary up to a
@@ -524,7 +647,8 @@ class Drill:
                 uid = int(key.split(":")[2])
                 bal = await client.hgetall(key)
                 if int(bal.get("pend", 0)) != 0 or (
-                        "pg" in bal and int(bal["pg"]) != pg_balance.get(uid)):
+                    "pg" in bal and int(bal["pg"]) != pg_balance.get(uid)
+                ):
                     cache_mismatch.append(uid)
         finally:
             await client.aclose()
@@ -565,7 +689,8 @@ class Drill:
             "baseline_grants_per_s": round(rate, 1),
             "drained": drained,
             "drain_s": drain_s,
-            "load": locust_summary(self.load_prefix) if self.opts.load == "locust"
+            "load": locust_summary(self.load_prefix)
+            if self.opts.load == "locust"
             else self.players,
         }
         return {"results": results, "totals": totals}
@@ -574,13 +699,22 @@ class Drill:
 # --- helpers --------------------------------------------------------------------------------
 
 
-async def http(port: int, method: str, path: str, body: bytes = b"",
-               headers: dict[str, str] | None = None,
-               timeout: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
+async def http(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = PROBE_TIMEOUT_S,
+) -> tuple[int, bytes]:
     """One HTTP/1.1 request to 127.0.0.1 (Connection: close): (status, body), (0, b"") when
     nothing answers in time. No client library: probes must not share a pool with anything."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close",
-             f"Content-Length: {len(body)}"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     writer = None
     try:
@@ -652,13 +786,13 @@ def locust_summary(prefix: Path) -> dict[str, Any] | None:
     with open(stats, newline="") as f:
         for row in csv.DictReader(f):
             if row.get("Name") == "Aggregated":
-                out = {"requests": int(row["Request Count"]),
-                       "failures": int(row["Failure Count"])}
+                out = {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"])}
     if failures.exists():
         with open(failures, newline="") as f:
             rows = sorted(csv.DictReader(f), key=lambda r: -int(r["Occurrences"]))
-        out["top_failures"] = [f"{r['Occurrences']} x {r['Method']} {r['Name']}: "
-                               f"{r['Error'][:160]}" for r in rows[:15]]
+        out["top_failures"] = [
+            f"{r['Occurrences']} x {r['Method']} {r['Name']}: {r['Error'][:160]}" for r in rows[:15]
+        ]
     return out
 
 
@@ -684,23 +818,40 @@ def verdict(r: FaultResult, timeout: float) -> list[str]:
 def table(report: dict[str, Any], opts: Options) -> str:
     totals = report["totals"]
     dups = len(totals["duplicate_reward_ids"]) + len(totals["duplicate_boundaries"])
-    head = ("fault", "recovery", "grants made", "seen", "lost (bound)", "duplicates",
-            "kick after", "client failures", "supervisor restarts", "manual restart")
+    head = (
+        "fault",
+        "recovery",
+        "grants made",
+        "seen",
+        "lost (bound)",
+        "duplicates",
+        "kick after",
+        "client failures",
+        "supervisor restarts",
+        "manual restart",
+    )
     rows = []
     for r in report["results"]:
-        rows.append((
-            r.fault,
-            f"{r.recovery_s:.1f} s" if r.recovered and r.recovery_s is not None else "NO",
-            str(r.grants_made), str(r.rewards_seen),
-            f"{len(r.lost_seen)} ({r.bound})", str(dups),
-            " / ".join("NO" if k is None else f"{k * 1000:.0f} ms" for k in r.kick_s) or "-",
-            "-" if r.client_failures is None else str(r.client_failures),
-            ", ".join(f"{k} x{v}" for k, v in r.supervisor_restarts.items()) or "-",
-            ", ".join(r.manual_restart) or "no"))
+        rows.append(
+            (
+                r.fault,
+                f"{r.recovery_s:.1f} s" if r.recovered and r.recovery_s is not None else "NO",
+                str(r.grants_made),
+                str(r.rewards_seen),
+                f"{len(r.lost_seen)} ({r.bound})",
+                str(dups),
+                " / ".join("NO" if k is None else f"{k * 1000:.0f} ms" for k in r.kick_s) or "-",
+                "-" if r.client_failures is None else str(r.client_failures),
+                ", ".join(f"{k} x{v}" for k, v in r.supervisor_restarts.items()) or "-",
+                ", ".join(r.manual_restart) or "no",
+            )
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    out = [" | ".join(h.ljust(w) for h, w in zip(head, widths)),
-           "-+-".join("-" * w for w in widths)]
-    out += [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    out = [
+        " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)),
+        "-+-".join("-" * w for w in widths),
+    ]
+    out += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
     out.append("")
     out.append(
         f"totals: {totals['grants_in_ledger']} grants in the ledger, "
@@ -715,22 +866,30 @@ def table(report: dict[str, Any], opts: Options) -> str:
         f"{len(totals['balance_cache_mismatch_users'])}; baseline "
         f"{totals['baseline_grants_per_s']} grants/s; recovery = from the kill (redis_stop: "
         f"from the SIGCONT) until every process is ready and a newer grant is in the ledger "
-        f"(timeout {opts.recovery_timeout_s:g} s)")
+        f"(timeout {opts.recovery_timeout_s:g} s)"
+    )
     return "\n".join(out)
 
 
 def problems_of(report: dict[str, Any], opts: Options) -> list[str]:
     totals = report["totals"]
-    problems = [f"{r.fault}: {p}" for r in report["results"]
-                for p in verdict(r, opts.recovery_timeout_s)]
+    problems = [
+        f"{r.fault}: {p}" for r in report["results"] for p in verdict(r, opts.recovery_timeout_s)
+    ]
     allowed = sum(r.allowed_loss for r in report["results"])
-    for name in ("duplicate_reward_ids", "duplicate_boundaries", "overpaid_users",
-                 "balance_mismatch_users"):
+    for name in (
+        "duplicate_reward_ids",
+        "duplicate_boundaries",
+        "overpaid_users",
+        "balance_mismatch_users",
+    ):
         if totals[name]:
             problems.append(f"{name}: {totals[name]}")
     if len(totals["lost_redis"]) > allowed:
-        problems.append(f"{len(totals['lost_redis'])} grants Redis recorded are not in the "
-                        f"ledger: {totals['lost_redis'][:10]}")
+        problems.append(
+            f"{len(totals['lost_redis'])} grants Redis recorded are not in the "
+            f"ledger: {totals['lost_redis'][:10]}"
+        )
     if totals["dead_letters"]:
         problems.append(f"{totals['dead_letters']} dead letters")
     if totals["grants_held_for_review"]:
@@ -788,20 +947,33 @@ def run_drill(opts: Options) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--faults", default=",".join(FAULTS),
-                        help=f"comma-separated, in order (default: {','.join(FAULTS)})")
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"comma-separated, in order (default: {','.join(FAULTS)})",
+    )
     parser.add_argument("-u", "--users", type=int, default=40)
-    parser.add_argument("--load", choices=("locust", "builtin"), default=None,
-                        help="locust (default when installed) or loadtests/players.py")
+    parser.add_argument(
+        "--load",
+        choices=("locust", "builtin"),
+        default=None,
+        help="locust (default when installed) or loadtests/players.py",
+    )
     parser.add_argument("--warmup", type=float, default=15.0)
     parser.add_argument("--settle", type=float, default=15.0)
     parser.add_argument("--recovery-timeout", type=float, default=60.0)
     parser.add_argument("--keep", action="store_true", help="keep the servers' folder and logs")
     args = parser.parse_args(argv)
     load = args.load or ("locust" if shutil.which("locust", path=str(VENV_BIN)) else "builtin")
-    opts = Options(faults=[f for f in args.faults.split(",") if f], users=args.users, load=load,
-                   warmup_s=args.warmup, settle_s=args.settle,
-                   recovery_timeout_s=args.recovery_timeout, keep=args.keep)
+    opts = Options(
+        faults=[f for f in args.faults.split(",") if f],
+        users=args.users,
+        load=load,
+        warmup_s=args.warmup,
+        settle_s=args.settle,
+        recovery_timeout_s=args.recovery_timeout,
+        keep=args.keep,
+    )
     report = run_drill(opts)
     print()
     print(report["table"])

@@ -39,8 +39,11 @@ from tests.support.procs import http_status
 RESULTS = Path(__file__).resolve().parent / "results"
 # Lifted for the lock-step hub: one connection at a time cannot reach 10,000 frames/s, and
 # every connection comes from 127.0.0.1.
-GATES_OFF = {"WS_MAX_MESSAGES_PER_SECOND": 10_000, "WS_CONNECTS_PER_IP_PER_MINUTE": 1_000_000,
-             "WS_MAX_CONNECTIONS_PER_IP": 1_000_000}
+GATES_OFF = {
+    "WS_MAX_MESSAGES_PER_SECOND": 10_000,
+    "WS_CONNECTS_PER_IP_PER_MINUTE": 1_000_000,
+    "WS_MAX_CONNECTIONS_PER_IP": 1_000_000,
+}
 FLOOD_ENV = {"WS_CONNECTS_PER_IP_PER_MINUTE": 1_000_000, "WS_MAX_CONNECTIONS_PER_IP": 1_000_000}
 FIRST_UID = 50_000_000
 SAMPLE_EVERY_S = 0.5
@@ -53,8 +56,9 @@ def log(msg: str) -> None:
 # --- generation, in child processes, before the replay --------------------------------------
 
 
-def generate(seed: int, count: int, content_ids: tuple[int, ...], flood: bool, limit: int
-             ) -> list[Any]:
+def generate(
+    seed: int, count: int, content_ids: tuple[int, ...], flood: bool, limit: int
+) -> list[Any]:
     """`count` scripts from hypothesis, reproducibly from `seed` (runs in a child process)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as seeded
@@ -62,12 +66,17 @@ def generate(seed: int, count: int, content_ids: tuple[int, ...], flood: bool, l
     from tests.support import wsfuzz
 
     out: list[Any] = []
-    strategy = (wsfuzz.flood_scripts(content_ids, limit) if flood
-                else wsfuzz.scripts(content_ids))
+    strategy = wsfuzz.flood_scripts(content_ids, limit) if flood else wsfuzz.scripts(content_ids)
 
     @seeded(seed)
-    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), derandomize=False)
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=False,
+    )
     @given(strategy)
     def collect(script: Any) -> None:
         out.append(script)
@@ -107,7 +116,7 @@ class Watch:
         if status != 200:
             problems.append(f"{self.name} /health answered {status}")
         text = self.app.log_path.read_text(errors="replace")
-        new, self.log_seen = text[self.log_seen:], len(text)
+        new, self.log_seen = text[self.log_seen :], len(text)
         for line in new.splitlines():
             if log_line_is_a_fault(line):
                 self.faults.append(line[:2000])
@@ -120,9 +129,15 @@ class Watch:
         peak = max(after, default=start)
         end = after[-1] if after else start
         limit = start + int(bound_mib * 1024)
-        return {"initial_kib": self.initial_kib, "start_kib": start, "peak_kib": peak,
-                "end_kib": end, "bound_kib": limit, "within_bound": peak <= limit,
-                "samples": _downsample(self.samples, 400)}
+        return {
+            "initial_kib": self.initial_kib,
+            "start_kib": start,
+            "peak_kib": peak,
+            "end_kib": end,
+            "bound_kib": limit,
+            "within_bound": peak <= limit,
+            "samples": _downsample(self.samples, 400),
+        }
 
 
 def _downsample(samples: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
@@ -153,13 +168,16 @@ class Run:
             watchable = stack.pg.psql(  # type: ignore[union-attr]
                 "SELECT id FROM contents WHERE status = 'published' AND deleted_at IS NULL"
                 " AND (published_at IS NULL OR published_at <= now())"
-                " AND (expires_at IS NULL OR expires_at > now()) ORDER BY id")
+                " AND (expires_at IS NULL OR expires_at > now()) ORDER BY id"
+            )
             content_ids = tuple(int(x) for x in watchable.split())
             # The hubs start before the corpus is drawn: their initial RSS is taken idle.
-            lock = stack.start_uvicorn("hub-lockstep", "realtime.app:app",
-                                       stack.env(**GATES_OFF), cpus=None)
-            flood = stack.start_uvicorn("hub-flood", "realtime.app:app",
-                                        stack.env(**FLOOD_ENV), cpus=None)
+            lock = stack.start_uvicorn(
+                "hub-lockstep", "realtime.app:app", stack.env(**GATES_OFF), cpus=None
+            )
+            flood = stack.start_uvicorn(
+                "hub-flood", "realtime.app:app", stack.env(**FLOOD_ENV), cpus=None
+            )
             from core.settings import load_settings
 
             settings = load_settings(stack.env())
@@ -168,8 +186,9 @@ class Run:
         finally:
             stack.stop()
 
-    def corpus(self, content_ids: tuple[int, ...], limit: int, frames_wanted: int
-               ) -> list[tuple[bool, Any]]:
+    def corpus(
+        self, content_ids: tuple[int, ...], limit: int, frames_wanted: int
+    ) -> list[tuple[bool, Any]]:
         """Scripts of about `frames_wanted` frames, drawn by --gen-procs children; every
         `flood_every`-th chunk is floods. A script that ends in a close sends fewer frames
         than it holds, hence the margin."""
@@ -187,8 +206,19 @@ class Run:
                     chunk = self.chunks
                     self.chunks += 1
                     is_flood = bool(flood_every) and chunk % flood_every == flood_every // 2
-                    jobs.append((is_flood, pool.submit(generate, self.seed * 10_000 + chunk,
-                                                       args.chunk, content_ids, is_flood, limit)))
+                    jobs.append(
+                        (
+                            is_flood,
+                            pool.submit(
+                                generate,
+                                self.seed * 10_000 + chunk,
+                                args.chunk,
+                                content_ids,
+                                is_flood,
+                                limit,
+                            ),
+                        )
+                    )
                 is_flood, job = jobs.pop(0)
                 for script in job.result():
                     out.append((is_flood, script))
@@ -199,16 +229,21 @@ class Run:
         log(f"drew {len(out):,} scripts of {frames:,} frames in {time.monotonic() - began:.0f} s")
         return out
 
-    async def fuzz(self, lock_app: App, flood_app: App, content_ids: tuple[int, ...],
-                   settings: Any) -> tuple[Any, ...]:
+    async def fuzz(
+        self, lock_app: App, flood_app: App, content_ids: tuple[int, ...], settings: Any
+    ) -> tuple[Any, ...]:
         from tests.support.wsfuzz import Tally, Target, play, token_maker
 
         args = self.args
         tokens = token_maker(settings)
         targets = {
             False: Target(f"ws://127.0.0.1:{lock_app.port}", tokens, frozenset(content_ids)),
-            True: Target(f"ws://127.0.0.1:{flood_app.port}", tokens, frozenset(content_ids),
-                         rate_limit=settings.ws_max_messages_per_second),
+            True: Target(
+                f"ws://127.0.0.1:{flood_app.port}",
+                tokens,
+                frozenset(content_ids),
+                rate_limit=settings.ws_max_messages_per_second,
+            ),
         }
         watches = [Watch("hub-lockstep", lock_app), Watch("hub-flood", flood_app)]
         tally = Tally()
@@ -226,10 +261,12 @@ class Run:
                 result = await play(targets[is_flood], next(self.users), script)
                 (flood_tally if is_flood else tally).add(result)
                 if result.failures and len(problems) < 50:
-                    problems.extend(f"{'flood' if is_flood else 'lockstep'}: {f}"
-                                    for f in result.failures)
+                    problems.extend(
+                        f"{'flood' if is_flood else 'lockstep'}: {f}" for f in result.failures
+                    )
                     self.transcripts.extend(
-                        {"failure": str(f), "transcript": f.transcript} for f in result.failures)
+                        {"failure": str(f), "transcript": f.transcript} for f in result.failures
+                    )
                 if time.monotonic() > deadline:
                     log("--max-seconds reached")
                     done.set()
@@ -248,17 +285,26 @@ class Run:
                     for w in watches:
                         w.start_kib = rss_kib(w.app.pid)
                         w.samples.clear()
-                    log(f"warm-up done at {frames:,} frames; RSS start "
-                        + ", ".join(f"{w.name} {(w.start_kib or 0) / 1024:.1f} MiB" for w in watches))
+                    log(
+                        f"warm-up done at {frames:,} frames; RSS start "
+                        + ", ".join(
+                            f"{w.name} {(w.start_kib or 0) / 1024:.1f} MiB" for w in watches
+                        )
+                    )
                 if frames >= next_check:
                     next_check = frames + 10_000
                     for w in watches:
                         problems.extend(w.check())
                 if time.monotonic() - last_report > 15:
                     last_report = time.monotonic()
-                    log(f"{frames:,} frames after {now:.0f} s, {len(problems)} problems, RSS "
-                        + ", ".join(f"{w.name} {w.samples[-1][1] / 1024:.1f} MiB"
-                                    for w in watches if w.samples))
+                    log(
+                        f"{frames:,} frames after {now:.0f} s, {len(problems)} problems, RSS "
+                        + ", ".join(
+                            f"{w.name} {w.samples[-1][1] / 1024:.1f} MiB"
+                            for w in watches
+                            if w.samples
+                        )
+                    )
                 await asyncio.sleep(SAMPLE_EVERY_S)
 
         watcher = asyncio.create_task(watch())
@@ -281,8 +327,15 @@ class Run:
             problems.extend(w.check())
         return tally, flood_tally, watches, problems, elapsed
 
-    def report(self, tally: Any, flood_tally: Any, watches: list[Watch], problems: list[str],
-               elapsed: float, gen_seconds: float) -> int:
+    def report(
+        self,
+        tally: Any,
+        flood_tally: Any,
+        watches: list[Watch],
+        problems: list[str],
+        elapsed: float,
+        gen_seconds: float,
+    ) -> int:
         args = self.args
         frames = tally.frames + flood_tally.frames
         replies: Counter[str] = Counter(tally.replies) + Counter(flood_tally.replies)
@@ -290,36 +343,57 @@ class Run:
         rss_ok = all(m["within_bound"] for m in memory.values())
         ok = not problems and rss_ok
         result = {
-            "meta": {"time": self.stamp, "seed": self.seed, "frames_target": args.frames,
-                     "concurrency": args.concurrency, "flood_share": args.flood_share,
-                     "chunk": args.chunk, "warmup_frames": args.warmup,
-                     "rss_bound_mib": args.rss_bound_mib, "hub_env_lockstep": GATES_OFF,
-                     "hub_env_flood": FLOOD_ENV, "loadavg_after": loadavg(),
-                     "uvicorn": "websockets-sansio + the direct lane (realtime.wsdirect), --ws-max-size 4096, no deflate, uvloop, httptools"},
-            "frames": frames, "lockstep_frames": tally.frames, "flood_frames": flood_tally.frames,
+            "meta": {
+                "time": self.stamp,
+                "seed": self.seed,
+                "frames_target": args.frames,
+                "concurrency": args.concurrency,
+                "flood_share": args.flood_share,
+                "chunk": args.chunk,
+                "warmup_frames": args.warmup,
+                "rss_bound_mib": args.rss_bound_mib,
+                "hub_env_lockstep": GATES_OFF,
+                "hub_env_flood": FLOOD_ENV,
+                "loadavg_after": loadavg(),
+                "uvicorn": "websockets-sansio + the direct lane (realtime.wsdirect), --ws-max-size 4096, no deflate, uvloop, httptools",
+            },
+            "frames": frames,
+            "lockstep_frames": tally.frames,
+            "flood_frames": flood_tally.frames,
             "connections": tally.connections + flood_tally.connections,
-            "seconds": round(elapsed, 1), "frames_per_s": round(frames / elapsed, 1),
+            "seconds": round(elapsed, 1),
+            "frames_per_s": round(frames / elapsed, 1),
             "generation_s": round(gen_seconds, 1),
             "replies": dict(replies.most_common()),
-            "frames_by_kind": dict((Counter(tally.labels) + Counter(flood_tally.labels)).most_common()),
-            "memory": memory, "problems": problems[:50], "transcripts": self.transcripts[:10],
+            "frames_by_kind": dict(
+                (Counter(tally.labels) + Counter(flood_tally.labels)).most_common()
+            ),
+            "memory": memory,
+            "problems": problems[:50],
+            "transcripts": self.transcripts[:10],
             "faults": [f for w in watches for f in w.faults][:20],
             "passed": ok,
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"fuzz-{self.stamp}.json"
         path.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"frames      {frames:,} ({tally.frames:,} lock-step, {flood_tally.frames:,} in floods) "
-              f"on {result['connections']:,} connections in {elapsed:.0f} s: "
-              f"{result['frames_per_s']:,.0f} frames/s (drawn beforehand in {gen_seconds:.0f} s)")
+        print(
+            f"frames      {frames:,} ({tally.frames:,} lock-step, {flood_tally.frames:,} in floods) "
+            f"on {result['connections']:,} connections in {elapsed:.0f} s: "
+            f"{result['frames_per_s']:,.0f} frames/s (drawn beforehand in {gen_seconds:.0f} s)"
+        )
         print("replies     " + ", ".join(f"{k} {v:,}" for k, v in replies.most_common()))
         for name, m in memory.items():
-            print(f"RSS {name:<13} initial {m['initial_kib'] / 1024:.1f} MiB, start {m['start_kib'] / 1024:.1f}, "
-                  f"peak {m['peak_kib'] / 1024:.1f}, end {m['end_kib'] / 1024:.1f} "
-                  f"(bound {m['bound_kib'] / 1024:.1f}: {'ok' if m['within_bound'] else 'EXCEEDED'})")
+            print(
+                f"RSS {name:<13} initial {m['initial_kib'] / 1024:.1f} MiB, start {m['start_kib'] / 1024:.1f}, "
+                f"peak {m['peak_kib'] / 1024:.1f}, end {m['end_kib'] / 1024:.1f} "
+                f"(bound {m['bound_kib'] / 1024:.1f}: {'ok' if m['within_bound'] else 'EXCEEDED'})"
+            )
         for p in problems[:10]:
             print(f"PROBLEM     {p}")
-        print(f"{'PASSED' if ok else 'FAILED'}; seed {self.seed}; {path.relative_to(RESULTS.parent.parent)}")
+        print(
+            f"{'PASSED' if ok else 'FAILED'}; seed {self.seed}; {path.relative_to(RESULTS.parent.parent)}"
+        )
         return 0 if ok else 1
 
 
@@ -328,14 +402,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100_000, help="frames to send in all")
     parser.add_argument("--seed", type=int, default=None, help="default: random (printed)")
     parser.add_argument("--concurrency", type=int, default=16, help="connections at once")
-    parser.add_argument("--flood-share", type=float, default=0.1,
-                        help="share of generated chunks that are floods (0: none)")
+    parser.add_argument(
+        "--flood-share",
+        type=float,
+        default=0.1,
+        help="share of generated chunks that are floods (0: none)",
+    )
     parser.add_argument("--chunk", type=int, default=100, help="scripts per generated chunk")
     parser.add_argument("--gen-procs", type=int, default=2, help="processes drawing scripts")
-    parser.add_argument("--warmup", type=int, default=5_000,
-                        help="frames before the RSS start figure is taken")
-    parser.add_argument("--rss-bound-mib", type=float, default=24.0,  # docs/fuzzing.md
-                        help="fail when a hub's RSS peaks above its start + this")
+    parser.add_argument(
+        "--warmup", type=int, default=5_000, help="frames before the RSS start figure is taken"
+    )
+    parser.add_argument(
+        "--rss-bound-mib",
+        type=float,
+        default=24.0,  # docs/fuzzing.md
+        help="fail when a hub's RSS peaks above its start + this",
+    )
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="stop by this time")
     return Run(parser.parse_args(argv)).main()
 

@@ -441,7 +441,7 @@ class LoadGen:
 
     def send(self, cmds: Sequence[dict[str, Any] | None]) -> None:
         """Send one command per worker (None: that worker sits this one out)."""
-        for pipe, cmd in zip(self._pipes, cmds):
+        for pipe, cmd in zip(self._pipes, cmds, strict=False):
             if cmd is not None:
                 pipe.send(cmd)
 
@@ -451,7 +451,7 @@ class LoadGen:
         """The replies to what `send` sent, waiting at most `timeout` seconds in all."""
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
-        for pipe, cmd in zip(self._pipes, cmds):
+        for pipe, cmd in zip(self._pipes, cmds, strict=False):
             if cmd is None:
                 out.append({})
                 continue

@@ -47,8 +47,14 @@ class Stats:
 
 
 class Players:
-    def __init__(self, hubs: list[str], content_ids: list[int], heartbeat_s: float,
-                 reward_log: TextIO | None, token: Any) -> None:
+    def __init__(
+        self,
+        hubs: list[str],
+        content_ids: list[int],
+        heartbeat_s: float,
+        reward_log: TextIO | None,
+        token: Any,
+    ) -> None:
         self.hubs = [h.rstrip("/") for h in hubs]
         self.content_ids = content_ids
         self.heartbeat_s = heartbeat_s
@@ -78,9 +84,13 @@ class Players:
         while not self.stopping.is_set():
             url = self.hubs[hub % len(self.hubs)].replace("http", "ws", 1) + "/ws"
             try:
-                async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                   open_timeout=REPLY_TIMEOUT_S, close_timeout=2,
-                                   proxy=None) as ws:
+                async with connect(
+                    url,
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    open_timeout=REPLY_TIMEOUT_S,
+                    close_timeout=2,
+                    proxy=None,
+                ) as ws:
                     await self._expect(ws, "hello")
                     await self._start(ws, uid, content)
                     self.stats.counts["ws_connected"] += 1
@@ -105,8 +115,16 @@ class Players:
             backoff = min(BACKOFF_S[1], backoff * 2)
 
     async def _start(self, ws: ClientConnection, uid: int, content: int) -> None:
-        await ws.send(json.dumps({"type": "start", "content_id": content, "tab_id": "tab-1",
-                                  "device_id": f"drill-{uid}"}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "start",
+                    "content_id": content,
+                    "tab_id": "tab-1",
+                    "device_id": f"drill-{uid}",
+                }
+            )
+        )
         reply = await self._expect(ws, "started")
         if reply.get("type") != "started":
             raise RuntimeError(f"start refused: {reply}")
@@ -115,8 +133,9 @@ class Players:
         """The next frame of `kind`, or an `error` frame; rewards on the way are logged."""
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while True:
-            frame = json.loads(await asyncio.wait_for(ws.recv(),
-                                                      max(0.01, deadline - time.monotonic())))
+            frame = json.loads(
+                await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
+            )
             if frame.get("type") == "reward":
                 self.log_reward(str(frame.get("reward_id")))
             if frame.get("type") in (kind, "error"):
@@ -128,8 +147,13 @@ class Players:
         hub = uid
         content = self.content_ids[uid % len(self.content_ids)]
         headers = {"Authorization": f"Bearer {self.token(uid)}"}
-        body = {"content_id": content, "tab_id": "fallback-tab", "device_id": f"drill-tv-{uid}",
-                "playing": True, "visible": True}
+        body = {
+            "content_id": content,
+            "tab_id": "fallback-tab",
+            "device_id": f"drill-tv-{uid}",
+            "playing": True,
+            "visible": True,
+        }
         while not self.stopping.is_set():
             url = self.hubs[hub % len(self.hubs)] + "/api/service/timer-session"
             try:
@@ -155,18 +179,23 @@ async def run(args: argparse.Namespace, log: TextIO | None) -> dict[str, Any]:
     def token(uid: int) -> str:
         return issue_access(settings, uid, ("viewer",), ttl_s=6 * 3600)
 
-    players = Players(args.hubs.split(","), [int(x) for x in args.content_ids.split(",")],
-                      args.heartbeat_every, log, token)
+    players = Players(
+        args.hubs.split(","),
+        [int(x) for x in args.content_ids.split(",")],
+        args.heartbeat_every,
+        log,
+        token,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, players.stopping.set)
     started = time.time()
     async with httpx.AsyncClient(timeout=REPLY_TIMEOUT_S, trust_env=False) as client:
-        tasks = [asyncio.create_task(players.ws_player(args.first_uid + i))
-                 for i in range(args.ws)]
-        tasks += [asyncio.create_task(players.fallback_player(args.first_uid + args.ws + i,
-                                                              client))
-                  for i in range(args.fallback)]
+        tasks = [asyncio.create_task(players.ws_player(args.first_uid + i)) for i in range(args.ws)]
+        tasks += [
+            asyncio.create_task(players.fallback_player(args.first_uid + args.ws + i, client))
+            for i in range(args.fallback)
+        ]
         if args.duration:
             loop.call_later(args.duration, players.stopping.set)
         await players.stopping.wait()
@@ -174,9 +203,14 @@ async def run(args: argparse.Namespace, log: TextIO | None) -> dict[str, Any]:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-    return {"started": started, "stopped": time.time(), "ws_players": args.ws,
-            "fallback_players": args.fallback, "rewards_seen": players.stats.rewards,
-            "counts": dict(players.stats.counts)}
+    return {
+        "started": started,
+        "stopped": time.time(),
+        "ws_players": args.ws,
+        "fallback_players": args.fallback,
+        "rewards_seen": players.stats.rewards,
+        "counts": dict(players.stats.counts),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import hiredis
 
-from core import keys
+from live import keys
 
 PARTITIONS = 64
 TICK_ARGS = (
@@ -91,7 +91,7 @@ class _Conn:
 
 def prepare(port: int, users: int, first_uid: int, content_id: int) -> str:
     """Load the scripts and open a session for each user; returns tick.lua's SHA."""
-    from realtime.live import scripts
+    from live import scripts
 
     c = _Conn(port)
     try:

@@ -204,7 +204,11 @@ class Stack:
     """redis-server + PostgreSQL in a throwaway folder, and the apps started on them."""
 
     def __init__(
-        self, *, service_cpus: Iterable[int] | None = None, aof: bool = True, keep: bool = False,
+        self,
+        *,
+        service_cpus: Iterable[int] | None = None,
+        aof: bool = True,
+        keep: bool = False,
         cluster_masters: int = 0,
     ) -> None:
         # Under /tmp: PostgreSQL runs as the `postgres` user when we are root, and must reach it.
@@ -259,10 +263,15 @@ class Stack:
 
     def env(self, **overrides: str | int | None) -> dict[str, str]:
         assert self.redis and self.pg
-        base = {"DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url, "JWT_SECRET": JWT_SECRET,
-                # Multi-account review off: all load comes from a few 127.0.0.x addresses
-                # (often with one device id), which it would rightly put on hold.
-                "REVIEW_ACCOUNTS_PER_DEVICE": "0", "REVIEW_ACCOUNTS_PER_IP": "0"}
+        base = {
+            "DATABASE_URL": self.pg.url,
+            "REDIS_URL": self.redis.url,
+            "JWT_SECRET": JWT_SECRET,
+            # Multi-account review off: all load comes from a few 127.0.0.x addresses
+            # (often with one device id), which it would rightly put on hold.
+            "REVIEW_ACCOUNTS_PER_DEVICE": "0",
+            "REVIEW_ACCOUNTS_PER_IP": "0",
+        }
         return child_env(base, {k: None if v is None else str(v) for k, v in overrides.items()})
 
     def provision_users(self, first: int, count: int) -> None:

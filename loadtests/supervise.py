@@ -80,8 +80,15 @@ class Unit:
 class AppUnit(Unit):
     """A uvicorn app (waited for until GET /health answers) or a command without a port."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path,
-                 *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        port: int | None = None,
+    ) -> None:
         super().__init__(name)
         self.argv, self.env, self.log_dir, self.port = list(argv), dict(env), log_dir, port
         self.app: App | None = None
@@ -107,7 +114,9 @@ class ServerUnit(Unit):
     """A data server on its port and folder (tests.support.servers): a restart of redis-server
     loads the AOF it left, one of PostgreSQL runs crash recovery from the WAL (fsync on)."""
 
-    def __init__(self, name: str, server: RedisServer | PostgresServer, start_timeout: float) -> None:
+    def __init__(
+        self, name: str, server: RedisServer | PostgresServer, start_timeout: float
+    ) -> None:
         super().__init__(name)
         self.server = server
         self.start_timeout = start_timeout
@@ -147,8 +156,9 @@ class PostgresUnit(ServerUnit):
 class Supervisor:
     """Restart units that exit; `events` is called with (kind, unit name, detail dict)."""
 
-    def __init__(self, units: Sequence[Unit],
-                 on_event: Callable[[str, str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self, units: Sequence[Unit], on_event: Callable[[str, str, dict[str, Any]], None]
+    ) -> None:
         self.units = list(units)
         self.on_event = on_event
         self._tasks: list[asyncio.Task[None]] = []
@@ -189,8 +199,11 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - recorded; the next round tries again
                 record.ok, record.error = False, f"{type(exc).__name__}: {exc}"[:500]
             unit.restarts.append(record)
-            self.on_event("restarted" if record.ok else "restart_failed", unit.name,
-                          {"exit_code": code, "error": record.error})
+            self.on_event(
+                "restarted" if record.ok else "restart_failed",
+                unit.name,
+                {"exit_code": code, "error": record.error},
+            )
 
 
 def stop_all(units: Sequence[Unit]) -> None:

@@ -48,8 +48,12 @@ def _ms(value: datetime | None) -> int | None:
 def _info(row: object) -> ContentInfo:
     r = row  # (id, status, deleted_at, published_at, expires_at, reward_interval_ms, updated_at)
     return ContentInfo(
-        id=int(r[0]), published=r[1] == "published", deleted=r[2] is not None,
-        published_at_ms=_ms(r[3]), expires_at_ms=_ms(r[4]), reward_interval_ms=r[5],
+        id=int(r[0]),
+        published=r[1] == "published",
+        deleted=r[2] is not None,
+        published_at_ms=_ms(r[3]),
+        expires_at_ms=_ms(r[4]),
+        reward_interval_ms=r[5],
     )
 
 
@@ -84,7 +88,11 @@ class Catalog:
 
     async def refresh(self) -> int:
         """Apply the changes since the last refresh (all rows the first time); returns how many."""
-        since = datetime.fromtimestamp(0).astimezone() if self._since is None else self._since - _OVERLAP
+        since = (
+            datetime.fromtimestamp(0).astimezone()
+            if self._since is None
+            else self._since - _OVERLAP
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(_CHANGED, {"since": since})).all()
         for row in rows:

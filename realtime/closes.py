@@ -7,7 +7,9 @@ TOO_BIG = 1009
 SERVICE_RESTART = 1012
 TRY_AGAIN = 1013  # a dependency (PostgreSQL) failed while admitting the connection
 TOKEN_EXPIRED = 4005
-SLOW_CONSUMER = 4008  # not in PROTOCOL 4.3: the client did not read its frames (docs/protocol-notes.md)
+SLOW_CONSUMER = (
+    4008  # not in PROTOCOL 4.3: the client did not read its frames (docs/protocol-notes.md)
+)
 RATE_LIMITED = 4029
 BAD_REQUEST = 4500
 UNAUTHORIZED = 4501

@@ -26,9 +26,9 @@ from starlette.types import Receive, Scope, Send
 
 from core.errors import ContentUnavailable, DomainError, NoSession
 from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
+from live.resp import NOT_RUN
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
-from realtime.live.resp import NOT_RUN
 from realtime.protocol import Auth, FrameError, Heartbeat, Ping, Start, Stop
 from realtime.service import Replaced, SessionRef, Ticked, TickOutcome
 from realtime.wsdirect import EXTENSION, DirectProtocol
@@ -39,8 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("realtime.connection")
 
 ACCEPT = {"type": "websocket.accept"}
-CAP_NOTICE = protocol.encode(protocol.Notice(
-    code="daily_cap_reached", message="daily reward cap reached: watching goes on, no rewards today"))
+CAP_NOTICE = protocol.encode(
+    protocol.Notice(
+        code="daily_cap_reached",
+        message="daily reward cap reached: watching goes on, no rewards today",
+    )
+)
 
 
 class Connection:
@@ -57,12 +61,37 @@ class Connection:
     (backpressure) until the hub's once-a-second sweep drops it (`stalled`); over plain ASGI
     each is a `send` task, at most WS_SEND_QUEUE of them outstanding."""
 
-    __slots__ = ("id", "hub", "user_id", "expires_at", "ip", "ref", "rate", "malformed",
-                 "closed", "sending", "send_since", "task", "_send", "direct", "busy", "backlog",
-                 "idle", "beat", "beat_started")
+    __slots__ = (
+        "_send",
+        "backlog",
+        "beat",
+        "beat_started",
+        "busy",
+        "closed",
+        "direct",
+        "expires_at",
+        "hub",
+        "id",
+        "idle",
+        "ip",
+        "malformed",
+        "rate",
+        "ref",
+        "send_since",
+        "sending",
+        "task",
+        "user_id",
+    )
 
-    def __init__(self, send: Send, hub: Hub, user_id: int, expires_at: int, ip: str,
-                 direct: DirectProtocol | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        hub: Hub,
+        user_id: int,
+        expires_at: int,
+        ip: str,
+        direct: DirectProtocol | None = None,
+    ) -> None:
         self.id = secrets.token_hex(8)
         self._send = send
         self.hub = hub
@@ -226,8 +255,10 @@ class Connection:
 async def _close(send: Send, code: int, reason: str) -> None:
     try:
         # A peer that stopped reading can block even the close frame: bound the wait.
-        await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason}), 2.0)
-    except (RuntimeError, OSError, asyncio.TimeoutError):
+        await asyncio.wait_for(
+            send({"type": "websocket.close", "code": code, "reason": reason}), 2.0
+        )
+    except (TimeoutError, RuntimeError, OSError):
         pass
 
 
@@ -263,12 +294,16 @@ async def serve(scope: Scope, receive: Receive, send: Send, hub: Hub) -> None:
             return
         hub.register(conn)
         try:
-            conn.write(protocol.encode(protocol.Hello(
-                user_id=str(conn.user_id),
-                heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
-                session_ttl_ms=hub.runtime.session_ttl_ms,
-                server_time=int(time.time() * 1000),
-            )))
+            conn.write(
+                protocol.encode(
+                    protocol.Hello(
+                        user_id=str(conn.user_id),
+                        heartbeat_interval_ms=hub.runtime.heartbeat_interval_ms,
+                        session_ttl_ms=hub.runtime.session_ttl_ms,
+                        server_time=int(time.time() * 1000),
+                    )
+                )
+            )
             if conn.direct is not None:
                 conn.direct.attach(conn.feed)  # from here on frames skip the loop below
             while True:
@@ -342,15 +377,21 @@ def _message(conn: Connection, hub: Hub, data: str | bytes) -> None:
     if type(msg) is Heartbeat:
         ref = conn.ref
         if ref is None:
-            conn.write(protocol.encode(protocol.Error(
-                code="no_session", message="no live watch session: start first", ref=msg.id)))
+            conn.write(
+                protocol.encode(
+                    protocol.Error(
+                        code="no_session", message="no live watch session: start first", ref=msg.id
+                    )
+                )
+            )
             return
         conn.busy = True
         conn.beat = msg
         conn.beat_started = time.perf_counter()
         try:
-            sent = hub.service.heartbeat_soon(conn.user_id, ref, msg.playing, msg.visible,
-                                              conn.ticked)
+            sent = hub.service.heartbeat_soon(
+                conn.user_id, ref, msg.playing, msg.visible, conn.ticked
+            )
         except Exception as exc:  # noqa: BLE001 - here it would unwind into the socket's callback
             conn.beat, conn.busy = None, False
             _failed(conn, hub, msg, exc)
@@ -381,8 +422,9 @@ async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> 
         match msg:
             case Heartbeat():
                 started = time.perf_counter()
-                out = await hub.service.heartbeat(conn.user_id, _session(conn), msg.playing,
-                                                  msg.visible)
+                out = await hub.service.heartbeat(
+                    conn.user_id, _session(conn), msg.playing, msg.visible
+                )
                 _tick_frames(conn, hub, out, msg, started)
             case Start():
                 await _start(conn, hub, msg)
@@ -405,23 +447,32 @@ def _failed(conn: Connection, hub: Hub, msg: protocol.ClientMessage, exc: Except
         if heartbeat:
             hub.metrics.heartbeats.inc("replaced")
         hub.leave(conn)
-        conn.write(protocol.encode(
-            protocol.Replaced(content_id=exc.content_id, by_device_id=exc.by_device_id)))
+        conn.write(
+            protocol.encode(
+                protocol.Replaced(content_id=exc.content_id, by_device_id=exc.by_device_id)
+            )
+        )
         conn.close_soon(closes.REPLACED, "replaced")
     elif isinstance(exc, DomainError):
         if heartbeat:
             hub.metrics.heartbeats.inc(exc.code)
             if isinstance(exc, (NoSession, ContentUnavailable)):
                 hub.leave(conn)  # the session is over: the client must start again
-        conn.write(protocol.encode(protocol.Error(
-            code=exc.code, message=exc.message, ref=msg.id, **exc.extra)))
+        conn.write(
+            protocol.encode(
+                protocol.Error(code=exc.code, message=exc.message, ref=msg.id, **exc.extra)
+            )
+        )
     else:
         if isinstance(exc, (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError)):
             log.warning("internal error on %s: %r", type(msg).__name__, exc, extra=conn.log_extra())
         else:
             log.error("bug on %s", type(msg).__name__, exc_info=exc, extra=conn.log_extra())
-        conn.write(protocol.encode(protocol.Error(
-            code="internal", message="the server failed; retry", ref=msg.id)))
+        conn.write(
+            protocol.encode(
+                protocol.Error(code="internal", message="the server failed; retry", ref=msg.id)
+            )
+        )
 
 
 def _tick_frames(conn: Connection, hub: Hub, out: Ticked, msg: Heartbeat, started: float) -> None:
@@ -429,48 +480,90 @@ def _tick_frames(conn: Connection, hub: Hub, out: Ticked, msg: Heartbeat, starte
     metrics = hub.metrics
     if out.grants:
         for grant in out.grants:
-            conn.write(protocol.encode_bytes(protocol.Reward(
-                reward_id=grant.reward_id, kind="watch", amount=grant.amount,
-                balance=grant.balance, content_id=out.content_id)))
+            conn.write(
+                protocol.encode_bytes(
+                    protocol.Reward(
+                        reward_id=grant.reward_id,
+                        kind="watch",
+                        amount=grant.amount,
+                        balance=grant.balance,
+                        content_id=out.content_id,
+                    )
+                )
+            )
         metrics.rewards_total.inc(len(out.grants))
         metrics.coins_total.inc(sum(g.amount for g in out.grants))
     if out.cap_reached:
         conn.write(CAP_NOTICE)
-    conn.write(protocol.encode_bytes(protocol.Tick(
-        content_id=out.content_id, elapsed_ms=out.elapsed_ms, credited_ms=out.credited_ms,
-        remaining_ms=out.remaining_ms, ref=msg.id)))
+    conn.write(
+        protocol.encode_bytes(
+            protocol.Tick(
+                content_id=out.content_id,
+                elapsed_ms=out.elapsed_ms,
+                credited_ms=out.credited_ms,
+                remaining_ms=out.remaining_ms,
+                ref=msg.id,
+            )
+        )
+    )
     metrics.heartbeats.inc("ok")
     metrics.heartbeat_seconds.observe(time.perf_counter() - started)
 
 
 async def _start(conn: Connection, hub: Hub, msg: Start) -> None:
-    out = await hub.service.start(conn.user_id, msg.content_id, msg.tab_id, msg.device_id,
-                                  msg.takeover, conn.id, "ws", conn.ip)
+    out = await hub.service.start(
+        conn.user_id,
+        msg.content_id,
+        msg.tab_id,
+        msg.device_id,
+        msg.takeover,
+        conn.id,
+        "ws",
+        conn.ip,
+    )
     hub.join(conn, out.ref)
-    conn.write(protocol.encode(protocol.Started(
-        content_id=out.ref.content_id, session_id=out.ref.session_id, resumed=out.resumed,
-        elapsed_ms=out.elapsed_ms, interval_ms=out.interval_ms, remaining_ms=out.remaining_ms,
-        balance=out.balance, viewers=out.viewers, ref=msg.id,
-    )))
+    conn.write(
+        protocol.encode(
+            protocol.Started(
+                content_id=out.ref.content_id,
+                session_id=out.ref.session_id,
+                resumed=out.resumed,
+                elapsed_ms=out.elapsed_ms,
+                interval_ms=out.interval_ms,
+                remaining_ms=out.remaining_ms,
+                balance=out.balance,
+                viewers=out.viewers,
+                ref=msg.id,
+            )
+        )
+    )
 
 
 async def _stop(conn: Connection, hub: Hub, msg: Stop) -> None:
     ref = _session(conn)
     hub.leave(conn)
     content_id, watched = await hub.service.stop(conn.user_id, ref)
-    conn.write(protocol.encode(protocol.Stopped(content_id=content_id, watched_ms=watched, ref=msg.id)))
+    conn.write(
+        protocol.encode(protocol.Stopped(content_id=content_id, watched_ms=watched, ref=msg.id))
+    )
 
 
 def _auth(conn: Connection, hub: Hub, msg: Auth) -> None:
     try:
         identity = verify_access(hub.settings, msg.token)
     except TokenError as exc:  # TokenExpired included: the old token still holds until it ends
-        conn.write(protocol.encode(protocol.Error(
-            code="bad_request", message=f"token refused: {exc}", ref=msg.id)))
+        conn.write(
+            protocol.encode(
+                protocol.Error(code="bad_request", message=f"token refused: {exc}", ref=msg.id)
+            )
+        )
         return
     if identity.user_id != conn.user_id:
-        conn.write(protocol.encode(protocol.Error(
-            code="bad_request", message="token is for another user", ref=msg.id)))
+        conn.write(
+            protocol.encode(
+                protocol.Error(code="bad_request", message="token is for another user", ref=msg.id)
+            )
+        )
         return
     conn.expires_at = identity.expires_at
     conn.write(protocol.encode(protocol.Authed(expires_at=identity.expires_at, ref=msg.id)))

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import keys
 from core.errors import Forbidden, RateLimited
 from core.web import client_ip, decode_body, ok, require_identity
+from live import keys
 from realtime.hub import Hub
 
 Short = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -61,27 +61,49 @@ async def _caller(request: Request) -> tuple[Hub, int]:
 async def timer_session(request: Request) -> Response:
     hub, user_id = await _caller(request)
     body = await decode_body(request, TimerBody)
-    started, ticked = await hub.service.timer(user_id, body.content_id, body.tab_id,
-                                              body.device_id, body.playing, body.visible,
-                                              body.takeover, client_ip(request))
+    started, ticked = await hub.service.timer(
+        user_id,
+        body.content_id,
+        body.tab_id,
+        body.device_id,
+        body.playing,
+        body.visible,
+        body.takeover,
+        client_ip(request),
+    )
     data: dict[str, Any]
     if started is not None:
         data = {
-            "content_id": body.content_id, "session_id": started.ref.session_id,
-            "elapsed_ms": started.elapsed_ms, "credited_ms": 0,
-            "remaining_ms": started.remaining_ms, "balance": started.balance,
-            "viewers": started.viewers, "resumed": started.resumed, "rewards": [], "notices": [],
+            "content_id": body.content_id,
+            "session_id": started.ref.session_id,
+            "elapsed_ms": started.elapsed_ms,
+            "credited_ms": 0,
+            "remaining_ms": started.remaining_ms,
+            "balance": started.balance,
+            "viewers": started.viewers,
+            "resumed": started.resumed,
+            "rewards": [],
+            "notices": [],
         }
     else:
         assert ticked is not None
         data = {
-            "content_id": body.content_id, "session_id": ticked.session_id,
-            "elapsed_ms": ticked.elapsed_ms, "credited_ms": ticked.credited_ms,
-            "remaining_ms": ticked.remaining_ms, "balance": ticked.balance,
-            "viewers": await hub.service.viewers(body.content_id), "resumed": True,
+            "content_id": body.content_id,
+            "session_id": ticked.session_id,
+            "elapsed_ms": ticked.elapsed_ms,
+            "credited_ms": ticked.credited_ms,
+            "remaining_ms": ticked.remaining_ms,
+            "balance": ticked.balance,
+            "viewers": await hub.service.viewers(body.content_id),
+            "resumed": True,
             "rewards": [
-                {"reward_id": g.reward_id, "kind": "watch", "amount": g.amount,
-                 "balance": g.balance, "content_id": body.content_id}
+                {
+                    "reward_id": g.reward_id,
+                    "kind": "watch",
+                    "amount": g.amount,
+                    "balance": g.balance,
+                    "content_id": body.content_id,
+                }
                 for g in ticked.grants
             ],
             "notices": ["daily_cap_reached"] if ticked.cap_reached else [],
@@ -95,8 +117,9 @@ async def timer_session(request: Request) -> Response:
 async def out_event(request: Request) -> Response:
     hub, user_id = await _caller(request)
     body = await decode_body(request, OutBody)
-    watched = await hub.service.out_event(user_id, body.content_id, body.tab_id, body.device_id,
-                                          body.playing and body.visible)
+    watched = await hub.service.out_event(
+        user_id, body.content_id, body.tab_id, body.device_id, body.playing and body.visible
+    )
     return ok(request, {"content_id": body.content_id, "watched_ms": watched})
 
 

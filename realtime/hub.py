@@ -18,16 +18,17 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core import keys, runtime
+from core import runtime
 from core.blocks import Blocks, load_blocks
 from core.redis_client import LiveRedis
 from core.settings import Settings
+from live import keys
+from live.resp import ClusterResp, RespConnection
+from live.store import LiveStore
 from realtime import closes, protocol
 from realtime.catalog import Catalog
 from realtime.connection import Connection
 from realtime.limits import AddressGate
-from realtime.live.resp import ClusterResp, RespConnection
-from realtime.live.store import LiveStore
 from realtime.metrics import HubMetrics
 from realtime.provisioning import Provisioner
 from realtime.service import SessionRef, WatchService
@@ -41,8 +42,14 @@ SEND_STALL_S = 10.0  # a send blocked this long (the client stopped reading) dro
 
 
 class Hub:
-    def __init__(self, settings: Settings, redis: LiveRedis, pubsub: Redis, engine: AsyncEngine,
-                 metrics: HubMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: LiveRedis,
+        pubsub: Redis,
+        engine: AsyncEngine,
+        metrics: HubMetrics,
+    ) -> None:
         self.settings = settings
         self.node_id = settings.node_id
         self.redis = redis
@@ -57,14 +64,16 @@ class Hub:
         self.catalog = Catalog(engine)
         self.runtime = runtime.defaults(settings)
         self.blocks = Blocks()
-        self.service = WatchService(settings, self.store, self.catalog, engine,
-                                    lambda: self.runtime, self.kick)
+        self.service = WatchService(
+            settings, self.store, self.catalog, engine, lambda: self.runtime, self.kick
+        )
         self.conns: dict[str, Connection] = {}
         self.watchers: dict[int, set[Connection]] = {}
         self.viewer_counts: dict[int, int] = {}
         self.draining = False
-        self.gate = AddressGate(settings.ws_max_connections_per_ip,
-                                settings.ws_connects_per_ip_per_minute)
+        self.gate = AddressGate(
+            settings.ws_max_connections_per_ip, settings.ws_connects_per_ip_per_minute
+        )
         self.provisioner = Provisioner(engine)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
@@ -78,8 +87,13 @@ class Hub:
             await self.refresh_control()
         except (SQLAlchemyError, OSError) as exc:  # keep the env defaults until it answers
             log.warning("PostgreSQL not answering at start-up: %r", exc)
-        for loop in (self._sweep_loop, self._viewers_loop, self._control_loop,
-                     self._pubsub_loop, self._stats_loop):
+        for loop in (
+            self._sweep_loop,
+            self._viewers_loop,
+            self._control_loop,
+            self._pubsub_loop,
+            self._stats_loop,
+        ):
             self._loops.append(asyncio.create_task(loop(), name=loop.__name__))
 
     async def stop(self) -> None:
@@ -107,7 +121,7 @@ class Hub:
         per_step = math.ceil(len(conns) / steps) if conns else 0
         log.info("draining %d connections in %d batches", len(conns), steps)
         for i in range(steps):
-            batch = conns[i * per_step:(i + 1) * per_step]
+            batch = conns[i * per_step : (i + 1) * per_step]
             await asyncio.gather(*(c.close(closes.SERVICE_RESTART, "node draining") for c in batch))
             if i < steps - 1:
                 await asyncio.sleep(pause)
@@ -164,7 +178,9 @@ class Hub:
         if conn is None or conn.closed:
             return
         self.leave(conn)
-        conn.write(protocol.encode(protocol.Replaced(content_id=content_id, by_device_id=by_device)))
+        conn.write(
+            protocol.encode(protocol.Replaced(content_id=content_id, by_device_id=by_device))
+        )
         conn.close_soon(closes.REPLACED, "replaced")
 
     # Background loops. Each survives Redis or PostgreSQL failures and tries again.
@@ -208,7 +224,7 @@ class Hub:
         if not content_ids:
             return
         counts = await self.store.viewer_counts(content_ids)
-        for content_id, count in zip(content_ids, counts):
+        for content_id, count in zip(content_ids, counts, strict=False):
             if self.viewer_counts.get(content_id) == count:
                 continue
             self.viewer_counts[content_id] = count
@@ -221,7 +237,7 @@ class Hub:
         while True:
             try:
                 await asyncio.wait_for(self._control_now.wait(), timeout=period)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._control_now.clear()
             try:

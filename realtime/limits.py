@@ -9,7 +9,7 @@ class RateLimiter:
     (`rate_limited`); `should_close` once a window exceeds 3x the limit or three windows in a
     row exceed it (the rate "stayed above the limit": close 4029)."""
 
-    __slots__ = ("per_second", "window", "count", "over_streak")
+    __slots__ = ("count", "over_streak", "per_second", "window")
 
     def __init__(self, per_second: int) -> None:
         self.per_second = per_second
@@ -38,7 +38,7 @@ class RateLimiter:
 class MalformedCounter:
     """More than `limit` malformed frames within `window_s` seconds: close 4500."""
 
-    __slots__ = ("limit", "window_s", "times")
+    __slots__ = ("limit", "times", "window_s")
 
     def __init__(self, limit: int = 10, window_s: float = 60.0) -> None:
         self.limit = limit
@@ -57,7 +57,7 @@ class AddressGate:
     """Per source address: at most `max_open` open connections and `per_minute` new ones in a
     fixed one-minute window (per process). Pure bookkeeping; the caller passes the clock."""
 
-    __slots__ = ("max_open", "per_minute", "open", "window", "connects")
+    __slots__ = ("connects", "max_open", "open", "per_minute", "window")
 
     def __init__(self, max_open: int, per_minute: int) -> None:
         self.max_open = max_open

@@ -50,42 +50,61 @@ class HotPath(Collector):
         self.heartbeat_seconds = Timings(HEARTBEAT_BUCKETS)
 
     def collect(self) -> Iterator[Metric]:
-        frames = CounterMetricFamily("hub_frames", "Client frames received, by result",
-                                     labels=["result"])
-        heartbeats = CounterMetricFamily("hub_heartbeats", "Heartbeats handled, by outcome",
-                                         labels=["outcome"])
+        frames = CounterMetricFamily(
+            "hub_frames", "Client frames received, by result", labels=["result"]
+        )
+        heartbeats = CounterMetricFamily(
+            "hub_heartbeats", "Heartbeats handled, by outcome", labels=["outcome"]
+        )
         for family, tally in ((frames, self.frames), (heartbeats, self.heartbeats)):
             for value, count in tally.counts.items():
                 family.add_metric([value], count)
             yield family
         t = self.heartbeat_seconds
         cumulative, buckets = 0, []
-        for bound, count in zip((*t.bounds, float("inf")), t.counts):
+        for bound, count in zip((*t.bounds, float("inf")), t.counts, strict=False):
             cumulative += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-        yield HistogramMetricFamily("hub_heartbeat_seconds",
-                                    "Heartbeat handling time, frame in to reply out",
-                                    buckets=buckets, sum_value=t.total)
+        yield HistogramMetricFamily(
+            "hub_heartbeat_seconds",
+            "Heartbeat handling time, frame in to reply out",
+            buckets=buckets,
+            sum_value=t.total,
+        )
 
 
 class HubMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.connections_open = Gauge("hub_connections_open", "Open WebSocket connections", registry=r)
+        self.connections_open = Gauge(
+            "hub_connections_open", "Open WebSocket connections", registry=r
+        )
         self.connections_total = Counter(
-            "hub_connections_total", "WebSocket connections accepted", registry=r)
+            "hub_connections_total", "WebSocket connections accepted", registry=r
+        )
         self.closes_total = Counter(
-            "hub_closes_total", "Connections closed by the server, by close code", ["code"], registry=r)
+            "hub_closes_total",
+            "Connections closed by the server, by close code",
+            ["code"],
+            registry=r,
+        )
         self.sessions_live = Gauge(
-            "hub_sessions_live", "Live watch sessions (all nodes, from Redis)", registry=r)
+            "hub_sessions_live", "Live watch sessions (all nodes, from Redis)", registry=r
+        )
         self.rewards_total = Counter(
-            "hub_rewards_granted_total", "Watch rewards granted by this node", registry=r)
+            "hub_rewards_granted_total", "Watch rewards granted by this node", registry=r
+        )
         self.coins_total = Counter(
-            "hub_reward_coins_total", "Coins granted by this node's watch rewards", registry=r)
+            "hub_reward_coins_total", "Coins granted by this node's watch rewards", registry=r
+        )
         self.outbox_entries = Gauge(
-            "hub_outbox_entries", "Entries in the outbox streams (all partitions)", registry=r)
+            "hub_outbox_entries", "Entries in the outbox streams (all partitions)", registry=r
+        )
         hot = HotPath()
         r.register(hot)
         self.frames, self.heartbeats, self.heartbeat_seconds = (
-            hot.frames, hot.heartbeats, hot.heartbeat_seconds)
+            hot.frames,
+            hot.heartbeats,
+            hot.heartbeat_seconds,
+        )

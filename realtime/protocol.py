@@ -175,7 +175,9 @@ class Error(_Server, tag="error"):
     active_device_id: str | None = None
 
 
-ServerMessage = Hello | Started | Tick | Reward | Viewers | Stopped | Replaced | Notice | Pong | Authed | Error
+ServerMessage = (
+    Hello | Started | Tick | Reward | Viewers | Stopped | Replaced | Notice | Pong | Authed | Error
+)
 
 _encoder = msgspec.json.Encoder()
 

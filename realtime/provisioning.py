@@ -20,7 +20,9 @@ log = logging.getLogger("realtime.provisioning")
 
 
 class Provisioner:
-    def __init__(self, engine: AsyncEngine, max_batch: int = 1000, remember: int = 1_000_000) -> None:
+    def __init__(
+        self, engine: AsyncEngine, max_batch: int = 1000, remember: int = 1_000_000
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.remember = remember

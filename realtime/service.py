@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.errors import ContentUnavailable, NoSession, SessionConflict
 from core.settings import Settings
 from core.users import load_balance
-from realtime import rules
+from live import rules
+from live.review import ReviewLimits
+from live.review_store import ReviewTracker
+from live.store import LiveStore, TickParams, TickResult, tick_result
+from live.wire import TickWire
 from realtime.catalog import Catalog, ContentInfo
-from realtime.live.reviews import ReviewTracker
-from realtime.live.store import LiveStore, TickParams, TickResult, tick_result
-from realtime.live.wire import TickWire
-from realtime.review import ReviewLimits
 
 
 class Runtime(Protocol):
@@ -99,8 +99,15 @@ Kick = Callable[[str, str, int, str], Awaitable[None]]
 
 
 class WatchService:
-    def __init__(self, settings: Settings, store: LiveStore, catalog: Catalog, engine: AsyncEngine,
-                 runtime: Callable[[], Runtime], kick: Kick) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: LiveStore,
+        catalog: Catalog,
+        engine: AsyncEngine,
+        runtime: Callable[[], Runtime],
+        kick: Kick,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.catalog = catalog
@@ -139,8 +146,17 @@ class WatchService:
             pg, pending = await self.store.set_pg_balance(user_id, balance, version)
         return pg + pending
 
-    async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
-                    conn_id: str, transport: str, ip: str = "") -> Started:
+    async def start(
+        self,
+        user_id: int,
+        content_id: int,
+        tab: str,
+        device: str,
+        takeover: bool,
+        conn_id: str,
+        transport: str,
+        ip: str = "",
+    ) -> Started:
         """Open, resume, switch or take over the user's session. The start is first counted
         for multi-account review under `device` and `ip` (the client's address; '' = not
         checked): an account flagged there earns held grants from now on."""
@@ -149,18 +165,33 @@ class WatchService:
         await self.review.record(user_id, device, ip, now_ms)
         rt = self.runtime()
         interval = self._interval(info, rt)
-        r = await self.store.start(user_id, content_id, tab, device, takeover,
-                                   secrets.token_hex(8), self.node_id, conn_id, transport,
-                                   rt.session_ttl_ms)
+        r = await self.store.start(
+            user_id,
+            content_id,
+            tab,
+            device,
+            takeover,
+            secrets.token_hex(8),
+            self.node_id,
+            conn_id,
+            transport,
+            rt.session_ttl_ms,
+        )
         if r.status == "conflict":
             active = {"active_content_id": r.other_content, "active_device_id": r.other_device}
-            raise SessionConflict("another tab or device of this user is watching",
-                                  details=active, **active)
-        if (r.status == "takeover" and r.other_conn and r.other_conn != conn_id
-                and r.other_content is not None):
+            raise SessionConflict(
+                "another tab or device of this user is watching", details=active, **active
+            )
+        if (
+            r.status == "takeover"
+            and r.other_conn
+            and r.other_conn != conn_id
+            and r.other_content is not None
+        ):
             await self.kick(r.other_node, r.other_conn, r.other_content, device)
-        viewers = await self.store.join_viewers(user_id, content_id, r.now_ms, rt.session_ttl_ms,
-                                                r.other_content)
+        viewers = await self.store.join_viewers(
+            user_id, content_id, r.now_ms, rt.session_ttl_ms, r.other_content
+        )
         return Started(
             ref=SessionRef(content_id, r.session_id, r.epoch, tab, device),
             resumed=r.status == "resumed",
@@ -180,8 +211,12 @@ class WatchService:
         if cached is not None and cached[0] is rt and cached[1] == offset:
             return cached[2]
         params = TickParams(
-            heartbeat_ms=rt.heartbeat_interval_ms, ttl_ms=rt.session_ttl_ms, interval_ms=interval,
-            amount=rt.reward_amount, cap=rt.daily_reward_cap, paused=rt.rewards_paused,
+            heartbeat_ms=rt.heartbeat_interval_ms,
+            ttl_ms=rt.session_ttl_ms,
+            interval_ms=interval,
+            amount=rt.reward_amount,
+            cap=rt.daily_reward_cap,
+            paused=rt.rewards_paused,
             tz_offset_ms=offset,
         )
         if len(self._params_cache) > 1000:
@@ -189,20 +224,37 @@ class WatchService:
         self._params_cache[interval] = (rt, offset, params)
         return params
 
-    async def heartbeat(self, user_id: int, ref: SessionRef, playing: bool, visible: bool) -> Ticked:
+    async def heartbeat(
+        self, user_id: int, ref: SessionRef, playing: bool, visible: bool
+    ) -> Ticked:
         """One heartbeat of a WebSocket session (matched by session id and epoch)."""
         now_ms = int(time.time() * 1000)
         info = await self._live_content(user_id, ref.content_id, ref.session_id, now_ms)
         if ref.wire is None:
-            ref.wire = self.store.tick_wire(user_id, ref.content_id, ref.session_id, ref.epoch,
-                                            ref.tab, ref.device)
-        r = await self.store.tick(user_id, ref.content_id, ref.session_id, ref.epoch, ref.tab,
-                                  ref.device, playing and visible, self._params(info, now_ms),
-                                  ref.wire)
+            ref.wire = self.store.tick_wire(
+                user_id, ref.content_id, ref.session_id, ref.epoch, ref.tab, ref.device
+            )
+        r = await self.store.tick(
+            user_id,
+            ref.content_id,
+            ref.session_id,
+            ref.epoch,
+            ref.tab,
+            ref.device,
+            playing and visible,
+            self._params(info, now_ms),
+            ref.wire,
+        )
         return await self._ticked(user_id, ref.content_id, r)
 
-    def heartbeat_soon(self, user_id: int, ref: SessionRef, playing: bool, visible: bool,
-                       done: Callable[[TickOutcome], None]) -> bool:
+    def heartbeat_soon(
+        self,
+        user_id: int,
+        ref: SessionRef,
+        playing: bool,
+        visible: bool,
+        done: Callable[[TickOutcome], None],
+    ) -> bool:
         """`heartbeat` without a task, for the common case: the hub's RESP connections are in
         use and the content is in the catalog's cache and watchable. The tick is sent now and
         `done` gets, from the Redis reply's callback, the `Ticked`, the refusal or failure as
@@ -218,15 +270,17 @@ class WatchService:
         if info is None or not info.watchable(now_ms):
             return False
         if ref.wire is None:
-            ref.wire = self.store.tick_wire(user_id, content_id, ref.session_id, ref.epoch,
-                                            ref.tab, ref.device)
+            ref.wire = self.store.tick_wire(
+                user_id, content_id, ref.session_id, ref.epoch, ref.tab, ref.device
+            )
             assert ref.wire is not None
 
         def reply(r: Any) -> None:
             done(self._tick_reply(user_id, content_id, r))
 
-        return self.store.tick_soon(ref.wire, playing and visible, self._params(info, now_ms),
-                                    now_ms, reply)
+        return self.store.tick_soon(
+            ref.wire, playing and visible, self._params(info, now_ms), now_ms, reply
+        )
 
     def _tick_reply(self, user_id: int, content_id: int, reply: Any) -> TickOutcome:
         if isinstance(reply, Exception):
@@ -238,7 +292,9 @@ class WatchService:
             return exc
         return out if out is not None else self._with_balance(user_id, content_id, r)
 
-    async def _live_content(self, user_id: int, content_id: int, session_id: str, now_ms: int) -> ContentInfo:
+    async def _live_content(
+        self, user_id: int, content_id: int, session_id: str, now_ms: int
+    ) -> ContentInfo:
         """The content of a live session; a content that became unavailable ends the session."""
         info = self.catalog.cached(content_id) or await self.catalog.get(content_id)
         if info is None or not info.watchable(now_ms):
@@ -271,12 +327,23 @@ class WatchService:
             amount = self.runtime().reward_amount
             count = len(r.granted)
             grants = tuple(
-                Grant(rules.reward_id(user_id, content_id, n), amount,
-                      balance - amount * (count - 1 - i))
+                Grant(
+                    rules.reward_id(user_id, content_id, n),
+                    amount,
+                    balance - amount * (count - 1 - i),
+                )
                 for i, n in enumerate(r.granted)
             )
-        return Ticked(content_id, r.session_id, r.elapsed_ms, r.credited_ms, r.remaining_ms,
-                      balance, grants, r.notice)
+        return Ticked(
+            content_id,
+            r.session_id,
+            r.elapsed_ms,
+            r.credited_ms,
+            r.remaining_ms,
+            balance,
+            grants,
+            r.notice,
+        )
 
     async def stop(self, user_id: int, ref: SessionRef) -> tuple[int, int]:
         """End the session; returns (content_id, watched_ms)."""
@@ -287,21 +354,38 @@ class WatchService:
 
     # HTTP fallback: sessions matched by (tab, device, content) instead of a held session id.
 
-    async def timer(self, user_id: int, content_id: int, tab: str, device: str, playing: bool,
-                    visible: bool, takeover: bool, ip: str = ""
-                    ) -> tuple[Started | None, Ticked | None]:
+    async def timer(
+        self,
+        user_id: int,
+        content_id: int,
+        tab: str,
+        device: str,
+        playing: bool,
+        visible: bool,
+        takeover: bool,
+        ip: str = "",
+    ) -> tuple[Started | None, Ticked | None]:
         """The first call opens or resumes the session (credit 0), later ones are heartbeats."""
         now_ms = int(time.time() * 1000)
         info = await self._content(content_id, now_ms)
-        r = await self.store.tick(user_id, content_id, "", 0, tab, device, playing and visible,
-                                  self._params(info, now_ms))
+        r = await self.store.tick(
+            user_id, content_id, "", 0, tab, device, playing and visible, self._params(info, now_ms)
+        )
         if r.status == "no_session":
-            return (await self.start(user_id, content_id, tab, device, takeover, "", "http", ip),
-                    None)
+            return (
+                await self.start(user_id, content_id, tab, device, takeover, "", "http", ip),
+                None,
+            )
         return None, await self._ticked(user_id, content_id, r)
 
-    async def out_event(self, user_id: int, content_id: int, tab: str, device: str | None = None,
-                        earning: bool = False) -> int:
+    async def out_event(
+        self,
+        user_id: int,
+        content_id: int,
+        tab: str,
+        device: str | None = None,
+        earning: bool = False,
+    ) -> int:
         """Stop the session of this tab and content; with `device` and `earning`, the time
         since the last heartbeat is credited first (the last period was watched)."""
         if device is not None and earning:
@@ -310,8 +394,9 @@ class WatchService:
             if info is not None and info.watchable(now_ms):
                 # Its grants are in the outbox already; a refusal (no session, another tab's)
                 # is the stop's to report.
-                await self.store.tick(user_id, content_id, "", 0, tab, device, True,
-                                      self._params(info, now_ms))
+                await self.store.tick(
+                    user_id, content_id, "", 0, tab, device, True, self._params(info, now_ms)
+                )
         r = await self.store.stop(user_id, "", tab, content_id)
         if not r.stopped:
             raise NoSession("no live watch session on this tab and content")

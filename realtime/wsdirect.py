@@ -38,7 +38,7 @@ Sink = Callable[[str | bytes], None]
 class DirectProtocol(WebSocketsSansIOProtocol):
     # Slots: the base class keeps ~37 attributes in its instance dict, right under the size
     # at which the dict's table doubles (about 1 KiB more per connection).
-    __slots__ = ("sink", "write_paused_since", "backlogged", "splitting", "split_decided", "rest")
+    __slots__ = ("backlogged", "rest", "sink", "split_decided", "splitting", "write_paused_since")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -100,8 +100,9 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 self.split_decided = True
                 # websockets parses frames right after the request, and keeps no trace of a
                 # partly read one: take over the stream only if nothing came after the request.
-                self.splitting = (data.find(b"\r\n\r\n") == len(data) - 4
-                                  and not self.conn.reader.buffer)
+                self.splitting = (
+                    data.find(b"\r\n\r\n") == len(data) - 4 and not self.conn.reader.buffer
+                )
             elif self.conn.handshake_exc is not None:
                 self.split_decided = True
                 self._refuse_handshake()
@@ -125,7 +126,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             if size == 126:
                 if end - at < 4:
                     break
-                size = int.from_bytes(data[at + 2:at + 4], "big")
+                size = int.from_bytes(data[at + 2 : at + 4], "big")
                 head = 4
             if size == 127 or size > max_size:
                 self.splitting = False
@@ -137,11 +138,16 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             if frame_end > end:
                 break
             sink = self.sink
-            if (data[at] == 0x81 and second & 0x80 and sink is not None and not self.close_sent
-                    and self.conn.current_size is None):  # (not inside a fragmented message)
+            if (
+                data[at] == 0x81
+                and second & 0x80
+                and sink is not None
+                and not self.close_sent
+                and self.conn.current_size is None
+            ):  # (not inside a fragmented message)
                 payload = frame_end - size
                 try:
-                    text = apply_mask(data[payload:frame_end], data[payload - 4:payload]).decode()
+                    text = apply_mask(data[payload:frame_end], data[payload - 4 : payload]).decode()
                 except UnicodeDecodeError:
                     super().data_received(data[at:frame_end])  # websockets closes with 1007
                 else:

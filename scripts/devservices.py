@@ -306,9 +306,14 @@ class DevRun:
             if name == "realtime":
                 # Refuse oversized frames before they are buffered; no per-message-deflate
                 # (heartbeats are tiny; it costs 66 vs 30 KiB per connection: docs/performance.md).
-                argv += ["--ws", "realtime.wsdirect:DirectProtocol",  # the direct lane
-                         "--ws-max-size", env.get("WS_MAX_FRAME_BYTES") or "4096",
-                         "--ws-per-message-deflate", "false"]
+                argv += [
+                    "--ws",
+                    "realtime.wsdirect:DirectProtocol",  # the direct lane
+                    "--ws-max-size",
+                    env.get("WS_MAX_FRAME_BYTES") or "4096",
+                    "--ws-per-message-deflate",
+                    "false",
+                ]
             self.apps.append(App(name, label, argv, env, port))
         if (ROOT / "workers/main.py").exists():
             argv = [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"]

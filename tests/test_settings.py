@@ -13,13 +13,26 @@ BASE = {
 
 def test_defaults_follow_the_protocol() -> None:
     s = load_settings(BASE)
-    assert (s.reward_interval_ms, s.reward_amount, s.heartbeat_interval_ms, s.session_ttl_ms,
-            s.daily_reward_cap, s.ws_max_frame_bytes, s.ws_max_messages_per_second) == (
-        60_000, 10, 10_000, 30_000, 120, 4096, 20)
-    assert (s.jwt_issuer, s.jwt_audience, s.app_timezone) == ("watch-hub", "watch-clients", "Asia/Seoul")
+    assert (
+        s.reward_interval_ms,
+        s.reward_amount,
+        s.heartbeat_interval_ms,
+        s.session_ttl_ms,
+        s.daily_reward_cap,
+        s.ws_max_frame_bytes,
+        s.ws_max_messages_per_second,
+    ) == (60_000, 10, 10_000, 30_000, 120, 4096, 20)
+    assert (s.jwt_issuer, s.jwt_audience, s.app_timezone) == (
+        "watch-hub",
+        "watch-clients",
+        "Asia/Seoul",
+    )
     assert s.arq_redis_url == s.redis_url and s.gc_threshold == (50_000, 20, 1000)
     assert (s.review_accounts_per_device, s.review_accounts_per_ip, s.review_window_hours) == (
-        3, 20, 24)
+        3,
+        20,
+        24,
+    )
 
 
 @pytest.mark.parametrize(
@@ -45,9 +58,21 @@ def test_bad_values_name_the_variable(change: dict[str, str], needle: str) -> No
 
 
 def test_overrides_are_read() -> None:
-    s = load_settings({**BASE, "REWARD_INTERVAL_MS": "5000", "DAILY_REWARD_CAP": "0",
-                       "CORS_ORIGINS": "https://a.test, https://b.test", "GC_THRESHOLD": "700,10,10",
-                       "REVIEW_ACCOUNTS_PER_DEVICE": "0", "REVIEW_WINDOW_HOURS": "6"})
+    s = load_settings(
+        {
+            **BASE,
+            "REWARD_INTERVAL_MS": "5000",
+            "DAILY_REWARD_CAP": "0",
+            "CORS_ORIGINS": "https://a.test, https://b.test",
+            "GC_THRESHOLD": "700,10,10",
+            "REVIEW_ACCOUNTS_PER_DEVICE": "0",
+            "REVIEW_WINDOW_HOURS": "6",
+        }
+    )
     assert s.reward_interval_ms == 5000 and s.daily_reward_cap == 0
     assert (s.review_accounts_per_device, s.review_window_hours) == (0, 6)
-    assert s.cors_origins == ("https://a.test", "https://b.test") and s.gc_threshold == (700, 10, 10)
+    assert s.cors_origins == ("https://a.test", "https://b.test") and s.gc_threshold == (
+        700,
+        10,
+        10,
+    )

@@ -46,7 +46,8 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     worker_id = env.get("WORKER_ID", "").strip() or _default_id(env)
     if len(worker_id) > 200 or any(c.isspace() for c in worker_id):
         raise ConfigError(
-            f"WORKER_ID must be at most 200 characters without spaces, got {worker_id!r}")
+            f"WORKER_ID must be at most 200 characters without spaces, got {worker_id!r}"
+        )
     lease_ms = _int(env, "WORKER_LEASE_MS", 10_000, low=300, high=600_000)
     return WorkerConfig(
         worker_id=worker_id,

@@ -19,11 +19,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core import keys
 from core.redis_client import LiveRedis, make_redis
 from core.settings import load_or_exit
-from realtime.live import scripts
-from realtime.live.scripts import ScriptRunner
+from live import keys, scripts
+from live.scripts import ScriptRunner
 from workers.entries import pend_share
 
 
@@ -31,8 +30,9 @@ def _s(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-async def list_dead(redis: LiveRedis, partitions: Sequence[int],
-                    limit: int = 100) -> list[dict[str, Any]]:
+async def list_dead(
+    redis: LiveRedis, partitions: Sequence[int], limit: int = 100
+) -> list[dict[str, Any]]:
     """The dead letters of these partitions (oldest first, at most `limit` per partition)."""
     out: list[dict[str, Any]] = []
     for p in partitions:
@@ -43,8 +43,9 @@ async def list_dead(redis: LiveRedis, partitions: Sequence[int],
     return out
 
 
-async def replay(redis: LiveRedis, partition: int, ids: Sequence[str] | None,
-                 partitions: int) -> int:
+async def replay(
+    redis: LiveRedis, partition: int, ids: Sequence[str] | None, partitions: int
+) -> int:
     """Move dead letters of `partition` back into its outbox: these ids, or all (None)."""
     dead = keys.dead_letters(partition)
     if ids is None:
@@ -66,8 +67,9 @@ async def replay(redis: LiveRedis, partition: int, ids: Sequence[str] | None,
 
 
 async def _main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.deadletters",
-                                     description="List or replay the outbox dead letters.")
+    parser = argparse.ArgumentParser(
+        prog="python -m workers.deadletters", description="List or replay the outbox dead letters."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="print the dead letters as JSON lines")
     ls.add_argument("--partition", type=int)
@@ -88,8 +90,9 @@ async def _main(argv: Sequence[str]) -> int:
             return 0
         if not args.all and not args.ids:
             parser.error("replay needs entry ids or --all")
-        n = await replay(redis, args.partition, None if args.all else args.ids,
-                         settings.redis_partitions)
+        n = await replay(
+            redis, args.partition, None if args.all else args.ids, settings.redis_partitions
+        )
         print(f"replayed {n} entries of partition {args.partition}")
         return 0
     finally:

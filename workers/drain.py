@@ -29,8 +29,8 @@ from typing import Any
 import asyncpg
 from redis.exceptions import RedisError, ResponseError
 
-from core import keys
 from core.redis_client import LiveRedis
+from live import keys
 from workers import ledger
 from workers.config import WorkerConfig
 from workers.entries import Bad, Batch, Entry, Grant, as_dict, entry_ms, parse_flat, pend_share
@@ -82,19 +82,34 @@ class _Throttle:
             self.since = now
         if self.count == 1 or now - self.last >= LOG_EVERY_S:
             self.last = now
-            log.warning("%s failing for %.1f s (%d attempts): %r", self.what,
-                        now - self.since, self.count, exc)
+            log.warning(
+                "%s failing for %.1f s (%d attempts): %r",
+                self.what,
+                now - self.since,
+                self.count,
+                exc,
+            )
 
     def ok(self) -> None:
         if self.since is not None:
-            log.warning("%s recovered after %.1f s (%d failed attempts)", self.what,
-                        time.monotonic() - self.since, self.count)
+            log.warning(
+                "%s recovered after %.1f s (%d failed attempts)",
+                self.what,
+                time.monotonic() - self.since,
+                self.count,
+            )
         self.since, self.count = None, 0
 
 
 class Drainer:
-    def __init__(self, redis: LiveRedis, pool: asyncpg.Pool, partitions: int,
-                 config: WorkerConfig, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        redis: LiveRedis,
+        pool: asyncpg.Pool,
+        partitions: int,
+        config: WorkerConfig,
+        metrics: WorkerMetrics,
+    ) -> None:
         self.redis = redis
         self.pool = pool
         self.partitions = partitions
@@ -106,10 +121,15 @@ class Drainer:
         self.known_users: set[int] = set()  # users with a row (no INSERT to provision them)
         self.next_claim: dict[int, float] = {}
         self.claim_every_s = max(1.0, config.claim_idle_ms / 2000)
-        self.leases = Leases(redis, partitions, config.worker_id, config.lease_ms,
-                             lock_for=lambda p: self.locks[p % config.consumers],
-                             on_acquire=self._acquired,
-                             on_count=metrics.partitions_held.set)
+        self.leases = Leases(
+            redis,
+            partitions,
+            config.worker_id,
+            config.lease_ms,
+            lock_for=lambda p: self.locks[p % config.consumers],
+            on_acquire=self._acquired,
+            on_count=metrics.partitions_held.set,
+        )
         self.stopping = asyncio.Event()
         self._paused = False
         self._pg = _Throttle("PostgreSQL write")
@@ -196,13 +216,19 @@ class Drainer:
                 self.next_claim[p] = now + self.claim_every_s
                 taken, gone = await self.outbox.claim(p, self.config.claim_idle_ms)
                 if taken:
-                    log.warning("partition %d: took over %d entries left by another consumer",
-                                p, taken)
+                    log.warning(
+                        "partition %d: took over %d entries left by another consumer", p, taken
+                    )
                     self.metrics.claimed.inc(taken)
                     self.pending.add(p)
                 if gone:
-                    log.warning("partition %d: %d pending entries had been deleted from the "
-                                "stream unacknowledged: %s", p, len(gone), gone[:10])
+                    log.warning(
+                        "partition %d: %d pending entries had been deleted from the "
+                        "stream unacknowledged: %s",
+                        p,
+                        len(gone),
+                        gone[:10],
+                    )
         per_part = max(10, self.config.batch // len(parts))
         reads = await self.outbox.read(parts, self.pending, per_part)
         if not reads:
@@ -225,8 +251,12 @@ class Drainer:
                     share = pend_share(as_dict(fields))
                     if share and keys.partition_of(share[0], self.partitions) != p:
                         share = None
-                    e: Entry = Bad(eid, f"delivered {times} times",
-                                   share[0] if share else None, share[1] if share else 0)
+                    e: Entry = Bad(
+                        eid,
+                        f"delivered {times} times",
+                        share[0] if share else None,
+                        share[1] if share else 0,
+                    )
                 else:
                     e = parse_flat(eid, fields, p, self.partitions)
                 if isinstance(e, Bad):
@@ -241,15 +271,21 @@ class Drainer:
         for p, e, why in refused:
             share = (e.user_id, e.amount) if isinstance(e, Grant) and not e.held else None
             bad.setdefault(p, []).append(
-                Bad(e.entry_id, f"refused by PostgreSQL: {why}",
-                    share[0] if share else None, share[1] if share else 0))
+                Bad(
+                    e.entry_id,
+                    f"refused by PostgreSQL: {why}",
+                    share[0] if share else None,
+                    share[1] if share else 0,
+                )
+            )
         if self.config.pause_after_commit and good:
             # Test hook: every loop stops after its first commit, before the ack, so that a
             # crash between commit and ack can be made on demand.
             if not self._paused:
                 self._paused = True
-                log.warning("paused after the first commit, before its ack "
-                            "(WORKER_PAUSE_AFTER_COMMIT)")
+                log.warning(
+                    "paused after the first commit, before its ack (WORKER_PAUSE_AFTER_COMMIT)"
+                )
             await self.stopping.wait()
             raise Stopping
         committed = good
@@ -326,7 +362,7 @@ class Drainer:
             except (RedisError, OSError) as exc:
                 replies = [exc] * len(by_p)
             retry: dict[int, Any] = {}
-            for (p, work), reply in zip(list(by_p.items()), replies):
+            for (p, work), reply in zip(list(by_p.items()), replies, strict=False):
                 if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
                     # The group was lost (a Redis restart): created again from id 0, it
                     # delivers these entries anew, and that replay's ack does the bookkeeping.
@@ -360,14 +396,22 @@ class Drainer:
         for p, entries in bad.items():
             moved = await self.outbox.dead_letter(p, entries, now_ms, self.config.dead_letters_max)
             for b in entries:
-                log.error("partition %d: entry %s moved to the dead letters: %s", p,
-                          b.entry_id, b.reason,
-                          extra={"partition": p, "entry_id": b.entry_id, "reason": b.reason})
+                log.error(
+                    "partition %d: entry %s moved to the dead letters: %s",
+                    p,
+                    b.entry_id,
+                    b.reason,
+                    extra={"partition": p, "entry_id": b.entry_id, "reason": b.reason},
+                )
                 kind = b.reason.split(":", 1)[0].split(" ", 1)[0]
                 self.metrics.dead_letters.labels(_reason_label(kind)).inc()
             if moved != len(entries):
-                log.warning("partition %d: %d of %d dead letters were acknowledged elsewhere",
-                            p, len(entries) - moved, len(entries))
+                log.warning(
+                    "partition %d: %d of %d dead letters were acknowledged elsewhere",
+                    p,
+                    len(entries) - moved,
+                    len(entries),
+                )
 
     # Gauges.
 

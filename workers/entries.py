@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core import keys
+from live import keys
 
 BIGINT_MAX = 2**63 - 1
 MAX_AMOUNT = 10**12  # one grant; far above any reward, far below where sums could overflow
@@ -95,8 +95,9 @@ class _Invalid(ValueError):
     pass
 
 
-def _text(fields: Mapping[bytes, bytes], name: bytes, *, max_len: int = MAX_ID_LEN,
-          empty: bool = False) -> str:
+def _text(
+    fields: Mapping[bytes, bytes], name: bytes, *, max_len: int = MAX_ID_LEN, empty: bool = False
+) -> str:
     raw = fields.get(name)
     if raw is None:
         raise _Invalid(f"missing {name.decode()}")
@@ -134,8 +135,9 @@ def pend_share(fields: Mapping[bytes, bytes]) -> tuple[int, int] | None:
     return int(uid), int(amt)
 
 
-def parse(entry_id: str, fields: Mapping[bytes, bytes] | None, partition: int,
-          partitions: int) -> Entry:
+def parse(
+    entry_id: str, fields: Mapping[bytes, bytes] | None, partition: int, partitions: int
+) -> Entry:
     """One raw outbox entry of `partition` as a value; `Bad` with a reason when it cannot be
     written to PostgreSQL as it is. A grant must belong to a user of this partition: its
     `pend` lives under the partition's hash tag."""
@@ -198,20 +200,36 @@ def parse(entry_id: str, fields: Mapping[bytes, bytes] | None, partition: int,
 
 def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:
     """An entry's fields as Redis sends them (field, value, field, value...) as a dict."""
-    return dict(zip(flat[::2], flat[1::2])) if flat else {}
+    return dict(zip(flat[::2], flat[1::2], strict=False)) if flat else {}
 
 
 def parse_flat(entry_id: str, flat: list[bytes] | None, partition: int, partitions: int) -> Entry:
     """`parse` for the fields as Redis sends them. A grant laid out exactly as tick.lua writes
     it (t g rid . uid . cid . amt . ts .) is read by position, without a dict; anything else
     goes through `parse`."""
-    if (flat is not None and len(flat) == 12 and flat[1] == b"g" and flat[0] == b"t"
-            and flat[2] == b"rid" and flat[4] == b"uid" and flat[6] == b"cid"
-            and flat[8] == b"amt" and flat[10] == b"ts"):
+    if (
+        flat is not None
+        and len(flat) == 12
+        and flat[1] == b"g"
+        and flat[0] == b"t"
+        and flat[2] == b"rid"
+        and flat[4] == b"uid"
+        and flat[6] == b"cid"
+        and flat[8] == b"amt"
+        and flat[10] == b"ts"
+    ):
         rid, uid, cid, amt, ts = flat[3], flat[5], flat[7], flat[9], flat[11]
-        if (0 < len(uid) <= 18 and uid.isdigit() and 0 < len(cid) <= 18 and cid.isdigit()
-                and 0 < len(amt) <= 12 and amt.isdigit() and 0 < len(ts) <= 18
-                and ts.isdigit() and 0 < len(rid) <= MAX_ID_LEN):
+        if (
+            0 < len(uid) <= 18
+            and uid.isdigit()
+            and 0 < len(cid) <= 18
+            and cid.isdigit()
+            and 0 < len(amt) <= 12
+            and amt.isdigit()
+            and 0 < len(ts) <= 18
+            and ts.isdigit()
+            and 0 < len(rid) <= MAX_ID_LEN
+        ):
             user_id, amount = int(uid), int(amt)
             if user_id and amount <= MAX_AMOUNT and user_id % partitions == partition:
                 try:
@@ -299,23 +317,41 @@ class Batch:
 
     def flag_columns(self) -> tuple[list[object], ...]:
         f = self.flags
-        return ([x.flag_id for x in f], [x.user_id for x in f], [x.reason for x in f],
-                [x.key for x in f], [x.accounts for x in f], [x.ts_ms for x in f])
-
+        return (
+            [x.flag_id for x in f],
+            [x.user_id for x in f],
+            [x.reason for x in f],
+            [x.key for x in f],
+            [x.accounts for x in f],
+            [x.ts_ms for x in f],
+        )
 
     def session_columns(self) -> tuple[list[object], ...]:
         rows = list(self.sessions.values())
         return (
-            [r.session_id for r in rows], [r.user_id for r in rows], [r.content_id for r in rows],
-            [r.device_id for r in rows], [r.tab_id for r in rows], [r.started_ms for r in rows],
-            [r.ended_ms for r in rows], [r.credited_ms for r in rows], [r.reason for r in rows],
+            [r.session_id for r in rows],
+            [r.user_id for r in rows],
+            [r.content_id for r in rows],
+            [r.device_id for r in rows],
+            [r.tab_id for r in rows],
+            [r.started_ms for r in rows],
+            [r.ended_ms for r in rows],
+            [r.credited_ms for r in rows],
+            [r.reason for r in rows],
         )
 
 
-def grant_columns(g: Sequence[Grant]) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
+def grant_columns(
+    g: Sequence[Grant],
+) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
     """(reward ids, user ids, content ids, amounts, ts ms) for `unnest`."""
-    return ([x.reward_id for x in g], [x.user_id for x in g], [x.content_id for x in g],
-            [x.amount for x in g], [x.ts_ms for x in g])
+    return (
+        [x.reward_id for x in g],
+        [x.user_id for x in g],
+        [x.content_id for x in g],
+        [x.amount for x in g],
+        [x.ts_ms for x in g],
+    )
 
 
 def pend_deltas(grants: Iterable[Grant]) -> dict[int, int]:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core import keys
+from live import keys
 from workers import reconcile
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ async def _viewers(app: WorkerApp) -> int:
     counts: list[int] = []
     for i in range(0, len(ids), 1000):
         pipe = app.redis.pipeline(transaction=False)
-        for cid in ids[i:i + 1000]:
+        for cid in ids[i : i + 1000]:
             pipe.zcount(keys.viewers(cid), now_ms, "+inf")
         counts += [int(n) for n in await pipe.execute()]
     async with app.pool.acquire() as conn:
@@ -109,10 +109,12 @@ async def _expire(app: WorkerApp) -> tuple[int, int]:
 
 async def reconcile_balances(ctx: dict[str, Any]) -> dict[str, Any]:
     app = _app(ctx)
-    report = await _run(ctx, "reconcile", reconcile.reconcile(
-        app.redis, app.pool, app.settings.redis_partitions, app.metrics))
-    return {"users": report.users, "repairs": report.repairs,
-            "skipped": report.skipped_partitions}
+    report = await _run(
+        ctx,
+        "reconcile",
+        reconcile.reconcile(app.redis, app.pool, app.settings.redis_partitions, app.metrics),
+    )
+    return {"users": report.users, "repairs": report.repairs, "skipped": report.skipped_partitions}
 
 
 async def report_dead_letters(ctx: dict[str, Any]) -> dict[int, int]:
@@ -126,12 +128,16 @@ async def _dead_letters(app: WorkerApp) -> dict[int, int]:
     pipe = app.redis.pipeline(transaction=False)
     for p in parts:
         pipe.xlen(keys.dead_letters(p))
-    counts = {p: int(n) for p, n in zip(parts, await pipe.execute())}
+    counts = {p: int(n) for p, n in zip(parts, await pipe.execute(), strict=False)}
     for p, n in counts.items():
         app.metrics.dead_letter_entries.labels(str(p)).set(n)
     held = {p: n for p, n in counts.items() if n}
     if held:
-        log.error("dead letters waiting: %d entries in %d partitions %s; inspect with "
-                  "`python -m workers.deadletters list`", sum(held.values()), len(held),
-                  dict(list(held.items())[:16]))
+        log.error(
+            "dead letters waiting: %d entries in %d partitions %s; inspect with "
+            "`python -m workers.deadletters list`",
+            sum(held.values()),
+            len(held),
+            dict(list(held.items())[:16]),
+        )
     return held

@@ -27,19 +27,25 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from core import keys
 from core.redis_client import LiveRedis
-from realtime.live import scripts
-from realtime.live.scripts import ScriptRunner
+from live import keys, scripts
+from live.scripts import ScriptRunner
 
 log = logging.getLogger("workers.leases")
 
 
 class Leases:
-    def __init__(self, redis: LiveRedis, partitions: int, worker_id: str, lease_ms: int, *,
-                 lock_for: Callable[[int], asyncio.Lock],
-                 on_acquire: Callable[[int], None],
-                 on_count: Callable[[int], None] = lambda n: None) -> None:
+    def __init__(
+        self,
+        redis: LiveRedis,
+        partitions: int,
+        worker_id: str,
+        lease_ms: int,
+        *,
+        lock_for: Callable[[int], asyncio.Lock],
+        on_acquire: Callable[[int], None],
+        on_count: Callable[[int], None] = lambda n: None,
+    ) -> None:
         self.redis = redis
         self.partitions = partitions
         self.worker_id = worker_id
@@ -52,8 +58,9 @@ class Leases:
         self._offset = zlib.crc32(worker_id.encode()) % partitions
 
     async def _op(self, parts: list[int], op: str) -> list[bool]:
-        calls = [(scripts.LEASE, (keys.lease(p),), (self.worker_id, self.lease_ms, op))
-                 for p in parts]
+        calls = [
+            (scripts.LEASE, (keys.lease(p),), (self.worker_id, self.lease_ms, op)) for p in parts
+        ]
         replies = await self._runner.run_many(calls)
         for r in replies:
             if isinstance(r, Exception):
@@ -73,7 +80,7 @@ class Leases:
         share = math.ceil(self.partitions / await self._alive())
         held = sorted(self.held)
         if held:
-            for p, ok in zip(held, await self._op(held, "hold")):
+            for p, ok in zip(held, await self._op(held, "hold"), strict=False):
                 if not ok:
                     log.warning("lease of partition %d lost to another worker", p)
                     self.held.discard(p)
@@ -91,7 +98,7 @@ class Leases:
         candidates = [p for p in order if p not in self.held]
         while missing > 0 and candidates:
             chunk, candidates = candidates[:missing], candidates[missing:]
-            for p, ok in zip(chunk, await self._op(chunk, "hold")):
+            for p, ok in zip(chunk, await self._op(chunk, "hold"), strict=False):
                 if ok:
                     self.held.add(p)
                     self._on_acquire(p)

@@ -151,8 +151,9 @@ async def write(conn: Any, batch: Batch, known: AbstractSet[int] = frozenset()) 
     grants = batch.grants
     if batch.held:
         grants = list(grants)
-        on_hold = {r[0] for r in await conn.fetch(
-            _ON_HOLD, sorted({g.user_id for g in batch.held}))}
+        on_hold = {
+            r[0] for r in await conn.fetch(_ON_HOLD, sorted({g.user_id for g in batch.held}))
+        }
         held: list[Grant] = []
         for g in batch.held:
             (held if g.user_id in on_hold else grants).append(g)

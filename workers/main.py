@@ -26,8 +26,8 @@ from core.logs import setup_logging
 from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_redis
 from core.settings import ConfigError, Settings, load_or_exit
-from realtime.live.scripts import ScriptRunner
-from realtime.live.store import LiveStore
+from live.scripts import ScriptRunner
+from live.store import LiveStore
 from workers import jobs
 from workers.config import WorkerConfig, load_config
 from workers.drain import Drainer
@@ -54,8 +54,14 @@ class WorkerApp:
     """Everything a worker process holds: clients, metrics, the drainer. Built by `open`,
     released by `close`; tests build one in-process (`drain=False`) to call the jobs."""
 
-    def __init__(self, settings: Settings, config: WorkerConfig, redis: Any, pool: asyncpg.Pool,
-                 metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: WorkerConfig,
+        redis: Any,
+        pool: asyncpg.Pool,
+        metrics: WorkerMetrics,
+    ) -> None:
         self.settings = settings
         self.config = config
         self.redis = redis
@@ -66,14 +72,23 @@ class WorkerApp:
         self._http: WSGIServer | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, config: WorkerConfig, *, drain: bool = True,
-                   serve_metrics: bool = True) -> WorkerApp:
+    async def open(
+        cls,
+        settings: Settings,
+        config: WorkerConfig,
+        *,
+        drain: bool = True,
+        serve_metrics: bool = True,
+    ) -> WorkerApp:
         redis = make_redis(settings, pool_size=max(8, 2 * config.consumers + 4))
         # No connection is made here (min_size=0): the worker starts, and waits, while
         # PostgreSQL is down. One connection per drain loop, plus the cron jobs'.
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(settings.database_url), min_size=0, max_size=config.consumers + 2,
-            timeout=5, command_timeout=60,
+            asyncpg_dsn(settings.database_url),
+            min_size=0,
+            max_size=config.consumers + 2,
+            timeout=5,
+            command_timeout=60,
         )
         app = cls(settings, config, redis, pool, WorkerMetrics())
         try:
@@ -83,14 +98,20 @@ class WorkerApp:
         if serve_metrics and config.metrics_port:
             try:
                 app._http, _ = start_http_server(
-                    config.metrics_port, config.metrics_addr, registry=app.metrics.registry)
+                    config.metrics_port, config.metrics_addr, registry=app.metrics.registry
+                )
             except OSError as exc:  # metrics must not stop the money path
                 log.error("metrics server on port %d failed: %r", config.metrics_port, exc)
         if drain:
             app.drainer = Drainer(redis, pool, settings.redis_partitions, config, app.metrics)
             await app.drainer.start()
-        log.info("worker %s up: %d partitions, %d drain loops, batch %d",
-                 config.worker_id, settings.redis_partitions, config.consumers, config.batch)
+        log.info(
+            "worker %s up: %d partitions, %d drain loops, batch %d",
+            config.worker_id,
+            settings.redis_partitions,
+            config.consumers,
+            config.batch,
+        )
         return app
 
     async def close(self) -> None:
@@ -144,10 +165,20 @@ def build() -> dict[str, Any]:
         "cron_jobs": [
             cron(jobs.sweep_sessions, second=_every(5, 60), timeout=60),
             cron(jobs.sync_viewer_counts, second=15, timeout=60),
-            cron(jobs.reconcile_balances, minute=_every(5, 60), second=30, timeout=1200,
-                 run_at_startup=True),
-            cron(jobs.report_dead_letters, minute=_every(5, 60), second=45, timeout=60,
-                 run_at_startup=True),
+            cron(
+                jobs.reconcile_balances,
+                minute=_every(5, 60),
+                second=30,
+                timeout=1200,
+                run_at_startup=True,
+            ),
+            cron(
+                jobs.report_dead_letters,
+                minute=_every(5, 60),
+                second=45,
+                timeout=60,
+                run_at_startup=True,
+            ),
             cron(jobs.expire_contents, minute=7, second=0, timeout=300, run_at_startup=True),
         ],
         "health_check_interval": 30,

@@ -13,10 +13,9 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from core import keys
 from core.redis_client import LiveRedis
-from realtime.live import scripts
-from realtime.live.scripts import Call, ScriptRunner
+from live import keys, scripts
+from live.scripts import Call, ScriptRunner
 from workers.entries import Bad, Grant
 
 # What ack.lua gets for one partition: the entries (Grants, or ids of session events) and the
@@ -51,8 +50,9 @@ class Stats:
 
 
 class Outbox:
-    def __init__(self, redis: LiveRedis, partitions: int, consumer: str, *,
-                 group: str = keys.OUTBOX_GROUP) -> None:
+    def __init__(
+        self, redis: LiveRedis, partitions: int, consumer: str, *, group: str = keys.OUTBOX_GROUP
+    ) -> None:
         self.redis = redis
         self.partitions = partitions
         self.consumer = consumer
@@ -125,7 +125,8 @@ class Outbox:
         list and `read` reads them back. Returns (entries taken, ids that were pending but no
         longer exist in the stream)."""
         reply = await self.runner.run(
-            scripts.CLAIM, (keys.outbox(p),), (self.group, self.consumer, min_idle_ms, most))
+            scripts.CLAIM, (keys.outbox(p),), (self.group, self.consumer, min_idle_ms, most)
+        )
         return int(reply[0]), [_s(x) for x in reply[1:]]
 
     async def ack(self, by_partition: Mapping[int, AckWork]) -> list[Any]:
@@ -138,8 +139,10 @@ class Outbox:
         for p, (entries, balances) in by_partition.items():
             ids = " ".join(e.entry_id if isinstance(e, Grant) else e for e in entries)
             # A held grant was never in `pend` (tick.lua): nothing to take off.
-            shares = " ".join(f"{e.user_id}:{e.amount}" if isinstance(e, Grant) and not e.held
-                              else "-" for e in entries)
+            shares = " ".join(
+                f"{e.user_id}:{e.amount}" if isinstance(e, Grant) and not e.held else "-"
+                for e in entries
+            )
             cache = " ".join(f"{u}:{b}:{v}" for u, (b, v) in balances.items())
             args = (keys.tag(p), self.group, ids, shares, cache)
             calls.append((scripts.ACK, (keys.outbox(p),), args))
@@ -151,8 +154,9 @@ class Outbox:
         for b in bad:
             uid = "" if b.pend_user is None else b.pend_user
             args += (b.entry_id, uid, b.pend_amount, b.reason[:500])
-        return int(await self.runner.run(
-            scripts.DEADLETTER, (keys.outbox(p), keys.dead_letters(p)), args))
+        return int(
+            await self.runner.run(scripts.DEADLETTER, (keys.outbox(p), keys.dead_letters(p)), args)
+        )
 
     async def stats(self, parts: Sequence[int]) -> tuple[int, dict[int, Stats]]:
         """(Redis time ms, per partition: outbox length, time of its oldest entry, dead letters).
@@ -168,7 +172,7 @@ class Outbox:
         now_ms = int(secs) * 1000 + int(micros) // 1000
         out: dict[int, Stats] = {}
         for j, p in enumerate(parts):
-            length, first, dead = replies[1 + 3 * j: 4 + 3 * j]
+            length, first, dead = replies[1 + 3 * j : 4 + 3 * j]
             oldest = int(_s(first[0][0]).split("-", 1)[0]) if first else None
             out[p] = Stats(int(length), oldest, int(dead))
         return now_ms, out

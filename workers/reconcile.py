@@ -23,10 +23,9 @@ from typing import Any
 
 import asyncpg
 
-from core import keys
 from core.redis_client import LiveRedis
-from realtime.live import scripts
-from realtime.live.scripts import ScriptRunner
+from live import keys, scripts
+from live.scripts import ScriptRunner
 from workers.metrics import WorkerMetrics
 
 log = logging.getLogger("workers.reconcile")
@@ -73,16 +72,22 @@ async def _pg_balances(pool: asyncpg.Pool, users: Sequence[int]) -> dict[int, tu
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-async def reconcile(redis: LiveRedis, pool: asyncpg.Pool, partitions: int,
-                    metrics: WorkerMetrics | None = None, *, chunk: int = CHUNK,
-                    max_outbox: int = MAX_OUTBOX) -> Report:
+async def reconcile(
+    redis: LiveRedis,
+    pool: asyncpg.Pool,
+    partitions: int,
+    metrics: WorkerMetrics | None = None,
+    *,
+    chunk: int = CHUNK,
+    max_outbox: int = MAX_OUTBOX,
+) -> Report:
     runner = ScriptRunner(redis)
     report = Report()
     by_p = await balance_keys(redis, partitions)
     for p in sorted(by_p):
         users = sorted(by_p[p])
         for i in range(0, len(users), chunk):
-            part = users[i:i + chunk]
+            part = users[i : i + chunk]
             pg = await _pg_balances(pool, part)
             args: list[Any] = [keys.tag(p), "check", max_outbox]
             for uid in part:
@@ -98,20 +103,25 @@ async def reconcile(redis: LiveRedis, pool: asyncpg.Pool, partitions: int,
     if metrics is not None:
         metrics.reconcile_runs.inc()
     if report.repairs or report.skipped_partitions:
-        log.warning("reconcile: %d users checked, repairs %s, partitions skipped %s",
-                    report.users, report.repairs, report.skipped_partitions)
+        log.warning(
+            "reconcile: %d users checked, repairs %s, partitions skipped %s",
+            report.users,
+            report.repairs,
+            report.skipped_partitions,
+        )
     else:
         log.info("reconcile: %d users checked, nothing to repair", report.users)
     return report
 
 
-def _apply(p: int, reply: list[Any], report: Report,
-           metrics: WorkerMetrics | None) -> dict[int, int] | None:
+def _apply(
+    p: int, reply: list[Any], report: Report, metrics: WorkerMetrics | None
+) -> dict[int, int] | None:
     """Log and count the repairs of one script call; returns the users whose cache is ahead
     of PostgreSQL (uid -> the cached version), or None when the partition was skipped."""
     ahead: dict[int, int] = {}
     for j in range(0, len(reply), 4):
-        uid, what, old, new = (_s(x) for x in reply[j:j + 4])
+        uid, what, old, new = (_s(x) for x in reply[j : j + 4])
         if what == "skipped":
             log.warning("reconcile: partition %d skipped, its outbox holds %s entries", p, old)
             report.skipped_partitions.append(p)
@@ -122,13 +132,26 @@ def _apply(p: int, reply: list[Any], report: Report,
         report.add(what)
         if metrics is not None:
             metrics.reconcile_repairs.labels(what).inc()
-        log.warning("reconcile: user %s %s repaired: %s -> %s", uid, what, old, new,
-                    extra={"user_id": int(uid), "field": what, "old": old, "new": new})
+        log.warning(
+            "reconcile: user %s %s repaired: %s -> %s",
+            uid,
+            what,
+            old,
+            new,
+            extra={"user_id": int(uid), "field": what, "old": old, "new": new},
+        )
     return ahead
 
 
-async def _force(runner: ScriptRunner, pool: asyncpg.Pool, p: int, ahead: dict[int, int],
-                 report: Report, metrics: WorkerMetrics | None, max_outbox: int) -> None:
+async def _force(
+    runner: ScriptRunner,
+    pool: asyncpg.Pool,
+    p: int,
+    ahead: dict[int, int],
+    report: Report,
+    metrics: WorkerMetrics | None,
+    max_outbox: int,
+) -> None:
     # Read PostgreSQL again: an ack may have committed and cached a newer version after our
     # first read. A version still behind the cache now means PostgreSQL went back in time.
     pg = await _pg_balances(pool, list(ahead))
@@ -136,8 +159,13 @@ async def _force(runner: ScriptRunner, pool: asyncpg.Pool, p: int, ahead: dict[i
     for uid, cached in ahead.items():
         if uid in pg and pg[uid][1] < cached:
             balance, version = pg[uid]
-            log.error("reconcile: user %d cached balance version %d is ahead of PostgreSQL's "
-                      "%d; replacing it with PostgreSQL's", uid, cached, version)
+            log.error(
+                "reconcile: user %d cached balance version %d is ahead of PostgreSQL's "
+                "%d; replacing it with PostgreSQL's",
+                uid,
+                cached,
+                version,
+            )
             args += (uid, balance, version, cached)
     if len(args) > 3:
         _apply(p, await runner.run(scripts.RECONCILE, (keys.outbox(p),), args), report, metrics)

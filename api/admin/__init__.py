@@ -17,5 +17,13 @@ from api.admin import (
 )
 
 routes = [*contents.routes, *settings.routes, *users.routes]
-routes += [*users_list.routes, *ipblocks.routes, *ads.routes, *rewards.routes,
-           *settlements.routes, *live.routes, *audit.routes, *reviews.routes]
+routes += [
+    *users_list.routes,
+    *ipblocks.routes,
+    *ads.routes,
+    *rewards.routes,
+    *settlements.routes,
+    *live.routes,
+    *audit.routes,
+    *reviews.routes,
+]

@@ -36,27 +36,41 @@ async def list_all(request: Request) -> Response:
     query = decode_query(request, AdsQuery)
     after = decode_cursor(query.cursor, "ads", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = await list_ads(session, advertiser_id=query.advertiser_id, status=query.status,
-                              after_id=after[0] if after else None, limit=query.limit + 1)
+        rows = await list_ads(
+            session,
+            advertiser_id=query.advertiser_id,
+            status=query.status,
+            after_id=after[0] if after else None,
+            limit=query.limit + 1,
+        )
     return ok(request, page(rows, query.limit, "ads", lambda a: (a.id,)))
 
 
-async def _review(request: Request, identity: Identity, status: str, reason: str | None
-                  ) -> Response:
+async def _review(
+    request: Request, identity: Identity, status: str, reason: str | None
+) -> Response:
     ad_id = path_id(request)
     async with request.app.state.sessions.begin() as session:
         before = await get_ad(session, ad_id, lock=True)
         if before.status == status and before.review_reason == reason:
             return ok(request, before)
-        await session.execute(text(
-            "UPDATE ads SET status = :s, review_reason = :r, reviewed_at = now(),"
-            " reviewed_by = :by, updated_at = now() WHERE id = :id"
-        ), {"s": status, "r": reason, "by": identity.user_id, "id": ad_id})
+        await session.execute(
+            text(
+                "UPDATE ads SET status = :s, review_reason = :r, reviewed_at = now(),"
+                " reviewed_by = :by, updated_at = now() WHERE id = :id"
+            ),
+            {"s": status, "r": reason, "by": identity.user_id, "id": ad_id},
+        )
         after = await get_ad(session, ad_id)
         action = "ad.approve" if status == "approved" else "ad.reject"
-        audit.record(session, identity.user_id, action, f"ad:{ad_id}",
-                     {"status": before.status, "review_reason": before.review_reason},
-                     {"status": after.status, "review_reason": after.review_reason})
+        audit.record(
+            session,
+            identity.user_id,
+            action,
+            f"ad:{ad_id}",
+            {"status": before.status, "review_reason": before.review_reason},
+            {"status": after.status, "review_reason": after.review_reason},
+        )
     return ok(request, after)
 
 
@@ -73,12 +87,33 @@ async def reject(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/ads", list_all, summary="List ads (review queue: "
-              "?status=pending)", auth="admin", query=AdsQuery, response=Page[AdView],
-              tags=TAGS),
-    api_route("POST", "/api/admin/ads/{id:int}/approve", approve, summary="Approve an ad",
-              auth="admin", response=AdView, tags=TAGS),
-    api_route("POST", "/api/admin/ads/{id:int}/reject", reject, summary="Reject an ad "
-              "(stops serving an approved one)", auth="admin", body=RejectBody | None,
-              response=AdView, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/ads",
+        list_all,
+        summary="List ads (review queue: ?status=pending)",
+        auth="admin",
+        query=AdsQuery,
+        response=Page[AdView],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/ads/{id:int}/approve",
+        approve,
+        summary="Approve an ad",
+        auth="admin",
+        response=AdView,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/ads/{id:int}/reject",
+        reject,
+        summary="Reject an ad (stops serving an approved one)",
+        auth="admin",
+        body=RejectBody | None,
+        response=AdView,
+        tags=TAGS,
+    ),
 ]

@@ -18,11 +18,28 @@ from core.web import decode_query, ok
 
 
 class AuditQuery(PageQuery):
-    action: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL,
-                                description="exact action, e.g. ad.approve")] | None = None
+    action: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=100,
+                pattern=NO_NUL,
+                description="exact action, e.g. ad.approve",
+            ),
+        ]
+        | None
+    ) = None
     actor_id: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | None = None
-    target: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL,
-                                description="exact target, e.g. ad:12")] | None = None
+    target: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1, max_length=200, pattern=NO_NUL, description="exact target, e.g. ad:12"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AuditItem(Struct, frozen=True):
@@ -40,22 +57,39 @@ async def list_audit(request: Request) -> Response:
     query = decode_query(request, AuditQuery)
     after = decode_cursor(query.cursor, "audit", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT id, actor_id, action, target, before, after, created_at FROM audit_log"
-            " WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
-            " AND (CAST(:action AS text) IS NULL OR action = :action)"
-            " AND (CAST(:actor AS bigint) IS NULL OR actor_id = :actor)"
-            " AND (CAST(:target AS text) IS NULL OR target = :target)"
-            " ORDER BY id DESC LIMIT :n"
-        ), {"after": after[0] if after else None, "action": query.action,
-            "actor": query.actor_id, "target": query.target, "n": query.limit + 1})).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT id, actor_id, action, target, before, after, created_at FROM audit_log"
+                    " WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
+                    " AND (CAST(:action AS text) IS NULL OR action = :action)"
+                    " AND (CAST(:actor AS bigint) IS NULL OR actor_id = :actor)"
+                    " AND (CAST(:target AS text) IS NULL OR target = :target)"
+                    " ORDER BY id DESC LIMIT :n"
+                ),
+                {
+                    "after": after[0] if after else None,
+                    "action": query.action,
+                    "actor": query.actor_id,
+                    "target": query.target,
+                    "n": query.limit + 1,
+                },
+            )
+        ).all()
     items = [AuditItem(*tuple(row)) for row in rows]
     return ok(request, page(items, query.limit, "audit", lambda a: (a.id,)))
 
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/audit-log", list_audit, summary="The audit log of admin "
-              "changes, newest first", auth="admin", query=AuditQuery,
-              response=Page[AuditItem], tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/audit-log",
+        list_audit,
+        summary="The audit log of admin changes, newest first",
+        auth="admin",
+        query=AuditQuery,
+        response=Page[AuditItem],
+        tags=TAGS,
+    ),
 ]

@@ -29,8 +29,9 @@ async def create(request: Request) -> Response:
     body = await decode_body(request, ContentCreate)
     async with request.app.state.sessions.begin() as session:
         content = await create_content(session, body)
-        audit.record(session, identity.user_id, "content.create", f"content:{content.id}",
-                     None, content)
+        audit.record(
+            session, identity.user_id, "content.create", f"content:{content.id}", None, content
+        )
     catalog_changed(request)
     return ok(request, content, 201)
 
@@ -45,8 +46,9 @@ async def patch(request: Request) -> Response:
         if not values:
             return ok(request, before)
         after = await update_content(session, content_id, values)
-        audit.record(session, identity.user_id, "content.update", f"content:{content_id}",
-                     before, after)
+        audit.record(
+            session, identity.user_id, "content.update", f"content:{content_id}", before, after
+        )
     catalog_changed(request)
     return ok(request, after)
 
@@ -78,13 +80,43 @@ async def restore(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("POST", "/api/admin/contents", create, summary="Create a content", auth="admin",
-              body=ContentCreate, response=ContentView, status=201, tags=TAGS),
-    api_route("PATCH", "/api/admin/contents/{id:int}", patch, summary="Update a content",
-              auth="admin", body=ContentPatch, response=ContentView, tags=TAGS),
-    api_route("DELETE", "/api/admin/contents/{id:int}", delete,
-              summary="Soft-delete a content", auth="admin", response=ContentView, tags=TAGS),
-    api_route("POST", "/api/admin/contents/{id:int}/restore", restore,
-              summary="Restore a soft-deleted content", auth="admin", response=ContentView,
-              tags=TAGS),
+    api_route(
+        "POST",
+        "/api/admin/contents",
+        create,
+        summary="Create a content",
+        auth="admin",
+        body=ContentCreate,
+        response=ContentView,
+        status=201,
+        tags=TAGS,
+    ),
+    api_route(
+        "PATCH",
+        "/api/admin/contents/{id:int}",
+        patch,
+        summary="Update a content",
+        auth="admin",
+        body=ContentPatch,
+        response=ContentView,
+        tags=TAGS,
+    ),
+    api_route(
+        "DELETE",
+        "/api/admin/contents/{id:int}",
+        delete,
+        summary="Soft-delete a content",
+        auth="admin",
+        response=ContentView,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/contents/{id:int}/restore",
+        restore,
+        summary="Restore a soft-deleted content",
+        auth="admin",
+        response=ContentView,
+        tags=TAGS,
+    ),
 ]

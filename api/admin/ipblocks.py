@@ -20,11 +20,14 @@ from api.state import control
 from core import blocks
 from core.errors import BadRequest, NotFound
 from core.web import client_ip, decode_body, decode_query, ok
+from live import nudges
 
 
 class IpBlockBody(Struct, forbid_unknown_fields=True):
-    cidr: Annotated[str, Meta(min_length=1, max_length=64,
-                              examples=["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])]
+    cidr: Annotated[
+        str,
+        Meta(min_length=1, max_length=64, examples=["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]),
+    ]
     reason: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None = None
 
 
@@ -41,7 +44,7 @@ _COLUMNS = "id, CAST(cidr AS text), reason, created_at, created_by"
 
 async def _apply(request: Request) -> None:
     await control(request).try_refresh()
-    await blocks.nudge(request.app.state.redis)
+    await nudges.blocks_changed(request.app.state.redis)
 
 
 async def list_blocks(request: Request) -> Response:
@@ -49,10 +52,15 @@ async def list_blocks(request: Request) -> Response:
     query = decode_query(request, PageQuery)
     after = decode_cursor(query.cursor, "ip_blocks", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(text(
-            f"SELECT {_COLUMNS} FROM ip_blocks"
-            " WHERE CAST(:after AS bigint) IS NULL OR id > :after ORDER BY id LIMIT :n"
-        ), {"after": after[0] if after else None, "n": query.limit + 1})).all()
+        rows = (
+            await session.execute(
+                text(
+                    f"SELECT {_COLUMNS} FROM ip_blocks"
+                    " WHERE CAST(:after AS bigint) IS NULL OR id > :after ORDER BY id LIMIT :n"
+                ),
+                {"after": after[0] if after else None, "n": query.limit + 1},
+            )
+        ).all()
     items = [IpBlockItem(*tuple(row)) for row in rows]
     return ok(request, page(items, query.limit, "ip_blocks", lambda b: (b.id,)))
 
@@ -64,14 +72,18 @@ async def add_block(request: Request) -> Response:
     body = await decode_body(request, IpBlockBody)
     network = blocks.parse_network(body.cidr)
     if blocks.Blocks(networks=(network,)).ip_blocked(client_ip(request)):
-        raise BadRequest("this network contains your own address",
-                         details={"field": "cidr", "reason": "contains the caller's address"})
+        raise BadRequest(
+            "this network contains your own address",
+            details={"field": "cidr", "reason": "contains the caller's address"},
+        )
     async with request.app.state.sessions.begin() as session:
         view = await blocks.add_ip_block(session, str(network), body.reason, identity.user_id)
-        row = (await session.execute(
-            text(f"SELECT {_COLUMNS} FROM ip_blocks WHERE cidr = CAST(:c AS cidr)"),
-            {"c": view.cidr},
-        )).one()
+        row = (
+            await session.execute(
+                text(f"SELECT {_COLUMNS} FROM ip_blocks WHERE cidr = CAST(:c AS cidr)"),
+                {"c": view.cidr},
+            )
+        ).one()
     await _apply(request)
     return ok(request, IpBlockItem(*tuple(row)), 201)
 
@@ -80,10 +92,12 @@ async def remove_block(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     block_id = path_id(request)
     async with request.app.state.sessions.begin() as session:
-        row = (await session.execute(
-            text(f"SELECT {_COLUMNS} FROM ip_blocks WHERE id = :id FOR UPDATE"),
-            {"id": block_id},
-        )).first()
+        row = (
+            await session.execute(
+                text(f"SELECT {_COLUMNS} FROM ip_blocks WHERE id = :id FOR UPDATE"),
+                {"id": block_id},
+            )
+        ).first()
         if row is None:
             raise NotFound(f"no ip block {block_id}")
         item = IpBlockItem(*tuple(row))
@@ -94,10 +108,34 @@ async def remove_block(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/ip-blocks", list_blocks, summary="List blocked networks",
-              auth="admin", query=PageQuery, response=Page[IpBlockItem], tags=TAGS),
-    api_route("POST", "/api/admin/ip-blocks", add_block, summary="Block a network (CIDR)",
-              auth="admin", body=IpBlockBody, response=IpBlockItem, status=201, tags=TAGS),
-    api_route("DELETE", "/api/admin/ip-blocks/{id:int}", remove_block, summary="Lift a "
-              "network block", auth="admin", response=IpBlockItem, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/ip-blocks",
+        list_blocks,
+        summary="List blocked networks",
+        auth="admin",
+        query=PageQuery,
+        response=Page[IpBlockItem],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/ip-blocks",
+        add_block,
+        summary="Block a network (CIDR)",
+        auth="admin",
+        body=IpBlockBody,
+        response=IpBlockItem,
+        status=201,
+        tags=TAGS,
+    ),
+    api_route(
+        "DELETE",
+        "/api/admin/ip-blocks/{id:int}",
+        remove_block,
+        summary="Lift a network block",
+        auth="admin",
+        response=IpBlockItem,
+        tags=TAGS,
+    ),
 ]

@@ -19,9 +19,9 @@ from starlette.responses import Response
 
 from api.access import ADMIN, authenticate
 from api.spec import api_route
-from core import keys
 from core.errors import Unavailable
 from core.web import decode_query, ok
+from live import keys
 
 BATCH = 500  # commands per pipeline round trip
 
@@ -47,7 +47,7 @@ async def _counts(redis: object, keys_: list[str], now_ms: int) -> list[int]:
     out: list[int] = []
     for i in range(0, len(keys_), BATCH):
         pipe = redis.pipeline(transaction=False)  # type: ignore[attr-defined]
-        for key in keys_[i:i + BATCH]:
+        for key in keys_[i : i + BATCH]:
             pipe.zcount(key, now_ms, "+inf")
         out += [int(n) for n in await pipe.execute()]
     return out
@@ -58,10 +58,14 @@ async def live(request: Request) -> Response:
     query = decode_query(request, LiveQuery)
     state = request.app.state
     async with state.sessions() as session:
-        contents = (await session.execute(text(
-            "SELECT id, title FROM contents WHERE status = 'published' AND deleted_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > now())"
-        ))).all()
+        contents = (
+            await session.execute(
+                text(
+                    "SELECT id, title FROM contents WHERE status = 'published' AND deleted_at IS NULL"
+                    " AND (expires_at IS NULL OR expires_at > now())"
+                )
+            )
+        ).all()
     redis = state.redis
     try:
         clock = await redis.time()
@@ -75,19 +79,30 @@ async def live(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - the live state is in Redis alone: no fallback
         raise Unavailable(f"redis: {type(exc).__name__}") from None
     ranked = sorted(
-        (LiveContent(int(c[0]), c[1], n) for c, n in zip(contents, viewers) if n > 0),
+        (LiveContent(int(c[0]), c[1], n) for c, n in zip(contents, viewers, strict=False) if n > 0),
         key=lambda c: (-c.viewers, c.content_id),
     )
-    return ok(request, LiveView(
-        sessions_live=sessions_live, viewers_total=sum(viewers),
-        contents=ranked[:query.limit],
-        server_time=datetime.fromtimestamp(now_ms / 1000, state.settings.tz),
-    ))
+    return ok(
+        request,
+        LiveView(
+            sessions_live=sessions_live,
+            viewers_total=sum(viewers),
+            contents=ranked[: query.limit],
+            server_time=datetime.fromtimestamp(now_ms / 1000, state.settings.tz),
+        ),
+    )
 
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/live", live, summary="Live sessions and the contents with "
-              "the most current viewers", auth="admin", query=LiveQuery, response=LiveView,
-              tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/live",
+        live,
+        summary="Live sessions and the contents with the most current viewers",
+        auth="admin",
+        query=LiveQuery,
+        response=LiveView,
+        tags=TAGS,
+    ),
 ]

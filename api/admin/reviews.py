@@ -28,10 +28,11 @@ from starlette.responses import Response
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
 from api.pages import Page, PageQuery, decode_cursor, page
 from api.spec import api_route
-from core import audit, holds
-from core.balance_cache import cache_balance
+from core import audit
 from core.errors import NotFound, Unavailable
 from core.web import decode_query, ok
+from live import holds
+from live.balance_cache import cache_balance
 
 ReviewStatus = Literal["open", "approved", "rejected"]
 FLAGGED_WITH_MAX = 50
@@ -93,55 +94,125 @@ async def list_reviews(request: Request) -> Response:
     query = decode_query(request, ReviewsQuery)
     after = decode_cursor(query.cursor, "reviews", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(text(_LIST), {
-            "status": query.status, "uid": query.user_id, "after": after[0] if after else None,
-            "n": query.limit + 1})).all()
-    items = [ReviewItem(id=r[0], user_id=r[1], reason=r[2], key=r[3], accounts=r[4],
-                        status=r[5], created_at=r[6], decided_by=r[7], decided_at=r[8],
-                        on_hold=r[9], held_grants=r[10], held_coins=r[11],
-                        flagged_with=list(r[12])) for r in rows]
+        rows = (
+            await session.execute(
+                text(_LIST),
+                {
+                    "status": query.status,
+                    "uid": query.user_id,
+                    "after": after[0] if after else None,
+                    "n": query.limit + 1,
+                },
+            )
+        ).all()
+    items = [
+        ReviewItem(
+            id=r[0],
+            user_id=r[1],
+            reason=r[2],
+            key=r[3],
+            accounts=r[4],
+            status=r[5],
+            created_at=r[6],
+            decided_by=r[7],
+            decided_at=r[8],
+            on_hold=r[9],
+            held_grants=r[10],
+            held_coins=r[11],
+            flagged_with=list(r[12]),
+        )
+        for r in rows
+    ]
     return ok(request, page(items, query.limit, "reviews", lambda r: (r.id,)))
 
 
-async def decide(session: AsyncSession, user_id: int, approve: bool, admin_id: int
-                 ) -> ReviewDecision:
+async def decide(
+    session: AsyncSession, user_id: int, approve: bool, admin_id: int
+) -> ReviewDecision:
     """The decision in the caller's transaction (no commit). NotFound for a user that was
     never flagged."""
-    user = (await session.execute(text(
-        "SELECT review_hold, balance FROM users WHERE id = :u FOR UPDATE"), {"u": user_id})).first()
-    flagged = user is not None and (await session.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM account_reviews WHERE user_id = :u)"), {"u": user_id}
-    )).scalar_one()
+    user = (
+        await session.execute(
+            text("SELECT review_hold, balance FROM users WHERE id = :u FOR UPDATE"), {"u": user_id}
+        )
+    ).first()
+    flagged = (
+        user is not None
+        and (
+            await session.execute(
+                text("SELECT EXISTS (SELECT 1 FROM account_reviews WHERE user_id = :u)"),
+                {"u": user_id},
+            )
+        ).scalar_one()
+    )
     if user is None or not flagged:
         raise NotFound(f"user {user_id} has no review")
     was_held, balance = bool(user[0]), int(user[1])
-    amounts = (await session.execute(text(
-        "UPDATE coin_transactions SET status = :s WHERE user_id = :u AND status = 'held'"
-        " RETURNING amount"), {"s": "paid" if approve else "void", "u": user_id})).scalars().all()
+    amounts = (
+        (
+            await session.execute(
+                text(
+                    "UPDATE coin_transactions SET status = :s WHERE user_id = :u AND status = 'held'"
+                    " RETURNING amount"
+                ),
+                {"s": "paid" if approve else "void", "u": user_id},
+            )
+        )
+        .scalars()
+        .all()
+    )
     coins = sum(amounts)
     on_hold = not approve
     if approve and coins:
-        balance = (await session.execute(text(
-            "UPDATE users SET balance = balance + :c, balance_version = balance_version + 1,"
-            " review_hold = false, updated_at = now() WHERE id = :u RETURNING balance"
-        ), {"c": coins, "u": user_id})).scalar_one()
+        balance = (
+            await session.execute(
+                text(
+                    "UPDATE users SET balance = balance + :c, balance_version = balance_version + 1,"
+                    " review_hold = false, updated_at = now() WHERE id = :u RETURNING balance"
+                ),
+                {"c": coins, "u": user_id},
+            )
+        ).scalar_one()
     elif was_held != on_hold:
-        await session.execute(text("UPDATE users SET review_hold = :h WHERE id = :u"),
-                              {"h": on_hold, "u": user_id})
-    closed = (await session.execute(text(
-        "UPDATE account_reviews SET status = :s, decided_by = :by, decided_at = now()"
-        " WHERE user_id = :u AND status = 'open' RETURNING id"
-    ), {"s": "approved" if approve else "rejected", "by": admin_id, "u": user_id})
-    ).scalars().all()
-    result = ReviewDecision(user_id, "approved" if approve else "rejected", len(closed),
-                            len(amounts), coins, balance, on_hold)
+        await session.execute(
+            text("UPDATE users SET review_hold = :h WHERE id = :u"), {"h": on_hold, "u": user_id}
+        )
+    closed = (
+        (
+            await session.execute(
+                text(
+                    "UPDATE account_reviews SET status = :s, decided_by = :by, decided_at = now()"
+                    " WHERE user_id = :u AND status = 'open' RETURNING id"
+                ),
+                {"s": "approved" if approve else "rejected", "by": admin_id, "u": user_id},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    result = ReviewDecision(
+        user_id,
+        "approved" if approve else "rejected",
+        len(closed),
+        len(amounts),
+        coins,
+        balance,
+        on_hold,
+    )
     if closed or amounts or was_held != on_hold:
-        audit.record(session, admin_id, "review.approve" if approve else "review.reject",
-                     f"user:{user_id}",
-                     {"on_hold": was_held, "held_grants": len(amounts), "held_coins": coins,
-                      "open_reviews": sorted(closed)},
-                     {"on_hold": on_hold, "grants": len(amounts), "coins": coins,
-                      "balance": balance})
+        audit.record(
+            session,
+            admin_id,
+            "review.approve" if approve else "review.reject",
+            f"user:{user_id}",
+            {
+                "on_hold": was_held,
+                "held_grants": len(amounts),
+                "held_coins": coins,
+                "open_reviews": sorted(closed),
+            },
+            {"on_hold": on_hold, "grants": len(amounts), "coins": coins, "balance": balance},
+        )
     return result
 
 
@@ -151,19 +222,29 @@ async def _decide(request: Request, approve: bool) -> Response:
     state: Any = request.app.state
     async with state.sessions.begin() as session:
         result = await decide(session, user_id, approve, identity.user_id)
-        version = (await session.execute(text(
-            "SELECT balance_version FROM users WHERE id = :u"), {"u": user_id})).scalar_one()
+        version = (
+            await session.execute(
+                text("SELECT balance_version FROM users WHERE id = :u"), {"u": user_id}
+            )
+        ).scalar_one()
     settings = state.settings
     try:
-        await holds.apply_decision(state.redis, user_id, settings.redis_partitions,
-                                   "approve" if approve else "reject",
-                                   settings.review_window_hours * 3_600_000)
+        await holds.apply_decision(
+            state.redis,
+            user_id,
+            settings.redis_partitions,
+            "approve" if approve else "reject",
+            settings.review_window_hours * 3_600_000,
+        )
     except Exception as exc:  # noqa: BLE001 - committed; repeating the decision finishes it
-        raise Unavailable(f"the decision is saved, but the live hold was not updated "
-                          f"({type(exc).__name__}): repeat it") from None
+        raise Unavailable(
+            f"the decision is saved, but the live hold was not updated "
+            f"({type(exc).__name__}): repeat it"
+        ) from None
     if approve:
-        await cache_balance(state.redis, user_id, settings.redis_partitions, result.balance,
-                            int(version))
+        await cache_balance(
+            state.redis, user_id, settings.redis_partitions, result.balance, int(version)
+        )
     return ok(request, result)
 
 
@@ -177,13 +258,34 @@ async def reject(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/reviews", list_reviews, summary="Multi-account reviews "
-              "(?status=open: the queue), with each user's held coins", auth="admin",
-              query=ReviewsQuery, response=Page[ReviewItem], tags=TAGS),
-    api_route("POST", "/api/admin/users/{id:int}/review/approve", approve,
-              summary="Approve a user on review: pay its held coins, lift the hold",
-              auth="admin", response=ReviewDecision, errors=["unavailable"], tags=TAGS),
-    api_route("POST", "/api/admin/users/{id:int}/review/reject", reject,
-              summary="Reject a user on review: void its held coins, keep it on hold",
-              auth="admin", response=ReviewDecision, errors=["unavailable"], tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/reviews",
+        list_reviews,
+        summary="Multi-account reviews (?status=open: the queue), with each user's held coins",
+        auth="admin",
+        query=ReviewsQuery,
+        response=Page[ReviewItem],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/users/{id:int}/review/approve",
+        approve,
+        summary="Approve a user on review: pay its held coins, lift the hold",
+        auth="admin",
+        response=ReviewDecision,
+        errors=["unavailable"],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/users/{id:int}/review/reject",
+        reject,
+        summary="Reject a user on review: void its held coins, keep it on hold",
+        auth="admin",
+        response=ReviewDecision,
+        errors=["unavailable"],
+        tags=TAGS,
+    ),
 ]

@@ -26,8 +26,14 @@ CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 
 
 class RewardUpload(Struct, forbid_unknown_fields=True):
-    csv: Annotated[str, Meta(min_length=1, max_length=MAX_BODY_BYTES,
-                             examples=["amount,weight\n10,70\n50,25\n500,5\n"])]
+    csv: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_BODY_BYTES,
+            examples=["amount,weight\n10,70\n50,25\n500,5\n"],
+        ),
+    ]
 
 
 async def _read(request: Request) -> bytes:
@@ -48,8 +54,9 @@ async def _csv_text(request: Request) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise BadRequest("the CSV must be UTF-8", details={"line": None, "field": None,
-                                                          "reason": "not UTF-8"}) from None
+        raise BadRequest(
+            "the CSV must be UTF-8", details={"line": None, "field": None, "reason": "not UTF-8"}
+        ) from None
 
 
 async def get_table(request: Request) -> Response:
@@ -65,18 +72,38 @@ async def upload(request: Request) -> Response:
     async with request.app.state.sessions.begin() as session:
         before = await current_table(session)
         after = await insert_table(session, rows, identity.user_id)
-        audit.record(session, identity.user_id, "rewards.upload", "reward_table",
-                     None if before is None else {"id": before.id, "rows": before.rows},
-                     {"id": after.id, "rows": after.rows})
+        audit.record(
+            session,
+            identity.user_id,
+            "rewards.upload",
+            "reward_table",
+            None if before is None else {"id": before.id, "rows": before.rows},
+            {"id": after.id, "rows": after.rows},
+        )
     return ok(request, after, 201)
 
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/reward-table", get_table, summary="The box reward table in "
-              "force (null before the first upload)", auth="admin",
-              response=RewardTableView | None, tags=TAGS),
-    api_route("POST", "/api/admin/reward-table", upload, summary="Upload a new reward table "
-              "as CSV (amount,weight rows; text/csv body, or JSON {csv})", auth="admin",
-              body=RewardUpload, response=RewardTableView, status=201, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/reward-table",
+        get_table,
+        summary="The box reward table in force (null before the first upload)",
+        auth="admin",
+        response=RewardTableView | None,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/reward-table",
+        upload,
+        summary="Upload a new reward table "
+        "as CSV (amount,weight rows; text/csv body, or JSON {csv})",
+        auth="admin",
+        body=RewardUpload,
+        response=RewardTableView,
+        status=201,
+        tags=TAGS,
+    ),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from msgspec import Struct
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -53,8 +52,23 @@ async def put(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/settings", get, summary="Read the runtime settings",
-              auth="admin", response=RuntimeSettings, tags=TAGS),
-    api_route("PUT", "/api/admin/settings", put, summary="Change some runtime settings",
-              auth="admin", body=SettingsPatch, response=RuntimeSettings, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/settings",
+        get,
+        summary="Read the runtime settings",
+        auth="admin",
+        response=RuntimeSettings,
+        tags=TAGS,
+    ),
+    api_route(
+        "PUT",
+        "/api/admin/settings",
+        put,
+        summary="Change some runtime settings",
+        auth="admin",
+        body=SettingsPatch,
+        response=RuntimeSettings,
+        tags=TAGS,
+    ),
 ]

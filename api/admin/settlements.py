@@ -58,30 +58,43 @@ class SettlementView(Struct, frozen=True):
     lines: list[SettlementLine] | None = None  # in the detail and on create/confirm
 
 
-_COLUMNS = ("id, period_start, period_end, status, total_micros, created_at, created_by,"
-            " confirmed_at, confirmed_by")
+_COLUMNS = (
+    "id, period_start, period_end, status, total_micros, created_at, created_by,"
+    " confirmed_at, confirmed_by"
+)
 
 
 def _instant(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-async def _get(session: AsyncSession, settlement_id: int, *, lock: bool = False
-               ) -> SettlementView:
-    row = (await session.execute(text(
-        f"SELECT {_COLUMNS} FROM settlements WHERE id = :id" + (" FOR UPDATE" if lock else "")
-    ), {"id": settlement_id})).first()
+async def _get(session: AsyncSession, settlement_id: int, *, lock: bool = False) -> SettlementView:
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM settlements WHERE id = :id"
+                + (" FOR UPDATE" if lock else "")
+            ),
+            {"id": settlement_id},
+        )
+    ).first()
     if row is None:
         raise NotFound(f"no settlement {settlement_id}")
-    lines = (await session.execute(text(
-        "SELECT advertiser_id, impressions, clicks, amount_micros FROM settlement_lines"
-        " WHERE settlement_id = :id ORDER BY advertiser_id"
-    ), {"id": settlement_id})).all()
+    lines = (
+        await session.execute(
+            text(
+                "SELECT advertiser_id, impressions, clicks, amount_micros FROM settlement_lines"
+                " WHERE settlement_id = :id ORDER BY advertiser_id"
+            ),
+            {"id": settlement_id},
+        )
+    ).all()
     return SettlementView(*tuple(row), lines=[SettlementLine(*tuple(r)) for r in lines])
 
 
-async def create_settlement(session: AsyncSession, body: SettlementBody, tz: ZoneInfo,
-                            actor_id: int) -> SettlementView:
+async def create_settlement(
+    session: AsyncSession, body: SettlementBody, tz: ZoneInfo, actor_id: int
+) -> SettlementView:
     if body.period_start < EARLIEST:
         raise invalid("period_start", f"must be on or after {EARLIEST.isoformat()}")
     if body.period_end <= body.period_start:
@@ -90,49 +103,83 @@ async def create_settlement(session: AsyncSession, body: SettlementBody, tz: Zon
         raise invalid("period_end", f"a period is at most {MAX_DAYS} days")
     start, end = _instant(body.period_start, tz), _instant(body.period_end, tz)
     if end + SETTLE_DELAY > datetime.now(tz):
-        raise invalid("period_end", "the period has not ended yet (or ended less than "
-                                    f"{int(SETTLE_DELAY.total_seconds() // 60)} minutes ago)")
+        raise invalid(
+            "period_end",
+            "the period has not ended yet (or ended less than "
+            f"{int(SETTLE_DELAY.total_seconds() // 60)} minutes ago)",
+        )
     # Serialise creators, so the overlap check below is final (the constraint backs it up).
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('settlements'))"))
-    clash = (await session.execute(text(
-        "SELECT id FROM settlements WHERE daterange(period_start, period_end)"
-        " && daterange(:s, :e) LIMIT 1"
-    ), {"s": body.period_start, "e": body.period_end})).first()
+    clash = (
+        await session.execute(
+            text(
+                "SELECT id FROM settlements WHERE daterange(period_start, period_end)"
+                " && daterange(:s, :e) LIMIT 1"
+            ),
+            {"s": body.period_start, "e": body.period_end},
+        )
+    ).first()
     if clash is not None:
-        raise Conflict(f"the period overlaps settlement {clash[0]}",
-                       details={"settlement_id": clash[0]})
-    lines = (await session.execute(text(
-        "SELECT advertiser_id, count(*) FILTER (WHERE kind = 'impression'),"
-        " count(*) FILTER (WHERE kind = 'click'), -sum(amount_micros)"
-        " FROM wallet_transactions WHERE kind IN ('impression', 'click')"
-        " AND created_at >= :start AND created_at < :end GROUP BY advertiser_id"
-    ), {"start": start, "end": end})).all()
+        raise Conflict(
+            f"the period overlaps settlement {clash[0]}", details={"settlement_id": clash[0]}
+        )
+    lines = (
+        await session.execute(
+            text(
+                "SELECT advertiser_id, count(*) FILTER (WHERE kind = 'impression'),"
+                " count(*) FILTER (WHERE kind = 'click'), -sum(amount_micros)"
+                " FROM wallet_transactions WHERE kind IN ('impression', 'click')"
+                " AND created_at >= :start AND created_at < :end GROUP BY advertiser_id"
+            ),
+            {"start": start, "end": end},
+        )
+    ).all()
     total = sum(int(line[3]) for line in lines)
-    settlement_id = (await session.execute(text(
-        "INSERT INTO settlements (period_start, period_end, total_micros, created_by)"
-        " VALUES (:s, :e, :t, :by) RETURNING id"
-    ), {"s": body.period_start, "e": body.period_end, "t": total, "by": actor_id})).scalar_one()
+    settlement_id = (
+        await session.execute(
+            text(
+                "INSERT INTO settlements (period_start, period_end, total_micros, created_by)"
+                " VALUES (:s, :e, :t, :by) RETURNING id"
+            ),
+            {"s": body.period_start, "e": body.period_end, "t": total, "by": actor_id},
+        )
+    ).scalar_one()
     for line in lines:
-        await session.execute(text(
-            "INSERT INTO settlement_lines (settlement_id, advertiser_id, impressions, clicks,"
-            " amount_micros) VALUES (:id, :a, :i, :c, :m)"
-        ), {"id": settlement_id, "a": line[0], "i": line[1], "c": line[2], "m": line[3]})
+        await session.execute(
+            text(
+                "INSERT INTO settlement_lines (settlement_id, advertiser_id, impressions, clicks,"
+                " amount_micros) VALUES (:id, :a, :i, :c, :m)"
+            ),
+            {"id": settlement_id, "a": line[0], "i": line[1], "c": line[2], "m": line[3]},
+        )
     return await _get(session, settlement_id)
 
 
 def _summary(view: SettlementView) -> dict[str, Any]:
-    return {"id": view.id, "period_start": view.period_start, "period_end": view.period_end,
-            "status": view.status, "total_micros": view.total_micros}
+    return {
+        "id": view.id,
+        "period_start": view.period_start,
+        "period_end": view.period_end,
+        "status": view.status,
+        "total_micros": view.total_micros,
+    }
 
 
 async def post_settlement(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     body = await decode_body(request, SettlementBody)
     async with request.app.state.sessions.begin() as session:
-        view = await create_settlement(session, body, request.app.state.settings.tz,
-                                       identity.user_id)
-        audit.record(session, identity.user_id, "settlement.create",
-                     f"settlement:{view.id}", None, _summary(view))
+        view = await create_settlement(
+            session, body, request.app.state.settings.tz, identity.user_id
+        )
+        audit.record(
+            session,
+            identity.user_id,
+            "settlement.create",
+            f"settlement:{view.id}",
+            None,
+            _summary(view),
+        )
     return ok(request, view, 201)
 
 
@@ -143,13 +190,22 @@ async def confirm(request: Request) -> Response:
         before = await _get(session, settlement_id, lock=True)
         if before.status == "confirmed":
             return ok(request, before)
-        await session.execute(text(
-            "UPDATE settlements SET status = 'confirmed', confirmed_at = now(),"
-            " confirmed_by = :by WHERE id = :id"
-        ), {"id": settlement_id, "by": identity.user_id})
+        await session.execute(
+            text(
+                "UPDATE settlements SET status = 'confirmed', confirmed_at = now(),"
+                " confirmed_by = :by WHERE id = :id"
+            ),
+            {"id": settlement_id, "by": identity.user_id},
+        )
         after = await _get(session, settlement_id)
-        audit.record(session, identity.user_id, "settlement.confirm",
-                     f"settlement:{settlement_id}", _summary(before), _summary(after))
+        audit.record(
+            session,
+            identity.user_id,
+            "settlement.confirm",
+            f"settlement:{settlement_id}",
+            _summary(before),
+            _summary(after),
+        )
     return ok(request, after)
 
 
@@ -158,10 +214,15 @@ async def list_settlements(request: Request) -> Response:
     query = decode_query(request, PageQuery)
     after = decode_cursor(query.cursor, "settlements", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(text(
-            f"SELECT {_COLUMNS} FROM settlements"
-            " WHERE CAST(:after AS bigint) IS NULL OR id < :after ORDER BY id DESC LIMIT :n"
-        ), {"after": after[0] if after else None, "n": query.limit + 1})).all()
+        rows = (
+            await session.execute(
+                text(
+                    f"SELECT {_COLUMNS} FROM settlements"
+                    " WHERE CAST(:after AS bigint) IS NULL OR id < :after ORDER BY id DESC LIMIT :n"
+                ),
+                {"after": after[0] if after else None, "n": query.limit + 1},
+            )
+        ).all()
     items = [SettlementView(*tuple(row)) for row in rows]
     return ok(request, page(items, query.limit, "settlements", lambda s: (s.id,)))
 
@@ -176,15 +237,44 @@ async def get_settlement(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/settlements", list_settlements, summary="List settlements, "
-              "newest first (without lines)", auth="admin", query=PageQuery,
-              response=Page[SettlementView], tags=TAGS),
-    api_route("POST", "/api/admin/settlements", post_settlement, summary="Settle advertiser "
-              "spend over a past period of local dates (draft)", auth="admin",
-              body=SettlementBody, response=SettlementView, status=201, errors=["conflict"],
-              tags=TAGS),
-    api_route("GET", "/api/admin/settlements/{id:int}", get_settlement, summary="One "
-              "settlement with its lines", auth="admin", response=SettlementView, tags=TAGS),
-    api_route("POST", "/api/admin/settlements/{id:int}/confirm", confirm, summary="Confirm a "
-              "draft settlement", auth="admin", response=SettlementView, tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/settlements",
+        list_settlements,
+        summary="List settlements, newest first (without lines)",
+        auth="admin",
+        query=PageQuery,
+        response=Page[SettlementView],
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/settlements",
+        post_settlement,
+        summary="Settle advertiser spend over a past period of local dates (draft)",
+        auth="admin",
+        body=SettlementBody,
+        response=SettlementView,
+        status=201,
+        errors=["conflict"],
+        tags=TAGS,
+    ),
+    api_route(
+        "GET",
+        "/api/admin/settlements/{id:int}",
+        get_settlement,
+        summary="One settlement with its lines",
+        auth="admin",
+        response=SettlementView,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/settlements/{id:int}/confirm",
+        confirm,
+        summary="Confirm a draft settlement",
+        auth="admin",
+        response=SettlementView,
+        tags=TAGS,
+    ),
 ]

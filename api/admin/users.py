@@ -16,6 +16,7 @@ from core import blocks
 from core.blocks import BlockState
 from core.errors import BadRequest
 from core.web import decode_body, ok
+from live import nudges
 
 
 class BlockBody(Struct, forbid_unknown_fields=True):
@@ -34,7 +35,7 @@ async def _change(request: Request, block: bool) -> Response:
     # Apply here at once and nudge the other processes; their poll is the guarantee.
     ctl = control(request)
     await ctl.try_refresh()
-    await blocks.nudge(request.app.state.redis)
+    await nudges.blocks_changed(request.app.state.redis)
     return ok(request, state)
 
 
@@ -48,8 +49,24 @@ async def unblock(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
-    api_route("POST", "/api/admin/users/{id:int}/block", block, summary="Block a user",
-              auth="admin", body=BlockBody | None, response=BlockState, tags=TAGS),
-    api_route("POST", "/api/admin/users/{id:int}/unblock", unblock, summary="Unblock a user",
-              auth="admin", body=BlockBody | None, response=BlockState, tags=TAGS),
+    api_route(
+        "POST",
+        "/api/admin/users/{id:int}/block",
+        block,
+        summary="Block a user",
+        auth="admin",
+        body=BlockBody | None,
+        response=BlockState,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/admin/users/{id:int}/unblock",
+        unblock,
+        summary="Unblock a user",
+        auth="admin",
+        body=BlockBody | None,
+        response=BlockState,
+        tags=TAGS,
+    ),
 ]

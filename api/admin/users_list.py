@@ -19,8 +19,18 @@ from core.web import decode_query, ok
 
 
 class UsersQuery(PageQuery):
-    q: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL,
-                           description="a user id, or part of an email")] | None = None
+    q: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=200,
+                pattern=NO_NUL,
+                description="a user id, or part of an email",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class UserItem(Struct, frozen=True):
@@ -47,21 +57,38 @@ async def list_users(request: Request) -> Response:
     q = query.q.strip() if query.q else None
     user_id = int(q) if q and q.isdigit() and int(q) <= BIGINT_MAX else None
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(text(
-            "SELECT id, email, roles, balance, blocked_at IS NOT NULL, blocked_at,"
-            " block_reason, created_at FROM users"
-            " WHERE (CAST(:after AS bigint) IS NULL OR id > :after)"
-            " AND (CAST(:like AS text) IS NULL OR email ILIKE :like"
-            "      OR id = CAST(:uid AS bigint))"
-            " ORDER BY id LIMIT :n"
-        ), {"after": after[0] if after else None, "like": _like(q) if q else None,
-            "uid": user_id, "n": query.limit + 1})).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT id, email, roles, balance, blocked_at IS NOT NULL, blocked_at,"
+                    " block_reason, created_at FROM users"
+                    " WHERE (CAST(:after AS bigint) IS NULL OR id > :after)"
+                    " AND (CAST(:like AS text) IS NULL OR email ILIKE :like"
+                    "      OR id = CAST(:uid AS bigint))"
+                    " ORDER BY id LIMIT :n"
+                ),
+                {
+                    "after": after[0] if after else None,
+                    "like": _like(q) if q else None,
+                    "uid": user_id,
+                    "n": query.limit + 1,
+                },
+            )
+        ).all()
     items = [UserItem(*tuple(row)) for row in rows]
     return ok(request, page(items, query.limit, "users", lambda u: (u.id,)))
 
 
 TAGS = ("admin",)
 routes = [
-    api_route("GET", "/api/admin/users", list_users, summary="List users (search by id or "
-              "email)", auth="admin", query=UsersQuery, response=Page[UserItem], tags=TAGS),
+    api_route(
+        "GET",
+        "/api/admin/users",
+        list_users,
+        summary="List users (search by id or email)",
+        auth="admin",
+        query=UsersQuery,
+        response=Page[UserItem],
+        tags=TAGS,
+    ),
 ]

@@ -61,17 +61,24 @@ def upgrade() -> None:
     )
     op.add_column(
         "contents",
-        sa.Column("search", postgresql.TSVECTOR(), sa.Computed(SEARCH, persisted=True),
-                  nullable=True),
+        sa.Column(
+            "search", postgresql.TSVECTOR(), sa.Computed(SEARCH, persisted=True), nullable=True
+        ),
     )
     op.create_index("contents_search", "contents", ["search"], postgresql_using="gin")
     op.create_index("contents_tags", "contents", ["tags"], postgresql_using="gin")
-    op.create_index("contents_latest", "contents",
-                    [sa.text("coalesce(published_at, created_at) DESC"), sa.text("id DESC")],
-                    postgresql_where=LISTABLE)
-    op.create_index("contents_popular", "contents",
-                    [sa.text("view_count DESC"), sa.text("id DESC")],
-                    postgresql_where=LISTABLE)
+    op.create_index(
+        "contents_latest",
+        "contents",
+        [sa.text("coalesce(published_at, created_at) DESC"), sa.text("id DESC")],
+        postgresql_where=LISTABLE,
+    )
+    op.create_index(
+        "contents_popular",
+        "contents",
+        [sa.text("view_count DESC"), sa.text("id DESC")],
+        postgresql_where=LISTABLE,
+    )
 
 
 def downgrade() -> None:

@@ -97,9 +97,7 @@ def upgrade() -> None:
         sa.Column("clicks", sa.BigInteger(), server_default="0", nullable=False),
         _created(),
         sa.Column("updated_at", TS, server_default=NOW, nullable=False),
-        sa.CheckConstraint(
-            "status IN ('pending', 'approved', 'rejected')", name="ads_status"
-        ),
+        sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="ads_status"),
         sa.CheckConstraint("billing IN ('cpm', 'cpc')", name="ads_billing"),
         sa.CheckConstraint(
             "price_micros > 0 AND (billing <> 'cpm' OR price_micros % 1000 = 0)",

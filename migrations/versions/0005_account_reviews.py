@@ -41,12 +41,16 @@ def upgrade() -> None:
         "coin_transactions_status", "coin_transactions", "status IN ('paid', 'held', 'void')"
     )
     op.create_index(
-        "coin_transactions_held", "coin_transactions", ["user_id"],
+        "coin_transactions_held",
+        "coin_transactions",
+        ["user_id"],
         postgresql_where=sa.text("status = 'held'"),
     )
     op.drop_index("coin_transactions_watch_user", table_name="coin_transactions")
     op.create_index(
-        "coin_transactions_watch_user", "coin_transactions", ["user_id"],
+        "coin_transactions_watch_user",
+        "coin_transactions",
+        ["user_id"],
         postgresql_where=sa.text("kind = 'watch' AND status = 'paid'"),
     )
     op.add_column(
@@ -86,7 +90,9 @@ def downgrade() -> None:
     op.drop_column("users", "review_hold")
     op.drop_index("coin_transactions_watch_user", table_name="coin_transactions")
     op.create_index(
-        "coin_transactions_watch_user", "coin_transactions", ["user_id"],
+        "coin_transactions_watch_user",
+        "coin_transactions",
+        ["user_id"],
         postgresql_where=sa.text("kind = 'watch'"),
     )
     op.drop_index("coin_transactions_held", table_name="coin_transactions")

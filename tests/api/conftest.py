@@ -14,8 +14,9 @@ from api.app import create_app, lifespan
 
 
 @pytest.fixture
-async def api_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, pg_server: Any,
-                  redis_server: Any) -> AsyncIterator[Starlette]:
+async def api_app(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, pg_server: Any, redis_server: Any
+) -> AsyncIterator[Starlette]:
     """A fresh api app with its lifespan entered (settings from the test `env`)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)

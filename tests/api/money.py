@@ -12,29 +12,48 @@ from sqlalchemy import text
 FAST_ENV = {"RATE_LIMIT_PER_MINUTE": "1000000", "ADMIN_RATE_LIMIT_PER_MINUTE": "1000000"}
 
 CPM_AD = {
-    "title": "Shoes", "creative_url": "https://cdn.example/shoes.mp4",
-    "click_url": "https://shop.example/shoes", "placement": "preroll", "billing": "cpm",
-    "price_micros": 2_000_000, "budget_micros": 1_000_000_000, "required_view_ms": 5000,
+    "title": "Shoes",
+    "creative_url": "https://cdn.example/shoes.mp4",
+    "click_url": "https://shop.example/shoes",
+    "placement": "preroll",
+    "billing": "cpm",
+    "price_micros": 2_000_000,
+    "budget_micros": 1_000_000_000,
+    "required_view_ms": 5000,
 }
 
 
 async def grant_watch_rewards(engine: Any, user_id: int, n: int) -> None:
     """`n` watch rewards in the ledger, as the outbox consumer would have written them."""
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO users (id) OVERRIDING SYSTEM VALUE VALUES (:u) ON CONFLICT DO NOTHING"
-        ), {"u": user_id})
-        have = (await conn.execute(text(
-            "SELECT count(*) FROM coin_transactions WHERE user_id = :u AND kind = 'watch'"
-        ), {"u": user_id})).scalar_one()
-        await conn.execute(text(
-            "INSERT INTO coin_transactions (user_id, kind, amount, reward_id, content_id)"
-            " VALUES (:u, 'watch', 10, :r, 1)"
-        ), [{"u": user_id, "r": f"w:{user_id}:1:{have + i}"} for i in range(1, n + 1)])
-        await conn.execute(text(
-            "UPDATE users SET balance = balance + 10 * :n, balance_version = balance_version + 1"
-            " WHERE id = :u"
-        ), {"u": user_id, "n": n})
+        await conn.execute(
+            text(
+                "INSERT INTO users (id) OVERRIDING SYSTEM VALUE VALUES (:u) ON CONFLICT DO NOTHING"
+            ),
+            {"u": user_id},
+        )
+        have = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM coin_transactions WHERE user_id = :u AND kind = 'watch'"
+                ),
+                {"u": user_id},
+            )
+        ).scalar_one()
+        await conn.execute(
+            text(
+                "INSERT INTO coin_transactions (user_id, kind, amount, reward_id, content_id)"
+                " VALUES (:u, 'watch', 10, :r, 1)"
+            ),
+            [{"u": user_id, "r": f"w:{user_id}:1:{have + i}"} for i in range(1, n + 1)],
+        )
+        await conn.execute(
+            text(
+                "UPDATE users SET balance = balance + 10 * :n, balance_version = balance_version + 1"
+                " WHERE id = :u"
+            ),
+            {"u": user_id, "n": n},
+        )
 
 
 async def scalar(engine: Any, sql: str, **params: Any) -> Any:
@@ -48,17 +67,26 @@ async def rows(engine: Any, sql: str, **params: Any) -> list[Any]:
 
 
 async def upload_table(http: Any, admin: dict[str, str], csv: str, base: str = "") -> Any:
-    r = await http.post(f"{base}/api/admin/reward-table", content=csv.encode(),
-                        headers={**admin, "Content-Type": "text/csv"})
+    r = await http.post(
+        f"{base}/api/admin/reward-table",
+        content=csv.encode(),
+        headers={**admin, "Content-Type": "text/csv"},
+    )
     assert r.status_code == 201, r.text
     return r.json()["data"]
 
 
-async def live_ad(http: Any, admin: dict[str, str], advertiser: dict[str, str], *,
-                  wallet: int = 0, base: str = "", **fields: Any) -> dict[str, Any]:
+async def live_ad(
+    http: Any,
+    admin: dict[str, str],
+    advertiser: dict[str, str],
+    *,
+    wallet: int = 0,
+    base: str = "",
+    **fields: Any,
+) -> dict[str, Any]:
     """An approved ad of `advertiser`, whose wallet was charged `wallet` micros."""
-    r = await http.post(f"{base}/api/advertiser/ads", json={**CPM_AD, **fields},
-                        headers=advertiser)
+    r = await http.post(f"{base}/api/advertiser/ads", json={**CPM_AD, **fields}, headers=advertiser)
     assert r.status_code == 201, r.text
     ad = r.json()["data"]
     r = await http.post(f"{base}/api/admin/ads/{ad['id']}/approve", headers=admin)
@@ -68,18 +96,29 @@ async def live_ad(http: Any, admin: dict[str, str], advertiser: dict[str, str], 
     return r.json()["data"]
 
 
-async def charge(http: Any, advertiser: dict[str, str], amount: int, key: str | None = None,
-                 base: str = "") -> Any:
+async def charge(
+    http: Any, advertiser: dict[str, str], amount: int, key: str | None = None, base: str = ""
+) -> Any:
     import uuid
 
     headers = {**advertiser, "Idempotency-Key": key or uuid.uuid4().hex}
-    r = await http.post(f"{base}/api/advertiser/wallet/charges",
-                        json={"amount_micros": amount}, headers=headers)
+    r = await http.post(
+        f"{base}/api/advertiser/wallet/charges", json={"amount_micros": amount}, headers=headers
+    )
     assert r.status_code == 201, r.text
     return r.json()["data"]
 
 
-async def impression(http: Any, viewer: dict[str, str], ad_id: int, impression_id: str,
-                     viewed_ms: int = 5000, base: str = "") -> Any:
-    return await http.post(f"{base}/api/ads/{ad_id}/impressions", headers=viewer,
-                           json={"impression_id": impression_id, "viewed_ms": viewed_ms})
+async def impression(
+    http: Any,
+    viewer: dict[str, str],
+    ad_id: int,
+    impression_id: str,
+    viewed_ms: int = 5000,
+    base: str = "",
+) -> Any:
+    return await http.post(
+        f"{base}/api/ads/{ad_id}/impressions",
+        headers=viewer,
+        json={"impression_id": impression_id, "viewed_ms": viewed_ms},
+    )

@@ -11,8 +11,10 @@ CONTENT = {"title": "Intro", "source_url": "https://youtu.be/abc", "duration_s":
 async def audit_rows(engine, action):
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT actor_id, target, before, after FROM audit_log WHERE action = :a"
-                 " ORDER BY id"),
+            text(
+                "SELECT actor_id, target, before, after FROM audit_log WHERE action = :a"
+                " ORDER BY id"
+            ),
             {"a": action},
         )
         return rows.all()
@@ -28,8 +30,12 @@ async def test_create_content(client, admin, engine):
     """Create answers 201 with the whole content, published now, times in +09:00, audited."""
     r = await client.post(
         "/api/admin/contents",
-        json={**CONTENT, "tags": ["Music", " kpop ", "music"], "reward_interval_ms": 5000,
-              "expires_at": "2030-01-01T00:00:00Z"},
+        json={
+            **CONTENT,
+            "tags": ["Music", " kpop ", "music"],
+            "reward_interval_ms": 5000,
+            "expires_at": "2030-01-01T00:00:00Z",
+        },
         headers=admin,
     )
     assert r.status_code == 201
@@ -37,9 +43,20 @@ async def test_create_content(client, admin, engine):
     assert body["success"] is True
     data = body["data"]
     assert set(data) == {
-        "id", "title", "source_url", "provider", "duration_s", "tags", "status",
-        "reward_interval_ms", "published_at", "expires_at", "deleted_at", "view_count",
-        "created_at", "updated_at",
+        "id",
+        "title",
+        "source_url",
+        "provider",
+        "duration_s",
+        "tags",
+        "status",
+        "reward_interval_ms",
+        "published_at",
+        "expires_at",
+        "deleted_at",
+        "view_count",
+        "created_at",
+        "updated_at",
     }
     assert isinstance(data["id"], int)
     assert (data["title"], data["provider"], data["status"]) == ("Intro", "youtube", "published")
@@ -90,8 +107,9 @@ async def test_create_validation(client, admin, fields, field, engine):
 
 async def test_create_missing_field(client, admin):
     """A missing required field is named."""
-    r = await client.post("/api/admin/contents", json={"title": "x", "duration_s": 1},
-                          headers=admin)
+    r = await client.post(
+        "/api/admin/contents", json={"title": "x", "duration_s": 1}, headers=admin
+    )
     assert r.status_code == 400
     assert r.json()["error"]["details"]["field"] == "source_url"
 
@@ -100,8 +118,9 @@ async def test_create_requires_admin(client, auth):
     """No token: 401 unauthorized; expired: 401 token_expired; viewer: 403 forbidden."""
     r = await client.post("/api/admin/contents", json=CONTENT)
     assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
-    r = await client.post("/api/admin/contents", json=CONTENT,
-                          headers=auth(1, ("admin",), now=1_000_000, ttl_s=60))
+    r = await client.post(
+        "/api/admin/contents", json=CONTENT, headers=auth(1, ("admin",), now=1_000_000, ttl_s=60)
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (401, "token_expired")
     r = await client.post("/api/admin/contents", json=CONTENT, headers=auth(2, ("viewer",)))
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
@@ -111,8 +130,11 @@ async def test_patch_changes_fields_and_bumps_updated_at(client, admin, engine):
     """PATCH changes only the given fields, clears a nullable one with null, bumps
     updated_at and audits before/after."""
     data = await create(client, admin, reward_interval_ms=5000)
-    r = await client.patch(f"/api/admin/contents/{data['id']}",
-                           json={"title": "New", "reward_interval_ms": None}, headers=admin)
+    r = await client.patch(
+        f"/api/admin/contents/{data['id']}",
+        json={"title": "New", "reward_interval_ms": None},
+        headers=admin,
+    )
     assert r.status_code == 200
     new = r.json()["data"]
     assert (new["title"], new["reward_interval_ms"]) == ("New", None)
@@ -125,8 +147,9 @@ async def test_patch_changes_fields_and_bumps_updated_at(client, admin, engine):
 async def test_patch_without_change_writes_nothing(client, admin, engine):
     """A PATCH that changes nothing keeps updated_at and writes no audit entry."""
     data = await create(client, admin)
-    r = await client.patch(f"/api/admin/contents/{data['id']}", json={"title": "Intro"},
-                           headers=admin)
+    r = await client.patch(
+        f"/api/admin/contents/{data['id']}", json={"title": "Intro"}, headers=admin
+    )
     assert r.json()["data"]["updated_at"] == data["updated_at"]
     assert await audit_rows(engine, "content.update") == []
 
@@ -134,16 +157,18 @@ async def test_patch_without_change_writes_nothing(client, admin, engine):
 async def test_patch_publishes_draft(client, admin):
     """Publishing a draft sets published_at."""
     data = await create(client, admin, status="draft")
-    r = await client.patch(f"/api/admin/contents/{data['id']}", json={"status": "published"},
-                           headers=admin)
+    r = await client.patch(
+        f"/api/admin/contents/{data['id']}", json={"status": "published"}, headers=admin
+    )
     assert r.json()["data"]["published_at"] is not None
 
 
 async def test_patch_validation_and_unknown_id(client, admin):
     """PATCH validates like create; an unknown id is 404 not_found."""
     data = await create(client, admin)
-    r = await client.patch(f"/api/admin/contents/{data['id']}", json={"duration_s": -5},
-                           headers=admin)
+    r = await client.patch(
+        f"/api/admin/contents/{data['id']}", json={"duration_s": -5}, headers=admin
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "duration_s")
     r = await client.patch("/api/admin/contents/999999", json={"title": "x"}, headers=admin)
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")

@@ -19,8 +19,11 @@ def adv(auth, user_id=50):
 
 
 async def audit_of(engine, action):
-    return await rows(engine, "SELECT actor_id, target, before, after FROM audit_log"
-                      " WHERE action = :a ORDER BY id", a=action)
+    return await rows(
+        engine,
+        "SELECT actor_id, target, before, after FROM audit_log WHERE action = :a ORDER BY id",
+        a=action,
+    )
 
 
 # --- ad review ---------------------------------------------------------------------------
@@ -37,20 +40,34 @@ async def test_review_queue_approve_and_reject_are_audited(client, admin, auth, 
     assert [a["id"] for a in queue["items"]] == ids
     r = await client.post(f"/api/admin/ads/{ids[0]}/approve", headers=admin)
     assert (r.json()["data"]["status"], r.json()["data"]["reviewed_at"] is not None) == (
-        "approved", True)
+        "approved",
+        True,
+    )
     await client.post(f"/api/admin/ads/{ids[0]}/approve", headers=admin)  # no-op
-    r = await client.post(f"/api/admin/ads/{ids[1]}/reject", headers=admin,
-                          json={"reason": "misleading"})
+    r = await client.post(
+        f"/api/admin/ads/{ids[1]}/reject", headers=admin, json={"reason": "misleading"}
+    )
     assert (r.json()["data"]["status"], r.json()["data"]["review_reason"]) == (
-        "rejected", "misleading")
+        "rejected",
+        "misleading",
+    )
     assert await audit_of(engine, "ad.approve") == [
-        (1, f"ad:{ids[0]}", {"status": "pending", "review_reason": None},
-         {"status": "approved", "review_reason": None})]
+        (
+            1,
+            f"ad:{ids[0]}",
+            {"status": "pending", "review_reason": None},
+            {"status": "approved", "review_reason": None},
+        )
+    ]
     [(_, target, before, after)] = await audit_of(engine, "ad.reject")
     assert (target, before["status"], after) == (
-        f"ad:{ids[1]}", "pending", {"status": "rejected", "review_reason": "misleading"})
-    by_adv = (await client.get("/api/admin/ads?advertiser_id=50&status=approved",
-                               headers=admin)).json()["data"]
+        f"ad:{ids[1]}",
+        "pending",
+        {"status": "rejected", "review_reason": "misleading"},
+    )
+    by_adv = (
+        await client.get("/api/admin/ads?advertiser_id=50&status=approved", headers=admin)
+    ).json()["data"]
     assert [a["id"] for a in by_adv["items"]] == [ids[0]]
 
 
@@ -75,14 +92,18 @@ async def test_upload_csv_replaces_the_table_and_is_audited(client, admin, engin
     assert (await client.get("/api/admin/reward-table", headers=admin)).json()["data"] is None
     first = await upload_table(client, admin, "amount,weight\n10,9\n\n1000,1\n")
     assert [(r["amount"], r["weight"], r["probability"]) for r in first["rows"]] == [
-        (10, 9, 0.9), (1000, 1, 0.1)]
+        (10, 9, 0.9),
+        (1000, 1, 0.1),
+    ]
     r = await client.post("/api/admin/reward-table", headers=admin, json={"csv": "5,1\r\n"})
     assert r.status_code == 201
     current = (await client.get("/api/admin/reward-table", headers=admin)).json()["data"]
     assert (current["id"], current["total_weight"]) == (r.json()["data"]["id"], 1)
     audits = await audit_of(engine, "rewards.upload")
     assert [(b and b["id"], a["id"]) for _, _, b, a in audits] == [
-        (None, first["id"]), (first["id"], current["id"])]
+        (None, first["id"]),
+        (first["id"], current["id"]),
+    ]
 
 
 async def test_bad_row_names_its_line_and_changes_nothing(client, admin, engine):
@@ -98,15 +119,21 @@ async def test_bad_row_names_its_line_and_changes_nothing(client, admin, engine)
         ("1,1\n" * 1000 + "2,2\n", 1001, None),
     ]
     for body, line, field in cases:
-        r = await client.post("/api/admin/reward-table", content=body.encode(),
-                              headers={**admin, "Content-Type": "text/csv"})
+        r = await client.post(
+            "/api/admin/reward-table",
+            content=body.encode(),
+            headers={**admin, "Content-Type": "text/csv"},
+        )
         assert r.status_code == 400, body
         details = r.json()["error"]["details"]
         assert (details["line"], details["field"]) == (line, field), body
         assert f"line {line}" in r.json()["error"]["message"]
     for body in ("", "amount,weight\n", "\n\n"):
-        r = await client.post("/api/admin/reward-table", content=body.encode(),
-                              headers={**admin, "Content-Type": "text/csv"})
+        r = await client.post(
+            "/api/admin/reward-table",
+            content=body.encode(),
+            headers={**admin, "Content-Type": "text/csv"},
+        )
         assert (r.status_code, r.json()["error"]["details"]["line"]) == (400, None), body
     current = (await client.get("/api/admin/reward-table", headers=admin)).json()["data"]
     assert current == before
@@ -126,8 +153,12 @@ async def _spend_two_days_ago(client, admin, auth, engine):
         await impression(client, auth(7), ad50["id"], f"a{i}")
     await impression(client, auth(7), ad51["id"], "b0")
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE wallet_transactions SET created_at ="
-                                " created_at - interval '2 days' WHERE amount_micros < 0"))
+        await conn.execute(
+            text(
+                "UPDATE wallet_transactions SET created_at ="
+                " created_at - interval '2 days' WHERE amount_micros < 0"
+            )
+        )
     return datetime.now(SEOUL).date() - timedelta(days=2)
 
 
@@ -142,20 +173,22 @@ async def test_settlement_sums_spend_per_advertiser_and_confirms(client, admin, 
     assert (s["status"], s["total_micros"]) == ("draft", 4 * UNIT)
     assert s["lines"] == [
         {"advertiser_id": 50, "impressions": 3, "clicks": 0, "amount_micros": 3 * UNIT},
-        {"advertiser_id": 51, "impressions": 1, "clicks": 0, "amount_micros": UNIT}]
+        {"advertiser_id": 51, "impressions": 1, "clicks": 0, "amount_micros": UNIT},
+    ]
     r = await client.post(f"/api/admin/settlements/{s['id']}/confirm", headers=admin)
     assert (r.json()["data"]["status"], r.json()["data"]["confirmed_by"]) == ("confirmed", 1)
     again = await client.post(f"/api/admin/settlements/{s['id']}/confirm", headers=admin)
     assert again.json()["data"]["confirmed_at"] == r.json()["data"]["confirmed_at"]
-    assert [a[1] for a in await audit_of(engine, "settlement.create")] == [
-        f"settlement:{s['id']}"]
+    assert [a[1] for a in await audit_of(engine, "settlement.create")] == [f"settlement:{s['id']}"]
     assert len(await audit_of(engine, "settlement.confirm")) == 1
     listed = (await client.get("/api/admin/settlements", headers=admin)).json()["data"]
     assert [(x["id"], x["lines"]) for x in listed["items"]] == [(s["id"], None)]
     detail = (await client.get(f"/api/admin/settlements/{s['id']}", headers=admin)).json()
     assert len(detail["data"]["lines"]) == 2
-    empty_day = {"period_start": (day - timedelta(5)).isoformat(),
-                 "period_end": (day - timedelta(4)).isoformat()}
+    empty_day = {
+        "period_start": (day - timedelta(5)).isoformat(),
+        "period_end": (day - timedelta(4)).isoformat(),
+    }
     r = await client.post("/api/admin/settlements", headers=admin, json=empty_day)
     assert (r.json()["data"]["total_micros"], r.json()["data"]["lines"]) == (0, [])
 
@@ -164,18 +197,26 @@ async def test_settlement_errors(client, admin, auth):
     """Overlapping periods are 409; a period not over yet or reversed is 400; an unknown
     settlement is 404; a viewer is refused."""
     today = datetime.now(SEOUL).date()
-    first = {"period_start": (today - timedelta(10)).isoformat(),
-             "period_end": (today - timedelta(5)).isoformat()}
-    assert (await client.post("/api/admin/settlements", headers=admin, json=first)
-            ).status_code == 201
-    overlap = {"period_start": (today - timedelta(6)).isoformat(),
-               "period_end": (today - timedelta(3)).isoformat()}
+    first = {
+        "period_start": (today - timedelta(10)).isoformat(),
+        "period_end": (today - timedelta(5)).isoformat(),
+    }
+    assert (
+        await client.post("/api/admin/settlements", headers=admin, json=first)
+    ).status_code == 201
+    overlap = {
+        "period_start": (today - timedelta(6)).isoformat(),
+        "period_end": (today - timedelta(3)).isoformat(),
+    }
     r = await client.post("/api/admin/settlements", headers=admin, json=overlap)
     assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
-    for period in ({"period_start": today.isoformat(),
-                    "period_end": (today + timedelta(1)).isoformat()},
-                   {"period_start": (today - timedelta(2)).isoformat(),
-                    "period_end": (today - timedelta(3)).isoformat()}):
+    for period in (
+        {"period_start": today.isoformat(), "period_end": (today + timedelta(1)).isoformat()},
+        {
+            "period_start": (today - timedelta(2)).isoformat(),
+            "period_end": (today - timedelta(3)).isoformat(),
+        },
+    ):
         r = await client.post("/api/admin/settlements", headers=admin, json=period)
         assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "period_end")
     assert (await client.get("/api/admin/settlements/99", headers=admin)).status_code == 404
@@ -184,6 +225,9 @@ async def test_settlement_errors(client, admin, auth):
 
 async def test_settlement_period_before_2000_is_400(client, admin):
     """Dates before 2000 (nothing was billed then; year 1 cannot be converted) are a 400."""
-    r = await client.post("/api/admin/settlements", headers=admin,
-                          json={"period_start": "0001-01-01", "period_end": "0001-03-01"})
+    r = await client.post(
+        "/api/admin/settlements",
+        headers=admin,
+        json={"period_start": "0001-01-01", "period_end": "0001-03-01"},
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "period_start")

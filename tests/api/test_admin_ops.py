@@ -7,16 +7,17 @@ import time
 
 from sqlalchemy import text
 
-from core import keys
+from live import keys
 from tests.api.money import rows
 
 
 async def _users(engine, specs):
     async with engine.begin() as conn:
         for user_id, email in specs:
-            await conn.execute(text(
-                "INSERT INTO users (id, email) OVERRIDING SYSTEM VALUE VALUES (:i, :e)"
-            ), {"i": user_id, "e": email})
+            await conn.execute(
+                text("INSERT INTO users (id, email) OVERRIDING SYSTEM VALUE VALUES (:i, :e)"),
+                {"i": user_id, "e": email},
+            )
 
 
 # --- users -------------------------------------------------------------------------------
@@ -35,17 +36,29 @@ async def test_user_list_pages_by_id(client, admin, engine):
             break
     assert seen == [1, 10, 11, 12]  # 1: the admin, provisioned by its first request
     first = (await client.get("/api/admin/users?limit=1", headers=admin)).json()["data"]
-    assert set(first["items"][0]) == {"id", "email", "roles", "balance", "blocked",
-                                      "blocked_at", "block_reason", "created_at"}
+    assert set(first["items"][0]) == {
+        "id",
+        "email",
+        "roles",
+        "balance",
+        "blocked",
+        "blocked_at",
+        "block_reason",
+        "created_at",
+    }
 
 
 async def test_user_search_by_email_or_id(client, admin, engine):
     """`q` matches emails case-insensitively (LIKE wildcards taken literally) or an id."""
-    await _users(engine, [(10, "Alice@Example.com"), (11, "bob@example.com"),
-                          (12, "a_b@x.io"), (13, "axb@x.io")])
+    await _users(
+        engine,
+        [(10, "Alice@Example.com"), (11, "bob@example.com"), (12, "a_b@x.io"), (13, "axb@x.io")],
+    )
+
     async def ids(q):
         r = await client.get("/api/admin/users", params={"q": q}, headers=admin)
         return [u["id"] for u in r.json()["data"]["items"]]
+
     assert await ids("alice") == [10]
     assert await ids("EXAMPLE") == [10, 11]
     assert await ids("a_b") == [12]
@@ -61,8 +74,9 @@ async def test_user_search_by_email_or_id(client, admin, engine):
 
 async def test_ip_blocks_add_list_remove_audited(client, admin, engine):
     """Add normalises the CIDR (201), list shows it, remove lifts it; both audited."""
-    r = await client.post("/api/admin/ip-blocks", headers=admin,
-                          json={"cidr": "10.1.2.3/8", "reason": "abuse"})
+    r = await client.post(
+        "/api/admin/ip-blocks", headers=admin, json={"cidr": "10.1.2.3/8", "reason": "abuse"}
+    )
     assert r.status_code == 201
     block = r.json()["data"]
     assert (block["cidr"], block["reason"], block["created_by"]) == ("10.0.0.0/8", "abuse", 1)
@@ -74,8 +88,11 @@ async def test_ip_blocks_add_list_remove_audited(client, admin, engine):
     r = await client.delete(f"/api/admin/ip-blocks/{block['id']}", headers=admin)
     assert r.status_code == 404
     actions = await rows(engine, "SELECT action, target FROM audit_log ORDER BY id")
-    assert actions == [("ip.block", "ip:10.0.0.0/8"), ("ip.block", "ip:2001:db8::/32"),
-                       ("ip.unblock", "ip:10.0.0.0/8")]
+    assert actions == [
+        ("ip.block", "ip:10.0.0.0/8"),
+        ("ip.block", "ip:2001:db8::/32"),
+        ("ip.unblock", "ip:10.0.0.0/8"),
+    ]
 
 
 async def test_ip_block_errors(client, admin, auth):
@@ -98,16 +115,23 @@ async def test_ip_block_applies_to_other_callers(client, admin, api_app):
 # --- live view ---------------------------------------------------------------------------
 
 
-async def test_live_view_counts_live_sessions_and_viewers(client, admin, redis, settings,
-                                                          engine):
+async def test_live_view_counts_live_sessions_and_viewers(client, admin, redis, settings, engine):
     """Sessions live sum every partition's deadline set from now on (expired ones not
     counted); contents rank by current viewers, unpublished and idle ones left out."""
     async with engine.begin() as conn:
-        for title, status in (("a", "published"), ("b", "published"), ("c", "draft"),
-                              ("d", "published")):
-            await conn.execute(text(
-                "INSERT INTO contents (title, source_url, duration_s, status)"
-                " VALUES (:t, 'https://x.io/v', 10, :s)"), {"t": title, "s": status})
+        for title, status in (
+            ("a", "published"),
+            ("b", "published"),
+            ("c", "draft"),
+            ("d", "published"),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO contents (title, source_url, duration_s, status)"
+                    " VALUES (:t, 'https://x.io/v', 10, :s)"
+                ),
+                {"t": title, "s": status},
+            )
     now = int(time.time() * 1000)
     future, past = now + 60_000, now - 60_000
     parts = settings.redis_partitions
@@ -118,8 +142,10 @@ async def test_live_view_counts_live_sessions_and_viewers(client, admin, redis, 
     await redis.zadd(keys.viewers(3), {"5": future})  # a draft: not listed
     data = (await client.get("/api/admin/live", headers=admin)).json()["data"]
     assert data["sessions_live"] == 3
-    assert data["contents"] == [{"content_id": 2, "title": "b", "viewers": 2},
-                                {"content_id": 1, "title": "a", "viewers": 1}]
+    assert data["contents"] == [
+        {"content_id": 2, "title": "b", "viewers": 2},
+        {"content_id": 1, "title": "a", "viewers": 1},
+    ]
     assert data["viewers_total"] == 3
     assert data["server_time"].endswith("+09:00")
     top = (await client.get("/api/admin/live?limit=1", headers=admin)).json()["data"]
@@ -137,18 +163,26 @@ async def test_audit_log_filters_and_pages(client, admin, auth):
     await client.post("/api/admin/users/11/unblock", headers=admin)
     everything = (await client.get("/api/admin/audit-log", headers=admin)).json()["data"]
     assert [(e["action"], e["target"]) for e in everything["items"]] == [
-        ("user.unblock", "user:11"), ("user.block", "user:12"), ("user.block", "user:11")]
+        ("user.unblock", "user:11"),
+        ("user.block", "user:12"),
+        ("user.block", "user:11"),
+    ]
     item = everything["items"][0]
     assert (item["before"]["blocked"], item["after"]["blocked"]) == (True, False)
+
     async def targets(query):
         r = await client.get(f"/api/admin/audit-log?{query}", headers=admin)
         return [e["target"] for e in r.json()["data"]["items"]]
+
     assert await targets("action=user.block") == ["user:12", "user:11"]
     assert await targets("actor_id=2") == ["user:12"]
     assert await targets("target=user:11") == ["user:11", "user:11"]
     page1 = (await client.get("/api/admin/audit-log?limit=2", headers=admin)).json()["data"]
-    page2 = (await client.get(f"/api/admin/audit-log?limit=2&cursor={page1['next_cursor']}",
-                              headers=admin)).json()["data"]
+    page2 = (
+        await client.get(
+            f"/api/admin/audit-log?limit=2&cursor={page1['next_cursor']}", headers=admin
+        )
+    ).json()["data"]
     assert [e["target"] for e in page2["items"]] == ["user:11"]
     assert page2["next_cursor"] is None
     r = await client.get("/api/admin/audit-log?actor_id=x", headers=admin)
@@ -158,7 +192,9 @@ async def test_audit_log_filters_and_pages(client, admin, auth):
 
 async def test_filters_with_nul_are_400(client, admin):
     """A NUL in a text filter is a 400 naming it (PostgreSQL text cannot hold NUL)."""
-    for url, field in (("/api/admin/users?q=a%00b", "q"),
-                       ("/api/admin/audit-log?action=%00", "action")):
+    for url, field in (
+        ("/api/admin/users?q=a%00b", "q"),
+        ("/api/admin/audit-log?action=%00", "action"),
+    ):
         r = await client.get(url, headers=admin)
         assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, field), url

@@ -29,8 +29,9 @@ async def test_get_defaults_from_environment(client, admin):
 async def test_put_round_trip_and_audit(client, admin, engine, settings):
     """A partial PUT answers the whole new set, GET and load_runtime see it, and the audit
     entry holds the changed keys before and after."""
-    r = await client.put("/api/admin/settings", headers=admin,
-                         json={"reward_amount": 25, "rewards_paused": True})
+    r = await client.put(
+        "/api/admin/settings", headers=admin, json={"reward_amount": 25, "rewards_paused": True}
+    )
     assert r.status_code == 200
     assert r.json()["data"] == {**DEFAULTS, "reward_amount": 25, "rewards_paused": True}
     r = await client.get("/api/admin/settings", headers=admin)
@@ -38,9 +39,11 @@ async def test_put_round_trip_and_audit(client, admin, engine, settings):
     async with engine.connect() as conn:
         rt = await load_runtime(conn, settings)
         [(actor, before, after)] = (
-            await conn.execute(text(
-                "SELECT actor_id, before, after FROM audit_log WHERE action = 'settings.update'"
-            ))
+            await conn.execute(
+                text(
+                    "SELECT actor_id, before, after FROM audit_log WHERE action = 'settings.update'"
+                )
+            )
         ).all()
     assert (rt.reward_amount, rt.rewards_paused) == (25, True)
     assert actor == 1

@@ -27,17 +27,26 @@ async def served(client, viewer, placement="preroll"):
 
 async def ledger_is_consistent(engine, advertiser_id):
     """Wallet balance == sum of its ledger, each row's balance_after chains, debits == spent."""
-    entries = await rows(engine, "SELECT amount_micros, balance_after_micros FROM"
-                         " wallet_transactions WHERE advertiser_id = :a ORDER BY id",
-                         a=advertiser_id)
+    entries = await rows(
+        engine,
+        "SELECT amount_micros, balance_after_micros FROM"
+        " wallet_transactions WHERE advertiser_id = :a ORDER BY id",
+        a=advertiser_id,
+    )
     running = 0
     for amount, after in entries:
         running += amount
         assert after == running >= 0
-    balance = await scalar(engine, "SELECT balance_micros FROM advertiser_wallets"
-                           " WHERE advertiser_id = :a", a=advertiser_id)
-    spent = await scalar(engine, "SELECT COALESCE(sum(spent_micros), 0) FROM ads"
-                         " WHERE advertiser_id = :a", a=advertiser_id)
+    balance = await scalar(
+        engine,
+        "SELECT balance_micros FROM advertiser_wallets WHERE advertiser_id = :a",
+        a=advertiser_id,
+    )
+    spent = await scalar(
+        engine,
+        "SELECT COALESCE(sum(spent_micros), 0) FROM ads WHERE advertiser_id = :a",
+        a=advertiser_id,
+    )
     debits = -sum(a for a, _ in entries if a < 0)
     assert balance == running and debits == spent
     return balance, debits
@@ -58,9 +67,16 @@ async def test_only_approved_funded_in_flight_ads_are_served(client, admin, auth
     assert len(ad["impression_id"]) == 32 and ad["content_id"] == 3
     assert "budget_micros" not in ad
     assert await served(client, viewer, "banner") is None
-    r = await client.post("/api/advertiser/ads", headers=advertiser_of(auth, 51), json={
-        **CPM_AD, "placement": "banner", "starts_at": "2020-01-01T00:00:00Z",
-        "ends_at": "2020-02-01T00:00:00Z"})
+    r = await client.post(
+        "/api/advertiser/ads",
+        headers=advertiser_of(auth, 51),
+        json={
+            **CPM_AD,
+            "placement": "banner",
+            "starts_at": "2020-01-01T00:00:00Z",
+            "ends_at": "2020-02-01T00:00:00Z",
+        },
+    )
     await client.post(f"/api/admin/ads/{r.json()['data']['id']}/approve", headers=admin)
     await charge(client, advertiser_of(auth, 51), 10 * UNIT)
     assert await served(client, viewer, "banner") is None
@@ -81,17 +97,24 @@ async def test_impression_counts_at_the_required_exposure_once(client, admin, au
     viewer, adv = auth(7), advertiser_of(auth)
     ad = await live_ad(client, admin, adv, wallet=10 * UNIT)
     r = await impression(client, viewer, ad["id"], "imp-1", viewed_ms=4999)
-    assert r.json()["data"] == {"ad_id": ad["id"], "impression_id": "imp-1", "counted": False,
-                                "duplicate": False, "reason": "below_exposure",
-                                "cost_micros": 0, "click_url": None}
+    assert r.json()["data"] == {
+        "ad_id": ad["id"],
+        "impression_id": "imp-1",
+        "counted": False,
+        "duplicate": False,
+        "reason": "below_exposure",
+        "cost_micros": 0,
+        "click_url": None,
+    }
     r = await impression(client, viewer, ad["id"], "imp-1", viewed_ms=5000)
     assert (r.json()["data"]["counted"], r.json()["data"]["cost_micros"]) == (True, UNIT)
     r = await impression(client, viewer, ad["id"], "imp-1", viewed_ms=9000)
     assert (r.json()["data"]["duplicate"], r.json()["data"]["cost_micros"]) == (True, 0)
     assert await ledger_is_consistent(engine, ADV) == (9 * UNIT, UNIT)
     assert await scalar(engine, "SELECT impressions FROM ads") == 1
-    [(ref, kind)] = await rows(engine, "SELECT ref, kind FROM wallet_transactions"
-                               " WHERE amount_micros < 0")
+    [(ref, kind)] = await rows(
+        engine, "SELECT ref, kind FROM wallet_transactions WHERE amount_micros < 0"
+    )
     assert (ref, kind) == (f"imp:{ad['id']}:imp-1", "impression")
 
 
@@ -107,11 +130,17 @@ async def test_impression_errors(client, admin, auth):
     assert (await impression(client, auth(7), ad["id"], "shared")).status_code == 200
     r = await impression(client, auth(8), ad["id"], "shared")
     assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
-    r = await client.post(f"/api/ads/{ad['id']}/impressions", headers=auth(7),
-                          json={"impression_id": "a b", "viewed_ms": 1})
+    r = await client.post(
+        f"/api/ads/{ad['id']}/impressions",
+        headers=auth(7),
+        json={"impression_id": "a b", "viewed_ms": 1},
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "impression_id")
-    r = await client.post(f"/api/ads/{ad['id']}/impressions", headers=auth(7),
-                          json={"impression_id": "ok", "viewed_ms": -1})
+    r = await client.post(
+        f"/api/ads/{ad['id']}/impressions",
+        headers=auth(7),
+        json={"impression_id": "ok", "viewed_ms": -1},
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "viewed_ms")
 
 
@@ -120,8 +149,10 @@ async def test_spent_budget_stops_billing_and_serving(client, admin, auth, engin
     the ad is no longer served."""
     viewer, adv = auth(7), advertiser_of(auth)
     ad = await live_ad(client, admin, adv, wallet=100 * UNIT, budget_micros=2 * UNIT)
-    reasons = [(await impression(client, viewer, ad["id"], f"i{i}")).json()["data"]["reason"]
-               for i in range(3)]
+    reasons = [
+        (await impression(client, viewer, ad["id"], f"i{i}")).json()["data"]["reason"]
+        for i in range(3)
+    ]
     assert reasons == [None, None, "budget_exhausted"]
     assert await served(client, viewer) is None
     assert await ledger_is_consistent(engine, ADV) == (98 * UNIT, 2 * UNIT)
@@ -132,8 +163,10 @@ async def test_empty_wallet_stops_billing_and_serving(client, admin, auth, engin
     wallet stays at zero, and the ad is not served until the next charge."""
     viewer, adv = auth(7), advertiser_of(auth)
     ad = await live_ad(client, admin, adv, wallet=UNIT)
-    reasons = [(await impression(client, viewer, ad["id"], f"i{i}")).json()["data"]["reason"]
-               for i in range(2)]
+    reasons = [
+        (await impression(client, viewer, ad["id"], f"i{i}")).json()["data"]["reason"]
+        for i in range(2)
+    ]
     assert reasons == [None, "wallet_empty"]
     assert await served(client, viewer) is None
     assert await ledger_is_consistent(engine, ADV) == (0, UNIT)
@@ -155,8 +188,7 @@ async def test_cpc_clicks_bill_once_per_impression(client, admin, auth, engine):
     """A CPC click needs the viewer's own impression, bills price_micros once, returns the
     click_url; a repeated click is a duplicate; CPC impressions cost nothing."""
     viewer, adv = auth(7), advertiser_of(auth)
-    ad = await live_ad(client, admin, adv, wallet=1_000_000, billing="cpc",
-                       price_micros=300_000)
+    ad = await live_ad(client, admin, adv, wallet=1_000_000, billing="cpc", price_micros=300_000)
     click = {"impression_id": "i1"}
     r = await client.post(f"/api/ads/{ad['id']}/clicks", headers=viewer, json=click)
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
@@ -179,18 +211,21 @@ async def test_cpm_clicks_are_counted_not_billed(client, admin, auth, engine):
     viewer, adv = auth(7), advertiser_of(auth)
     ad = await live_ad(client, admin, adv, wallet=10 * UNIT)
     await impression(client, viewer, ad["id"], "i1")
-    r = await client.post(f"/api/ads/{ad['id']}/clicks", headers=viewer,
-                          json={"impression_id": "i1"})
+    r = await client.post(
+        f"/api/ads/{ad['id']}/clicks", headers=viewer, json={"impression_id": "i1"}
+    )
     assert (r.json()["data"]["counted"], r.json()["data"]["cost_micros"]) == (True, 0)
     assert await ledger_is_consistent(engine, ADV) == (9 * UNIT, UNIT)
 
 
 async def _burst(urls, ad_id, viewers, ids):
     async with httpx.AsyncClient(timeout=30) as http:
-        return await asyncio.gather(*(
-            impression(http, viewers[i % len(viewers)], ad_id, imp, base=urls[i % len(urls)])
-            for i, imp in enumerate(ids)
-        ))
+        return await asyncio.gather(
+            *(
+                impression(http, viewers[i % len(viewers)], ad_id, imp, base=urls[i % len(urls)])
+                for i, imp in enumerate(ids)
+            )
+        )
 
 
 async def test_concurrent_impressions_never_overdraw_the_wallet(spawn, token, engine):
@@ -202,8 +237,7 @@ async def test_concurrent_impressions_never_overdraw_the_wallet(spawn, token, en
     async with httpx.AsyncClient(timeout=10) as http:
         ad = await live_ad(http, admin, adv, wallet=7 * UNIT, base=a.url)
     viewers = [{"Authorization": f"Bearer {token(100 + i)}"} for i in range(6)]
-    answers = await _burst([a.url, b.url], ad["id"], viewers,
-                           [uuid.uuid4().hex for _ in range(60)])
+    answers = await _burst([a.url, b.url], ad["id"], viewers, [uuid.uuid4().hex for _ in range(60)])
     assert {r.status_code for r in answers} == {200}
     reasons = collections.Counter(r.json()["data"]["reason"] for r in answers)
     assert reasons == {None: 7, "wallet_empty": 53}, reasons
@@ -218,11 +252,9 @@ async def test_concurrent_impressions_never_overspend_the_budget(spawn, token, e
     admin = {"Authorization": f"Bearer {token(1, ('admin',))}"}
     adv = {"Authorization": f"Bearer {token(ADV, ('advertiser',))}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        ad = await live_ad(http, admin, adv, wallet=100 * UNIT, budget_micros=5 * UNIT,
-                           base=a.url)
+        ad = await live_ad(http, admin, adv, wallet=100 * UNIT, budget_micros=5 * UNIT, base=a.url)
     viewers = [{"Authorization": f"Bearer {token(100 + i)}"} for i in range(4)]
-    answers = await _burst([a.url, b.url], ad["id"], viewers,
-                           [uuid.uuid4().hex for _ in range(40)])
+    answers = await _burst([a.url, b.url], ad["id"], viewers, [uuid.uuid4().hex for _ in range(40)])
     reasons = collections.Counter(r.json()["data"]["reason"] for r in answers)
     assert reasons == {None: 5, "budget_exhausted": 35}, reasons
     assert await ledger_is_consistent(engine, ADV) == (95 * UNIT, 5 * UNIT)
@@ -238,6 +270,7 @@ async def test_concurrent_reports_of_one_impression_bill_it_once(spawn, token, e
     viewer = [{"Authorization": f"Bearer {token(100)}"}]
     answers = await _burst([a.url, b.url], ad["id"], viewer, ["same"] * 30)
     flags = collections.Counter(
-        (r.json()["data"]["counted"], r.json()["data"]["duplicate"]) for r in answers)
+        (r.json()["data"]["counted"], r.json()["data"]["duplicate"]) for r in answers
+    )
     assert flags == {(True, False): 1, (True, True): 29}, flags
     assert await ledger_is_consistent(engine, ADV) == (99 * UNIT, UNIT)

@@ -32,18 +32,23 @@ async def test_retried_charge_is_applied_once(client, auth, engine):
     """The same Idempotency-Key twice: one credit, the same charge answered with
     Idempotent-Replayed: true; the same key with another amount is 409."""
     headers = {**adv(auth), "Idempotency-Key": "pay-1"}
-    first = await client.post("/api/advertiser/wallet/charges", headers=headers,
-                              json={"amount_micros": 5_000_000})
-    again = await client.post("/api/advertiser/wallet/charges", headers=headers,
-                              json={"amount_micros": 5_000_000})
+    first = await client.post(
+        "/api/advertiser/wallet/charges", headers=headers, json={"amount_micros": 5_000_000}
+    )
+    again = await client.post(
+        "/api/advertiser/wallet/charges", headers=headers, json={"amount_micros": 5_000_000}
+    )
     assert first.status_code == again.status_code == 201
     assert (first.headers["idempotent-replayed"], again.headers["idempotent-replayed"]) == (
-        "false", "true")
+        "false",
+        "true",
+    )
     assert first.json()["data"] == again.json()["data"]
     assert first.json()["data"]["status"] == "succeeded"
     assert first.json()["data"]["balance_after_micros"] == 5_000_000
-    r = await client.post("/api/advertiser/wallet/charges", headers=headers,
-                          json={"amount_micros": 1})
+    r = await client.post(
+        "/api/advertiser/wallet/charges", headers=headers, json={"amount_micros": 1}
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
     wallet = (await client.get("/api/advertiser/wallet", headers=adv(auth))).json()["data"]
     assert (wallet["balance_micros"], wallet["charged_micros"]) == (5_000_000, 5_000_000)
@@ -52,29 +57,38 @@ async def test_retried_charge_is_applied_once(client, auth, engine):
 
 async def test_charge_needs_a_key_and_a_positive_amount(client, auth):
     """No Idempotency-Key, or an amount of 0, is a 400 naming what is wrong."""
-    r = await client.post("/api/advertiser/wallet/charges", headers=adv(auth),
-                          json={"amount_micros": 10})
+    r = await client.post(
+        "/api/advertiser/wallet/charges", headers=adv(auth), json={"amount_micros": 10}
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "Idempotency-Key")
-    r = await client.post("/api/advertiser/wallet/charges",
-                          headers={**adv(auth), "Idempotency-Key": "k"},
-                          json={"amount_micros": 0})
+    r = await client.post(
+        "/api/advertiser/wallet/charges",
+        headers={**adv(auth), "Idempotency-Key": "k"},
+        json={"amount_micros": 0},
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "amount_micros")
 
 
 async def test_concurrent_retries_of_one_charge_credit_once(spawn, token, engine):
     """30 concurrent charges with the same key on two api processes: one credit."""
     a, b = spawn("api.app:app", FAST_ENV), spawn("api.app:app", FAST_ENV)
-    headers = {"Authorization": f"Bearer {token(50, ('advertiser',))}",
-               "Idempotency-Key": "once"}
+    headers = {"Authorization": f"Bearer {token(50, ('advertiser',))}", "Idempotency-Key": "once"}
     async with httpx.AsyncClient(timeout=30) as http:
-        answers = await asyncio.gather(*(
-            http.post(f"{(a, b)[i % 2].url}/api/advertiser/wallet/charges", headers=headers,
-                      json={"amount_micros": 700})
-            for i in range(30)
-        ))
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    f"{(a, b)[i % 2].url}/api/advertiser/wallet/charges",
+                    headers=headers,
+                    json={"amount_micros": 700},
+                )
+                for i in range(30)
+            )
+        )
     assert {r.status_code for r in answers} == {201}
     assert collections.Counter(r.headers["idempotent-replayed"] for r in answers) == {
-        "false": 1, "true": 29}
+        "false": 1,
+        "true": 29,
+    }
     assert await scalar(engine, "SELECT balance_micros FROM advertiser_wallets") == 700
     assert await scalar(engine, "SELECT count(*) FROM wallet_transactions") == 1
 
@@ -84,15 +98,22 @@ async def test_ledger_is_newest_first_and_paginated(client, admin, auth):
     ad = await live_ad(client, admin, adv(auth), wallet=10 * UNIT)
     await charge(client, adv(auth), 5)
     await impression(client, auth(7), ad["id"], "i1")
-    first = (await client.get("/api/advertiser/wallet/transactions?limit=2",
-                              headers=adv(auth))).json()["data"]
+    first = (
+        await client.get("/api/advertiser/wallet/transactions?limit=2", headers=adv(auth))
+    ).json()["data"]
     assert [e["kind"] for e in first["items"]] == ["impression", "charge"]
     assert first["items"][0]["amount_micros"] == -UNIT
     assert first["items"][0]["ad_id"] == ad["id"]
-    second = (await client.get("/api/advertiser/wallet/transactions?limit=2&cursor="
-                               + first["next_cursor"], headers=adv(auth))).json()["data"]
+    second = (
+        await client.get(
+            "/api/advertiser/wallet/transactions?limit=2&cursor=" + first["next_cursor"],
+            headers=adv(auth),
+        )
+    ).json()["data"]
     assert ([e["amount_micros"] for e in second["items"]], second["next_cursor"]) == (
-        [10 * UNIT], None)
+        [10 * UNIT],
+        None,
+    )
 
 
 async def test_create_ad_is_pending_and_checked(client, auth):
@@ -110,8 +131,7 @@ async def test_create_ad_is_pending_and_checked(client, auth):
         ({"placement": "popup"}, "placement"),
         ({"starts_at": "2030-01-02T00:00:00"}, "starts_at"),  # no offset
     ]:
-        r = await client.post("/api/advertiser/ads", json={**CPM_AD, **fields},
-                              headers=adv(auth))
+        r = await client.post("/api/advertiser/ads", json={**CPM_AD, **fields}, headers=adv(auth))
         assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, field), fields
     r = await client.post("/api/advertiser/ads", json=CPM_AD, headers=auth(7))
     assert r.status_code == 403
@@ -137,14 +157,16 @@ async def test_stats_count_billed_events_by_day(client, admin, auth):
     for i in range(3):
         await impression(client, auth(7), ad["id"], f"i{i}")
     await impression(client, auth(7), ad["id"], "short", viewed_ms=10)
-    await client.post(f"/api/ads/{ad['id']}/clicks", headers=auth(7),
-                      json={"impression_id": "i0"})
-    stats = (await client.get(f"/api/advertiser/ads/{ad['id']}/stats",
-                              headers=adv(auth))).json()["data"]
+    await client.post(f"/api/ads/{ad['id']}/clicks", headers=auth(7), json={"impression_id": "i0"})
+    stats = (await client.get(f"/api/advertiser/ads/{ad['id']}/stats", headers=adv(auth))).json()[
+        "data"
+    ]
     assert (stats["impressions"], stats["impressions_reported"], stats["clicks"]) == (3, 4, 1)
     assert stats["ctr"] == round(1 / 3, 6)
     assert (stats["spent_micros"], stats["remaining_micros"]) == (
-        3 * UNIT, CPM_AD["budget_micros"] - 3 * UNIT)
+        3 * UNIT,
+        CPM_AD["budget_micros"] - 3 * UNIT,
+    )
     [day] = stats["days"]
     assert (day["impressions"], day["clicks"], day["spent_micros"]) == (3, 1, 3 * UNIT)
 
@@ -152,9 +174,10 @@ async def test_stats_count_billed_events_by_day(client, admin, auth):
 async def test_text_with_nul_and_far_dates_are_400(client, auth):
     """PostgreSQL text cannot hold NUL and timestamps have bounds: such input is a 400
     naming the field, never a 500."""
-    for fields, field in [({"title": "a\u0000b"}, "title"),
-                          ({"click_url": "https://x.io/\u0000"}, "click_url"),
-                          ({"starts_at": "0001-01-01T00:00:00+09:00"}, "starts_at")]:
-        r = await client.post("/api/advertiser/ads", json={**CPM_AD, **fields},
-                              headers=adv(auth))
+    for fields, field in [
+        ({"title": "a\u0000b"}, "title"),
+        ({"click_url": "https://x.io/\u0000"}, "click_url"),
+        ({"starts_at": "0001-01-01T00:00:00+09:00"}, "starts_at"),
+    ]:
+        r = await client.post("/api/advertiser/ads", json={**CPM_AD, **fields}, headers=adv(auth))
         assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, field), fields

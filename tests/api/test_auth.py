@@ -16,8 +16,9 @@ EMAIL, PASSWORD = "Ann@Example.com", "correct horse battery"
 
 
 async def register(client, email=EMAIL, password=PASSWORD, **extra):
-    return await client.post("/api/auth/register",
-                             json={"email": email, "password": password, **extra})
+    return await client.post(
+        "/api/auth/register", json={"email": email, "password": password, **extra}
+    )
 
 
 async def login(client, email=EMAIL, password=PASSWORD):
@@ -39,8 +40,7 @@ async def test_register_creates_account(client, engine):
     assert r.status_code == 201, r.text
     data = r.json()["data"]
     assert data["id"] >= 1_000_000_000
-    assert (data["email"], data["roles"], data["blocked"]) == ("ann@example.com", ["viewer"],
-                                                               False)
+    assert (data["email"], data["roles"], data["blocked"]) == ("ann@example.com", ["viewer"], False)
     assert data["created_at"].endswith("+09:00")
     async with engine.connect() as conn:
         stored = (await conn.execute(text("SELECT password_hash FROM users"))).scalar()
@@ -62,12 +62,15 @@ async def test_register_duplicate_email_conflicts(client):
     assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"email": "not-an-email", "password": PASSWORD}, "email"),
-    ({"email": EMAIL, "password": "short"}, "password"),
-    ({"email": EMAIL}, "password"),
-    ({"email": EMAIL, "password": PASSWORD, "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": EMAIL, "password": "short"}, "password"),
+        ({"email": EMAIL}, "password"),
+        ({"email": EMAIL, "password": PASSWORD, "extra": 1}, "extra"),
+    ],
+)
 async def test_register_validation(client, body, field):
     """Bad bodies are 400 naming the field."""
     r = await client.post("/api/auth/register", json=body)
@@ -90,8 +93,10 @@ async def test_login_issues_working_tokens(client, settings):
 async def test_login_wrong_password_or_unknown_email(client):
     """A wrong password and an unknown email get the same 401."""
     await register(client)
-    for r in (await login(client, password="wrong password"),
-              await login(client, email="nobody@example.com")):
+    for r in (
+        await login(client, password="wrong password"),
+        await login(client, email="nobody@example.com"),
+    ):
         assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
         assert r.json()["error"]["message"] == "invalid email or password"
 
@@ -121,8 +126,9 @@ async def test_refresh_reuse_revokes_family(client, engine):
     was exchanged for stops working too; another login's family is untouched."""
     first = await account(client)
     other = (await login(client)).json()["data"]
-    second = (await client.post("/api/auth/refresh",
-                                json={"refresh_token": first["refresh_token"]})).json()["data"]
+    second = (
+        await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()["data"]
     r = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
     r = await client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]})
@@ -130,8 +136,11 @@ async def test_refresh_reuse_revokes_family(client, engine):
     r = await client.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]})
     assert r.status_code == 200
     async with engine.connect() as conn:
-        revoked = (await conn.execute(text(
-            "SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NOT NULL"))).scalar()
+        revoked = (
+            await conn.execute(
+                text("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NOT NULL")
+            )
+        ).scalar()
     assert revoked == 2
 
 
@@ -140,8 +149,7 @@ async def test_concurrent_refresh_of_one_token(client):
     revoked (the second is a reuse)."""
     tokens = await account(client)
     body = {"refresh_token": tokens["refresh_token"]}
-    results = await asyncio.gather(*(client.post("/api/auth/refresh", json=body)
-                                     for _ in range(2)))
+    results = await asyncio.gather(*(client.post("/api/auth/refresh", json=body) for _ in range(2)))
     assert sorted(r.status_code for r in results) == [200, 401]
     winner = next(r for r in results if r.status_code == 200).json()["data"]
     r = await client.post("/api/auth/refresh", json={"refresh_token": winner["refresh_token"]})
@@ -176,8 +184,9 @@ async def test_auth_routes_limited_per_ip(client, monkeypatch):
     """Past AUTH_RATE_LIMIT_PER_MINUTE requests from one address: 429 rate_limited with
     Retry-After (a minute boundary may reset the count once, hence the margin)."""
     ctl = client._transport.app.state.control
-    monkeypatch.setattr(ctl, "settings",
-                        msgspec.structs.replace(ctl.settings, auth_rate_limit_per_minute=3))
+    monkeypatch.setattr(
+        ctl, "settings", msgspec.structs.replace(ctl.settings, auth_rate_limit_per_minute=3)
+    )
     responses = [await login(client, email="x@example.com") for _ in range(8)]
     assert [r.status_code for r in responses[:2]] == [401, 401]
     refused = [r for r in responses if r.status_code == 429]

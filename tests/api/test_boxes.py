@@ -9,7 +9,7 @@ import collections
 import httpx
 
 from api import rewards
-from core.keys import UserKeys
+from live.keys import UserKeys
 from tests.api.money import FAST_ENV, grant_watch_rewards, rows, scalar, upload_table
 
 ODDS = "amount,weight\n10,3\n100,1\n"
@@ -20,8 +20,15 @@ async def test_status_counts_watch_rewards_and_shows_odds(client, admin, auth, e
     r = await client.get("/api/boxes", headers=auth(5))
     assert r.status_code == 200
     assert r.json()["data"] == {
-        "watch_rewards": 0, "rewards_per_box": 10, "earned": 0, "opened": 0, "available": 0,
-        "progress": 0, "next_box_in": 10, "reward_table_id": None, "odds": [],
+        "watch_rewards": 0,
+        "rewards_per_box": 10,
+        "earned": 0,
+        "opened": 0,
+        "available": 0,
+        "progress": 0,
+        "next_box_in": 10,
+        "reward_table_id": None,
+        "odds": [],
     }
     await grant_watch_rewards(engine, 5, 25)
     table = await upload_table(client, admin, ODDS)
@@ -29,12 +36,15 @@ async def test_status_counts_watch_rewards_and_shows_odds(client, admin, auth, e
     assert (data["watch_rewards"], data["earned"], data["available"]) == (25, 2, 2)
     assert (data["progress"], data["next_box_in"]) == (5, 5)
     assert data["reward_table_id"] == table["id"]
-    assert data["odds"] == [{"amount": 10, "weight": 3, "probability": 0.75},
-                            {"amount": 100, "weight": 1, "probability": 0.25}]
+    assert data["odds"] == [
+        {"amount": 10, "weight": 3, "probability": 0.75},
+        {"amount": 100, "weight": 1, "probability": 0.25},
+    ]
 
 
 async def test_open_pays_through_the_ledger_and_refreshes_the_cached_balance(
-        client, admin, auth, engine, redis, settings):
+    client, admin, auth, engine, redis, settings
+):
     """An open writes one `box` ledger entry (reward_id b:<user>:1), adds to the balance,
     bumps balance_version, and the hub's cached balance follows."""
     await grant_watch_rewards(engine, 5, 10)
@@ -46,7 +56,8 @@ async def test_open_pays_through_the_ledger_and_refreshes_the_cached_balance(
     assert (data["box_no"], data["amount"], data["reward_id"]) == (1, 7, "b:5:1")
     assert data["balance"] == 107 and data["created_at"].endswith("+09:00")
     [(kind, amount, reward_id)] = await rows(
-        engine, "SELECT kind, amount, reward_id FROM coin_transactions WHERE kind = 'box'")
+        engine, "SELECT kind, amount, reward_id FROM coin_transactions WHERE kind = 'box'"
+    )
     assert (kind, amount, reward_id) == ("box", 7, "b:5:1")
     assert await scalar(engine, "SELECT balance FROM users WHERE id = 5") == 107
     assert await scalar(engine, "SELECT balance_version FROM users WHERE id = 5") == 2
@@ -111,8 +122,9 @@ async def test_opens_list_is_paginated_newest_first(client, admin, auth, engine)
     first = (await client.get("/api/boxes/opens?limit=2", headers=auth(5))).json()["data"]
     assert [o["box_no"] for o in first["items"]] == [3, 2]
     nxt = first["next_cursor"]
-    second = (await client.get(f"/api/boxes/opens?limit=2&cursor={nxt}",
-                               headers=auth(5))).json()["data"]
+    second = (await client.get(f"/api/boxes/opens?limit=2&cursor={nxt}", headers=auth(5))).json()[
+        "data"
+    ]
     assert ([o["box_no"] for o in second["items"]], second["next_cursor"]) == ([1], None)
     r = await client.get("/api/boxes/opens?cursor=bogus", headers=auth(5))
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "cursor")
@@ -142,10 +154,12 @@ def test_draw_follows_the_weights():
 
 async def _open_many(urls, headers_list):
     async with httpx.AsyncClient(timeout=30) as http:
-        return await asyncio.gather(*(
-            http.post(f"{urls[i % len(urls)]}/api/boxes/open", headers=h)
-            for i, h in enumerate(headers_list)
-        ))
+        return await asyncio.gather(
+            *(
+                http.post(f"{urls[i % len(urls)]}/api/boxes/open", headers=h)
+                for i, h in enumerate(headers_list)
+            )
+        )
 
 
 async def test_concurrent_opens_with_one_key_pay_once(spawn, token, engine):
@@ -183,6 +197,7 @@ async def test_concurrent_opens_never_exceed_the_boxes_earned(spawn, token, engi
     opened = sorted(r.json()["data"]["box_no"] for r in answers if r.status_code == 201)
     assert opened == [1, 2, 3]
     paid = sum(r.json()["data"]["amount"] for r in answers if r.status_code == 201)
-    assert await scalar(engine, "SELECT sum(amount) FROM coin_transactions WHERE kind = 'box'"
-                        ) == paid
+    assert (
+        await scalar(engine, "SELECT sum(amount) FROM coin_transactions WHERE kind = 'box'") == paid
+    )
     assert await scalar(engine, "SELECT balance FROM users WHERE id = 5") == 390 + paid

@@ -7,14 +7,15 @@ import time
 
 from sqlalchemy import text
 
-from core import keys
+from live import keys
 
 BASE = {"source_url": "https://example.com/v.mp4", "duration_s": 60}
 
 
 async def make(client, admin, title, **fields):
-    r = await client.post("/api/admin/contents", json={**BASE, "title": title, **fields},
-                          headers=admin)
+    r = await client.post(
+        "/api/admin/contents", json={**BASE, "title": title, **fields}, headers=admin
+    )
     assert r.status_code == 201, r.text
     return r.json()["data"]["id"]
 
@@ -42,10 +43,14 @@ async def test_only_listable_contents(client, admin, engine):
     future = await make(client, admin, "future")
     b = await make(client, admin, "b")
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE contents SET expires_at = now() - interval '1s'"
-                                " WHERE id = :i"), {"i": expired})
-        await conn.execute(text("UPDATE contents SET published_at = now() + interval '1h'"
-                                " WHERE id = :i"), {"i": future})
+        await conn.execute(
+            text("UPDATE contents SET expires_at = now() - interval '1s' WHERE id = :i"),
+            {"i": expired},
+        )
+        await conn.execute(
+            text("UPDATE contents SET published_at = now() + interval '1h' WHERE id = :i"),
+            {"i": future},
+        )
     assert await ids(client) == [b, a]
     for hidden in (draft, gone, expired, future):
         r = await client.get(f"/api/contents/{hidden}")
@@ -68,8 +73,9 @@ async def test_popular_and_live_sorts(client, admin, redis, engine):
     a, b, c = [await make(client, admin, t) for t in "abc"]
     async with engine.begin() as conn:
         for cid, views in ((a, 50), (b, 10), (c, 30)):
-            await conn.execute(text("UPDATE contents SET view_count = :v WHERE id = :i"),
-                               {"v": views, "i": cid})
+            await conn.execute(
+                text("UPDATE contents SET view_count = :v WHERE id = :i"), {"v": views, "i": cid}
+            )
     await watchers(redis, b, 5)
     await watchers(redis, a, 2)
     assert await ids(client, sort="popular") == [a, c, b]
@@ -90,8 +96,9 @@ async def test_tag_filter(client, admin):
 async def _walk(client, **params):
     seen, cursor = [], None
     while True:
-        r = await client.get("/api/contents", params={**params, **({"cursor": cursor}
-                                                                  if cursor else {})})
+        r = await client.get(
+            "/api/contents", params={**params, **({"cursor": cursor} if cursor else {})}
+        )
         assert r.status_code == 200, r.text
         data = r.json()["data"]
         assert len(data["items"]) <= params["limit"]
@@ -135,8 +142,7 @@ async def test_cursor_of_another_sort_refused(client, admin):
     """A cursor from `latest` used with `popular` is a 400 naming cursor; a bad sort too."""
     for i in range(3):
         await make(client, admin, f"t{i}")
-    cursor = (await client.get("/api/contents", params={"limit": 1})).json()["data"][
-        "next_cursor"]
+    cursor = (await client.get("/api/contents", params={"limit": 1})).json()["data"]["next_cursor"]
     r = await client.get("/api/contents", params={"sort": "popular", "cursor": cursor})
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "cursor")
     r = await client.get("/api/contents", params={"sort": "best"})
@@ -163,8 +169,11 @@ async def test_search(client, admin):
     assert await found("jazz & | ! ('") != []
     assert await found("nothing-like-this") == []
     page1 = (await client.get("/api/search", params={"q": "jazz", "limit": 1})).json()["data"]
-    page2 = (await client.get("/api/search", params={"q": "jazz", "limit": 1,
-                                                     "cursor": page1["next_cursor"]})).json()
+    page2 = (
+        await client.get(
+            "/api/search", params={"q": "jazz", "limit": 1, "cursor": page1["next_cursor"]}
+        )
+    ).json()
     assert {page1["items"][0]["id"], page2["data"]["items"][0]["id"]} == {a, b}
     assert page2["data"]["next_cursor"] is None
     for q in ("", "!!!"):
@@ -178,11 +187,14 @@ async def test_tags(client, admin):
     await make(client, admin, "b", tags=["music"])
     await make(client, admin, "c", tags=["food"], status="draft")
     r = await client.get("/api/tags")
-    assert r.json()["data"] == {"items": [{"tag": "music", "count": 2},
-                                          {"tag": "live", "count": 1}], "next_cursor": None}
+    assert r.json()["data"] == {
+        "items": [{"tag": "music", "count": 2}, {"tag": "live", "count": 1}],
+        "next_cursor": None,
+    }
     first = (await client.get("/api/tags", params={"limit": 1})).json()["data"]
-    second = (await client.get("/api/tags", params={"limit": 1,
-                                                    "cursor": first["next_cursor"]})).json()
+    second = (
+        await client.get("/api/tags", params={"limit": 1, "cursor": first["next_cursor"]})
+    ).json()
     assert second["data"]["items"] == [{"tag": "live", "count": 1}]
 
 

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from api.app import create_app, lifespan
-from core.logs import AccessLog, JsonFormatter
+from core.logs import JsonFormatter
 from core.web import ConcurrencyCap, RequestContext, exception_handlers
 
 
@@ -68,9 +68,14 @@ async def cors_client(env, monkeypatch, pg_server, redis_server):
 async def test_cors_preflight_and_simple_request(cors_client):
     """A listed origin gets a preflight answer allowing Authorization, and its responses
     expose X-Request-ID; an unlisted origin gets no allow-origin header."""
-    r = await cors_client.options("/api/contents", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "authorization"})
+    r = await cors_client.options(
+        "/api/contents",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "https://app.example"
     assert "authorization" in r.headers["access-control-allow-headers"].lower()
@@ -91,8 +96,9 @@ async def test_access_log_line(client, auth, caplog):
     """Each request writes one `access` line with request id, route, status, duration and
     the user id once authenticated; the JSON formatter renders it as one object."""
     caplog.set_level(logging.INFO, logger="access")
-    await client.get("/api/admin/settings", headers={**auth(5, ("admin",)),
-                                                     "X-Request-ID": "log-1"})
+    await client.get(
+        "/api/admin/settings", headers={**auth(5, ("admin",)), "X-Request-ID": "log-1"}
+    )
     [record] = [r for r in caplog.records if r.name == "access"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "log-1" and line["user_id"] == 5

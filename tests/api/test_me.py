@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from core.keys import UserKeys
+from live.keys import UserKeys
 
 
 async def test_me_provisions_token_user(client, auth):
@@ -16,7 +16,11 @@ async def test_me_provisions_token_user(client, auth):
     assert r.status_code == 200
     data = r.json()["data"]
     assert (data["id"], data["email"], sorted(data["roles"]), data["blocked"]) == (
-        42, None, ["advertiser", "viewer"], False)
+        42,
+        None,
+        ["advertiser", "viewer"],
+        False,
+    )
 
 
 async def test_me_requires_token(client):
@@ -52,13 +56,20 @@ async def test_balance_of_new_user_is_zero(client, auth):
 
 async def _ledger(engine, user_id, n, start=0):
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO users (id) OVERRIDING SYSTEM VALUE VALUES (:u) ON CONFLICT DO NOTHING"),
-            {"u": user_id})
+        await conn.execute(
+            text(
+                "INSERT INTO users (id) OVERRIDING SYSTEM VALUE VALUES (:u) ON CONFLICT DO NOTHING"
+            ),
+            {"u": user_id},
+        )
         for i in range(start, start + n):
-            await conn.execute(text(
-                "INSERT INTO coin_transactions (user_id, kind, amount, reward_id, content_id)"
-                " VALUES (:u, 'watch', 10, :rid, 3)"), {"u": user_id, "rid": f"w:{user_id}:3:{i}"})
+            await conn.execute(
+                text(
+                    "INSERT INTO coin_transactions (user_id, kind, amount, reward_id, content_id)"
+                    " VALUES (:u, 'watch', 10, :rid, 3)"
+                ),
+                {"u": user_id, "rid": f"w:{user_id}:3:{i}"},
+            )
 
 
 async def test_coin_transactions_newest_first(client, auth, engine):
@@ -70,8 +81,15 @@ async def test_coin_transactions_newest_first(client, auth, engine):
     assert data["next_cursor"] is None
     items = data["items"]
     assert [i["reward_id"] for i in items] == ["w:11:3:2", "w:11:3:1", "w:11:3:0"]
-    assert set(items[0]) == {"id", "kind", "amount", "reward_id", "content_id", "created_at",
-                             "status"}
+    assert set(items[0]) == {
+        "id",
+        "kind",
+        "amount",
+        "reward_id",
+        "content_id",
+        "created_at",
+        "status",
+    }
     assert items[0]["status"] == "paid"
     assert items[0]["created_at"].endswith("+09:00")
 
@@ -98,9 +116,13 @@ async def test_coin_transactions_pages_under_inserts(client, auth, engine):
 
 async def test_pagination_input_errors(client, auth):
     """limit outside 1-100 and a foreign or broken cursor are 400 naming the parameter."""
-    for params, field in [({"limit": 0}, "limit"), ({"limit": 101}, "limit"),
-                          ({"limit": "x"}, "limit"), ({"cursor": "!!"}, "cursor"),
-                          ({"cursor": "WyJsYXRlc3QiLDFd"}, "cursor")]:
+    for params, field in [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"cursor": "!!"}, "cursor"),
+        ({"cursor": "WyJsYXRlc3QiLDFd"}, "cursor"),
+    ]:
         r = await client.get("/api/coin-transactions", params=params, headers=auth(1))
         assert r.status_code == 400, params
         assert r.json()["error"]["details"]["field"] == field
@@ -111,8 +133,9 @@ async def test_balance_concurrent_first_reads(client, auth, engine):
     await client.get("/api/me", headers=auth(14))
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE users SET balance = 9, balance_version = 1 WHERE id = 14"))
-    results = await asyncio.gather(*(client.get("/api/me/balance", headers=auth(14))
-                                     for _ in range(5)))
+    results = await asyncio.gather(
+        *(client.get("/api/me/balance", headers=auth(14)) for _ in range(5))
+    )
     assert {r.json()["data"]["balance"] for r in results} == {9}
 
 

@@ -7,11 +7,14 @@ import pytest
 from core.web import _nul_path
 
 
-@pytest.mark.parametrize("path,body,field", [
-    ("/api/auth/login", b'{"email":"a\\u0000@x.io","password":"pw"}', "email"),
-    ("/api/auth/register", b'{"email":"a@x.io","password":"12345678\\u0000"}', "password"),
-    ("/api/auth/refresh", b'{"refresh_token":"x\\u0000"}', "refresh_token"),
-])
+@pytest.mark.parametrize(
+    "path,body,field",
+    [
+        ("/api/auth/login", b'{"email":"a\\u0000@x.io","password":"pw"}', "email"),
+        ("/api/auth/register", b'{"email":"a@x.io","password":"12345678\\u0000"}', "password"),
+        ("/api/auth/refresh", b'{"refresh_token":"x\\u0000"}', "refresh_token"),
+    ],
+)
 async def test_nul_in_body(client, path, body, field):
     r = await client.post(path, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
@@ -19,10 +22,10 @@ async def test_nul_in_body(client, path, body, field):
 
 
 async def test_nul_in_admin_body(client, admin):
-    body = (b'{"title":"a","source_url":"https://x.io/v","duration_s":1,'
-            b'"tags":["ok","b\\u0000"]}')
-    r = await client.post("/api/admin/contents", content=body, headers={
-        **admin, "content-type": "application/json"})
+    body = b'{"title":"a","source_url":"https://x.io/v","duration_s":1,"tags":["ok","b\\u0000"]}'
+    r = await client.post(
+        "/api/admin/contents", content=body, headers={**admin, "content-type": "application/json"}
+    )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "tags[1]")
 
 

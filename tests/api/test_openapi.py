@@ -32,7 +32,8 @@ def test_every_api_route_is_documented():
     documented = {(m, p) for m, p, _ in _operations(doc)}
     declared = {
         (r.spec.method, re.sub(r"{(\w+):\w+}", r"{\1}", r.spec.path))
-        for r in app.routes if isinstance(r, ApiRoute)
+        for r in app.routes
+        if isinstance(r, ApiRoute)
     }
     assert documented == declared
     assert not any(p.startswith(("/health", "/ready", "/metrics")) for _, p in documented)
@@ -56,8 +57,9 @@ def test_error_responses_follow_the_route_kind():
             assert any(p["in"] == "path" for p in op["parameters"])
         for status, response in responses.items():
             if int(status) >= 400:
-                codes = response["content"]["application/json"]["schema"]["properties"][
-                    "error"]["properties"]["code"]["enum"]
+                codes = response["content"]["application/json"]["schema"]["properties"]["error"][
+                    "properties"
+                ]["code"]["enum"]
                 assert all(error_statuses()[c] == int(status) for c in codes)
 
 
@@ -75,8 +77,13 @@ def test_query_parameters_come_from_the_query_struct():
     route = api_route("GET", "/api/x", _handler, summary="x", query=PageQuery)
     op = build_document([route])["paths"]["/api/x"]["get"]
     params = {p["name"]: p for p in op["parameters"]}
-    assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100,
-                                         "default": 20, "description": "page size, 1-100"}
+    assert params["limit"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+        "description": "page size, 1-100",
+    }
     assert params["cursor"]["schema"]["type"] == "string"
     assert not params["cursor"]["required"]
 

@@ -39,7 +39,9 @@ async def test_a_failure_is_raised_to_every_waiter_and_not_kept() -> None:
             raise ValueError("database down")
         return b"ok"
 
-    results = await asyncio.gather(*(cache.get("k", flaky) for _ in range(5)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(cache.get("k", flaky) for _ in range(5)), return_exceptions=True
+    )
     assert all(isinstance(r, ValueError) for r in results)
     assert await cache.get("k", flaky) == b"ok" and attempts == 2
 

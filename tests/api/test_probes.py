@@ -68,8 +68,12 @@ async def test_request_id_and_not_found_envelope(spawn):
         assert r.json() == {
             "success": False,
             "data": None,
-            "error": {"code": "not_found", "message": "not found", "details": None,
-                      "traceId": "trace-me-1"},
+            "error": {
+                "code": "not_found",
+                "message": "not found",
+                "details": None,
+                "traceId": "trace-me-1",
+            },
         }
         r = await http.get("/api/admin/contents")
         assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")

@@ -39,8 +39,9 @@ async def test_redis_down_lets_requests_through(caplog):
 async def test_admin_limit_from_runtime_settings(client, admin, auth):
     """Admin routes answer 429 rate_limited with Retry-After past
     admin_rate_limit_per_minute, per user."""
-    r = await client.put("/api/admin/settings", headers=admin,
-                         json={"admin_rate_limit_per_minute": 3})
+    r = await client.put(
+        "/api/admin/settings", headers=admin, json={"admin_rate_limit_per_minute": 3}
+    )
     assert r.status_code == 200
     # A minute boundary may pass between requests and reset the count, so allow for one.
     statuses = [(await client.get("/api/admin/settings", headers=admin)) for _ in range(8)]

@@ -29,10 +29,15 @@ HIGH = "1000000"
 
 @pytest.fixture
 def api_schema(spawn, token):
-    proc = spawn("api.app:app", env_overrides={
-        "RATE_LIMIT_PER_MINUTE": HIGH, "ADMIN_RATE_LIMIT_PER_MINUTE": HIGH,
-        "AUTH_RATE_LIMIT_PER_MINUTE": HIGH, "LOG_LEVEL": "WARNING",
-    })
+    proc = spawn(
+        "api.app:app",
+        env_overrides={
+            "RATE_LIMIT_PER_MINUTE": HIGH,
+            "ADMIN_RATE_LIMIT_PER_MINUTE": HIGH,
+            "AUTH_RATE_LIMIT_PER_MINUTE": HIGH,
+            "LOG_LEVEL": "WARNING",
+        },
+    )
     schema = schemathesis.openapi.from_url(f"{proc.url}/openapi.json", timeout=10)
     schema.config.base_url = proc.url
     return schema
@@ -62,13 +67,22 @@ def all_roles(token):
 
 @pytest.mark.timeout(900)
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-          derandomize=os.environ.get("CI") == "true")  # CI: the same examples every run
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=os.environ.get("CI") == "true",
+)  # CI: the same examples every run
 def test_api_conforms_to_its_document(case, all_roles):
     """No 5xx; status, content type, headers and body as documented."""
     case.call_and_validate(
         headers=all_roles,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                response_headers_conformance, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_headers_conformance,
+            response_schema_conformance,
+        ],
         timeout=10,
     )

@@ -102,12 +102,20 @@ class Stack:
 
     async def create_ad(self, advertiser_token: str, title: str) -> int:
         """An ad waiting for approval, created by an advertiser through the api."""
-        body = {"title": title, "creative_url": "https://example.test/ad.mp4",
-                "placement": "preroll", "billing": "cpm", "price_micros": 2_000_000,
-                "budget_micros": 50_000_000}
+        body = {
+            "title": title,
+            "creative_url": "https://example.test/ad.mp4",
+            "placement": "preroll",
+            "billing": "cpm",
+            "price_micros": 2_000_000,
+            "budget_micros": 50_000_000,
+        }
         async with httpx.AsyncClient() as http:
-            r = await http.post(f"{self.api.url}/api/advertiser/ads", json=body,
-                                headers={"Authorization": f"Bearer {advertiser_token}"})
+            r = await http.post(
+                f"{self.api.url}/api/advertiser/ads",
+                json=body,
+                headers={"Authorization": f"Bearer {advertiser_token}"},
+            )
         assert r.status_code == 201, r.text
         return int(r.json()["data"]["id"])
 

@@ -8,7 +8,9 @@ from tests.browser.conftest import screenshot
 from tests.browser.test_player import wait_for
 
 
-async def test_admin_console_blocks_a_user_and_the_player_is_closed(stack, open_page, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_console_blocks_a_user_and_the_player_is_closed(
+    stack, open_page, token, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """The console shows the live session, blocks its user, and that user's player is closed
     with 4503 and says so; the block lands in the audit log."""
     s = stack()
@@ -43,7 +45,9 @@ async def test_admin_console_blocks_a_user_and_the_player_is_closed(stack, open_
     await screenshot(admin, "admin", tmp_path)
 
 
-async def test_admin_console_approves_an_ad_and_changes_a_runtime_setting(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_console_approves_an_ad_and_changes_a_runtime_setting(
+    stack, open_page, token
+) -> None:  # type: ignore[no-untyped-def]
     """An ad approved in the queue leaves it; saving the settings form sends only the changed
     key, and the api applies it. Both land in the audit log."""
     s = stack()
@@ -61,15 +65,18 @@ async def test_admin_console_approves_an_ad_and_changes_a_runtime_setting(stack,
     await admin.click("#settings-save")
     await admin.wait_for_selector("#settings-status >> text=saved reward_amount")
     async with httpx.AsyncClient() as http:
-        r = await http.get(f"{s.api.url}/api/admin/settings",
-                           headers={"Authorization": f"Bearer {s.admin_token}"})
+        r = await http.get(
+            f"{s.api.url}/api/admin/settings", headers={"Authorization": f"Bearer {s.admin_token}"}
+        )
     assert r.json()["data"]["reward_amount"] == 25
     await admin.wait_for_selector("#audit tr[data-action='settings.update']")
     # An empty live view reads as such, not as an error.
     assert "Nobody is watching" in (await admin.text_content("#live") or "")
 
 
-async def test_admin_console_with_a_viewer_token_says_it_is_refused(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_console_with_a_viewer_token_says_it_is_refused(
+    stack, open_page, token
+) -> None:  # type: ignore[no-untyped-def]
     """A token without the admin role is refused, and each panel says so instead of failing."""
     s = stack()
     page = await open_page(f"{s.api.url}/admin#token={token(30)}")
@@ -85,13 +92,22 @@ async def test_admin_console_approves_an_account_on_review(stack, open_page, eng
 
     s = stack()
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO users (id, review_hold) OVERRIDING SYSTEM VALUE"
-                                " VALUES (77, true)"))
-        await conn.execute(text("INSERT INTO account_reviews (flag_id, user_id, reason, key,"
-                                " accounts) VALUES ('f:77:1', 77, 'device', 'tv-9', 5)"))
-        await conn.execute(text("INSERT INTO coin_transactions (user_id, kind, amount, reward_id,"
-                                " status) VALUES (77, 'watch', 10, 'w:77:1:1', 'held'),"
-                                " (77, 'watch', 10, 'w:77:1:2', 'held')"))
+        await conn.execute(
+            text("INSERT INTO users (id, review_hold) OVERRIDING SYSTEM VALUE VALUES (77, true)")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO account_reviews (flag_id, user_id, reason, key,"
+                " accounts) VALUES ('f:77:1', 77, 'device', 'tv-9', 5)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO coin_transactions (user_id, kind, amount, reward_id,"
+                " status) VALUES (77, 'watch', 10, 'w:77:1:1', 'held'),"
+                " (77, 'watch', 10, 'w:77:1:2', 'held')"
+            )
+        )
     admin = await open_page(s.admin_url())
     await wait_for(admin, "window.adminConsole.ready")
     row = "#reviews tr[data-review-user='77']"

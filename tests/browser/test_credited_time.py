@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.keys import UserKeys
+from live.keys import UserKeys
 from tests.browser.conftest import FAST
 from tests.browser.test_player import HIDE, wait_for
 
@@ -42,8 +42,9 @@ async def credited_total(redis: Any, user_id: int, content_id: int) -> int:
 
 
 async def credited_in_ticks(page: Any) -> int:
-    return int(await page.evaluate(
-        "() => window.watchPlayer.ticks.reduce((a, t) => a + t.credited_ms, 0)"))
+    return int(
+        await page.evaluate("() => window.watchPlayer.ticks.reduce((a, t) => a + t.credited_ms, 0)")
+    )
 
 
 async def open_player(open_page: Any, url: str) -> Any:
@@ -63,7 +64,8 @@ def near(actual: int, expected: int) -> bool:
 
 
 async def test_a_pause_credits_the_play_before_it_and_stop_credits_the_last_period(
-        stack, open_page, token, redis) -> None:  # type: ignore[no-untyped-def]
+    stack, open_page, token, redis
+) -> None:  # type: ignore[no-untyped-def]
     """Play 2.5 s, pause (credited: the 2.5 s), wait paused, play 2 s, press Stop: the stop
     credits those 2 s too, and `stopped.watched_ms` is the whole played time."""
     s = stack(**SLOW)
@@ -90,7 +92,8 @@ async def test_a_pause_credits_the_play_before_it_and_stop_credits_the_last_peri
 
 
 async def test_hiding_the_page_credits_the_visible_time_before_it(
-        stack, open_page, token, redis) -> None:  # type: ignore[no-untyped-def]
+    stack, open_page, token, redis
+) -> None:  # type: ignore[no-untyped-def]
     """Hiding the page reports the visible period as watched, then nothing while hidden."""
     s = stack(**SLOW)
     cid = await s.create_content()
@@ -106,7 +109,8 @@ async def test_hiding_the_page_credits_the_visible_time_before_it(
 
 
 async def test_closing_the_tab_credits_the_last_period_and_ends_the_session(
-        stack, open_page, token, redis) -> None:  # type: ignore[no-untyped-def]
+    stack, open_page, token, redis
+) -> None:  # type: ignore[no-untyped-def]
     """A closed tab sends its last period with the stop: credited, and the session is gone."""
     s = stack(**SLOW)
     cid = await s.create_content()
@@ -125,7 +129,8 @@ async def test_closing_the_tab_credits_the_last_period_and_ends_the_session(
 
 
 async def test_a_reconnect_credits_the_time_across_the_outage(
-        stack, open_page, spawn, token, redis) -> None:  # type: ignore[no-untyped-def]
+    stack, open_page, spawn, token, redis
+) -> None:  # type: ignore[no-untyped-def]
     """The hub is killed and restarted while the video plays: the resumed session reports the
     period since the last heartbeat (the outage included, within the hub's 1.5-interval
     cap), so the credited time is the played time."""
@@ -137,7 +142,9 @@ async def test_a_reconnect_credits_the_time_across_the_outage(
     s.hub.kill()
     await wait_for(page, "document.getElementById('state').dataset.state === 'reconnecting'")
     spawn("realtime.app:app", {**s.hub_env}, port=s.hub.port)
-    await wait_for(page, "window.watchPlayer.lastStarted.resumed && window.watchPlayer.ticks.length >= 1", 20)
+    await wait_for(
+        page, "window.watchPlayer.lastStarted.resumed && window.watchPlayer.ticks.length >= 1", 20
+    )
     t1 = await page.evaluate(NOW)
     assert t1 - t0 < 15000  # inside the cap: all of it can be credited
     assert near(await credited_in_ticks(page), t1 - t0)
@@ -149,7 +156,8 @@ async def test_a_reconnect_credits_the_time_across_the_outage(
 
 
 async def test_http_fallback_pause_and_stop_credit_their_periods(
-        stack, open_page, token, redis) -> None:  # type: ignore[no-untyped-def]
+    stack, open_page, token, redis
+) -> None:  # type: ignore[no-untyped-def]
     """The same over the HTTP timer endpoints: a pause reports the played period, and the
     out-event carries the last one."""
     s = stack(**SLOW)
@@ -159,7 +167,9 @@ async def test_http_fallback_pause_and_stop_credit_their_periods(
     assert await page.evaluate("() => window.watchPlayer.client.transport") == "http"
     await asyncio.sleep(2.0)
     t1 = await page.evaluate(PAUSE)
-    await wait_for(page, f"window.watchPlayer.ticks.reduce((a, t) => a + t.credited_ms, 0) > {(t1 - t0) // 2}")
+    await wait_for(
+        page, f"window.watchPlayer.ticks.reduce((a, t) => a + t.credited_ms, 0) > {(t1 - t0) // 2}"
+    )
     await asyncio.sleep(1.0)
     assert near(await credited_in_ticks(page), t1 - t0)
     t2 = await page.evaluate(PLAY)
@@ -174,7 +184,8 @@ async def test_http_fallback_pause_and_stop_credit_their_periods(
 
 
 async def test_http_fallback_tab_close_credits_the_last_period(
-        stack, open_page, token, redis) -> None:  # type: ignore[no-untyped-def]
+    stack, open_page, token, redis
+) -> None:  # type: ignore[no-untyped-def]
     """Over HTTP a closing tab sends the out-event as a keepalive request, with its period."""
     s = stack(**SLOW)
     cid = await s.create_content()

@@ -69,8 +69,9 @@ async def test_pausing_stops_the_countdown(stack, open_page, token) -> None:  # 
     # once a full second more is credited: wait for that (bounded) rather than a fixed 1 s,
     # which the resume's own latency (the video restarting, the next heartbeat) can eat.
     await page.evaluate("() => document.getElementById('video').play()")
-    await wait_for(page, f"() => document.getElementById('countdown').textContent !== {before!r}",
-                   timeout_s=5)
+    await wait_for(
+        page, f"() => document.getElementById('countdown').textContent !== {before!r}", timeout_s=5
+    )
     assert (await ticks(page))[-1]["credited_ms"] > 0
 
 
@@ -94,7 +95,9 @@ async def test_hiding_the_page_stops_crediting(stack, open_page, token) -> None:
     await wait_for(page, f"window.watchPlayer.ticks.slice({seen}).some((t) => t.credited_ms > 0)")
 
 
-async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(stack, open_page, token, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_takeover_in_a_second_tab_shows_replaced_in_the_first(
+    stack, open_page, token, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """A second tab first sees the conflict, takes over, and the first tab says so."""
     s = stack()
     cid = await s.create_content()

@@ -40,7 +40,10 @@ def entrypoint_argv(role: str, env: dict[str, str] | None = None) -> list[str]:
     out = subprocess.run(
         ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), role],
         env={"PATH": os.environ["PATH"], **(env or {}), "ENTRYPOINT_DRY_RUN": "1"},
-        capture_output=True, text=True, check=True, timeout=10,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
     )
     return out.stdout.split()
 
@@ -57,12 +60,20 @@ def _fetch_deb(package: str, member: str) -> Path:
     TOOLS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
         os.chmod(tmp, 0o777)  # apt's download sandbox user must be able to write there
-        got = subprocess.run(["apt-get", "download", "-qq", package], cwd=tmp,
-                             capture_output=True, text=True, timeout=300)
+        got = subprocess.run(
+            ["apt-get", "download", "-qq", package],
+            cwd=tmp,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         debs = list(Path(tmp).glob(f"{package}_*.deb"))
         if got.returncode != 0 or not debs:
-            pytest.skip(f"cannot fetch Debian package {package} (run apt-get update?): "
-                        f"{got.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"cannot fetch Debian package {package} (run apt-get update?): "
+                f"{got.stderr.strip()[-300:]}"
+            )
         unpacked = Path(tmp) / "x"
         subprocess.run(["dpkg", "-x", str(debs[0]), str(unpacked)], check=True, timeout=120)
         if target.exists():

@@ -76,8 +76,10 @@ def test_start_order_uses_health_conditions(compose: dict[str, Any]) -> None:
             "migrate": {"condition": "service_completed_successfully"},
         }, name
     assert {d: s["condition"] for d, s in services["nginx"]["depends_on"].items()} == {
-        "realtime-1": "service_healthy", "realtime-2": "service_healthy",
-        "api": "service_healthy"}
+        "realtime-1": "service_healthy",
+        "realtime-2": "service_healthy",
+        "api": "service_healthy",
+    }
 
 
 def test_app_environment(compose: dict[str, Any]) -> None:
@@ -161,8 +163,7 @@ def test_worker_command_names_the_worker_settings(compose: dict[str, Any]) -> No
     assert isinstance(settings, (type, Mapping))  # arq takes a class or a mapping
 
 
-def test_worker_healthcheck_tells_a_running_worker(spawn_cmd: Any, compose: dict[str, Any]
-                                                   ) -> None:
+def test_worker_healthcheck_tells_a_running_worker(spawn_cmd: Any, compose: dict[str, Any]) -> None:
     """The worker's healthcheck command fails while no worker runs and passes once one
     does (arq's health key in Redis)."""
     if not (ROOT / "workers" / "main.py").exists():

@@ -13,7 +13,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -99,8 +98,9 @@ def _ignored(path: str, patterns: list[str]) -> bool:
         negate = pattern.startswith("!")
         pat = pattern[1:] if negate else pattern
         pat = pat.rstrip("/")
-        if any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.replace("**/", ""))
-               for p in prefixes):
+        if any(
+            fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.replace("**/", "")) for p in prefixes
+        ):
             ignored = not negate
     return ignored
 
@@ -108,18 +108,36 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 def test_dockerignore_lets_in_what_runs_and_nothing_secret() -> None:
     """Every Python package, the migrations and the deploy scripts enter the build context;
     the dev run's data and secrets, the venv, git and tests do not."""
-    patterns = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
-                if ln.strip() and not ln.startswith("#")]
+    patterns = [
+        ln.strip()
+        for ln in (ROOT / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]["include"]
+        "packages"
+    ]["find"]["include"]
     needed = [p.rstrip("*") + "/x.py" for p in include] + [
-        "pyproject.toml", "alembic.ini", "migrations/env.py", "migrations/versions/a.py",
-        "realtime/live/lua/tick.lua", "deploy/docker-entrypoint.sh", "deploy/healthcheck.py",
-        "scripts/seed.py"]
+        "pyproject.toml",
+        "alembic.ini",
+        "migrations/env.py",
+        "migrations/versions/a.py",
+        "live/lua/tick.lua",
+        "deploy/docker-entrypoint.sh",
+        "deploy/healthcheck.py",
+        "scripts/seed.py",
+    ]
     for path in needed:
         assert not _ignored(path, patterns), path
-    for path in (".run/jwt_secret", ".venv/bin/python", ".git/config", "tests/conftest.py",
-                 "core/__pycache__/x.pyc", "loadtests/x.py", ".env", "scripts/devservices.py"):
+    for path in (
+        ".run/jwt_secret",
+        ".venv/bin/python",
+        ".git/config",
+        "tests/conftest.py",
+        "core/__pycache__/x.pyc",
+        "loadtests/x.py",
+        ".env",
+        "scripts/devservices.py",
+    ):
         assert _ignored(path, patterns), path
 
 
@@ -132,8 +150,10 @@ def test_hub_flags_come_from_the_environment() -> None:
     assert "--ws-max-size 4096" in joined
     assert "--ws-per-message-deflate false" in joined
     assert "--proxy-headers" in argv and "--forwarded-allow-ips" in argv
-    argv = entrypoint_argv("realtime", {"WS_MAX_FRAME_BYTES": "8192", "PORT": "9001",
-                                        "FORWARDED_ALLOW_IPS": "10.0.0.0/8"})
+    argv = entrypoint_argv(
+        "realtime",
+        {"WS_MAX_FRAME_BYTES": "8192", "PORT": "9001", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"},
+    )
     joined = " ".join(argv)
     assert "--ws-max-size 8192" in joined and "--port 9001" in joined
     assert "--forwarded-allow-ips 10.0.0.0/8" in joined
@@ -143,8 +163,10 @@ def test_hub_flags_come_from_the_environment() -> None:
 
 def _entrypoint(spawn_cmd: Any, role: str, env: dict[str, str]) -> Any:
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-    return spawn_cmd(["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), role],
-                     {"PATH": path, "HOST": "127.0.0.1", **env})
+    return spawn_cmd(
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), role],
+        {"PATH": path, "HOST": "127.0.0.1", **env},
+    )
 
 
 def _wait_http(port: int, proc: Any, timeout: float = 20) -> None:
@@ -156,7 +178,8 @@ def _wait_http(port: int, proc: Any, timeout: float = 20) -> None:
 
 
 async def test_entrypoint_runs_the_hub_and_sigterm_drains_within_the_grace(
-        spawn_cmd: Any, token: Any, compose: dict[str, Any]) -> None:
+    spawn_cmd: Any, token: Any, compose: dict[str, Any]
+) -> None:
     """The hub started by the entry point, with compose's DRAIN_SECONDS, accepts the flags,
     serves WebSockets, answers the image's healthcheck, and on SIGTERM closes every
     connection with 1012 and exits cleanly well within compose's stop_grace_period."""
@@ -166,11 +189,18 @@ async def test_entrypoint_runs_the_hub_and_sigterm_drains_within_the_grace(
     port = free_port()
     proc = _entrypoint(spawn_cmd, "realtime", {"PORT": str(port), "DRAIN_SECONDS": str(int(drain))})
     _wait_http(port, proc)
-    argv = ["/opt/venv/bin/python", "/opt/venv/bin/uvicorn", "realtime.app:app",
-            "--port", str(port)]
+    argv = [
+        "/opt/venv/bin/python",
+        "/opt/venv/bin/uvicorn",
+        "realtime.app:app",
+        "--port",
+        str(port),
+    ]
     assert healthcheck.check([(1, argv)])[0]
-    clients = [await connect(f"ws://127.0.0.1:{port}/ws?token={token(900 + i)}", open_timeout=5)
-               for i in range(20)]
+    clients = [
+        await connect(f"ws://127.0.0.1:{port}/ws?token={token(900 + i)}", open_timeout=5)
+        for i in range(20)
+    ]
     for ws in clients:
         assert json.loads(await ws.recv())["type"] == "hello"
     started = time.monotonic()

@@ -60,8 +60,9 @@ async def test_bound_fields_do_not_leak_between_tasks() -> None:
 
 def test_uvicorn_access_record_gets_structured_fields() -> None:
     """uvicorn's access record (client, method, path, version, status) becomes fields."""
-    record = _record('%s - "%s %s HTTP/%s" %d', "1.2.3.4:5", "GET", "/health", "1.1", 200,
-                     name="uvicorn.access")
+    record = _record(
+        '%s - "%s %s HTTP/%s" %d', "1.2.3.4:5", "GET", "/health", "1.1", 200, name="uvicorn.access"
+    )
     line = json.loads(JsonFormatter().format(record))
     assert (line["method"], line["path"], line["status"]) == ("GET", "/health", 200)
 
@@ -81,8 +82,10 @@ async def test_hub_logs_json_including_uvicorn(spawn: Any) -> None:
     lines = _json_lines(text)
     plain = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("{")]
     assert len(plain) <= 2, plain  # "Started server process", "Waiting for application startup"
-    assert any(ln["msg"] == "Application startup complete." and ln["logger"] == "uvicorn.error"
-               for ln in lines)
+    assert any(
+        ln["msg"] == "Application startup complete." and ln["logger"] == "uvicorn.error"
+        for ln in lines
+    )
     assert any(ln.get("path") == "/health" and ln.get("status") == 200 for ln in lines)
 
 

@@ -30,7 +30,7 @@ def _block(text: str, head: str) -> str:
     while depth:
         depth += {"{": 1, "}": -1}.get(text[j], 0)
         j += 1
-    return text[i:j - 1]
+    return text[i : j - 1]
 
 
 def _conf() -> str:
@@ -80,8 +80,10 @@ def _local_conf(tmp: Path, port: int, hubs: list[int], api: int) -> Path:
     text = text.replace("pid /tmp/nginx.pid;", f"pid {tmp}/nginx.pid;")
     # Debian's build keeps its temp folders under /var/lib/nginx, which an unpacked (not
     # installed) package does not create; the official image has its own.
-    temps = "".join(f"    {kind}_temp_path {tmp}/{kind};\n"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temps = "".join(
+        f"    {kind}_temp_path {tmp}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     text = text.replace("http {\n", "http {\n" + temps, 1)
     path = tmp / "nginx.conf"
     path.write_text(text)
@@ -93,8 +95,13 @@ def test_nginx_accepts_the_config(nginx_bin: Path, tmp_path: Path) -> None:
     import subprocess
 
     conf = _local_conf(tmp_path, free_port(), [free_port(), free_port()], free_port())
-    out = subprocess.run([str(nginx_bin), "-t", "-p", str(tmp_path), "-e", "stderr",
-                          "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [str(nginx_bin), "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     assert "test is successful" in out.stderr
 
@@ -106,17 +113,25 @@ async def _metric(url: str, name: str) -> float:
 
 
 async def test_websockets_and_http_through_nginx(
-        nginx_bin: Path, tmp_path: Path, spawn: Any, spawn_cmd: Any, token: Any) -> None:
+    nginx_bin: Path, tmp_path: Path, spawn: Any, spawn_cmd: Any, token: Any
+) -> None:
     """nginx in front of two hubs and the api: WebSockets upgrade and get `hello`,
     least_conn puts open connections on both hubs, the fallback path reaches a hub, the
     rest the api, and a request id given by the client comes back."""
-    hubs = [spawn("realtime.app:app", {"NODE_ID": f"hub-{i}"}, extra_args=[
-        "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]) for i in (1, 2)]
+    hubs = [
+        spawn(
+            "realtime.app:app",
+            {"NODE_ID": f"hub-{i}"},
+            extra_args=["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"],
+        )
+        for i in (1, 2)
+    ]
     api = spawn("api.app:app")
     port = free_port()
     conf = _local_conf(tmp_path, port, [h.port for h in hubs], api.port)
-    proc = spawn_cmd([str(nginx_bin), "-p", str(tmp_path), "-e", "stderr", "-c", str(conf),
-                      "-g", "daemon off;"])
+    proc = spawn_cmd(
+        [str(nginx_bin), "-p", str(tmp_path), "-e", "stderr", "-c", str(conf), "-g", "daemon off;"]
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
     async with httpx.AsyncClient(base_url=base, timeout=5) as http:

@@ -23,8 +23,16 @@ RECOVERY_BOUND_S = 15.0
 
 
 def _drill(tmp_path: Path) -> dict[str, Any]:
-    opts = Options(faults=["hub_kill", "redis_stop"], users=10, load="builtin", warmup_s=5,
-                   settle_s=4, recovery_timeout_s=30, results_dir=tmp_path, quiet=True)
+    opts = Options(
+        faults=["hub_kill", "redis_stop"],
+        users=10,
+        load="builtin",
+        warmup_s=5,
+        settle_s=4,
+        recovery_timeout_s=30,
+        results_dir=tmp_path,
+        quiet=True,
+    )
     # In a thread: the drill runs its own event loop (asyncio.run), which must not touch the
     # one pytest-asyncio keeps in the main thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

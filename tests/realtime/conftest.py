@@ -51,10 +51,12 @@ class Client:
         await self.send(type=type_, **fields)
         return await self.expect(reply)
 
-    async def start(self, content_id: int, tab: str = "tab-1", device: str = "dev-1",
-                    takeover: bool = False) -> dict[str, Any]:
-        await self.send(type="start", content_id=content_id, tab_id=tab, device_id=device,
-                        takeover=takeover)
+    async def start(
+        self, content_id: int, tab: str = "tab-1", device: str = "dev-1", takeover: bool = False
+    ) -> dict[str, Any]:
+        await self.send(
+            type="start", content_id=content_id, tab_id=tab, device_id=device, takeover=takeover
+        )
         return await self.expect_one_of("started", "error")
 
     async def expect_one_of(self, *types: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -93,8 +95,9 @@ async def player(token: Callable[..., str]):  # type: ignore[no-untyped-def]
     """`await player(hub, user_id)` opens an authenticated WebSocket and reads `hello`."""
     opened: list[Client] = []
 
-    async def open_(hub: Any, user_id: int, tok: str | None = None, hello: bool = True,
-                    **connect_kw: Any) -> Client:
+    async def open_(
+        hub: Any, user_id: int, tok: str | None = None, hello: bool = True, **connect_kw: Any
+    ) -> Client:
         tok = tok if tok is not None else token(user_id)
         ws = await connect(f"{hub.ws_url}/ws?token={tok}", open_timeout=5, **connect_kw)
         client = Client(ws)
@@ -113,8 +116,12 @@ async def player(token: Callable[..., str]):  # type: ignore[no-untyped-def]
 def content(engine: Any) -> Callable[..., Any]:
     """`await content(**columns)` inserts a published content and returns its id."""
 
-    async def make(title: str = "Clip", reward_interval_ms: int | None = None,
-                   status: str = "published", **extra: Any) -> int:
+    async def make(
+        title: str = "Clip",
+        reward_interval_ms: int | None = None,
+        status: str = "published",
+        **extra: Any,
+    ) -> int:
         async with engine.begin() as conn:
             row = await conn.execute(
                 text(
@@ -139,8 +146,8 @@ async def store(request):  # type: ignore[no-untyped-def]
     Cluster: every test that takes it runs on all three."""
     from redis.asyncio import Redis, RedisCluster
 
-    from realtime.live.resp import RespConnection
-    from realtime.live.store import LiveStore
+    from live.resp import RespConnection
+    from live.store import LiveStore
 
     if request.param == "cluster":
         cluster = request.getfixturevalue("redis_cluster")

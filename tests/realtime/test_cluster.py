@@ -7,7 +7,7 @@ import httpx
 import pytest
 from redis.asyncio import RedisCluster
 
-from core import keys
+from live import keys
 
 
 @pytest.fixture
@@ -47,15 +47,20 @@ async def test_takeover_across_nodes_on_a_cluster(cluster_hub, player, content) 
     assert await old.closed_with() == 4509
 
 
-async def test_fallback_viewers_and_expiry_on_a_cluster(cluster_hub, player, content, token) -> None:  # type: ignore[no-untyped-def]
+async def test_fallback_viewers_and_expiry_on_a_cluster(
+    cluster_hub, player, content, token
+) -> None:  # type: ignore[no-untyped-def]
     h = cluster_hub()
     cid = await content()
     ws = await player(h, 103)
     assert (await ws.start(cid))["viewers"] == 1
     body = {"content_id": cid, "tab_id": "t", "device_id": "d", "playing": True, "visible": True}
     async with httpx.AsyncClient() as http:
-        r = await http.post(f"{h.url}/api/service/timer-session", json=body,
-                            headers={"Authorization": f"Bearer {token(104)}"})
+        r = await http.post(
+            f"{h.url}/api/service/timer-session",
+            json=body,
+            headers={"Authorization": f"Bearer {token(104)}"},
+        )
     assert r.status_code == 200 and r.json()["data"]["viewers"] == 2
     # The HTTP player stops calling: its session is swept after the TTL (3 s here).
     loop = asyncio.get_running_loop()

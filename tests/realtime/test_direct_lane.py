@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from core import keys
+from live import keys
 from tests.realtime.conftest import FAST
 
 
@@ -50,10 +50,14 @@ class Raw:
         """Connect and send the handshake (and `early`, in the same write); read the 101."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-                     + early)
+        writer.write(
+            (
+                f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+            + early
+        )
         status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert b" 101 " in status.split(b"\r\n")[0], status
         return cls(reader, writer)
@@ -112,11 +116,13 @@ async def raw(hub, token):  # type: ignore[no-untyped-def]
 async def test_frames_cut_at_every_byte_are_put_back_together(raw, content) -> None:  # type: ignore[no-untyped-def]
     cid = await content()
     c = await raw(1)
-    data = (text(type="ping", id="p1")
-            + text(type="start", content_id=cid, tab_id="t", device_id="d", id="s")
-            + text(type="heartbeat", playing=True, visible=True, id="h"))
+    data = (
+        text(type="ping", id="p1")
+        + text(type="start", content_id=cid, tab_id="t", device_id="d", id="s")
+        + text(type="heartbeat", playing=True, visible=True, id="h")
+    )
     for i in range(len(data)):
-        await c.send(data[i:i + 1])
+        await c.send(data[i : i + 1])
         await asyncio.sleep(0.001)
     assert (await c.message())["ref"] == "p1"
     assert (await c.message())["type"] == "started"
@@ -145,8 +151,12 @@ async def test_many_frames_in_one_write_are_answered_in_order(raw, content) -> N
 async def test_fragments_and_control_frames_go_through_websockets(raw) -> None:  # type: ignore[no-untyped-def]
     c = await raw(3)
     body = json.dumps({"type": "ping", "id": "frag"}).encode()
-    await c.send(frame(body[:5], fin=False) + frame(b"hb", opcode=0x9)  # ping between fragments
-                 + frame(body[5:], opcode=0x0) + text(type="ping", id="after"))
+    await c.send(
+        frame(body[:5], fin=False)
+        + frame(b"hb", opcode=0x9)  # ping between fragments
+        + frame(body[5:], opcode=0x0)
+        + text(type="ping", id="after")
+    )
     assert await c.next_frame() == (0xA, b"hb")  # the control pong
     assert (await c.message())["ref"] == "frag"
     assert (await c.message())["ref"] == "after"
@@ -158,11 +168,14 @@ async def test_a_text_frame_inside_a_fragmented_message_fails_the_connection(raw
     assert await c.close_code() == 1002
 
 
-@pytest.mark.parametrize(("data", "code"), [
-    (frame(b'{"type":"ping","id":"\xff\xfe"}'), 1007),  # not UTF-8
-    (frame(b'{"type":"ping"}', mask=False), 1002),  # clients must mask
-    (frame(b"x" * 5000), 1009),  # over --ws-max-size (4096)
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (frame(b'{"type":"ping","id":"\xff\xfe"}'), 1007),  # not UTF-8
+        (frame(b'{"type":"ping"}', mask=False), 1002),  # clients must mask
+        (frame(b"x" * 5000), 1009),  # over --ws-max-size (4096)
+    ],
+)
 async def test_bad_frames_get_websockets_close_codes(raw, data: bytes, code: int) -> None:  # type: ignore[no-untyped-def]
     c = await raw(5)
     await c.send(text(type="ping", id="ok") + data)
@@ -200,7 +213,9 @@ async def test_a_heartbeat_after_redis_forgot_the_scripts_still_ticks(raw, conte
     assert (tick["type"], tick["ref"]) == ("tick", "h")
 
 
-async def test_a_heartbeat_reads_the_balance_when_redis_has_none(raw, content, redis, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_a_heartbeat_reads_the_balance_when_redis_has_none(
+    raw, content, redis, engine
+) -> None:  # type: ignore[no-untyped-def]
     """The reply's callback hands over to a task that reads PostgreSQL, then answers."""
     from sqlalchemy import text as sql
 
@@ -225,8 +240,11 @@ async def test_a_session_over_plain_asgi(spawn, player, content) -> None:  # typ
     """Run without the direct lane (`--ws websockets-sansio`: ASGI events), the hub answers
     the same, in the same order. (wsproto is only installed with the `load` extra, for the
     benchmark.)"""
-    h = spawn("realtime.app:app", {**FAST, "WS_MAX_MESSAGES_PER_SECOND": "1000"},
-              extra_args=["--ws", "websockets-sansio"])
+    h = spawn(
+        "realtime.app:app",
+        {**FAST, "WS_MAX_MESSAGES_PER_SECOND": "1000"},
+        extra_args=["--ws", "websockets-sansio"],
+    )
     cid = await content()
     c = await player(h, 10)
     started = await c.start(cid)
@@ -234,9 +252,17 @@ async def test_a_session_over_plain_asgi(spawn, player, content) -> None:  # typ
     for i in range(3):
         await c.send(type="heartbeat", playing=True, visible=True, id=f"h{i}")
         await c.send(type="ping", id=f"p{i}")
-    got = [(f["type"], f.get("ref")) for f in [await c.expect_one_of("tick", "pong") for _ in range(6)]]
-    assert got == [("tick", "h0"), ("pong", "p0"), ("tick", "h1"), ("pong", "p1"),
-                   ("tick", "h2"), ("pong", "p2")]
+    got = [
+        (f["type"], f.get("ref")) for f in [await c.expect_one_of("tick", "pong") for _ in range(6)]
+    ]
+    assert got == [
+        ("tick", "h0"),
+        ("pong", "p0"),
+        ("tick", "h1"),
+        ("pong", "p1"),
+        ("tick", "h2"),
+        ("pong", "p2"),
+    ]
     await asyncio.sleep(1.1)
     await c.send(type="heartbeat", playing=True, visible=True, id="h3")
     assert (await c.expect("reward"))["kind"] == "watch"

@@ -41,11 +41,22 @@ from tests.support.wsfuzz import (
 # connections from 127.0.0.1: lift the rate (to its 10,000/s maximum, which one lock-step
 # connection cannot reach) and per-address gates, so that each reply is exact.
 # Floods run on a second hub with the default limits.
-GATES_OFF = {"WS_MAX_MESSAGES_PER_SECOND": "10000", "WS_CONNECTS_PER_IP_PER_MINUTE": "1000000",
-             "WS_MAX_CONNECTIONS_PER_IP": "1000000"}
-FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=False,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+GATES_OFF = {
+    "WS_MAX_MESSAGES_PER_SECOND": "10000",
+    "WS_CONNECTS_PER_IP_PER_MINUTE": "1000000",
+    "WS_MAX_CONNECTIONS_PER_IP": "1000000",
+}
+FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 _users = itertools.count(10_000)
 
 
@@ -68,25 +79,29 @@ class Fuzzed:
         assert self.proc.proc.poll() is None, "the hub died:\n" + self.proc.output_tail()
         assert http_status(self.proc.port, "/health", timeout=5.0) == 200
         log = self.proc.stderr_text()
-        new, self.log_seen = log[self.log_seen:], len(log)
+        new, self.log_seen = log[self.log_seen :], len(log)
         bad = [line for line in new.splitlines() if log_line_is_a_fault(line)]
         assert not bad, "\n".join(bad[:5])
 
 
-LANES = {"direct": CONTAINER_UVICORN_ARGS,
-         "asgi": ["--ws", "websockets-sansio", *CONTAINER_UVICORN_ARGS[2:]]}
+LANES = {
+    "direct": CONTAINER_UVICORN_ARGS,
+    "asgi": ["--ws", "websockets-sansio", *CONTAINER_UVICORN_ARGS[2:]],
+}
 
 
-def _fuzzed(spawn: Callable[..., AppProcess], settings: Any, cid: int, env: dict[str, str],
-            lane: str) -> Fuzzed:
+def _fuzzed(
+    spawn: Callable[..., AppProcess], settings: Any, cid: int, env: dict[str, str], lane: str
+) -> Fuzzed:
     proc = spawn("realtime.app:app", env, extra_args=LANES[lane])
     limit = int(env.get("WS_MAX_MESSAGES_PER_SECOND", "20"))
     return Fuzzed(proc, Target(proc.ws_url, token_maker(settings), frozenset({cid}), limit))
 
 
 @pytest.fixture(params=list(LANES))
-async def fuzz_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
-                   ) -> AsyncIterator[Fuzzed]:
+async def fuzz_hub(
+    spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
+) -> AsyncIterator[Fuzzed]:
     """A hub with a published content and the rate and address gates lifted."""
     hub = _fuzzed(spawn, settings, await content(), GATES_OFF, request.param)
     yield hub
@@ -94,18 +109,26 @@ async def fuzz_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any
 
 
 @pytest.fixture(params=list(LANES))
-async def flood_hub(spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
-                    ) -> AsyncIterator[Fuzzed]:
+async def flood_hub(
+    spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
+) -> AsyncIterator[Fuzzed]:
     """A hub with a published content and the default rate limit (20 frames/s)."""
-    hub = _fuzzed(spawn, settings, await content(), {"WS_CONNECTS_PER_IP_PER_MINUTE": "1000000"},
-                  request.param)
+    hub = _fuzzed(
+        spawn,
+        settings,
+        await content(),
+        {"WS_CONNECTS_PER_IP_PER_MINUTE": "1000000"},
+        request.param,
+    )
     yield hub
     print(_summary(hub.tally))
 
 
 def _summary(tally: Tally) -> str:
-    return (f"\nfuzz: {tally.frames} frames on {tally.connections} connections; frames by kind "
-            f"{dict(tally.labels.most_common())}; replies {dict(tally.replies.most_common())}")
+    return (
+        f"\nfuzz: {tally.frames} frames on {tally.connections} connections; frames by kind "
+        f"{dict(tally.labels.most_common())}; replies {dict(tally.replies.most_common())}"
+    )
 
 
 @settings(FUZZ, max_examples=220)
@@ -121,7 +144,9 @@ async def test_every_frame_gets_its_documented_reply(fuzz_hub: Fuzzed, data: st.
 
 @settings(FUZZ, max_examples=30)
 @given(data=st.data())
-async def test_floods_are_rate_limited_or_closed_4029(flood_hub: Fuzzed, data: st.DataObject) -> None:
+async def test_floods_are_rate_limited_or_closed_4029(
+    flood_hub: Fuzzed, data: st.DataObject
+) -> None:
     """A burst beyond WS_MAX_MESSAGES_PER_SECOND (default 20) is answered in order, each frame
     with its own reply or `rate_limited`, or closed 4029; nothing else."""
     target = flood_hub.target
@@ -142,23 +167,33 @@ async def test_out_of_order_messages(fuzz_hub: Fuzzed) -> None:
     fixed = [
         msg(type="heartbeat", playing=True, visible=True, id="h0"),  # no_session
         msg(type="stop", id="s0"),  # no_session
-        msg(**start, id="a"), msg(**start, id="b"),  # started, resumed
+        msg(**start, id="a"),
+        msg(**start, id="b"),  # started, resumed
         msg(**{**start, "tab_id": "other"}, id="c"),  # session_conflict
         msg(**{**start, "content_id": 10**15}, id="d"),  # content_unavailable; session kept
         msg(type="heartbeat", playing=True, visible=True, id="h1"),  # tick
         msg(**{**start, "tab_id": "other", "takeover": True}, id="e"),  # started (own takeover)
-        msg(type="stop", id="s1"), msg(type="stop", id="s2"),  # stopped, no_session
+        msg(type="stop", id="s1"),
+        msg(type="stop", id="s2"),  # stopped, no_session
         msg(type="heartbeat", playing=False, visible=False),  # no_session
     ]
     tally = await fuzz_hub.play(Script(tuple(fixed)))
     assert not tally.failures, tally.failures
-    assert tally.replies == {"error:no_session": 4, "started": 3, "error:session_conflict": 1,
-                             "error:content_unavailable": 1, "tick": 1, "stopped": 1}, tally.replies
+    assert tally.replies == {
+        "error:no_session": 4,
+        "started": 3,
+        "error:session_conflict": 1,
+        "error:content_unavailable": 1,
+        "tick": 1,
+        "stopped": 1,
+    }, tally.replies
 
 
 async def test_malformed_frames_close_4500_on_the_eleventh(fuzz_hub: Fuzzed) -> None:
     """Ten malformed frames are answered bad_request (binary ones too); the 11th closes 4500."""
-    junk = [Frame("raw", raw="{"), Frame("binary", raw=b"\x00", binary=True)] * 5 + [Frame("raw", raw="]")]
+    junk = [Frame("raw", raw="{"), Frame("binary", raw=b"\x00", binary=True)] * 5 + [
+        Frame("raw", raw="]")
+    ]
     tally = await fuzz_hub.play(Script(tuple(junk)))
     assert not tally.failures, tally.failures
     assert tally.replies == {"error:bad_request": 10, "close:4500": 1}

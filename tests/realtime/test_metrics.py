@@ -29,6 +29,12 @@ def test_counts_and_histogram_bounds_as_prometheus_defines_them() -> None:
     assert s[("hub_frames_total", (("result", "malformed"),))] == 3
     assert s[("hub_frames_total", (("result", "ok"),))] == 0  # known labels show from the start
     bucket = {dict(k[1])["le"]: v for k, v in s.items() if k[0] == "hub_heartbeat_seconds_bucket"}
-    assert (bucket["0.0005"], bucket["0.001"], bucket["0.0025"], bucket["2.5"], bucket["+Inf"]) == (1, 2, 3, 3, 4)
+    assert (bucket["0.0005"], bucket["0.001"], bucket["0.0025"], bucket["2.5"], bucket["+Inf"]) == (
+        1,
+        2,
+        3,
+        3,
+        4,
+    )
     assert s[("hub_heartbeat_seconds_count", ())] == 4
     assert abs(s[("hub_heartbeat_seconds_sum", ())] - 7.0025) < 1e-9

@@ -3,7 +3,7 @@
 import asyncio
 import signal
 
-from core import keys
+from live import keys
 
 
 async def test_takeover_on_node_b_closes_the_old_connection_on_node_a(hub, player, content) -> None:  # type: ignore[no-untyped-def]
@@ -13,7 +13,11 @@ async def test_takeover_on_node_b_closes_the_old_connection_on_node_a(hub, playe
     await old.start(cid, tab="A", device="tv")
     new = await player(b, 61)
     assert (await new.start(cid, tab="B", device="phone", takeover=True))["type"] == "started"
-    assert await old.expect("replaced") == {"type": "replaced", "content_id": cid, "by_device_id": "phone"}
+    assert await old.expect("replaced") == {
+        "type": "replaced",
+        "content_id": cid,
+        "by_device_id": "phone",
+    }
     assert await old.closed_with() == 4509
     assert (await new.request("heartbeat", "tick", playing=True, visible=True))["type"] == "tick"
 
@@ -32,7 +36,9 @@ async def test_reconnect_to_another_node_resumes(hub, player, content) -> None: 
     assert again["elapsed_ms"] == tick["elapsed_ms"]
 
 
-async def test_two_tabs_racing_heartbeats_earn_exactly_once_per_boundary(hub, player, content, redis) -> None:  # type: ignore[no-untyped-def]
+async def test_two_tabs_racing_heartbeats_earn_exactly_once_per_boundary(
+    hub, player, content, redis
+) -> None:  # type: ignore[no-untyped-def]
     """Two connections of one user (same tab, resumed on two nodes) flood heartbeats for
     thousands of ticks: rewards == floor(credited / interval), no duplicate id."""
     a, b = hub(WS_MAX_MESSAGES_PER_SECOND="10000"), hub(WS_MAX_MESSAGES_PER_SECOND="10000")

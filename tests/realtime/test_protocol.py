@@ -31,12 +31,24 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
         ('{"type":"start","content_id":"5","tab_id":"t","device_id":"d"}', None, "content_id"),
         ('{"type":"start","content_id":0,"tab_id":"t","device_id":"d"}', None, "content_id"),
         ('{"type":"start","content_id":1e400,"tab_id":"t","device_id":"d"}', None, "content_id"),
-        ('{"type":"start","content_id":123456789012345678901234567890,"tab_id":"t","device_id":"d"}', None, "content_id"),
+        (
+            '{"type":"start","content_id":123456789012345678901234567890,"tab_id":"t","device_id":"d"}',
+            None,
+            "content_id",
+        ),
         ('{"type":"start","content_id":1,"tab_id":"","device_id":"d"}', None, "tab_id"),
-        ('{"type":"start","content_id":1,"tab_id":"' + "x" * 65 + '","device_id":"d"}', None, "tab_id"),
+        (
+            '{"type":"start","content_id":1,"tab_id":"' + "x" * 65 + '","device_id":"d"}',
+            None,
+            "tab_id",
+        ),
         # PostgreSQL text cannot hold NUL (the session start row would be refused later); the
         # HTTP fallback and the api refuse it at the edge as well.
-        ('{"type":"start","content_id":1,"tab_id":"a\\u0000","device_id":"d","id":"n"}', "n", "tab_id"),
+        (
+            '{"type":"start","content_id":1,"tab_id":"a\\u0000","device_id":"d","id":"n"}',
+            "n",
+            "tab_id",
+        ),
         ('{"type":"start","content_id":1,"tab_id":"t","device_id":"\\u0000"}', None, "device_id"),
         ('{"type":"heartbeat","playing":true,"id":"h"}', "h", "visible"),
         ('{"type":"heartbeat","playing":1,"visible":true}', None, "playing"),
@@ -61,6 +73,9 @@ def test_server_frames_omit_an_absent_ref() -> None:
 
 
 def test_conflict_error_carries_the_active_session() -> None:
-    frame = protocol.encode(protocol.Error(code="session_conflict", message="m", ref="r",
-                                           active_content_id=3, active_device_id="d"))
+    frame = protocol.encode(
+        protocol.Error(
+            code="session_conflict", message="m", ref="r", active_content_id=3, active_device_id="d"
+        )
+    )
     assert '"active_content_id":3' in frame and '"active_device_id":"d"' in frame

@@ -17,17 +17,22 @@ BASE = 880_000  # ids no other test uses
 
 async def _existing(engine: Any, ids: list[int]) -> dict[int, list[str]]:
     async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT id, roles FROM users WHERE id = ANY(:ids)"),
-                                  {"ids": ids})
+        rows = await conn.execute(
+            text("SELECT id, roles FROM users WHERE id = ANY(:ids)"), {"ids": ids}
+        )
         return {int(r[0]): list(r[1]) for r in rows}
 
 
 async def test_concurrent_first_connections_share_a_few_inserts(engine) -> None:  # type: ignore[no-untyped-def]
     ids = [BASE + i for i in range(300)]
     async with engine.begin() as conn:  # one of them exists already, as an admin
-        await conn.execute(text("INSERT INTO users (id, roles) OVERRIDING SYSTEM VALUE"
-                                " VALUES (:id, ARRAY['admin']) ON CONFLICT DO NOTHING"),
-                           {"id": ids[7]})
+        await conn.execute(
+            text(
+                "INSERT INTO users (id, roles) OVERRIDING SYSTEM VALUE"
+                " VALUES (:id, ARRAY['admin']) ON CONFLICT DO NOTHING"
+            ),
+            {"id": ids[7]},
+        )
     p = Provisioner(engine, max_batch=100)
     await asyncio.gather(*(p.ensure(i) for i in ids + ids[:50]))  # some ask twice
     rows = await _existing(engine, ids)

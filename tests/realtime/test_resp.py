@@ -1,4 +1,4 @@
-"""The heartbeat path's own RESP connection (realtime/live/resp.py, wire.py) against real
+"""The heartbeat path's own RESP connection (live/resp.py, wire.py) against real
 redis-servers: order under pipelining, error replies, AUTH/SELECT, reconnect after a restart,
 the reply timeout on a stopped server, and ticks equal to the redis-py path's."""
 
@@ -13,24 +13,32 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection as RedisPyConnection
 from redis.exceptions import ConnectionError, MovedError, NoScriptError, ResponseError, TimeoutError
 
-from core import keys
-
-from realtime.live import scripts
-from realtime.live.resp import NOT_RUN, ClusterResp, RespConnection
-from realtime.live.store import LiveStore, TickParams, tick_result
-from realtime.live.wire import TickWire, command
-from realtime.live.wire import tail as wire_tail
+from live import keys, scripts
+from live.resp import NOT_RUN, ClusterResp, RespConnection
+from live.store import LiveStore, TickParams, tick_result
+from live.wire import TickWire, command
+from live.wire import tail as wire_tail
 
 P = 8
-PARAMS = TickParams(heartbeat_ms=1000, ttl_ms=30_000, interval_ms=1000, amount=10, cap=0,
-                    paused=False, tz_offset_ms=0)
+PARAMS = TickParams(
+    heartbeat_ms=1000,
+    ttl_ms=30_000,
+    interval_ms=1000,
+    amount=10,
+    cap=0,
+    paused=False,
+    tz_offset_ms=0,
+)
 
 
-@pytest.mark.parametrize("args", [
-    ("GET", "k"),
-    ("EVALSHA", "a" * 40, 2, "{p1}:x", "{p1}:y", 7, "", "ünï", b"\x00\xff"),
-    ("ZADD", "{c3}:viewers", "XX", "GT", 1_700_000_000_000, -12),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("GET", "k"),
+        ("EVALSHA", "a" * 40, 2, "{p1}:x", "{p1}:y", 7, "", "ünï", b"\x00\xff"),
+        ("ZADD", "{c3}:viewers", "XX", "GT", 1_700_000_000_000, -12),
+    ],
+)
 def test_command_encoding_matches_redis_py(args: tuple[object, ...]) -> None:
     packed = b"".join(RedisPyConnection().pack_command(*args))
     assert command(*args) == packed
@@ -62,7 +70,9 @@ async def test_many_pipelined_calls_resolve_in_order(redis_server) -> None:  # t
         assert set(await asyncio.gather(*sets)) == {b"OK"}
         assert await asyncio.gather(*gets) == [b"%d" % i for i in range(2000)]
         # Two commands, one future: the second reply is read and dropped.
-        assert await conn.call(command("INCR", "resp:n") + command("INCR", "resp:n"), replies=2) == 1
+        assert (
+            await conn.call(command("INCR", "resp:n") + command("INCR", "resp:n"), replies=2) == 1
+        )
         assert await conn.call(command("GET", "resp:n")) == b"2"
     finally:
         await conn.close()
@@ -134,7 +144,9 @@ async def test_callbacks_in_flight_get_the_connection_loss(make_redis_server) ->
 async def test_password_and_database_from_the_url(make_redis_server) -> None:  # type: ignore[no-untyped-def]
     server = make_redis_server()
     admin = Redis.from_url(server.url)
-    await admin.config_set("requirepass", "s3cret")  # after start: the fixture's PING has no password
+    await admin.config_set(
+        "requirepass", "s3cret"
+    )  # after start: the fixture's PING has no password
     await admin.aclose()
     url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
     conn = RespConnection.from_url(url)
@@ -265,11 +277,14 @@ async def test_cluster_ticks_by_callback_reach_each_commands_node(redis_cluster)
             await asyncio.sleep(0.01)
         assert await client.zscore(keys.viewers(5), "51") > joined
 
-        wrong = next(n for n in client.get_primaries()
-                     if n.name != client.nodes_manager.get_node_from_slot(wire.route[0]).name)
+        wrong = next(
+            n
+            for n in client.get_primaries()
+            if n.name != client.nodes_manager.get_node_from_slot(wire.route[0]).name
+        )
 
         class Misrouted:
-            class nodes_manager:  # noqa: N801 - stands in for redis-py's attribute
+            class nodes_manager:
                 @staticmethod
                 def get_node_from_slot(slot: int) -> Any:
                     return wrong

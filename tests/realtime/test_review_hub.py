@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from core import keys
+from live import keys
 
 P = 8  # REDIS_PARTITIONS of the FAST hubs
 
@@ -36,7 +36,8 @@ async def _watch(client: Any, seconds: float) -> tuple[list[dict[str, Any]], int
 
 
 async def test_accounts_over_the_device_limit_watch_on_with_held_rewards(
-        hub: Any, player: Any, content: Any, redis: Any) -> None:
+    hub: Any, player: Any, content: Any, redis: Any
+) -> None:
     h = hub(REVIEW_ACCOUNTS_PER_DEVICE="2")
     cid = await content()
     shared = [await player(h, uid) for uid in (31, 32, 33)]
@@ -51,30 +52,44 @@ async def test_accounts_over_the_device_limit_watch_on_with_held_rewards(
     alone = await player(h, 34)
     await alone.start(cid, device="own-phone")
     results = await asyncio.gather(*(_watch(c, 2.5) for c in [*shared, alone]))
-    for uid, (rewards, elapsed) in zip((31, 32, 33), results[:3]):
+    for uid, (rewards, elapsed) in zip((31, 32, 33), results[:3], strict=False):
         assert rewards == [] and elapsed >= 1500, (uid, rewards, elapsed)
         held = await _outbox(redis, uid, b"g")
         assert held and all(g[b"hold"] == b"1" for g in held)
         assert [g[b"rid"].decode() for g in held] == [
-            f"w:{uid}:{cid}:{n}" for n in range(1, len(held) + 1)]
+            f"w:{uid}:{cid}:{n}" for n in range(1, len(held) + 1)
+        ]
         assert int(await redis.hget(keys.UserKeys(uid, P).balance, "pend") or 0) == 0
     rewards, _ = results[3]  # the account on its own device is paid and shown as usual
     assert rewards and rewards[-1]["balance"] == 10 * len(rewards)
     assert all(b"hold" not in g for g in await _outbox(redis, 34, b"g"))
 
 
-async def test_fallback_starts_count_per_address(hub: Any, content: Any, redis: Any,
-                                                 token: Any) -> None:
+async def test_fallback_starts_count_per_address(
+    hub: Any, content: Any, redis: Any, token: Any
+) -> None:
     """Three accounts opening HTTP fallback sessions from one address (limit 2) on three
     devices: flagged as `ip`; their later timer calls announce no rewards."""
     h = hub(REVIEW_ACCOUNTS_PER_IP="2")
     cid = await content()
-    bodies = {uid: {"content_id": cid, "tab_id": "t", "device_id": f"d{uid}", "playing": True,
-                    "visible": True} for uid in (41, 42, 43)}
+    bodies = {
+        uid: {
+            "content_id": cid,
+            "tab_id": "t",
+            "device_id": f"d{uid}",
+            "playing": True,
+            "visible": True,
+        }
+        for uid in (41, 42, 43)
+    }
     async with httpx.AsyncClient(timeout=10) as http:
+
         async def call(uid: int) -> dict[str, Any]:
-            r = await http.post(f"{h.url}/api/service/timer-session", json=bodies[uid],
-                                headers={"Authorization": f"Bearer {token(uid)}"})
+            r = await http.post(
+                f"{h.url}/api/service/timer-session",
+                json=bodies[uid],
+                headers={"Authorization": f"Bearer {token(uid)}"},
+            )
             assert r.status_code == 200, r.text
             return dict(r.json()["data"])
 

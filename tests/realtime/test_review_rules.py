@@ -3,15 +3,16 @@ over its limit, and which accounts a start flags."""
 
 from types import SimpleNamespace
 
-from realtime import review
-from realtime.review import Flag, ReviewLimits, Seen
+from live import review
+from live.review import Flag, ReviewLimits, Seen
 
 LIMITS = ReviewLimits(per_device=3, per_ip=20, window_ms=86_400_000)
 
 
 def test_limits_come_from_the_settings_with_the_window_in_hours() -> None:
-    s = SimpleNamespace(review_accounts_per_device=4, review_accounts_per_ip=0,
-                        review_window_hours=6)
+    s = SimpleNamespace(
+        review_accounts_per_device=4, review_accounts_per_ip=0, review_window_hours=6
+    )
     assert ReviewLimits.from_settings(s) == ReviewLimits(4, 0, 6 * 3_600_000)
 
 
@@ -55,5 +56,8 @@ def test_each_account_is_flagged_once_device_before_address() -> None:
     seen = [Seen("device", "tv", True, 2), Seen("ip", "10.0.0.1", True, 3)]
     members = {("device", "tv"): [7, 8], ("ip", "10.0.0.1"): [7, 8, 9]}
     out = review.flags(8, limits, seen, members)
-    assert out == [Flag(8, "device", "tv", 2), Flag(7, "device", "tv", 2),
-                   Flag(9, "ip", "10.0.0.1", 3)]
+    assert out == [
+        Flag(8, "device", "tv", 2),
+        Flag(7, "device", "tv", 2),
+        Flag(9, "ip", "10.0.0.1", 3),
+    ]

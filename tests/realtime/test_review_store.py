@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from core import holds, keys
-from realtime.live.reviews import ReviewTracker
-from realtime.live.store import LiveStore
-from realtime.review import ReviewLimits
+from live import holds, keys
+from live.review import ReviewLimits
+from live.review_store import ReviewTracker
+from live.store import LiveStore
 from tests.realtime.conftest import STORE_PARTITIONS as P
 from tests.realtime.test_store import params
 
@@ -31,7 +31,8 @@ async def _grants(store: LiveStore, uid: int) -> list[dict[bytes, bytes]]:
 
 
 async def test_more_accounts_on_one_device_than_allowed_are_all_put_on_hold(
-        store: LiveStore) -> None:
+    store: LiveStore,
+) -> None:
     tracker = ReviewTracker(store, LIMITS)
     for uid in (1, 2, 3):  # three accounts: the limit itself is allowed
         assert await tracker.record(uid, "tv", "10.0.0.1") == []
@@ -61,8 +62,7 @@ async def test_many_accounts_from_one_address_are_flagged_as_ip(store: LiveStore
     assert (flag[b"why"], flag[b"key"], flag[b"n"]) == (b"ip", b"192.0.2.7", b"6")
 
 
-async def test_only_accounts_within_the_window_count_and_the_sets_expire(
-        store: LiveStore) -> None:
+async def test_only_accounts_within_the_window_count_and_the_sets_expire(store: LiveStore) -> None:
     tracker = ReviewTracker(store, LIMITS)
     now = 1_800_000_000_000
     for uid in (1, 2, 3):
@@ -80,7 +80,8 @@ async def test_checks_that_are_off_record_nothing(store: LiveStore) -> None:
 
 
 async def test_a_held_user_earns_held_grants_outside_pend_with_the_same_ids(
-        store: LiveStore) -> None:
+    store: LiveStore,
+) -> None:
     """While held, each boundary is still granted once (same reward id, counted toward the
     daily cap) but the entry is marked held, `pend` does not grow and the tick does not list
     it; after the hold is lifted the next boundaries are paid as usual."""
@@ -90,8 +91,10 @@ async def test_a_held_user_earns_held_grants_outside_pend_with_the_same_ids(
     paid = await store.tick(uid, 3, "s1", 1, "t", "d", True, params(interval_ms=100))
     assert len(paid.granted) >= 1 and paid.pending == 10 * len(paid.granted)
     await ReviewTracker(store, ReviewLimits(1, 0, DAY_MS)).record(99, "d", "")
-    assert [f.user_id for f in await ReviewTracker(store, ReviewLimits(1, 0, DAY_MS))
-            .record(uid, "d", "")] == [uid, 99]
+    assert [
+        f.user_id
+        for f in await ReviewTracker(store, ReviewLimits(1, 0, DAY_MS)).record(uid, "d", "")
+    ] == [uid, 99]
     await asyncio.sleep(0.25)
     held = await store.tick(uid, 3, "s1", 1, "t", "d", True, params(interval_ms=100))
     assert held.status == "ok" and held.granted == () and held.pending == paid.pending
@@ -99,8 +102,9 @@ async def test_a_held_user_earns_held_grants_outside_pend_with_the_same_ids(
     marked = [g for g in grants if g.get(b"hold") == b"1"]
     assert len(marked) >= 1 and len(grants) == len(paid.granted) + len(marked)
     # Reward ids run on without a gap or a repeat, held or not.
-    assert [g[b"rid"].decode() for g in grants] == [f"w:{uid}:3:{n}"
-                                                    for n in range(1, len(grants) + 1)]
+    assert [g[b"rid"].decode() for g in grants] == [
+        f"w:{uid}:3:{n}" for n in range(1, len(grants) + 1)
+    ]
     day = await store.redis.hget(store.user_keys(uid).day, "c")
     assert int(day) == len(grants)  # held grants count in the day's tally (the cap)
     # Approved: the hold is lifted; the next boundaries are paid and shown again.
@@ -113,7 +117,8 @@ async def test_a_held_user_earns_held_grants_outside_pend_with_the_same_ids(
 
 
 async def test_approval_exempts_from_new_flags_for_a_window_and_rejection_keeps_the_hold(
-        store: LiveStore) -> None:
+    store: LiveStore,
+) -> None:
     tracker = ReviewTracker(store, ReviewLimits(per_device=1, per_ip=0, window_ms=DAY_MS))
     await tracker.record(1, "tv", "")
     assert {f.user_id for f in await tracker.record(2, "tv", "")} == {1, 2}

@@ -2,7 +2,7 @@
 
 from zoneinfo import ZoneInfo
 
-from realtime import rules
+from live import rules
 
 
 def test_credit_is_the_gap_capped_at_one_and_a_half_intervals() -> None:
@@ -86,7 +86,9 @@ def test_reference_store_resume_conflict_takeover_epochs() -> None:
     assert s.start(2_000, 1, "t2", "d2", False, "c") == ("conflict", 1, "d1")
     assert s.start(3_000, 1, "t2", "d2", True, "d") == ("takeover", "d", 2)
     # The replaced tab's heartbeats are refused: its epoch is stale.
-    assert s.tick(4_000, "a", 1, True, interval=60_000, amount=10, cap=0, paused=False, offset=0) == ("replaced",)
+    assert s.tick(
+        4_000, "a", 1, True, interval=60_000, amount=10, cap=0, paused=False, offset=0
+    ) == ("replaced",)
     # After expiry anyone may start, without conflict.
     assert s.start(40_000, 1, "t1", "d1", False, "e")[0] == "new"
 
@@ -103,5 +105,9 @@ def test_reference_store_holds_grants_without_showing_or_pending_them() -> None:
     s.hold = False
     assert s.tick(21_000, "a", 1, True, **kw)[-3:] == (20, False, (4,))
     assert [e for e in s.outbox if e[0] == "g"] == [
-        ("g", "1:1"), ("g", "1:2", "held"), ("g", "1:3", "held"), ("g", "1:4")]
+        ("g", "1:1"),
+        ("g", "1:2", "held"),
+        ("g", "1:3", "held"),
+        ("g", "1:4"),
+    ]
     assert s.count == 4

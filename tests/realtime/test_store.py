@@ -3,23 +3,36 @@
 import asyncio
 import random
 
-from core import holds, keys
-from realtime import rules
-from realtime.live import scripts
-from realtime.live.store import LiveStore, TickParams
+from live import holds, keys, rules, scripts
+from live.store import LiveStore, TickParams
 
 P = 8  # partitions
 
 
 def params(**kw: int | bool) -> TickParams:
-    base = dict(heartbeat_ms=1000, ttl_ms=30_000, interval_ms=1000, amount=10, cap=0,
-                paused=False, tz_offset_ms=0)
+    base = {
+        "heartbeat_ms": 1000,
+        "ttl_ms": 30_000,
+        "interval_ms": 1000,
+        "amount": 10,
+        "cap": 0,
+        "paused": False,
+        "tz_offset_ms": 0,
+    }
     base.update(kw)
     return TickParams(**base)  # type: ignore[arg-type]
 
 
-async def start(store: LiveStore, uid: int = 7, cid: int = 3, tab: str = "t", dev: str = "d",
-                takeover: bool = False, sid: str = "s1", conn: str = "c1"):  # type: ignore[no-untyped-def]
+async def start(
+    store: LiveStore,
+    uid: int = 7,
+    cid: int = 3,
+    tab: str = "t",
+    dev: str = "d",
+    takeover: bool = False,
+    sid: str = "s1",
+    conn: str = "c1",
+):  # type: ignore[no-untyped-def]
     return await store.start(uid, cid, tab, dev, takeover, sid, "n1", conn, "ws", 30_000)
 
 
@@ -147,8 +160,12 @@ async def test_many_concurrent_ticks_share_pipelines_and_stay_exact(store: LiveS
     total = 0
     for _ in range(5):
         await asyncio.sleep(0.12)
-        results = await asyncio.gather(*(
-            store.tick(uid, 9, f"s{uid}", 1, "t", "d", True, params(interval_ms=100)) for uid in users))
+        results = await asyncio.gather(
+            *(
+                store.tick(uid, 9, f"s{uid}", 1, "t", "d", True, params(interval_ms=100))
+                for uid in users
+            )
+        )
         assert all(r.status == "ok" for r in results)
         total += sum(len(r.granted) for r in results)
     grants = 0
@@ -163,7 +180,7 @@ async def _now(redis) -> float:  # type: ignore[no-untyped-def]
 
 
 async def test_lua_matches_the_reference_model_on_random_histories(store: LiveStore) -> None:
-    """The scripts and realtime.rules.ReferenceStore agree step by step (the script's own
+    """The scripts and live.rules.ReferenceStore agree step by step (the script's own
     clock reading is fed to the model), with the user put on hold for review and approved
     at random points; at the end of each history the outboxes hold the same grants, held
     ones marked."""
@@ -182,8 +199,9 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                 if model.hold:
                     await holds.apply_decision(store.redis, uid, P, "approve", 0)
                 else:
-                    await store.runner.run(scripts.FLAG, (k.balance, k.outbox),
-                                           (uid, "device", "dev-a", 2))
+                    await store.runner.run(
+                        scripts.FLAG, (k.balance, k.outbox), (uid, "device", "dev-a", 2)
+                    )
                 model.hold = not model.hold
             op = rng.random()
             tab = rng.choice(["a", "b"])
@@ -191,7 +209,9 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
             if op < 0.2:
                 takeover = rng.random() < 0.5
                 sid = f"s{history}-{step}"
-                r = await store.start(uid, cid, tab, "dev-" + tab, takeover, sid, "n", "c", "ws", ttl)
+                r = await store.start(
+                    uid, cid, tab, "dev-" + tab, takeover, sid, "n", "c", "ws", ttl
+                )
                 expect = model.start(r.now_ms, cid, tab, "dev-" + tab, takeover, sid)
                 if r.status == "conflict":
                     got = ("conflict", r.other_content, r.other_device)
@@ -201,25 +221,65 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                 assert got == expect, (history, step)
             elif op < 0.95 and sid_of:
                 earning = rng.random() < 0.8
-                p = params(heartbeat_ms=hb, ttl_ms=ttl, interval_ms=rng.choice([50, 50, 80]),
-                           cap=cap)
-                r = await store.tick(uid, sid_of["cid"], sid_of["sid"], sid_of["epoch"],
-                                     sid_of["tab"], "dev-" + sid_of["tab"], earning, p)
+                p = params(
+                    heartbeat_ms=hb, ttl_ms=ttl, interval_ms=rng.choice([50, 50, 80]), cap=cap
+                )
+                r = await store.tick(
+                    uid,
+                    sid_of["cid"],
+                    sid_of["sid"],
+                    sid_of["epoch"],
+                    sid_of["tab"],
+                    "dev-" + sid_of["tab"],
+                    earning,
+                    p,
+                )
                 if r.status != "ok":
-                    expect = model.tick(r.now_ms or 0, sid_of["sid"], sid_of["epoch"], earning,
-                                        interval=p.interval_ms, amount=10, cap=cap, paused=False,
-                                        offset=0) if r.status == "replaced" else None
+                    expect = (
+                        model.tick(
+                            r.now_ms or 0,
+                            sid_of["sid"],
+                            sid_of["epoch"],
+                            earning,
+                            interval=p.interval_ms,
+                            amount=10,
+                            cap=cap,
+                            paused=False,
+                            offset=0,
+                        )
+                        if r.status == "replaced"
+                        else None
+                    )
                     if r.status == "no_session":
-                        assert model.session is None or model.session.sid != sid_of["sid"] or \
-                            model.session.deadline < int(await _now(store.redis)), (history, step)
+                        assert (
+                            model.session is None
+                            or model.session.sid != sid_of["sid"]
+                            or model.session.deadline < int(await _now(store.redis))
+                        ), (history, step)
                         sid_of = {}
                     else:
                         assert expect == ("replaced",)
                     continue
-                expect = model.tick(r.now_ms, sid_of["sid"], sid_of["epoch"], earning,
-                                    interval=p.interval_ms, amount=10, cap=cap, paused=False, offset=0)
-                got = ("ok", r.elapsed_ms, r.credited_ms, r.remaining_ms, r.pending, r.notice,
-                       r.granted)
+                expect = model.tick(
+                    r.now_ms,
+                    sid_of["sid"],
+                    sid_of["epoch"],
+                    earning,
+                    interval=p.interval_ms,
+                    amount=10,
+                    cap=cap,
+                    paused=False,
+                    offset=0,
+                )
+                got = (
+                    "ok",
+                    r.elapsed_ms,
+                    r.credited_ms,
+                    r.remaining_ms,
+                    r.pending,
+                    r.notice,
+                    r.granted,
+                )
                 assert got == expect, (history, step)
             elif sid_of:
                 r = await store.stop(uid, sid_of["sid"])
@@ -228,8 +288,11 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                 assert got == expect, (history, step)
                 sid_of = {}
         entries = await store.redis.xrange(keys.outbox(uid % P))
-        grants = [("g", f[b"rid"].decode().split(":", 2)[2]) + (("held",) if b"hold" in f else ())
-                  for _, f in entries if f[b"t"] == b"g" and f[b"uid"] == str(uid).encode()]
+        grants = [
+            ("g", f[b"rid"].decode().split(":", 2)[2]) + (("held",) if b"hold" in f else ())
+            for _, f in entries
+            if f[b"t"] == b"g" and f[b"uid"] == str(uid).encode()
+        ]
         assert grants == [e for e in model.outbox if e[0] == "g"], history
         held += sum(1 for e in grants if e[-1] == "held")
     assert held > 0  # the histories did put grants on hold

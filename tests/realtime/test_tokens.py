@@ -28,11 +28,16 @@ USER = 77
 
 
 @pytest.fixture
-async def token_hub(spawn: Callable[..., AppProcess], content: Any) -> AsyncIterator[tuple[AppProcess, int]]:
+async def token_hub(
+    spawn: Callable[..., AppProcess], content: Any
+) -> AsyncIterator[tuple[AppProcess, int]]:
     """One hub, run as in the container, and a published content, for the whole matrix."""
     cid = await content()
-    proc = spawn("realtime.app:app", {"WS_CONNECTS_PER_IP_PER_MINUTE": "100000"},
-                 extra_args=CONTAINER_UVICORN_ARGS)
+    proc = spawn(
+        "realtime.app:app",
+        {"WS_CONNECTS_PER_IP_PER_MINUTE": "100000"},
+        extra_args=CONTAINER_UVICORN_ARGS,
+    )
     yield proc, cid
     assert http_status(proc.port, "/health") == 200  # no case took the process down
 
@@ -63,8 +68,11 @@ def _bearer(token: str | None) -> dict[str, str]:
 
 def _check(results: dict[str, tuple[str, str | tuple[str, ...]]]) -> None:
     """Fail with one line per case whose answer was not the documented one."""
-    wrong = {name: (got, want) for name, (got, want) in results.items()
-             if got != want and not (isinstance(want, tuple) and got in want)}
+    wrong = {
+        name: (got, want)
+        for name, (got, want) in results.items()
+        if got != want and not (isinstance(want, tuple) and got in want)
+    }
     assert not wrong, "\n".join(f"{n}: got {g}, documented {w}" for n, (g, w) in wrong.items())
     assert set(results) == set(token_case_names())
 
@@ -76,8 +84,11 @@ async def test_websocket_query_token(token_hub: tuple[AppProcess, int], settings
     results: dict[str, tuple[str, str | tuple[str, ...]]] = {}
     for name, case in token_cases(settings, USER).items():
         url = f"{proc.ws_url}/ws" + ("" if case.token is None else f"?token={case.token}")
-        want = ("http:414", "no-handshake") if name in BEYOND_HANDSHAKE_LIMITS else \
-            _expected_close(case.expect)
+        want = (
+            ("http:414", "no-handshake")
+            if name in BEYOND_HANDSHAKE_LIMITS
+            else _expected_close(case.expect)
+        )
         results[name] = (await _connect_outcome(url), want)
     _check(results)
 
@@ -87,14 +98,18 @@ async def test_websocket_bearer_header(token_hub: tuple[AppProcess, int], settin
     proc, _ = token_hub
     results: dict[str, tuple[str, str | tuple[str, ...]]] = {}
     for name, case in token_cases(settings, USER).items():
-        want = ("http:431", "no-handshake") if name in BEYOND_HANDSHAKE_LIMITS else \
-            _expected_close(case.expect)
+        want = (
+            ("http:431", "no-handshake")
+            if name in BEYOND_HANDSHAKE_LIMITS
+            else _expected_close(case.expect)
+        )
         results[name] = (await _connect_outcome(f"{proc.ws_url}/ws", _bearer(case.token)), want)
     _check(results)
 
 
-async def test_oversized_token_gets_an_http_refusal(token_hub: tuple[AppProcess, int],
-                                                    settings: Any) -> None:
+async def test_oversized_token_gets_an_http_refusal(
+    token_hub: tuple[AppProcess, int], settings: Any
+) -> None:
     """A 64 KiB token is refused before the upgrade with 414 (query) or 431 (header), promptly.
     (Plain uvicorn 0.54 never writes websockets' refusal: realtime.wsdirect does.)"""
     proc, _ = token_hub
@@ -144,24 +159,37 @@ async def test_http_fallback(token_hub: tuple[AppProcess, int], settings: Any) -
     async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
         for name, case in token_cases(settings, USER).items():
             tab = f"t-{name}"
-            body = {"content_id": cid, "tab_id": tab, "device_id": "d", "playing": True,
-                    "visible": True, "takeover": True}
+            body = {
+                "content_id": cid,
+                "tab_id": tab,
+                "device_id": "d",
+                "playing": True,
+                "visible": True,
+                "takeover": True,
+            }
             answers = []
-            for path, payload in (("/api/service/timer-session", body),
-                                  ("/api/service/out-event", {"content_id": cid, "tab_id": tab})):
+            for path, payload in (
+                ("/api/service/timer-session", body),
+                ("/api/service/out-event", {"content_id": cid, "tab_id": tab}),
+            ):
                 r = await http.post(path, json=payload, headers=_bearer(case.token))
-                answers.append(str(r.status_code) if r.status_code == 200
-                               else f"{r.status_code} {r.json()['error']['code']}")
+                answers.append(
+                    str(r.status_code)
+                    if r.status_code == 200
+                    else f"{r.status_code} {r.json()['error']['code']}"
+                )
             want = "200" if case.expect == "accept" else f"401 {HTTP_CODE_FOR[case.expect]}"
             results[name] = (" / ".join(answers), f"{want} / {want}")
     _check(results)
 
 
-async def test_query_token_is_not_read_by_the_http_fallback(token_hub: tuple[AppProcess, int],
-                                                            token: Any) -> None:
+async def test_query_token_is_not_read_by_the_http_fallback(
+    token_hub: tuple[AppProcess, int], token: Any
+) -> None:
     """The fallback takes the bearer header only (PROTOCOL 5): a valid `?token=` is missing."""
     proc, cid = token_hub
     async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
-        r = await http.post(f"/api/service/out-event?token={token(USER)}",
-                            json={"content_id": cid, "tab_id": "t"})
+        r = await http.post(
+            f"/api/service/out-event?token={token(USER)}", json={"content_id": cid, "tab_id": "t"}
+        )
     assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")

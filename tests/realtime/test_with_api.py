@@ -37,9 +37,14 @@ async def test_hub_probes_and_metrics(hub, player, content) -> None:  # type: ig
         assert (await http.get(f"{h.url}/health")).json() == {"status": "ok"}
         assert (await http.get(f"{h.url}/ready")).status_code == 200
         text = (await http.get(f"{h.url}/metrics")).text
-    for name in ("hub_connections_open 1.0", 'hub_heartbeats_total{outcome="ok"} 1.0',
-                 "hub_heartbeat_seconds_bucket", "hub_rewards_granted_total",
-                 "hub_outbox_entries", "hub_sessions_live"):
+    for name in (
+        "hub_connections_open 1.0",
+        'hub_heartbeats_total{outcome="ok"} 1.0',
+        "hub_heartbeat_seconds_bucket",
+        "hub_rewards_granted_total",
+        "hub_outbox_entries",
+        "hub_sessions_live",
+    ):
         assert name in text, name
 
 

@@ -45,7 +45,9 @@ async def test_expired_token_at_connect_closes_4005(hub, token) -> None:  # type
 
 async def test_bearer_header_authenticates(hub, token) -> None:  # type: ignore[no-untyped-def]
     h = hub()
-    async with connect(f"{h.ws_url}/ws", additional_headers={"Authorization": f"Bearer {token(8)}"}) as ws:
+    async with connect(
+        f"{h.ws_url}/ws", additional_headers={"Authorization": f"Bearer {token(8)}"}
+    ) as ws:
         assert json.loads(await ws.recv())["user_id"] == "8"
 
 
@@ -59,19 +61,26 @@ async def test_blocked_user_is_refused_and_open_connections_close_4503(hub, play
     assert await q.closed_with(5) == 4503
 
 
-async def test_blocked_ip_range_is_refused_and_open_connections_close_4503(hub, player, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_blocked_ip_range_is_refused_and_open_connections_close_4503(
+    hub, player, engine
+) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
     h = hub()
     p = await player(h, 32)
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO ip_blocks (cidr, reason) VALUES ('127.0.0.0/8', 'test')"))
+        await conn.execute(
+            text("INSERT INTO ip_blocks (cidr, reason) VALUES ('127.0.0.0/8', 'test')")
+        )
     assert await p.closed_with(5) == 4503
     q = await player(h, 33, hello=False)
     assert await q.closed_with(5) == 4503
     async with httpx.AsyncClient() as http:
-        r = await http.post(f"{h.url}/api/service/out-event", json={"content_id": 1, "tab_id": "t"},
-                            headers={"Authorization": f"Bearer {p.ws.request.path.split('token=')[1]}"})
+        r = await http.post(
+            f"{h.url}/api/service/out-event",
+            json={"content_id": 1, "tab_id": "t"},
+            headers={"Authorization": f"Bearer {p.ws.request.path.split('token=')[1]}"},
+        )
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
 
 
@@ -119,12 +128,19 @@ async def test_random_garbage_never_crashes_the_hub(hub, player, content) -> Non
         '{"type":"\u202e\U0001f600","id":"\u00e9"}',
         '{"type":' + "[" * 2000 + "]" * 2000 + "}",
         '{"type":"start","content_id":1.5,"tab_id":"t","device_id":"d"}',
-        '"just a string"', "null", "{}", "1e999",
+        '"just a string"',
+        "null",
+        "{}",
+        "1e999",
     ]
     for round_ in range(3):
         p = await player(h, 50 + round_)
         for i in range(9):
-            frame = rng.choice(samples) if i % 2 else bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))).decode("latin-1")
+            frame = (
+                rng.choice(samples)
+                if i % 2
+                else bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))).decode("latin-1")
+            )
             await p.ws.send(frame)
             reply = await p.recv()
             assert reply["type"] == "error" and reply["code"] == "bad_request", (frame, reply)
@@ -141,7 +157,11 @@ async def test_stop_without_session_is_no_session(hub, player) -> None:  # type:
 def _masked_text_frame(payload: bytes) -> bytes:
     assert len(payload) < 126
     mask = os.urandom(4)
-    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return (
+        bytes([0x81, 0x80 | len(payload)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    )
 
 
 async def test_a_client_that_never_reads_is_dropped(hub, token) -> None:  # type: ignore[no-untyped-def]
@@ -157,17 +177,23 @@ async def test_a_client_that_never_reads_is_dropped(hub, token) -> None:  # type
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", h.port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws?token={token(99)} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /ws?token={token(99)} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     assert b" 101 " in sock.recv(1024)  # the handshake (and maybe hello); never read again
     burst = _masked_text_frame(b'{"type":"ping","id":"' + b"p" * 64 + b'"}') * 900
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
-    for _ in range(100):  # up to 90k pings at ~9k/s (under the rate limit), until the hub stops reading
+    for _ in range(
+        100
+    ):  # up to 90k pings at ~9k/s (under the rate limit), until the hub stops reading
         try:
             await asyncio.wait_for(loop.sock_sendall(sock, burst), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         await asyncio.sleep(0.1)
     deadline = loop.time() + 20

@@ -4,7 +4,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from core import keys
+from live import keys
 
 
 async def test_happy_path_hello_start_heartbeats_reward_stop(hub, player, content, redis) -> None:  # type: ignore[no-untyped-def]
@@ -23,7 +23,9 @@ async def test_happy_path_hello_start_heartbeats_reward_stop(hub, player, conten
         assert tick["ref"] == f"h{i}" and tick["content_id"] == cid
         rewards += [f for f in p.frames if f["type"] == "reward" and f not in rewards]
     assert tick["elapsed_ms"] >= 1500
-    assert [r["reward_id"] for r in rewards] == [f"w:42:{cid}:{n}" for n in range(1, len(rewards) + 1)]
+    assert [r["reward_id"] for r in rewards] == [
+        f"w:42:{cid}:{n}" for n in range(1, len(rewards) + 1)
+    ]
     assert rewards and rewards[-1]["balance"] == 10 * len(rewards) and rewards[0]["kind"] == "watch"
     stopped = await p.request("stop", "stopped")
     assert stopped["content_id"] == cid and stopped["watched_ms"] == tick["elapsed_ms"]
@@ -53,16 +55,23 @@ async def test_unknown_or_unpublished_content_is_unavailable(hub, player, conten
     assert (await p.start(draft))["code"] == "content_unavailable"
 
 
-async def test_deleted_content_ends_live_sessions_at_the_next_heartbeat(hub, player, content, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_deleted_content_ends_live_sessions_at_the_next_heartbeat(
+    hub, player, content, engine
+) -> None:  # type: ignore[no-untyped-def]
     cid = await content()
     p = await player(hub(), 5)
     assert (await p.start(cid))["type"] == "started"
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE contents SET deleted_at = now(), updated_at = now() WHERE id = :id"), {"id": cid})
+        await conn.execute(
+            text("UPDATE contents SET deleted_at = now(), updated_at = now() WHERE id = :id"),
+            {"id": cid},
+        )
     await asyncio.sleep(1.5)  # CONTROL_POLL_MS is 500 in these tests
     err = await p.request("heartbeat", "error", playing=True, visible=True)
     assert err["code"] == "content_unavailable"
-    assert (await p.request("heartbeat", "error", playing=True, visible=True))["code"] == "no_session"
+    assert (await p.request("heartbeat", "error", playing=True, visible=True))[
+        "code"
+    ] == "no_session"
 
 
 async def test_paused_or_hidden_heartbeats_earn_nothing(hub, player, content) -> None:  # type: ignore[no-untyped-def]

@@ -136,9 +136,11 @@ class Proc:
         return self.stdout_path.read_text(errors="replace")
 
     def output_tail(self, lines: int = 60) -> str:
-        text = (
-            self.stderr_text().splitlines() + ["--- stdout ---"] + self.stdout_text().splitlines()
-        )
+        text = [
+            *self.stderr_text().splitlines(),
+            "--- stdout ---",
+            *self.stdout_text().splitlines(),
+        ]
         return "\n".join(text[-lines:])
 
     def signal(self, sig: int) -> None:

@@ -586,8 +586,16 @@ class RedisClusterServers:
         self.nodes = [
             RedisServer(
                 Path(base_dir) / f"node-{i}",
-                extra_args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                            "--cluster-node-timeout", "2000", "--cluster-port", str(free_port())),
+                extra_args=(
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-port",
+                    str(free_port()),
+                ),
             )
             for i in range(masters)
         ]
@@ -606,7 +614,9 @@ class RedisClusterServers:
         cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
         subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-yes"],
-            check=True, capture_output=True, timeout=timeout,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -29,8 +29,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from realtime.wsdirect import UVICORN_WS as HUB_WS
 
 # The hub's uvicorn flags in the container (deploy/docker-entrypoint.sh).
-CONTAINER_UVICORN_ARGS = ["--ws", HUB_WS, "--ws-max-size", "4096",
-                          "--ws-per-message-deflate", "false"]
+CONTAINER_UVICORN_ARGS = [
+    "--ws",
+    HUB_WS,
+    "--ws-max-size",
+    "4096",
+    "--ws-per-message-deflate",
+    "false",
+]
 MAX_FRAME_BYTES = 4096  # WS_MAX_FRAME_BYTES at its default, as in the container
 MALFORMED_LIMIT = 10  # PROTOCOL 4.3: more than 10 malformed frames in a minute close 4500
 # msgspec decodes nested JSON recursively under Python's recursion limit (1000), so where a
@@ -189,7 +195,10 @@ def message_of(tree: Any) -> Message | None:
     it is malformed. Unknown fields are ignored (docs/protocol-notes.md)."""
     if not isinstance(tree, dict):
         return None
-    get = lambda name: _value(tree.get(name, _ABSENT))
+
+    def get(name: str) -> Any:
+        return _value(tree.get(name, _ABSENT))
+
     ident = get("id")
     if ident is not _ABSENT and ident is not None and not (type(ident) is str and len(ident) <= 64):
         return None
@@ -199,13 +208,17 @@ def message_of(tree: Any) -> Message | None:
         return None
     fields: dict[str, Any] = {}
     if kind == "start":
-        cid, tab, dev, takeover = get("content_id"), get("tab_id"), get("device_id"), get("takeover")
+        cid, tab, dev, takeover = (
+            get("content_id"),
+            get("tab_id"),
+            get("device_id"),
+            get("takeover"),
+        )
         if not (_is_int(cid) and 1 <= cid <= INT64_MAX and _short(tab) and _short(dev)):
             return None
         if takeover is not _ABSENT and type(takeover) is not bool:
             return None
-        fields = {"content_id": cid, "tab_id": tab, "device_id": dev,
-                  "takeover": takeover is True}
+        fields = {"content_id": cid, "tab_id": tab, "device_id": dev, "takeover": takeover is True}
     elif kind == "heartbeat":
         playing, visible, pos = get("playing"), get("visible"), get("position_s")
         if type(playing) is not bool or type(visible) is not bool:
@@ -277,7 +290,11 @@ class Expect:
 
 def classify(frame: Frame, payload: str | bytes) -> Expect:
     """What the contract says about one frame, state aside."""
-    size = len(payload) if isinstance(payload, bytes) else len(payload.encode("utf-8", "surrogatepass"))
+    size = (
+        len(payload)
+        if isinstance(payload, bytes)
+        else len(payload.encode("utf-8", "surrogatepass"))
+    )
     if size > MAX_FRAME_BYTES:
         return Expect(close=1009)
     if frame.binary:
@@ -336,8 +353,9 @@ class State:
 SESSION_TTL_MARGIN_S = 25.0  # below the 30 s default TTL: a session this quiet may have expired
 
 
-def outcomes(state: State, exp: Expect, watchable: frozenset[int], now: float
-             ) -> list[tuple[Outcome, State]]:
+def outcomes(
+    state: State, exp: Expect, watchable: frozenset[int], now: float
+) -> list[tuple[Outcome, State]]:
     """Every (reply, next state) the contract allows for a frame in `state`."""
     if exp.close is not None:
         return [(Close(exp.close), state)]
@@ -353,7 +371,10 @@ def outcomes(state: State, exp: Expect, watchable: frozenset[int], now: float
     if msg is None:
         return out
     refs = frozenset({msg.ref})
-    same = lambda **kw: State(**{**state.__dict__, **kw})
+
+    def same(**kw: Any) -> State:
+        return State(**{**state.__dict__, **kw})
+
     live = state.session is not None
     maybe_expired = live and now - state.last_beat > SESSION_TTL_MARGIN_S
     if msg.type == "ping":
@@ -368,13 +389,21 @@ def outcomes(state: State, exp: Expect, watchable: frozenset[int], now: float
         if f["content_id"] not in watchable:
             out.append((Reply("error", "content_unavailable", refs), state))
         elif not live or state.session == (f["tab_id"], f["device_id"]) or f["takeover"]:
-            out.append((Reply("started", None, refs),
-                        same(session=(f["tab_id"], f["device_id"]), last_beat=now)))
+            out.append(
+                (
+                    Reply("started", None, refs),
+                    same(session=(f["tab_id"], f["device_id"]), last_beat=now),
+                )
+            )
         else:
             out.append((Reply("error", "session_conflict", refs), state))
             if maybe_expired:
-                out.append((Reply("started", None, refs),
-                            same(session=(f["tab_id"], f["device_id"]), last_beat=now)))
+                out.append(
+                    (
+                        Reply("started", None, refs),
+                        same(session=(f["tab_id"], f["device_id"]), last_beat=now),
+                    )
+                )
     elif msg.type == "heartbeat":
         if live:
             out.append((Reply("tick", None, refs), same(last_beat=now)))
@@ -388,9 +417,13 @@ def outcomes(state: State, exp: Expect, watchable: frozenset[int], now: float
     return out
 
 
-def step(states: list[State], exp: Expect, watchable: frozenset[int], now: float,
-         extra: Callable[[State], list[tuple[Outcome, State]]] | None = None,
-         ) -> tuple[list[tuple[Outcome, State]], Callable[[Any], list[State]]]:
+def step(
+    states: list[State],
+    exp: Expect,
+    watchable: frozenset[int],
+    now: float,
+    extra: Callable[[State], list[tuple[Outcome, State]]] | None = None,
+) -> tuple[list[tuple[Outcome, State]], Callable[[Any], list[State]]]:
     """The outcomes allowed from any of the states the connection may be in, and a function
     from the observed reply to the states it may be in next. The model is nondeterministic
     where the contract is: a frame nested 800-1000 levels deep is a message or malformed,
@@ -416,25 +449,66 @@ def step(states: list[State], exp: Expect, watchable: frozenset[int], now: float
 
 # Strings that have broken parsers, terminals and databases before.
 NASTY = [
-    "\u0000", "a\u0000b", "\u202eevil", "\u200f", "\ufeff", "\uffff", "\U0001f600",
-    "\U0001f469\u200d\U0001f469\u200d\U0001f467", "e\u0301", "\u0645\u0631\u062d\u0628\u0627",
-    "\u65e5\u672c", "\\", '"', "\\u0000", "</script>", "' OR 1=1 --", "\r\n", "\t", " ",
-    "\U0010ffff", "\u2028\u2029",
+    "\u0000",
+    "a\u0000b",
+    "\u202eevil",
+    "\u200f",
+    "\ufeff",
+    "\uffff",
+    "\U0001f600",
+    "\U0001f469\u200d\U0001f469\u200d\U0001f467",
+    "e\u0301",
+    "\u0645\u0631\u062d\u0628\u0627",
+    "\u65e5\u672c",
+    "\\",
+    '"',
+    "\\u0000",
+    "</script>",
+    "' OR 1=1 --",
+    "\r\n",
+    "\t",
+    " ",
+    "\U0010ffff",
+    "\u2028\u2029",
 ]
 SURROGATE_LITS = [
-    Lit('"\\ud83d\\ude00"', "\U0001f600"), Lit('"\\uD83D\\uDE00"', "\U0001f600"),
-    Lit('"\\ud800"', None, False), Lit('"\\udc00"', None, False), Lit('"\\ud83d x"', None, False),
-    Lit('"\\ud83d\\u0041"', None, False), Lit('"\\u0000"', "\u0000"), Lit('"\\u00e9"', "\u00e9"),
+    Lit('"\\ud83d\\ude00"', "\U0001f600"),
+    Lit('"\\uD83D\\uDE00"', "\U0001f600"),
+    Lit('"\\ud800"', None, False),
+    Lit('"\\udc00"', None, False),
+    Lit('"\\ud83d x"', None, False),
+    Lit('"\\ud83d\\u0041"', None, False),
+    Lit('"\\u0000"', "\u0000"),
+    Lit('"\\u00e9"', "\u00e9"),
 ]
 NUMBER_LITS = [
-    Lit("1e400", math.inf), Lit("-1e400", -math.inf), Lit("1e-400", 0.0), Lit("-0", 0),
-    Lit("-0.0", -0.0), Lit("1.0", 1.0), Lit("1e2", 100.0), Lit("1E+2", 100.0),
-    Lit(str(2**64), 2**64), Lit(str(-(2**64)), -(2**64)), Lit(str(2**63), 2**63),
-    Lit(str(INT64_MAX), INT64_MAX), Lit("9" * 300, int("9" * 300)), Lit("1" + "0" * 400, 10**400),
-    Lit("NaN", None, False), Lit("Infinity", None, False), Lit("-Infinity", None, False),
-    Lit("+1", None, False), Lit("01", None, False), Lit(".5", None, False), Lit("1.", None, False),
-    Lit("0x10", None, False), Lit("1e", None, False), Lit("--1", None, False),
-    Lit("1_000", None, False), Lit("True", None, False), Lit("nul", None, False),
+    Lit("1e400", math.inf),
+    Lit("-1e400", -math.inf),
+    Lit("1e-400", 0.0),
+    Lit("-0", 0),
+    Lit("-0.0", -0.0),
+    Lit("1.0", 1.0),
+    Lit("1e2", 100.0),
+    Lit("1E+2", 100.0),
+    Lit(str(2**64), 2**64),
+    Lit(str(-(2**64)), -(2**64)),
+    Lit(str(2**63), 2**63),
+    Lit(str(INT64_MAX), INT64_MAX),
+    Lit("9" * 300, int("9" * 300)),
+    Lit("1" + "0" * 400, 10**400),
+    Lit("NaN", None, False),
+    Lit("Infinity", None, False),
+    Lit("-Infinity", None, False),
+    Lit("+1", None, False),
+    Lit("01", None, False),
+    Lit(".5", None, False),
+    Lit("1.", None, False),
+    Lit("0x10", None, False),
+    Lit("1e", None, False),
+    Lit("--1", None, False),
+    Lit("1_000", None, False),
+    Lit("True", None, False),
+    Lit("nul", None, False),
 ]
 
 _text = st.text(max_size=20)
@@ -445,14 +519,18 @@ nasty_strings = st.one_of(
     st.builds(lambda s, n: s * n, st.sampled_from(NASTY), st.integers(1, 70)),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), nasty_strings,
-    st.sampled_from(NUMBER_LITS), st.sampled_from(SURROGATE_LITS),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    nasty_strings,
+    st.sampled_from(NUMBER_LITS),
+    st.sampled_from(SURROGATE_LITS),
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(_text, inner, max_size=4)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_text, inner, max_size=4)),
     max_leaves=12,
 )
 deep = st.builds(
@@ -463,15 +541,33 @@ deep = st.builds(
 any_value = st.one_of(json_values, json_values, json_values, deep)
 
 message_ids = st.one_of(
-    st.none(), st.text(max_size=64), st.text(min_size=65, max_size=70),
-    st.sampled_from(NASTY), st.integers(), st.lists(st.integers(), max_size=2),
+    st.none(),
+    st.text(max_size=64),
+    st.text(min_size=65, max_size=70),
+    st.sampled_from(NASTY),
+    st.integers(),
+    st.lists(st.integers(), max_size=2),
 )
-tabs = st.one_of(st.sampled_from(["tab-a", "tab-b"]), st.sampled_from(NASTY),
-                 st.text(min_size=1, max_size=64))
-devices = st.one_of(st.sampled_from(["dev-a", "dev-b"]), st.sampled_from(NASTY),
-                    st.text(min_size=1, max_size=64))
-TOKEN_SLOTS = ["valid", "valid", "other_user", "expired", "garbage", "alg_none", "forged",
-               "tampered_payload", "refresh_typ", "iat_future", "no_audience", "oversized_5k"]
+tabs = st.one_of(
+    st.sampled_from(["tab-a", "tab-b"]), st.sampled_from(NASTY), st.text(min_size=1, max_size=64)
+)
+devices = st.one_of(
+    st.sampled_from(["dev-a", "dev-b"]), st.sampled_from(NASTY), st.text(min_size=1, max_size=64)
+)
+TOKEN_SLOTS = [
+    "valid",
+    "valid",
+    "other_user",
+    "expired",
+    "garbage",
+    "alg_none",
+    "forged",
+    "tampered_payload",
+    "refresh_typ",
+    "iat_future",
+    "no_audience",
+    "oversized_5k",
+]
 
 
 # Strategies are built once: making them per draw costs more than drawing from them.
@@ -480,31 +576,47 @@ _TOKEN = st.builds(TokenSlot, st.sampled_from(TOKEN_SLOTS))
 _HOW = st.sampled_from(["good", "good", "wrong", "missing"])
 _EXTRA_KEY = st.one_of(_text, st.sampled_from(["type", "id", "content_id", "token"]))
 _ODD_TYPE = st.one_of(
-    st.sampled_from(["Ping", "ping ", "PING", "start\u0000", "pong", "hello", "error", "",
-                     "heartbeat\u200b"]),
-    st.text(max_size=12), any_value)
+    st.sampled_from(
+        ["Ping", "ping ", "PING", "start\u0000", "pong", "hello", "error", "", "heartbeat\u200b"]
+    ),
+    st.text(max_size=12),
+    any_value,
+)
 _SESSION_KINDS = st.sampled_from(("start", "heartbeat", "heartbeat", "heartbeat", "stop"))
-_ALL_KINDS = st.sampled_from(KNOWN_TYPES + ("heartbeat", "start", "ping"))
+_ALL_KINDS = st.sampled_from((*KNOWN_TYPES, "heartbeat", "start", "ping"))
 _FIELDS: dict[tuple[int, ...], dict[str, dict[str, st.SearchStrategy[Any]]]] = {}
 
 
 def _fields(content_ids: tuple[int, ...]) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
     if content_ids not in _FIELDS:
-        content = st.one_of(st.sampled_from(content_ids), st.sampled_from(content_ids),
-                            st.integers(MISSING_CONTENT_LOW, INT64_MAX))
+        content = st.one_of(
+            st.sampled_from(content_ids),
+            st.sampled_from(content_ids),
+            st.integers(MISSING_CONTENT_LOW, INT64_MAX),
+        )
         _FIELDS[content_ids] = {
-            "start": {"content_id": content, "tab_id": tabs, "device_id": devices,
-                      "takeover": st.booleans()},
-            "heartbeat": {"playing": st.booleans(), "visible": st.booleans(),
-                          "position_s": _POSITION},
-            "stop": {}, "ping": {}, "auth": {"token": _TOKEN},
+            "start": {
+                "content_id": content,
+                "tab_id": tabs,
+                "device_id": devices,
+                "takeover": st.booleans(),
+            },
+            "heartbeat": {
+                "playing": st.booleans(),
+                "visible": st.booleans(),
+                "position_s": _POSITION,
+            },
+            "stop": {},
+            "ping": {},
+            "auth": {"token": _TOKEN},
         }
     return _FIELDS[content_ids]
 
 
 @st.composite
-def message_trees(draw: st.DrawFn, content_ids: tuple[int, ...], session: bool = False
-                  ) -> dict[str, Any]:
+def message_trees(
+    draw: st.DrawFn, content_ids: tuple[int, ...], session: bool = False
+) -> dict[str, Any]:
     """A client message: often exactly right, often with one field wrong, missing or odd.
     `session`: mostly right starts, heartbeats and stops, to walk the session's states."""
     kind = draw(_SESSION_KINDS if session else _ALL_KINDS)
@@ -532,8 +644,13 @@ def message_trees(draw: st.DrawFn, content_ids: tuple[int, ...], session: bool =
     return {k: tree[k] for k in keys}
 
 
-styles = st.builds(Style, st.booleans(), st.booleans(),
-                   st.sampled_from(["", " ", "\n", "\t\r\n "]), st.sampled_from(["", " ", "\n"]))
+styles = st.builds(
+    Style,
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["", " ", "\n", "\t\r\n "]),
+    st.sampled_from(["", " ", "\n"]),
+)
 
 
 def _not_a_json_object(text: str) -> bool:
@@ -546,23 +663,57 @@ def _not_a_json_object(text: str) -> bool:
         return True
 
 
-JSONISH = ["{", "}", "[", "]", '"', ":", ",", "null", "true", "1e400", "NaN", "\\u0000", '"type"',
-           '"ping"', '"start"', "\\", "\\ud800", "-", "0", " ", "\u0000", "\U0001f600"]
+JSONISH = [
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    ":",
+    ",",
+    "null",
+    "true",
+    "1e400",
+    "NaN",
+    "\\u0000",
+    '"type"',
+    '"ping"',
+    '"start"',
+    "\\",
+    "\\ud800",
+    "-",
+    "0",
+    " ",
+    "\u0000",
+    "\U0001f600",
+]
 
 
 # Kinds of frame. The fatal ones end the connection (1009 / 1007) and so end a script: a
 # script draws them only as its last frame, so that scripts get long enough to reach states.
-KINDS = ["message"] * 10 + ["raw_text", "jsonish", "binary", "boundary", "deep", "unknown_type",
-                            "scalar"]
+KINDS = ["message"] * 10 + [
+    "raw_text",
+    "jsonish",
+    "binary",
+    "boundary",
+    "deep",
+    "unknown_type",
+    "scalar",
+]
 FATAL_KINDS = ["oversized", "raw_bytes_as_text", "boundary", "binary"]
 SESSION_KINDS = ["message"] * 6 + KINDS
-_POOLS = {"normal": st.sampled_from(KINDS), "fatal": st.sampled_from(FATAL_KINDS),
-          "session": st.sampled_from(SESSION_KINDS)}
+_POOLS = {
+    "normal": st.sampled_from(KINDS),
+    "fatal": st.sampled_from(FATAL_KINDS),
+    "session": st.sampled_from(SESSION_KINDS),
+}
 _RAW_TEXT = st.text(max_size=300).filter(_not_a_json_object)
 _JSONISH = st.lists(st.sampled_from(JSONISH), max_size=30)
 _BYTES = st.binary(max_size=300)
 # A stray byte, an overlong form, a UTF-8-encoded surrogate, beyond U+10FFFF, a cut sequence.
-_NOT_UTF8 = st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82("])
+_NOT_UTF8 = st.sampled_from(
+    [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82("]
+)
 _SIZES = st.sampled_from([0, 1, 16, 300, 4096])
 _BIG_SIZES = st.sampled_from([4097, 65_536])
 _OVERSIZE = st.one_of(st.integers(4097, 6000), st.sampled_from([16_384, 65_536]))
@@ -590,16 +741,22 @@ def frames(draw: st.DrawFn, content_ids: tuple[int, ...], pool: str = "normal") 
         return Frame(what, raw=draw(_RAW_TEXT))
     if what == "jsonish":
         parts = draw(_JSONISH)
-        return Frame(what, raw="".join(parts)) if _not_a_json_object("".join(parts)) else \
-            Frame(what, raw="[" + "".join(parts))
+        return (
+            Frame(what, raw="".join(parts))
+            if _not_a_json_object("".join(parts))
+            else Frame(what, raw="[" + "".join(parts))
+        )
     if what == "raw_bytes_as_text":  # a text frame that is not UTF-8: RFC 6455 says 1007
         data = draw(_BYTES) + draw(_NOT_UTF8) + draw(_BYTES)
         return Frame(what, raw=data)
     if what == "binary":
         size = draw(_BIG_SIZES if fatal else _SIZES)
         data = draw(_BYTES)
-        return Frame(what, raw=(data * (size // max(1, len(data)) + 1))[:size] if data else b"\x00" * size,
-                     binary=True)
+        return Frame(
+            what,
+            raw=(data * (size // max(1, len(data)) + 1))[:size] if data else b"\x00" * size,
+            binary=True,
+        )
     if what == "oversized":
         size = draw(_OVERSIZE)
         return Frame(what, {"type": "ping"}, pad=size, pad_char=draw(_PAD_CHAR))
@@ -609,8 +766,12 @@ def frames(draw: st.DrawFn, content_ids: tuple[int, ...], pool: str = "normal") 
         target = 4097 if fatal else draw(_BOUNDARY)
         base = len(render({"type": "ping", "~": ""}, Style(ascii=False)).encode())
         n, rest = divmod(target - base, len(char.encode()))
-        return Frame(f"boundary:{target}", raw=None,
-                     tree={"type": "ping", "~": char * n + "x" * rest}, style=Style(ascii=False))
+        return Frame(
+            f"boundary:{target}",
+            raw=None,
+            tree={"type": "ping", "~": char * n + "x" * rest},
+            style=Style(ascii=False),
+        )
     if what == "deep":
         where = draw(_WHERE)
         d = draw(_DEEPER)
@@ -659,8 +820,11 @@ def scripts(draw: st.DrawFn, content_ids: tuple[int, ...], max_frames: int = 40)
 def flood_scripts(draw: st.DrawFn, content_ids: tuple[int, ...], limit: int) -> Script:
     """A burst beyond the rate limit: mostly pings, some other messages and junk."""
     n = draw(st.integers(limit + 1, 6 * limit))
-    cheap = st.one_of(st.just(Frame("flood:ping", {"type": "ping"})),
-                      st.just(Frame("flood:ping", {"type": "ping"})), frames(content_ids))
+    cheap = st.one_of(
+        st.just(Frame("flood:ping", {"type": "ping"})),
+        st.just(Frame("flood:ping", {"type": "ping"})),
+        frames(content_ids),
+    )
     body = draw(st.lists(cheap, min_size=n, max_size=n))
     if draw(st.integers(0, 4)) == 0:
         body.append(draw(frames(content_ids, "fatal")))
@@ -698,8 +862,10 @@ class Failure:
     transcript: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"frame {self.index} ({self.label}) {self.frame[:200]!r}: allowed "
-                f"{self.allowed}, got {self.got}")
+        return (
+            f"frame {self.index} ({self.label}) {self.frame[:200]!r}: allowed "
+            f"{self.allowed}, got {self.got}"
+        )
 
 
 @dataclass
@@ -764,9 +930,14 @@ def _matches(outcome: Outcome, got: Outcome | tuple[str, dict[str, Any]]) -> boo
     if isinstance(got, Close):
         return False
     key, frame = got
-    return key == outcome.key() and frame.get("ref") in outcome.refs and (
-        outcome.code != "session_conflict"
-        or ("active_content_id" in frame and "active_device_id" in frame))
+    return (
+        key == outcome.key()
+        and frame.get("ref") in outcome.refs
+        and (
+            outcome.code != "session_conflict"
+            or ("active_content_id" in frame and "active_device_id" in frame)
+        )
+    )
 
 
 async def _next(ws: Any, timeout: float) -> Close | tuple[str, dict[str, Any]]:
@@ -791,8 +962,13 @@ async def play(target: Target, user_id: int, script: Script) -> Tally:
     token = target.token(user_id, "valid")
     url = f"{target.ws_url}/ws?token={token}"
     try:
-        ws = await connect(url, open_timeout=target.reply_timeout, max_size=2**20,
-                           compression=None, ping_interval=None)
+        ws = await connect(
+            url,
+            open_timeout=target.reply_timeout,
+            max_size=2**20,
+            compression=None,
+            ping_interval=None,
+        )
     except (TimeoutError, OSError, InvalidHandshake) as exc:
         tally.failures.append(Failure("connect", -1, url[:80], ["hello"], repr(exc)))
         return tally
@@ -845,9 +1021,16 @@ async def _lockstep(ws: Any, target: Target, user_id: int, script: Script, tally
         tally.replies[got.key() if isinstance(got, Close) else got[0]] += 1
         states = after(got)
         if not states:
-            tally.failures.append(Failure(frame.label, i, repr(payload)[:300],
-                                          sorted({o.key() for o, _ in allowed}), _describe(got),
-                                          transcript))
+            tally.failures.append(
+                Failure(
+                    frame.label,
+                    i,
+                    repr(payload)[:300],
+                    sorted({o.key() for o, _ in allowed}),
+                    _describe(got),
+                    transcript,
+                )
+            )
             return
         transcript.append((repr(payload)[:300], _describe(got)[:200], states[0].malformed))
         if isinstance(got, Close):
@@ -880,8 +1063,9 @@ async def _flood(ws: Any, target: Target, user_id: int, script: Script, tally: T
         text_frames += counted
         exp = classify(frame, payload)
 
-        def also(state: State, exp: Expect = exp, counted: bool = counted,
-                 text_frames: int = text_frames) -> list[tuple[Outcome, State]]:
+        def also(
+            state: State, exp: Expect = exp, counted: bool = counted, text_frames: int = text_frames
+        ) -> list[tuple[Outcome, State]]:
             more: list[tuple[Outcome, State]] = []
             if counted and text_frames > target.rate_limit and exp.close is None:
                 more.append((Reply("error", "rate_limited", frozenset({None})), state))
@@ -900,8 +1084,15 @@ async def _flood(ws: Any, target: Target, user_id: int, script: Script, tally: T
         tally.replies[got.key() if isinstance(got, Close) else got[0]] += 1
         states = after(got)
         if not states:
-            tally.failures.append(Failure(f"flood:{frame.label}", i, repr(payload)[:300],
-                                          sorted({o.key() for o, _ in allowed}), _describe(got)))
+            tally.failures.append(
+                Failure(
+                    f"flood:{frame.label}",
+                    i,
+                    repr(payload)[:300],
+                    sorted({o.key() for o, _ in allowed}),
+                    _describe(got),
+                )
+            )
             return
         if not isinstance(got, Close) and got[0] == "error:rate_limited":
             limited += 1
@@ -909,5 +1100,12 @@ async def _flood(ws: Any, target: Target, user_id: int, script: Script, tally: T
             limited += got.code == 4029
             return
     if text_frames > 2 * target.rate_limit and burst_s < 0.5 and not limited:
-        tally.failures.append(Failure("flood", len(sent), f"{text_frames} text frames in {burst_s:.3f}s",
-                                      ["some error:rate_limited or close:4029"], "none"))
+        tally.failures.append(
+            Failure(
+                "flood",
+                len(sent),
+                f"{text_frames} text frames in {burst_s:.3f}s",
+                ["some error:rate_limited or close:4029"],
+                "none",
+            )
+        )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from core import keys
+from live import keys
 
 PARTITIONS = 16
 
@@ -50,8 +50,9 @@ def reward_id(g: Grant) -> str:
     return f"w:{g[0]}:{g[1]}:{g[2]}"
 
 
-async def produce(redis: Any, grants: Iterable[Grant], partitions: int = PARTITIONS,
-                  chunk: int = 2000) -> list[str]:
+async def produce(
+    redis: Any, grants: Iterable[Grant], partitions: int = PARTITIONS, chunk: int = 2000
+) -> list[str]:
     """Write grants to the outbox like tick.lua (pipelined, chunked by partition); returns
     the entry ids."""
     by_p: dict[int, list[Grant]] = {}
@@ -62,7 +63,7 @@ async def produce(redis: Any, grants: Iterable[Grant], partitions: int = PARTITI
     for p, gs in by_p.items():
         for i in range(0, len(gs), chunk):
             args: list[Any] = [keys.tag(p)]
-            for g in gs[i:i + chunk]:
+            for g in gs[i : i + chunk]:
                 args += g
             pipe.execute_command("EVALSHA", sha, 1, keys.outbox(p), *args)  # cluster-safe
     ids: list[str] = []
@@ -71,8 +72,9 @@ async def produce(redis: Any, grants: Iterable[Grant], partitions: int = PARTITI
     return ids
 
 
-async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float, what: str,
-                     every: float = 0.1) -> Any:
+async def wait_until(
+    check: Callable[[], Awaitable[Any]], timeout: float, what: str, every: float = 0.1
+) -> Any:
     """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -108,21 +110,22 @@ async def outbox_total(redis: Any, partitions: int = PARTITIONS) -> int:
     return sum(await pipe.execute())
 
 
-async def shown_balances(redis: Any, users: Sequence[int], partitions: int = PARTITIONS
-                         ) -> dict[int, tuple[int | None, int | None, int]]:
+async def shown_balances(
+    redis: Any, users: Sequence[int], partitions: int = PARTITIONS
+) -> dict[int, tuple[int | None, int | None, int]]:
     """user -> (pg, v, pend) from the balance hashes."""
     pipe = redis.pipeline(transaction=False)
     for u in users:
         pipe.hmget(keys.UserKeys(u, partitions).balance, "pg", "v", "pend")
     out = {}
-    for u, (pg, v, pend) in zip(users, await pipe.execute()):
-        out[u] = (None if pg is None else int(pg), None if v is None else int(v),
-                  int(pend or 0))
+    for u, (pg, v, pend) in zip(users, await pipe.execute(), strict=False):
+        out[u] = (None if pg is None else int(pg), None if v is None else int(v), int(pend or 0))
     return out
 
 
-async def assert_money_consistent(engine: Any, redis: Any, expected: dict[str, tuple[int, int]],
-                                  partitions: int = PARTITIONS) -> None:
+async def assert_money_consistent(
+    engine: Any, redis: Any, expected: dict[str, tuple[int, int]], partitions: int = PARTITIONS
+) -> None:
     """The end state every money test requires. `expected`: reward id -> (user, amount) of
     every grant that must be in the ledger, and nothing else may be.
     - the ledger holds exactly these reward ids, each once, with their amounts;
@@ -130,12 +133,11 @@ async def assert_money_consistent(engine: Any, redis: Any, expected: dict[str, t
     - Redis: pend == 0, and the cached pg/v equal PostgreSQL's balance/balance_version;
     - the outbox is empty and nothing is pending in the group."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT reward_id, user_id, amount FROM coin_transactions"))).all()
-        balances = dict((await conn.execute(text(
-            "SELECT id, balance FROM users"))).all())
-        versions = dict((await conn.execute(text(
-            "SELECT id, balance_version FROM users"))).all())
+        rows = (
+            await conn.execute(text("SELECT reward_id, user_id, amount FROM coin_transactions"))
+        ).all()
+        balances = dict((await conn.execute(text("SELECT id, balance FROM users"))).all())
+        versions = dict((await conn.execute(text("SELECT id, balance_version FROM users"))).all())
     got = {r[0]: (r[1], r[2]) for r in rows}
     assert len(rows) == len(got), "a reward id is in the ledger twice"
     missing = set(expected) - set(got)

@@ -39,8 +39,14 @@ class Player:
     stopped: bool = False
 
 
-async def watch(ws_url: str, tok: str, player: Player, content_id: int, stop: asyncio.Event,
-                every_s: float = 0.25) -> None:
+async def watch(
+    ws_url: str,
+    tok: str,
+    player: Player,
+    content_id: int,
+    stop: asyncio.Event,
+    every_s: float = 0.25,
+) -> None:
     """Start watching `content_id`, heartbeat (playing, visible) every `every_s` until `stop`,
     then send `stop`. Rewards and errors are recorded on `player`."""
     async with connect(f"{ws_url}/ws?token={tok}", open_timeout=10) as ws:
@@ -50,8 +56,11 @@ async def watch(ws_url: str, tok: str, player: Player, content_id: int, stop: as
             return message
 
         assert (await frame())["type"] == "hello"
-        await ws.send(json.dumps({"type": "start", "content_id": content_id, "tab_id": "tab",
-                                  "device_id": "dev"}))
+        await ws.send(
+            json.dumps(
+                {"type": "start", "content_id": content_id, "tab_id": "tab", "device_id": "dev"}
+            )
+        )
         while (f := await frame())["type"] != "started":
             assert f["type"] != "error", f
         while not stop.is_set():
@@ -60,7 +69,8 @@ async def watch(ws_url: str, tok: str, player: Player, content_id: int, stop: as
                 f = await frame()
                 if f["type"] == "reward":
                     player.rewards.append(
-                        Reward(f["reward_id"], f["amount"], f["balance"], time.monotonic()))
+                        Reward(f["reward_id"], f["amount"], f["balance"], time.monotonic())
+                    )
                 elif f["type"] == "error":
                     player.errors.append(f)
                     break
@@ -78,8 +88,12 @@ async def watch(ws_url: str, tok: str, player: Player, content_id: int, stop: as
 
 async def add_content(engine: Any, title: str = "Clip") -> int:
     async with engine.begin() as conn:
-        row = await conn.execute(text(
-            "INSERT INTO contents (title, source_url, duration_s, status, published_at, updated_at)"
-            " VALUES (:t, 'https://example.test/v.mp4', 600, 'published', now(), now())"
-            " RETURNING id"), {"t": title})
+        row = await conn.execute(
+            text(
+                "INSERT INTO contents (title, source_url, duration_s, status, published_at, updated_at)"
+                " VALUES (:t, 'https://example.test/v.mp4', 600, 'published', now(), now())"
+                " RETURNING id"
+            ),
+            {"t": title},
+        )
         return int(row.scalar_one())

@@ -7,7 +7,7 @@ import asyncio
 import urllib.request
 from typing import Any
 
-from core import keys
+from live import keys
 from tests.support.servers import free_port
 from tests.workers.conftest import (
     PARTITIONS,
@@ -33,16 +33,32 @@ async def test_poison_entries_are_dead_lettered_and_the_rest_drains(
     #    tick.lua makes grants (pend += 10): it must leave pend when dead-lettered.
     nul = [(p, 7, 1, 10)]
     await produce(redis, nul)
-    await redis.execute_command("XADD", keys.outbox(p), "*", "t", "g", "rid", "w:3:7:\x00",
-                                "uid", "3", "cid", "7", "amt", "10", "ts", "1")
+    await redis.execute_command(
+        "XADD",
+        keys.outbox(p),
+        "*",
+        "t",
+        "g",
+        "rid",
+        "w:3:7:\x00",
+        "uid",
+        "3",
+        "cid",
+        "7",
+        "amt",
+        "10",
+        "ts",
+        "1",
+    )
     await redis.hincrby(keys.UserKeys(3, PARTITIONS).balance, "pend", 10)
     # 3. A valid grant that has already been delivered 6 times (it kept killing workers).
     await redis.xgroup_create(keys.outbox(p), keys.OUTBOX_GROUP, id="0", mkstream=True)
     tired_grant = (19, 9, 1, 10)  # user 19 is in partition 3 too
     tired = (await produce(redis, [tired_grant]))[0]
     await redis.xreadgroup(keys.OUTBOX_GROUP, "ghost", {keys.outbox(p): ">"})
-    await redis.execute_command("XCLAIM", keys.outbox(p), keys.OUTBOX_GROUP, "ghost", 0, tired,
-                                "RETRYCOUNT", 6)
+    await redis.execute_command(
+        "XCLAIM", keys.outbox(p), keys.OUTBOX_GROUP, "ghost", 0, tired, "RETRYCOUNT", 6
+    )
     await produce(redis, grants[500:])
 
     port = free_port()
@@ -60,18 +76,24 @@ async def test_poison_entries_are_dead_lettered_and_the_rest_drains(
     assert any("unknown entry type" in w for w in why), why
     assert any(w.startswith("refused by PostgreSQL") for w in why), why
     metrics = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
-    for name in ('worker_dead_letters_total{reason="unparseable"} 1.0',
-                 'worker_dead_letters_total{reason="refused"} 1.0',
-                 'worker_dead_letters_total{reason="deliveries"} 1.0',
-                 "worker_outbox_lag_seconds{", "worker_outbox_entries{",
-                 "worker_batches_total", 'worker_rows_written_total{kind="grant"}',
-                 "worker_reconcile_repairs_total", "worker_partitions_held 16.0"):
+    for name in (
+        'worker_dead_letters_total{reason="unparseable"} 1.0',
+        'worker_dead_letters_total{reason="refused"} 1.0',
+        'worker_dead_letters_total{reason="deliveries"} 1.0',
+        "worker_outbox_lag_seconds{",
+        "worker_outbox_entries{",
+        "worker_batches_total",
+        'worker_rows_written_total{kind="grant"}',
+        "worker_reconcile_repairs_total",
+        "worker_partitions_held 16.0",
+    ):
         assert name in metrics, name
     assert proc.stderr_text().count("moved to the dead letters") == 3
 
     # The grant that was delivered too often is fine: replayed, it is written once.
     moved = await deadletters.replay(
-        redis, p, [d["id"] for d in dead if "delivered" in d["dl_why"]], PARTITIONS)
+        redis, p, [d["id"] for d in dead if "delivered" in d["dl_why"]], PARTITIONS
+    )
     assert moved == 1
     expected[reward_id(tired_grant)] = (19, 10)
     await wait_until(lambda: _empty(redis), 20, "the replay drained")

@@ -48,8 +48,7 @@ async def test_100k_grants_drain_exactly_once_and_the_shown_balance_never_moves(
     elapsed = time.monotonic() - started
     print(f"\n100k grants drained in {elapsed:.1f}s incl. worker start; {samples} samples")
     await wait_until(lambda: _pending_clear(redis), 5, "pend back to 0")
-    await assert_money_consistent(
-        engine, redis, {reward_id(g): (g[0], g[3]) for g in grants})
+    await assert_money_consistent(engine, redis, {reward_id(g): (g[0], g[3]) for g in grants})
     assert samples >= 3
 
 

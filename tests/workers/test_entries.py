@@ -26,22 +26,43 @@ P = 64
 def grant_fields(**over: int | bytes) -> dict[bytes, bytes]:
     """Fields of a grant of user 65 as tick.lua writes them; keyword arguments replace fields
     (an int is written in decimal, bytes as they are)."""
-    f = {b"t": b"g", b"rid": b"w:65:7:1", b"uid": b"65", b"cid": b"7", b"amt": b"10",
-         b"ts": b"1795367645150"}
+    f = {
+        b"t": b"g",
+        b"rid": b"w:65:7:1",
+        b"uid": b"65",
+        b"cid": b"7",
+        b"amt": b"10",
+        b"ts": b"1795367645150",
+    }
     f.update({k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in over.items()})
     return f
 
 
 def test_a_grant_as_tick_lua_writes_it_parses() -> None:
     assert parse("5-0", grant_fields(), 65 % P, P) == Grant(
-        "5-0", "w:65:7:1", 65, 7, 10, 1795367645150)
+        "5-0", "w:65:7:1", 65, 7, 10, 1795367645150
+    )
 
 
 def test_session_start_and_end_parse() -> None:
-    start = {b"t": b"s", b"sid": b"abc", b"uid": b"3", b"cid": b"9", b"dev": b"d", b"tab": b"t",
-             b"ts": b"100"}
-    end = {b"t": b"e", b"sid": b"abc", b"uid": b"3", b"cid": b"9", b"wms": b"1500", b"ts": b"200",
-           b"why": b"stop"}
+    start = {
+        b"t": b"s",
+        b"sid": b"abc",
+        b"uid": b"3",
+        b"cid": b"9",
+        b"dev": b"d",
+        b"tab": b"t",
+        b"ts": b"100",
+    }
+    end = {
+        b"t": b"e",
+        b"sid": b"abc",
+        b"uid": b"3",
+        b"cid": b"9",
+        b"wms": b"1500",
+        b"ts": b"200",
+        b"why": b"stop",
+    }
     assert parse("1-0", start, 3, P) == SessionStart("1-0", "abc", 3, 9, "d", "t", 100)
     assert parse("2-0", end, 3, P) == SessionEnd("2-0", "abc", 3, 9, 1500, 200, "stop")
 
@@ -104,7 +125,12 @@ def test_batch_merges_a_sessions_start_and_end_and_keeps_the_first_end() -> None
     batch = Batch.build([s, e1, e2, lone])
     row = batch.sessions["sid"]
     assert (row.device_id, row.started_ms, row.ended_ms, row.credited_ms, row.reason) == (
-        "dev", 100, 200, 1500, "stop")
+        "dev",
+        100,
+        200,
+        1500,
+        "stop",
+    )
     other = batch.sessions["other"]
     assert other.device_id is None and other.started_ms is None and other.ended_ms == 400
     cols = batch.session_columns()
@@ -145,13 +171,21 @@ def test_held_grants_and_review_flags_parse_and_stay_out_of_pend() -> None:
     no pend share, also when it is bad; a review flag (flag.lua) parses as a Flag."""
     held = grant_fields(hold=b"1")
     assert parse("5-0", held, 65 % P, P) == Grant(
-        "5-0", "w:65:7:1", 65, 7, 10, 1795367645150, held=True)
+        "5-0", "w:65:7:1", 65, 7, 10, 1795367645150, held=True
+    )
     assert parse_flat("5-0", [x for kv in held.items() for x in kv], 65 % P, P).held is True
     assert pend_share(held) is None and pend_share(grant_fields()) == (65, 10)
     bad = parse("5-1", grant_fields(hold=b"1", cid=b"x"), 65 % P, P)
     assert isinstance(bad, Bad) and bad.pend_user is None
-    flag = {b"t": b"f", b"fid": b"f:65:100", b"uid": b"65", b"why": b"device",
-            b"key": b"tv-1", b"n": b"4", b"ts": b"100"}
+    flag = {
+        b"t": b"f",
+        b"fid": b"f:65:100",
+        b"uid": b"65",
+        b"why": b"device",
+        b"key": b"tv-1",
+        b"n": b"4",
+        b"ts": b"100",
+    }
     assert parse("6-0", flag, 65 % P, P) == Flag("6-0", "f:65:100", 65, "device", "tv-1", 4, 100)
     for field, value in ((b"why", b"cat"), (b"uid", b"x"), (b"key", b"")):
         assert isinstance(parse("6-1", {**flag, field: value}, 65 % P, P), Bad), field

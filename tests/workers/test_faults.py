@@ -6,7 +6,7 @@ import asyncio
 import random
 from typing import Any
 
-from core import keys
+from live import keys
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,

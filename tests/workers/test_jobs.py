@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from core import keys
+from live import keys
 from tests.workers.conftest import PARTITIONS
 from workers import jobs
 
@@ -19,17 +19,24 @@ async def _content(engine: Any, **cols: Any) -> int:
     names = ", ".join(cols)
     values = ", ".join(f":{k}" for k in cols)
     async with engine.begin() as conn:
-        row = await conn.execute(text(
-            "INSERT INTO contents (title, source_url, duration_s" + (", " + names if cols else "")
-            + ") VALUES ('c', 'https://example.test/v.mp4', 60" + (", " + values if cols else "")
-            + ") RETURNING id"), cols)
+        row = await conn.execute(
+            text(
+                "INSERT INTO contents (title, source_url, duration_s"
+                + (", " + names if cols else "")
+                + ") VALUES ('c', 'https://example.test/v.mp4', 60"
+                + (", " + values if cols else "")
+                + ") RETURNING id"
+            ),
+            cols,
+        )
         return int(row.scalar_one())
 
 
 async def _row(engine: Any, cid: int, cols: str) -> Any:
     async with engine.connect() as conn:
-        return (await conn.execute(text(f"SELECT {cols} FROM contents WHERE id = :c"),
-                                   {"c": cid})).one()
+        return (
+            await conn.execute(text(f"SELECT {cols} FROM contents WHERE id = :c"), {"c": cid})
+        ).one()
 
 
 async def test_viewer_counts_are_copied_from_redis_and_gone_viewers_drop_to_zero(
@@ -46,8 +53,9 @@ async def test_viewer_counts_are_copied_from_redis_and_gone_viewers_drop_to_zero
     assert (await _row(engine, gone, "live_viewers"))[0] == 1
     # The content is deleted and its viewers leave: its count still goes back to 0.
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE contents SET deleted_at = now() WHERE id = :c"),
-                           {"c": gone})
+        await conn.execute(
+            text("UPDATE contents SET deleted_at = now() WHERE id = :c"), {"c": gone}
+        )
     await redis.delete(keys.viewers(gone))
     await jobs.sync_viewer_counts(ctx)
     await jobs.sync_viewer_counts(ctx)
@@ -61,22 +69,31 @@ async def test_expiry_marks_contents_past_their_end_once_and_unmarks_extended_on
     past = await _content(engine)
     future = await _content(engine)
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE contents SET expires_at = now() - interval '1 minute',"
-                                " updated_at = now() - interval '1 day' WHERE id = :c"),
-                           {"c": past})
-        await conn.execute(text("UPDATE contents SET expires_at = now() + interval '1 day'"
-                                " WHERE id = :c"), {"c": future})
+        await conn.execute(
+            text(
+                "UPDATE contents SET expires_at = now() - interval '1 minute',"
+                " updated_at = now() - interval '1 day' WHERE id = :c"
+            ),
+            {"c": past},
+        )
+        await conn.execute(
+            text("UPDATE contents SET expires_at = now() + interval '1 day' WHERE id = :c"),
+            {"c": future},
+        )
     ctx = {"app": app}
     assert await jobs.expire_contents(ctx) == (1, 0)
     expired_at, bumped = await _row(
-        engine, past, "expired_at, updated_at > now() - interval '1 minute'")
+        engine, past, "expired_at, updated_at > now() - interval '1 minute'"
+    )
     assert expired_at is not None and bumped  # caches that follow updated_at see it
     assert (await _row(engine, future, "expired_at"))[0] is None
     assert await jobs.expire_contents(ctx) == (0, 0)  # a second run finds it done
     assert (await _row(engine, past, "expired_at"))[0] == expired_at
     async with engine.begin() as conn:  # an admin extends it
-        await conn.execute(text("UPDATE contents SET expires_at = now() + interval '1 hour'"
-                                " WHERE id = :c"), {"c": past})
+        await conn.execute(
+            text("UPDATE contents SET expires_at = now() + interval '1 hour' WHERE id = :c"),
+            {"c": past},
+        )
     assert await jobs.expire_contents(ctx) == (0, 1)
     assert (await _row(engine, past, "expired_at"))[0] is None
 

@@ -34,20 +34,34 @@ async def test_grants_are_written_once_and_balances_grow_by_new_rows_only(
     second = await _write(app, Batch.build([b, c]))
     assert second.balances == {1: (20, 1), 2: (7, 1)}
     assert (second.grants_inserted, second.grants_replayed) == (1, 1)
-    rows = await _rows(engine, "SELECT reward_id, user_id, amount, kind, content_id,"
-                               " created_at = to_timestamp(1795000000.0) FROM coin_transactions"
-                               " ORDER BY id")
-    assert rows == [("w:1:5:1", 1, 10, "watch", 5, True), ("w:1:5:2", 1, 10, "watch", 5, False),
-                    ("w:2:5:1", 2, 7, "watch", 5, False)]
+    rows = await _rows(
+        engine,
+        "SELECT reward_id, user_id, amount, kind, content_id,"
+        " created_at = to_timestamp(1795000000.0) FROM coin_transactions"
+        " ORDER BY id",
+    )
+    assert rows == [
+        ("w:1:5:1", 1, 10, "watch", 5, True),
+        ("w:1:5:2", 1, 10, "watch", 5, False),
+        ("w:2:5:1", 2, 7, "watch", 5, False),
+    ]
     # Users are provisioned (the ledger's foreign key) unless known to exist.
     assert await _rows(engine, "SELECT id, balance, balance_version FROM users ORDER BY id") == [
-        (1, 20, 1), (2, 7, 1)]
+        (1, 20, 1),
+        (2, 7, 1),
+    ]
 
 
 async def test_sessions_merge_start_and_end_and_count_a_view_once(app: Any, engine: Any) -> None:
     async with engine.begin() as conn:
-        cid = (await conn.execute(text("INSERT INTO contents (title, source_url, duration_s)"
-                                       " VALUES ('c', 'u', 1) RETURNING id"))).scalar_one()
+        cid = (
+            await conn.execute(
+                text(
+                    "INSERT INTO contents (title, source_url, duration_s)"
+                    " VALUES ('c', 'u', 1) RETURNING id"
+                )
+            )
+        ).scalar_one()
     start = SessionStart("1-0", "s1", 3, cid, "dev", "tab", 1_795_000_000_000)
     end = SessionEnd("1-1", "s1", 3, cid, 4200, 1_795_000_060_000, "stop")
     w = await _write(app, Batch.build([start]))
@@ -58,10 +72,15 @@ async def test_sessions_merge_start_and_end_and_count_a_view_once(app: Any, engi
     await _write(app, Batch.build([lone_end]))  # its start was lost: a row from the end alone
     late_start = SessionStart("2-1", "s2", 3, cid, "dev2", "tab2", 1_795_000_080_000)
     await _write(app, Batch.build([late_start, end]))  # s1's end again changes nothing
-    rows = await _rows(engine, "SELECT session_id, device_id, tab_id, extract(epoch FROM"
-                               " started_at)::bigint, extract(epoch FROM ended_at)::bigint,"
-                               " credited_ms, end_reason FROM watch_sessions ORDER BY session_id")
-    assert rows == [("s1", "dev", "tab", 1_795_000_000, 1_795_000_060, 4200, "stop"),
-                    ("s2", "dev2", "tab2", 1_795_000_080, 1_795_000_090, 900, "expired")]
+    rows = await _rows(
+        engine,
+        "SELECT session_id, device_id, tab_id, extract(epoch FROM"
+        " started_at)::bigint, extract(epoch FROM ended_at)::bigint,"
+        " credited_ms, end_reason FROM watch_sessions ORDER BY session_id",
+    )
+    assert rows == [
+        ("s1", "dev", "tab", 1_795_000_000, 1_795_000_060, 4200, "stop"),
+        ("s2", "dev2", "tab2", 1_795_000_080, 1_795_000_090, 900, "expired"),
+    ]
     # One view per session row first inserted from its start (s2's row came from its end).
     assert await _rows(engine, f"SELECT view_count FROM contents WHERE id = {cid}") == [(1,)]

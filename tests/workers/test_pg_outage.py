@@ -31,8 +31,9 @@ async def test_postgres_down_30s_while_players_watch_loses_nothing(
     hub = spawn("realtime.app:app", {**HUB_ENV, "REDIS_PARTITIONS": str(PARTITIONS)})
     stop = asyncio.Event()
     players = [Player(uid) for uid in range(1, 11)]
-    tasks = [asyncio.create_task(watch(hub.ws_url, token(p.user_id), p, cid, stop))
-             for p in players]
+    tasks = [
+        asyncio.create_task(watch(hub.ws_url, token(p.user_id), p, cid, stop)) for p in players
+    ]
     # Grants written straight to the outbox too, for volume (users 1001-1500).
     direct: list[tuple[int, int, int, int]] = []
     counters: dict[int, int] = {}
@@ -90,8 +91,9 @@ async def test_postgres_down_30s_while_players_watch_loses_nothing(
     # Session history: one row per player, ended by the stop; the content counted 10 views.
     await wait_until(lambda: _sessions_ended(engine, 10), 10, "the session ends")
     async with engine.connect() as conn:
-        views = (await conn.execute(text("SELECT view_count FROM contents WHERE id = :c"),
-                                    {"c": cid})).scalar()
+        views = (
+            await conn.execute(text("SELECT view_count FROM contents WHERE id = :c"), {"c": cid})
+        ).scalar()
     assert views == 10
     print(f"\nbacklog during the outage {backlog}; drained {drained_in:.1f}s after restart")
     worker_proc.terminate()
@@ -109,7 +111,12 @@ async def _ledger_has(engine: Any, n: int) -> bool:
 
 async def _sessions_ended(engine: Any, n: int) -> bool:
     async with engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT count(*) FROM watch_sessions WHERE ended_at IS NOT NULL"
-            " AND end_reason = 'stop' AND device_id = 'dev' AND credited_ms > 0"))).scalar()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM watch_sessions WHERE ended_at IS NOT NULL"
+                    " AND end_reason = 'stop' AND device_id = 'dev' AND credited_ms > 0"
+                )
+            )
+        ).scalar()
     return bool(rows == n)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from core import keys
+from live import keys
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,
@@ -26,9 +26,13 @@ from workers import jobs, reconcile
 async def _users(engine: Any, rows: list[tuple[int, int, int]]) -> None:
     async with engine.begin() as conn:
         for uid, balance, version in rows:
-            await conn.execute(text(
-                "INSERT INTO users (id, balance, balance_version) OVERRIDING SYSTEM VALUE"
-                " VALUES (:i, :b, :v)"), {"i": uid, "b": balance, "v": version})
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, balance, balance_version) OVERRIDING SYSTEM VALUE"
+                    " VALUES (:i, :b, :v)"
+                ),
+                {"i": uid, "b": balance, "v": version},
+            )
 
 
 async def _bal(redis: Any, uid: int, **fields: int) -> None:
@@ -43,8 +47,9 @@ async def _get(redis: Any, uid: int) -> tuple[int | None, int | None, int | None
 async def test_reconcile_repairs_each_kind_of_drift_and_then_finds_nothing(
     app: Any, redis: Any, engine: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await _users(engine, [(1, 100, 5), (2, 100, 5), (3, 100, 5), (4, 100, 5), (5, 100, 5),
-                          (6, 100, 5)])
+    await _users(
+        engine, [(1, 100, 5), (2, 100, 5), (3, 100, 5), (4, 100, 5), (5, 100, 5), (6, 100, 5)]
+    )
     await _bal(redis, 1, pg=100, v=5, pend=0)  # consistent: untouched
     await _bal(redis, 2, pg=100, v=5, pend=40)  # pend without a grant in the outbox
     await _bal(redis, 3, pg=70, v=3, pend=0)  # cached balance older than PostgreSQL's
@@ -71,7 +76,9 @@ async def test_reconcile_repairs_each_kind_of_drift_and_then_finds_nothing(
     assert any("ahead of PostgreSQL" in r.getMessage() for r in caplog.records)
     text_metrics = app.metrics.reconcile_repairs.collect()[0].samples
     assert {s.labels["field"]: s.value for s in text_metrics if s.name.endswith("_total")} == {
-        "pend": 2.0, "pg": 3.0}
+        "pend": 2.0,
+        "pg": 3.0,
+    }
 
     again = await reconcile.reconcile(app.redis, app.pool, PARTITIONS)
     assert again.repairs == {} and again.users == 7

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from core.redis_client import make_redis
-from realtime.live.store import LiveStore, TickParams
+from live.store import LiveStore, TickParams
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,
@@ -48,8 +48,15 @@ STAYERS = range(1, 91)  # users 91-100 stop watching at the crash
 CID = 5
 # A reward per 100 ms of credit; a tick credits the time since the previous one, at most
 # 300 ms (1.5 x the heartbeat interval), so a pause does not pour out rewards after it.
-PARAMS = TickParams(heartbeat_ms=200, ttl_ms=600_000, interval_ms=100, amount=10, cap=0,
-                    paused=False, tz_offset_ms=0)
+PARAMS = TickParams(
+    heartbeat_ms=200,
+    ttl_ms=600_000,
+    interval_ms=100,
+    amount=10,
+    cap=0,
+    paused=False,
+    tz_offset_ms=0,
+)
 UNSYNCED_S = 1.0  # what everysec may lose on a power loss
 
 
@@ -59,8 +66,7 @@ def _incr_aof(data_dir: Path) -> Path:
 
 @pytest.mark.parametrize("crash", ["process", "power", "power_behind"])
 async def test_redis_crash_with_aof_everysec_loses_at_most_the_last_second(
-    crash: str, make_redis_server: Any, redis_server: Any, settings: Any, engine: Any,
-    worker: Any
+    crash: str, make_redis_server: Any, redis_server: Any, settings: Any, engine: Any, worker: Any
 ) -> None:
     server = make_redis_server(aof=True)
     live = make_redis(msgspec.structs.replace(settings, redis_url=server.url), pool_size=16)
@@ -72,8 +78,16 @@ async def test_redis_crash_with_aof_everysec_loses_at_most_the_last_second(
         await close_redis(live)
 
 
-async def _run(crash: str, server: Any, live: Any, store: LiveStore, redis_server: Any,
-               settings: Any, engine: Any, worker: Any) -> None:
+async def _run(
+    crash: str,
+    server: Any,
+    live: Any,
+    store: LiveStore,
+    redis_server: Any,
+    settings: Any,
+    engine: Any,
+    worker: Any,
+) -> None:
     await store.load_scripts()
     # arq's queue on another Redis (ARQ_REDIS_URL, as recommended), so that only the live
     # state restarts; arq itself exits when its own Redis goes away.
@@ -129,8 +143,11 @@ async def _run(crash: str, server: Any, live: Any, store: LiveStore, redis_serve
         # The page cache is gone with the machine: keep what was on disk a second earlier.
         # For "power", at a moment when every grant had been acknowledged: then no replay
         # comes to refresh the cached balance of those who leave, and reconcile must.
-        keep = max(size for at, size, backlog in sizes if at <= killed - UNSYNCED_S
-                   and (backlog == 0 or crash == "power_behind"))
+        keep = max(
+            size
+            for at, size, backlog in sizes
+            if at <= killed - UNSYNCED_S and (backlog == 0 or crash == "power_behind")
+        )
         os.truncate(_incr_aof(server.data_dir), keep)
     await asyncio.sleep(0.5)
     server.start()
@@ -161,11 +178,13 @@ async def _run(crash: str, server: Any, live: Any, store: LiveStore, redis_serve
         await pool.close()
     assert again.repairs == {}, again  # idempotent: a second pass finds nothing
 
-    print(f"\n{crash} crash: {len(before)} grants before it, {len(lost)} lost, all made in the "
-          f"last {window_ms} ms before it ({len(set(lost) & ledger)} earned again later); "
-          f"{len(granted_after)} granted after the restart, "
-          f"{len(granted_after & set(before))} of them with an id granted before; reconcile "
-          f"repairs {report.repairs}; restart to drained {time.monotonic() - restarted:.1f}s")
+    print(
+        f"\n{crash} crash: {len(before)} grants before it, {len(lost)} lost, all made in the "
+        f"last {window_ms} ms before it ({len(set(lost) & ledger)} earned again later); "
+        f"{len(granted_after)} granted after the restart, "
+        f"{len(granted_after & set(before))} of them with an id granted before; reconcile "
+        f"repairs {report.repairs}; restart to drained {time.monotonic() - restarted:.1f}s"
+    )
     if crash == "process":
         assert not lost
     else:

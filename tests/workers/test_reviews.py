@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from core import keys
-from realtime.live import scripts
-from realtime.live.scripts import ScriptRunner
+from live import keys, scripts
+from live.scripts import ScriptRunner
 from tests.workers.conftest import (
     PARTITIONS,
     leases_held,
@@ -50,8 +49,11 @@ async def produce_held(redis: Any, grants: list[tuple[int, int, int]]) -> None:
 async def flag(redis: Any, uid: int, accounts: int = 4) -> int:
     """Put `uid` on hold through the hub's flag.lua."""
     k = keys.UserKeys(uid, PARTITIONS)
-    return int(await ScriptRunner(redis).run(scripts.FLAG, (k.balance, k.outbox),
-                                             (uid, "device", "tv-1", accounts)))
+    return int(
+        await ScriptRunner(redis).run(
+            scripts.FLAG, (k.balance, k.outbox), (uid, "device", "tv-1", accounts)
+        )
+    )
 
 
 async def _rows(engine: Any, sql: str, **params: Any) -> list[Any]:
@@ -76,15 +78,25 @@ async def test_held_grants_and_flags_are_persisted_held_outside_the_balance(
     assert (await shown_balances(redis, [1]))[1][2] == 20  # pend: the paid two only
     worker()
     await wait_until(lambda: _drained(redis), 20, "the outbox drained")
-    rows = await _rows(engine, "SELECT reward_id, user_id, amount, status FROM coin_transactions"
-                               " ORDER BY reward_id")
-    assert rows == [("w:1:5:1", 1, 10, "paid"), ("w:1:5:2", 1, 10, "paid"),
-                    ("w:1:5:3", 1, 10, "held"), ("w:1:5:4", 1, 10, "held"),
-                    ("w:1:5:5", 1, 10, "held"), ("w:2:5:1", 2, 10, "paid")]
+    rows = await _rows(
+        engine,
+        "SELECT reward_id, user_id, amount, status FROM coin_transactions ORDER BY reward_id",
+    )
+    assert rows == [
+        ("w:1:5:1", 1, 10, "paid"),
+        ("w:1:5:2", 1, 10, "paid"),
+        ("w:1:5:3", 1, 10, "held"),
+        ("w:1:5:4", 1, 10, "held"),
+        ("w:1:5:5", 1, 10, "held"),
+        ("w:2:5:1", 2, 10, "paid"),
+    ]
     assert await _rows(engine, "SELECT id, balance, review_hold FROM users ORDER BY id") == [
-        (1, 20, True), (2, 10, False)]
-    [review] = await _rows(engine, "SELECT user_id, reason, key, accounts, status, decided_by"
-                                   " FROM account_reviews")
+        (1, 20, True),
+        (2, 10, False),
+    ]
+    [review] = await _rows(
+        engine, "SELECT user_id, reason, key, accounts, status, decided_by FROM account_reviews"
+    )
     assert review == (1, "device", "tv-1", 4, "open", None)
     versions = dict(await _rows(engine, "SELECT id, balance_version FROM users"))
     shown = await shown_balances(redis, [1, 2])
@@ -116,7 +128,9 @@ async def test_a_held_grant_of_a_user_approved_before_the_drain_is_paid(
     assert (w.grants_held, w.grants_inserted, w.grants_replayed) == (0, 1, 1)
     assert w.balances[1] == (10, 1)
     assert await _rows(engine, "SELECT reward_id, status FROM coin_transactions ORDER BY 1") == [
-        ("w:1:5:1", "held"), ("w:1:5:2", "paid")]
+        ("w:1:5:1", "held"),
+        ("w:1:5:2", "paid"),
+    ]
     assert await _rows(engine, "SELECT count(*) FROM account_reviews") == [(1,)]
 
 
@@ -135,9 +149,15 @@ async def test_reconcile_keeps_held_grants_out_of_pend(app: Any, redis: Any) -> 
 
 
 async def _ledger(engine: Any, uid: int) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in await _rows(
-        engine, "SELECT reward_id, status FROM coin_transactions WHERE user_id = :u"
-                " ORDER BY split_part(reward_id, ':', 4)::int", u=uid)]
+    return [
+        (r[0], r[1])
+        for r in await _rows(
+            engine,
+            "SELECT reward_id, status FROM coin_transactions WHERE user_id = :u"
+            " ORDER BY split_part(reward_id, ':', 4)::int",
+            u=uid,
+        )
+    ]
 
 
 async def test_accounts_sharing_a_device_are_held_then_paid_once_on_approval(
@@ -150,17 +170,25 @@ async def test_accounts_sharing_a_device_are_held_then_paid_once_on_approval(
     (ledger rows = every boundary Redis granted, held included)."""
     cid = await add_content(engine)
     worker()
-    hub = spawn("realtime.app:app", {**HUB_ENV, "REDIS_PARTITIONS": str(PARTITIONS),
-                                     "REVIEW_ACCOUNTS_PER_DEVICE": "2"})
-    apis = [spawn("api.app:app", {"REDIS_PARTITIONS": str(PARTITIONS),
-                                  "ADMIN_RATE_LIMIT_PER_MINUTE": "1000"}) for _ in range(2)]
+    hub = spawn(
+        "realtime.app:app",
+        {**HUB_ENV, "REDIS_PARTITIONS": str(PARTITIONS), "REVIEW_ACCOUNTS_PER_DEVICE": "2"},
+    )
+    apis = [
+        spawn(
+            "api.app:app",
+            {"REDIS_PARTITIONS": str(PARTITIONS), "ADMIN_RATE_LIMIT_PER_MINUTE": "1000"},
+        )
+        for _ in range(2)
+    ]
     await wait_until(lambda: leases_held(redis), 20, "the worker's leases")
     stop = asyncio.Event()
     players = [Player(uid) for uid in (21, 22, 23)]
     tasks = []
     for p in players:  # one after the other: the third start crosses the limit
-        tasks.append(asyncio.create_task(watch(hub.ws_url, token(p.user_id), p, cid, stop,
-                                               every_s=0.2)))
+        tasks.append(
+            asyncio.create_task(watch(hub.ws_url, token(p.user_id), p, cid, stop, every_s=0.2))
+        )
         await asyncio.sleep(0.6)
     await asyncio.sleep(3)
     stop.set()
@@ -178,14 +206,20 @@ async def test_accounts_sharing_a_device_are_held_then_paid_once_on_approval(
         assert any(s == "held" for _, s in rows), p.user_id
         # Once held, always held: no paid grant after the first held one.
         statuses = [s for _, s in rows]
-        assert "paid" not in statuses[statuses.index("held"):]
+        assert "paid" not in statuses[statuses.index("held") :]
         # The shown balance never counted a held grant.
         assert not p.rewards or p.rewards[-1].balance == 10 * len(announced)
-    reviews = await _rows(engine, "SELECT user_id, reason, key, accounts, status"
-                                  " FROM account_reviews ORDER BY user_id")
+    reviews = await _rows(
+        engine,
+        "SELECT user_id, reason, key, accounts, status FROM account_reviews ORDER BY user_id",
+    )
     assert reviews == [(u, "device", "dev", 3, "open") for u in (21, 22, 23)]
-    paid = dict(await _rows(engine, "SELECT user_id, sum(amount) FROM coin_transactions"
-                                    " WHERE status = 'paid' GROUP BY 1"))
+    paid = dict(
+        await _rows(
+            engine,
+            "SELECT user_id, sum(amount) FROM coin_transactions WHERE status = 'paid' GROUP BY 1",
+        )
+    )
     balances = dict(await _rows(engine, "SELECT id, balance FROM users"))
     assert all(balances[u] == paid.get(u, 0) for u in (21, 22, 23)), (balances, paid)
     assert (await reconcile.reconcile(app.redis, app.pool, PARTITIONS)).repairs == {}
@@ -194,13 +228,17 @@ async def test_accounts_sharing_a_device_are_held_then_paid_once_on_approval(
     held = sum(10 for _, s in await _ledger(engine, 22) if s == "held")
     admin = {"Authorization": f"Bearer {token(1, ('admin',))}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        answers = await asyncio.gather(*(
-            http.post(f"{api.url}/api/admin/users/22/review/approve", headers=admin)
-            for api in apis * 3))
+        answers = await asyncio.gather(
+            *(
+                http.post(f"{api.url}/api/admin/users/22/review/approve", headers=admin)
+                for api in apis * 3
+            )
+        )
     assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
     assert sorted(a.json()["data"]["coins"] for a in answers) == [0] * 5 + [held]
     assert await _rows(engine, "SELECT balance FROM users WHERE id = 22") == [
-        (balances[22] + held,)]
+        (balances[22] + held,)
+    ]
     assert {s for _, s in await _ledger(engine, 22)} == {"paid"}
     assert await redis.hget(keys.UserKeys(22, PARTITIONS).balance, "hold") == b"0"
     pg, _, pend = (await shown_balances(redis, [22]))[22]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import keys
-from realtime.live import scripts
-from realtime.live.scripts import ScriptRunner
+from live import keys, scripts
+from live.scripts import ScriptRunner
 from tests.workers.conftest import PARTITIONS, produce
 from workers.entries import Bad, Grant
 from workers.outbox import Outbox
@@ -23,8 +22,10 @@ async def _setup(redis: Any, grants: list[tuple[int, int, int, int]]) -> tuple[O
     await outbox.ensure_groups([P])  # BUSYGROUP is fine
     reads = await outbox.read([P], set(), 100)
     assert [e for e, _ in reads[0].entries] == ids
-    return outbox, [Grant(i, f"w:{g[0]}:{g[1]}:{g[2]}", g[0], g[1], g[3], 0)
-                    for i, g in zip(ids, grants)]
+    return outbox, [
+        Grant(i, f"w:{g[0]}:{g[1]}:{g[2]}", g[0], g[1], g[3], 0)
+        for i, g in zip(ids, grants, strict=False)
+    ]
 
 
 async def _bal(redis: Any, uid: int) -> list[Any]:
@@ -32,7 +33,7 @@ async def _bal(redis: Any, uid: int) -> list[Any]:
 
 
 async def test_ack_takes_each_grant_off_pend_once_trims_and_caches_newer_balances(
-    redis: Any
+    redis: Any,
 ) -> None:
     outbox, grants = await _setup(redis, [(5, 1, 1, 10), (21, 1, 1, 7), (5, 1, 2, 10)])
     await redis.hset(keys.UserKeys(21, PARTITIONS).balance, mapping={"pg": 500, "v": 9})

@@ -20,8 +20,10 @@ async def test_reward_amount_change_reaches_a_running_hub_within_5s(
     cid = await add_content(engine)
     worker()
     # CONTROL_POLL_MS at its default (2 s): the bound must hold as deployed.
-    hub = spawn("realtime.app:app", {**HUB_ENV, "CONTROL_POLL_MS": None,
-                                     "REDIS_PARTITIONS": str(PARTITIONS)})
+    hub = spawn(
+        "realtime.app:app",
+        {**HUB_ENV, "CONTROL_POLL_MS": None, "REDIS_PARTITIONS": str(PARTITIONS)},
+    )
     player = Player(7)
     stop = asyncio.Event()
     task = asyncio.create_task(watch(hub.ws_url, token(7), player, cid, stop, every_s=0.1))
@@ -45,8 +47,9 @@ async def test_reward_amount_change_reaches_a_running_hub_within_5s(
     k = amounts.index(25)
     assert set(amounts[:k]) == {settings.reward_amount} and set(amounts[k:]) == {25}
     await wait_until(lambda: _empty(redis), 15, "the drain")
-    await assert_money_consistent(engine, redis,
-                                  {r.reward_id: (7, r.amount) for r in player.rewards})
+    await assert_money_consistent(
+        engine, redis, {r.reward_id: (7, r.amount) for r in player.rewards}
+    )
 
 
 async def _has_reward(player: Player) -> bool:

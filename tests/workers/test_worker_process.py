@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import RedisCluster
 
-from core import keys
+from live import keys
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,
@@ -72,11 +72,11 @@ async def test_drains_a_redis_cluster_with_the_queue_on_a_plain_redis(
     try:
         grants = [(uid, 2, n, 4) for n in range(1, 11) for uid in range(1, 501)]
         await produce_cluster(live, grants)
-        proc = worker(REDIS_URL=redis_cluster.url, REDIS_CLUSTER="1",
-                      ARQ_REDIS_URL=redis_server.url)
+        proc = worker(
+            REDIS_URL=redis_cluster.url, REDIS_CLUSTER="1", ARQ_REDIS_URL=redis_server.url
+        )
         await wait_until(lambda: _empty_cluster(live), 30, "the outbox drained")
-        await assert_money_consistent(engine, live,
-                                      {reward_id(g): (g[0], g[3]) for g in grants})
+        await assert_money_consistent(engine, live, {reward_id(g): (g[0], g[3]) for g in grants})
         # Reconcile scans every node of the cluster. (The worker is stopped first: its own
         # reconcile, run at start, would race this one to the repair.)
         assert proc.terminate() == 0

@@ -13,22 +13,22 @@ def partition_of(user_id: int, partitions: int) -> int:
 
 
 def tag(partition: int) -> str:
-    return "{p%d}" % partition
+    return f"{{p{partition}}}"
 
 
 def user_prefix(user_id: int, partitions: int) -> str:
-    return "%s:u:%d:" % (tag(partition_of(user_id, partitions)), user_id)
+    return f"{tag(partition_of(user_id, partitions))}:u:{user_id}:"
 
 
 class UserKeys:
     """The keys one user's scripts touch."""
 
-    __slots__ = ("session", "watch", "day", "balance", "outbox", "deadlines", "partition")
+    __slots__ = ("balance", "day", "deadlines", "outbox", "partition", "session", "watch")
 
     def __init__(self, user_id: int, partitions: int) -> None:
         self.partition = partition_of(user_id, partitions)
         t = tag(self.partition)
-        prefix = "%s:u:%d:" % (t, user_id)
+        prefix = f"{t}:u:{user_id}:"
         self.session = prefix + "sess"  # hash: the live watch session
         self.watch = prefix + "watch"  # hash: e:<content> credited ms, n:<content> last reward n
         self.day = prefix + "day"  # hash: d day number, c rewards that day, w cap notice sent
@@ -60,7 +60,7 @@ def deadlines(partition: int) -> str:
 
 def viewers(content_id: int) -> str:
     """ZSET user id -> session deadline (ms) of the live sessions on one content."""
-    return "{c%d}:viewers" % content_id
+    return f"{{c{content_id}}}:viewers"
 
 
 def node_channel(node_id: str) -> str:
@@ -75,7 +75,7 @@ WORKERS_ALIVE = "workers:alive"  # ZSET worker id -> expiry ms: the drain worker
 
 def review_device(device_id: str) -> str:
     """ZSET user id -> last session start (ms) on one device id, within the review window
-    (multi-account review, realtime/live/reviews.py)."""
+    (multi-account review, live/review_store.py)."""
     return "rv:dev:" + device_id
 
 
@@ -86,10 +86,10 @@ def review_ip(address: str) -> str:
 
 def fallback_rate(user_id: int, second: int) -> str:
     """Counter of one user's HTTP fallback calls in one second (all nodes)."""
-    return "rl:fb:%d:%d" % (user_id, second)
+    return f"rl:fb:{user_id}:{second}"
 
 
 def api_rate(bucket: str, who: str, minute: int) -> str:
     """Counter of one caller's REST api requests in one minute (bucket `api` or `admin`;
     `who` is `u<user id>` or `ip<address>`)."""
-    return "rl:api:%s:%s:%d" % (bucket, who, minute)
+    return f"rl:api:{bucket}:{who}:{minute}"

@@ -40,18 +40,40 @@ class TickWire:
 
     __slots__ = ("head", "route", "zadd_head", "zadd_tail")
 
-    def __init__(self, sha: str, keys: Sequence[str], user_id: int, session_id: str, epoch: int,
-                 tab: str, device: str, content_id: int, viewers_key: str, argc: int) -> None:
-        fixed = ("EVALSHA", sha, len(keys), *keys, user_id, session_id, epoch, tab, device,
-                 content_id)
+    def __init__(
+        self,
+        sha: str,
+        keys: Sequence[str],
+        user_id: int,
+        session_id: str,
+        epoch: int,
+        tab: str,
+        device: str,
+        content_id: int,
+        viewers_key: str,
+        argc: int,
+    ) -> None:
+        fixed = (
+            "EVALSHA",
+            sha,
+            len(keys),
+            *keys,
+            user_id,
+            session_id,
+            epoch,
+            tab,
+            device,
+            content_id,
+        )
         self.head = b"*%d\r\n" % (len(fixed) + argc) + b"".join(bulk(a) for a in fixed)
         self.zadd_head = b"*6\r\n" + b"".join(bulk(a) for a in ("ZADD", viewers_key, "XX", "GT"))
         self.zadd_tail = bulk(user_id)
         self.route: tuple[int, int] | None = None
 
     def encode(self, earning: bool, tail: bytes, deadline_ms: int) -> bytes:
-        return b"".join((self.head, EARNING[earning], tail, self.zadd_head, bulk(deadline_ms),
-                         self.zadd_tail))
+        return b"".join(
+            (self.head, EARNING[earning], tail, self.zadd_head, bulk(deadline_ms), self.zadd_tail)
+        )
 
     def tick(self, earning: bool, tail: bytes) -> bytes:
         """The EVALSHA alone (a cluster sends the two commands to their own nodes)."""

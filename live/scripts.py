@@ -16,7 +16,7 @@ _DIR = Path(__file__).parent / "lua"
 
 
 class Script:
-    __slots__ = ("name", "source", "sha")
+    __slots__ = ("name", "sha", "source")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -36,13 +36,43 @@ RECONCILE = Script("reconcile")
 LEASE = Script("lease")
 REPLAY = Script("replay")
 CLAIM = Script("claim")
-# Multi-account review: the hub's hold of a flagged user; the api's decision (core/holds.py).
+# Multi-account review: the hub's hold of a flagged user; the api's decision (live/holds.py).
 FLAG = Script("flag")
 DECIDE = Script("decide")
-ALL = (START, TICK, STOP, SWEEP, SETBAL, ACK, DEADLETTER, RECONCILE, LEASE, REPLAY, CLAIM, FLAG,
-       DECIDE)
+ALL = (
+    START,
+    TICK,
+    STOP,
+    SWEEP,
+    SETBAL,
+    ACK,
+    DEADLETTER,
+    RECONCILE,
+    LEASE,
+    REPLAY,
+    CLAIM,
+    FLAG,
+    DECIDE,
+)
 
 Call = tuple[Script, Sequence[str], Sequence[Any]]
+
+
+async def load_all(redis: Any) -> None:
+    """Load every script (a NOSCRIPT reply means Redis forgot them all: restart, failover)."""
+    for script in ALL:
+        await redis.script_load(script.source)
+
+
+async def run(redis: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Call `script` by SHA on any redis-py client; on NOSCRIPT (it did not run) load the
+    scripts and call it again. Raises what Redis raises. The one NOSCRIPT rule for every
+    caller outside the hub's pipelined paths (which call `load_all` themselves)."""
+    try:
+        return await redis.evalsha(script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        await load_all(redis)
+        return await redis.evalsha(script.sha, len(keys), *keys, *args)
 
 
 class ScriptRunner:
@@ -50,17 +80,14 @@ class ScriptRunner:
         self.redis = redis
 
     async def load(self) -> None:
-        for script in ALL:
-            await self.redis.script_load(script.source)
+        await load_all(self.redis)
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
-            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self.load()
-            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        return await run(self.redis, script, keys, args)
 
-    async def run_many(self, calls: Sequence[Call], extra: Sequence[tuple[Any, ...]] = ()) -> list[Any]:
+    async def run_many(
+        self, calls: Sequence[Call], extra: Sequence[tuple[Any, ...]] = ()
+    ) -> list[Any]:
         """Run many scripts (and plain `extra` commands after them) in one pipeline round trip.
         Each result is the reply or the exception of that call. A script that found NOSCRIPT
         did not run, so it is run again after a reload."""
@@ -79,6 +106,6 @@ class ScriptRunner:
             for i in missing:
                 script, keys, args = calls[i]
                 retry.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            for i, r in zip(missing, await retry.execute(raise_on_error=False)):
+            for i, r in zip(missing, await retry.execute(raise_on_error=False), strict=False):
                 results[i] = r
         return list(results)

@@ -5,7 +5,7 @@ from: the distinct accounts seen on each within a sliding window. When a device 
 has carried more accounts than its limit, every account seen there is put on hold: its later
 grants are still made exactly once, but held (not shown, not paid) until an admin approves or
 rejects it (docs/money.md, "Multi-account review"). The Redis side is
-`realtime/live/reviews.py`; the hold itself is `live/lua/flag.lua`.
+`live/review_store.py`; the hold itself is `live/lua/flag.lua`.
 
 Only the crossing flags everyone: when a start adds an account to a key that is over its
 limit, all the key's accounts are flagged; an account already on the key that starts again
@@ -39,8 +39,11 @@ class ReviewLimits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> ReviewLimits:
-        return cls(settings.review_accounts_per_device, settings.review_accounts_per_ip,
-                   settings.review_window_hours * HOUR_MS)
+        return cls(
+            settings.review_accounts_per_device,
+            settings.review_accounts_per_ip,
+            settings.review_window_hours * HOUR_MS,
+        )
 
     def limit(self, reason: str) -> int:
         return self.per_device if reason == DEVICE else self.per_ip
@@ -84,8 +87,12 @@ def needs_members(limits: ReviewLimits, seen: Sequence[Seen]) -> list[Seen]:
     return [s for s in seen if s.added and over(limits.limit(s.reason), s.accounts)]
 
 
-def flags(user_id: int, limits: ReviewLimits, seen: Sequence[Seen],
-          members: Mapping[tuple[str, str], Sequence[int]]) -> list[Flag]:
+def flags(
+    user_id: int,
+    limits: ReviewLimits,
+    seen: Sequence[Seen],
+    members: Mapping[tuple[str, str], Sequence[int]],
+) -> list[Flag]:
     """The accounts to flag after `user_id` started: for each key over its limit, all of its
     `members` (given for the keys of `needs_members`), else the starting account alone. Each
     account once, with the first reason found (device before ip)."""

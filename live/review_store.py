@@ -1,7 +1,7 @@
 """Multi-account review, the Redis side: who started sessions on which device and address,
-and the hold of the accounts that the rules in `realtime/review.py` flag.
+and the hold of the accounts that the rules in `live/review.py` flag.
 
-Per key (`rv:dev:<device id>`, `rv:ip:<address>`, core/keys.py) a ZSET of user id -> last
+Per key (`rv:dev:<device id>`, `rv:ip:<address>`, live/keys.py) a ZSET of user id -> last
 start (ms), trimmed to the review window and to the newest `MAX_TRACKED` accounts, expiring
 a window after the last start. Those keys are not a user's, so they are plain commands in one
 pipeline (on a Cluster each key is its own slot); the hold of one user is flag.lua on that
@@ -15,13 +15,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from core import keys
-from realtime import review
-from realtime.live import scripts
-from realtime.live.scripts import Call
-from realtime.review import Flag, ReviewLimits, Seen
+from live import keys, review, scripts
+from live.review import Flag, ReviewLimits, Seen
+from live.scripts import Call
 
-log = logging.getLogger("realtime.review")
+log = logging.getLogger("live.review")
 
 
 def _key(reason: str, key: str) -> str:
@@ -34,8 +32,9 @@ class ReviewTracker:
         self.store = store
         self.limits = limits
 
-    async def record(self, user_id: int, device: str, ip: str,
-                     now_ms: int | None = None) -> list[Flag]:
+    async def record(
+        self, user_id: int, device: str, ip: str, now_ms: int | None = None
+    ) -> list[Flag]:
         """Record a session start of `user_id` from `device` and `ip`, and put on hold the
         accounts the rules flag. Returns the flags that put an account on hold now."""
         checks = self.limits.checks(device, ip)
@@ -69,23 +68,36 @@ class ReviewTracker:
         for s in wanted:
             pipe.zrange(_key(s.reason, s.key), 0, -1)
         replies = await pipe.execute()
-        return {(s.reason, s.key): [int(m) for m in reply] for s, reply in zip(wanted, replies)}
+        return {
+            (s.reason, s.key): [int(m) for m in reply]
+            for s, reply in zip(wanted, replies, strict=False)
+        }
 
     async def hold(self, found: Sequence[Flag]) -> list[Flag]:
         """Run flag.lua for each account (one pipeline); the ones put on hold now."""
         calls: list[Call] = []
         for f in found:
             k = self.store.user_keys(f.user_id)
-            calls.append((scripts.FLAG, (k.balance, k.outbox),
-                          (f.user_id, f.reason, f.key, f.accounts)))
+            calls.append(
+                (scripts.FLAG, (k.balance, k.outbox), (f.user_id, f.reason, f.key, f.accounts))
+            )
         held: list[Flag] = []
-        for f, reply in zip(found, await self.store.runner.run_many(calls)):
+        for f, reply in zip(found, await self.store.runner.run_many(calls), strict=False):
             if isinstance(reply, Exception):
                 raise reply
             if int(reply) == 1:
                 held.append(f)
-                log.warning("user %d put on hold for review: %d accounts on %s %s",
-                            f.user_id, f.accounts, f.reason, f.key,
-                            extra={"user_id": f.user_id, "reason": f.reason, "key": f.key,
-                                   "accounts": f.accounts})
+                log.warning(
+                    "user %d put on hold for review: %d accounts on %s %s",
+                    f.user_id,
+                    f.accounts,
+                    f.reason,
+                    f.key,
+                    extra={
+                        "user_id": f.user_id,
+                        "reason": f.reason,
+                        "key": f.key,
+                        "accounts": f.accounts,
+                    },
+                )
         return held

@@ -11,13 +11,12 @@ from typing import Any
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisError
 
-from core import keys
 from core.redis_client import LiveRedis
-from realtime.live import scripts, wire
-from realtime.live.batcher import PipelineBatcher
-from realtime.live.resp import ClusterResp, RespConnection
-from realtime.live.scripts import ScriptRunner
-from realtime.live.wire import TickWire
+from live import keys, scripts, wire
+from live.batcher import PipelineBatcher
+from live.resp import ClusterResp, RespConnection
+from live.scripts import ScriptRunner
+from live.wire import TickWire
 
 
 def _s(value: object) -> str:
@@ -88,9 +87,16 @@ def tick_result(r: Any) -> TickResult:
     if status != "ok":
         return TickResult(status)
     return TickResult(
-        status, elapsed_ms=int(r[1]), credited_ms=int(r[2]), remaining_ms=int(r[3]),
-        pg_balance=_opt_int(r[4]), pending=int(r[5]), now_ms=int(r[6]), notice=r[7] == 1,
-        session_id=_s(r[8]), granted=tuple(int(n) for n in r[9:]),
+        status,
+        elapsed_ms=int(r[1]),
+        credited_ms=int(r[2]),
+        remaining_ms=int(r[3]),
+        pg_balance=_opt_int(r[4]),
+        pending=int(r[5]),
+        now_ms=int(r[6]),
+        notice=r[7] == 1,
+        session_id=_s(r[8]),
+        granted=tuple(int(n) for n in r[9:]),
     )
 
 
@@ -99,9 +105,16 @@ class LiveStore:
     per primary of a Redis Cluster (ClusterResp). With neither (TLS) heartbeats go through
     redis-py pipelines (PipelineBatcher), which also serve `tick` on a cluster."""
 
-    def __init__(self, redis: LiveRedis, partitions: int, *, fast: RespConnection | None = None,
-                 cluster: ClusterResp | None = None, max_batch: int = 128,
-                 max_inflight: int = 4) -> None:
+    def __init__(
+        self,
+        redis: LiveRedis,
+        partitions: int,
+        *,
+        fast: RespConnection | None = None,
+        cluster: ClusterResp | None = None,
+        max_batch: int = 128,
+        max_inflight: int = 4,
+    ) -> None:
         self.redis = redis
         self.partitions = partitions
         self.runner = ScriptRunner(redis)
@@ -131,34 +144,73 @@ class LiveStore:
         if self.cluster is not None:
             await self.cluster.close()
 
-    async def start(self, user_id: int, content_id: int, tab: str, device: str, takeover: bool,
-                    session_id: str, node: str, conn: str, transport: str, ttl_ms: int) -> StartResult:
+    async def start(
+        self,
+        user_id: int,
+        content_id: int,
+        tab: str,
+        device: str,
+        takeover: bool,
+        session_id: str,
+        node: str,
+        conn: str,
+        transport: str,
+        ttl_ms: int,
+    ) -> StartResult:
         k = self.user_keys(user_id)
         r = await self.runner.run(
             scripts.START,
             (k.session, k.watch, k.balance, k.deadlines, k.outbox),
-            (user_id, content_id, tab, device, "1" if takeover else "0", session_id, node, conn,
-             transport, ttl_ms),
+            (
+                user_id,
+                content_id,
+                tab,
+                device,
+                "1" if takeover else "0",
+                session_id,
+                node,
+                conn,
+                transport,
+                ttl_ms,
+            ),
         )
         other_content = _s(r[10])
         return StartResult(
-            status=_s(r[0]), session_id=_s(r[1]), epoch=int(r[2]), elapsed_ms=int(r[3]),
-            last_n=int(r[4]), pg_balance=_opt_int(r[5]), pending=int(r[6]), now_ms=int(r[7]),
-            other_node=_s(r[8]), other_conn=_s(r[9]),
-            other_content=int(other_content) if other_content else None, other_device=_s(r[11]),
+            status=_s(r[0]),
+            session_id=_s(r[1]),
+            epoch=int(r[2]),
+            elapsed_ms=int(r[3]),
+            last_n=int(r[4]),
+            pg_balance=_opt_int(r[5]),
+            pending=int(r[6]),
+            now_ms=int(r[7]),
+            other_node=_s(r[8]),
+            other_conn=_s(r[9]),
+            other_content=int(other_content) if other_content else None,
+            other_device=_s(r[11]),
         )
 
-    def tick_wire(self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str,
-                  device: str) -> TickWire | None:
+    def tick_wire(
+        self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str, device: str
+    ) -> TickWire | None:
         """The encoded part of one session's tick call, to keep with the session and pass to
         every `tick` of it (None when heartbeats go through redis-py)."""
         if not self.callbacks:
             return None
         k = self.user_keys(user_id)
         viewers = keys.viewers(content_id)
-        wire = TickWire(scripts.TICK.sha, (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
-                        user_id, session_id, epoch, tab, device, content_id, viewers,
-                        argc=8)  # earning + the 7 of `_tail`
+        wire = TickWire(
+            scripts.TICK.sha,
+            (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
+            user_id,
+            session_id,
+            epoch,
+            tab,
+            device,
+            content_id,
+            viewers,
+            argc=8,
+        )  # earning + the 7 of `_tail`
         if self.cluster is not None:
             wire.route = (key_slot(k.session.encode()), key_slot(viewers.encode()))
         return wire
@@ -169,13 +221,30 @@ class LiveStore:
             if len(self._tails) > 1000:
                 self._tails.clear()
             tail = self._tails[p] = wire.tail(
-                (p.heartbeat_ms, p.ttl_ms, p.interval_ms, p.amount, p.cap, "1" if p.paused else "0",
-                 p.tz_offset_ms))
+                (
+                    p.heartbeat_ms,
+                    p.ttl_ms,
+                    p.interval_ms,
+                    p.amount,
+                    p.cap,
+                    "1" if p.paused else "0",
+                    p.tz_offset_ms,
+                )
+            )
         return tail
 
-    async def tick(self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str,
-                   device: str, earning: bool, p: TickParams,
-                   call: TickWire | None = None) -> TickResult:
+    async def tick(
+        self,
+        user_id: int,
+        content_id: int,
+        session_id: str,
+        epoch: int,
+        tab: str,
+        device: str,
+        earning: bool,
+        p: TickParams,
+        call: TickWire | None = None,
+    ) -> TickResult:
         """One heartbeat, pipelined with the others. Also refreshes this user's entry in the
         content's viewer set (XX: a swept or stopped session is not brought back)."""
         deadline = int(time.time() * 1000) + p.ttl_ms
@@ -194,15 +263,34 @@ class LiveStore:
             r = await self.batcher.submit(
                 scripts.TICK,
                 (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
-                (user_id, session_id, epoch, tab, device, content_id, "1" if earning else "0",
-                 p.heartbeat_ms, p.ttl_ms, p.interval_ms, p.amount, p.cap, "1" if p.paused else "0",
-                 p.tz_offset_ms),
+                (
+                    user_id,
+                    session_id,
+                    epoch,
+                    tab,
+                    device,
+                    content_id,
+                    "1" if earning else "0",
+                    p.heartbeat_ms,
+                    p.ttl_ms,
+                    p.interval_ms,
+                    p.amount,
+                    p.cap,
+                    "1" if p.paused else "0",
+                    p.tz_offset_ms,
+                ),
                 ("ZADD", keys.viewers(content_id), "XX", "GT", deadline, user_id),
             )
         return tick_result(r)
 
-    def tick_soon(self, call: TickWire, earning: bool, p: TickParams, now_ms: int,
-                  callback: Callable[[Any], None]) -> bool:
+    def tick_soon(
+        self,
+        call: TickWire,
+        earning: bool,
+        p: TickParams,
+        now_ms: int,
+        callback: Callable[[Any], None],
+    ) -> bool:
         """`tick` without a future (`callbacks` must be set): `callback` gets tick.lua's raw
         reply (read it with `tick_result`) or the exception; one of resp.NOT_RUN means the
         script did not run (`tick` may be called instead: it reloads scripts and follows
@@ -222,7 +310,9 @@ class LiveStore:
             pass  # the viewer entry is refreshed by the next heartbeat
         return True
 
-    async def stop(self, user_id: int, session_id: str, tab: str = "", content_id: int = 0) -> StopResult:
+    async def stop(
+        self, user_id: int, session_id: str, tab: str = "", content_id: int = 0
+    ) -> StopResult:
         """Stop by session id (WebSocket) or, with session_id '', by tab and content (HTTP)."""
         k = self.user_keys(user_id)
         r = await self.runner.run(
@@ -244,13 +334,16 @@ class LiveStore:
         """End expired sessions in these partitions; returns (user_id, content_id) of each."""
         parts = list(partitions)
         calls = [
-            (scripts.SWEEP, (keys.deadlines(p), keys.outbox(p)), (keys.tag(p), limit)) for p in parts
+            (scripts.SWEEP, (keys.deadlines(p), keys.outbox(p)), (keys.tag(p), limit))
+            for p in parts
         ]
         ended: list[tuple[int, int]] = []
         for reply in await self.runner.run_many(calls):
             if isinstance(reply, Exception):
                 raise reply
-            ended.extend((int(_s(reply[i])), int(_s(reply[i + 1]))) for i in range(0, len(reply), 2))
+            ended.extend(
+                (int(_s(reply[i])), int(_s(reply[i + 1]))) for i in range(0, len(reply), 2)
+            )
         if ended:
             pipe = self.redis.pipeline(transaction=False)
             for user_id, content_id in ended:
@@ -258,8 +351,9 @@ class LiveStore:
             await pipe.execute()
         return ended
 
-    async def join_viewers(self, user_id: int, content_id: int, now_ms: int, ttl_ms: int,
-                           left_content: int | None) -> int:
+    async def join_viewers(
+        self, user_id: int, content_id: int, now_ms: int, ttl_ms: int, left_content: int | None
+    ) -> int:
         """Put the user in the content's viewer set (and out of the one it left); returns the
         content's live viewer count."""
         pipe = self.redis.pipeline(transaction=False)
@@ -269,7 +363,9 @@ class LiveStore:
         pipe.zcount(keys.viewers(content_id), now_ms, "+inf")
         return int((await pipe.execute())[-1])
 
-    async def viewer_counts(self, content_ids: Sequence[int], now_ms: int | None = None) -> list[int]:
+    async def viewer_counts(
+        self, content_ids: Sequence[int], now_ms: int | None = None
+    ) -> list[int]:
         """Live viewers of each content: members whose deadline has not passed."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         pipe = self.redis.pipeline(transaction=False)

@@ -11,7 +11,7 @@ real scripts and requires identical results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 DAY_MS = 86_400_000
@@ -35,7 +35,7 @@ def remaining_ms(elapsed_ms: int, interval_ms: int) -> int:
 
 def tz_offset_ms(tz: ZoneInfo, now_ms: int) -> int:
     """UTC offset of `tz` at `now_ms`; the scripts add it to Redis TIME to find the local day."""
-    moment = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(tz)
+    moment = datetime.fromtimestamp(now_ms / 1000, tz=UTC).astimezone(tz)
     offset = moment.utcoffset()
     return 0 if offset is None else int(offset.total_seconds() * 1000)
 
@@ -115,7 +115,9 @@ class ReferenceStore:
     hold: bool = False  # on hold for multi-account review (flag.lua sets it, decide.lua clears)
     outbox: list[tuple[str, ...]] = field(default_factory=list)
 
-    def start(self, now: int, content_id: int, tab: str, device: str, takeover: bool, sid: str) -> tuple:
+    def start(
+        self, now: int, content_id: int, tab: str, device: str, takeover: bool, sid: str
+    ) -> tuple:
         s = self.session
         epoch = 0
         status = "new"
@@ -136,8 +138,17 @@ class ReferenceStore:
         return (status, sid, epoch + 1)
 
     def tick(
-        self, now: int, sid: str, epoch: int, earning: bool, *, interval: int, amount: int,
-        cap: int, paused: bool, offset: int,
+        self,
+        now: int,
+        sid: str,
+        epoch: int,
+        earning: bool,
+        *,
+        interval: int,
+        amount: int,
+        cap: int,
+        paused: bool,
+        offset: int,
     ) -> tuple:
         s = self.session
         if s is None or s.deadline < now:
@@ -150,8 +161,16 @@ class ReferenceStore:
         today = local_day(now, offset)
         if today != self.day:
             self.day, self.count, self.warned = today, 0, False
-        c = cross(elapsed, elapsed + credit, interval, self.last_n.get(cid, 0), cap=cap,
-                  count=self.count, warned=self.warned, paused=paused)
+        c = cross(
+            elapsed,
+            elapsed + credit,
+            interval,
+            self.last_n.get(cid, 0),
+            cap=cap,
+            count=self.count,
+            warned=self.warned,
+            paused=paused,
+        )
         self.count = c.count
         self.warned = self.warned or c.notice
         paid = c.granted
@@ -167,8 +186,15 @@ class ReferenceStore:
                 self.outbox.extend(("g", f"{cid}:{n}") for n in c.granted)
         self.elapsed[cid] = elapsed + credit
         s.last, s.deadline, s.watched = now, now + self.ttl_ms, s.watched + credit
-        return ("ok", elapsed + credit, credit, remaining_ms(elapsed + credit, interval),
-                self.pending, c.notice, paid)
+        return (
+            "ok",
+            elapsed + credit,
+            credit,
+            remaining_ms(elapsed + credit, interval),
+            self.pending,
+            c.notice,
+            paid,
+        )
 
     def stop(self, now: int, sid: str) -> tuple:
         s = self.session

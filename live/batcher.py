@@ -12,19 +12,33 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from realtime.live.scripts import Script, ScriptRunner
+from live.scripts import Script, ScriptRunner
 
 
 class _Item:
-    __slots__ = ("script", "keys", "args", "extra", "future")
+    __slots__ = ("args", "extra", "future", "keys", "script")
 
-    def __init__(self, script: Script, keys: Sequence[str], args: Sequence[Any],
-                 extra: tuple[Any, ...] | None, future: asyncio.Future[Any]) -> None:
-        self.script, self.keys, self.args, self.extra, self.future = script, keys, args, extra, future
+    def __init__(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        extra: tuple[Any, ...] | None,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.script, self.keys, self.args, self.extra, self.future = (
+            script,
+            keys,
+            args,
+            extra,
+            future,
+        )
 
 
 class PipelineBatcher:
-    def __init__(self, runner: ScriptRunner, *, max_batch: int = 128, max_inflight: int = 4) -> None:
+    def __init__(
+        self, runner: ScriptRunner, *, max_batch: int = 128, max_inflight: int = 4
+    ) -> None:
         self._runner = runner
         self._max_batch = max_batch
         self._max_inflight = max_inflight
@@ -33,8 +47,13 @@ class PipelineBatcher:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, script: Script, keys: Sequence[str], args: Sequence[Any],
-               extra: tuple[Any, ...] | None = None) -> asyncio.Future[Any]:
+    def submit(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        extra: tuple[Any, ...] | None = None,
+    ) -> asyncio.Future[Any]:
         """Queue one script call (plus one optional plain command sent right after it, whose
         reply is ignored); the future resolves to the script's reply or raises its error."""
         loop = asyncio.get_running_loop()
@@ -63,11 +82,13 @@ class PipelineBatcher:
         except BaseException as exc:  # connection lost, cancelled: fail the whole batch
             for item in batch:
                 if not item.future.done():
-                    item.future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(str(exc)))
+                    item.future.set_exception(
+                        exc if isinstance(exc, Exception) else ConnectionError(str(exc))
+                    )
             if not isinstance(exc, Exception):
                 raise
         else:
-            for item, result in zip(batch, results):
+            for item, result in zip(batch, results, strict=False):
                 if item.future.done():
                     continue
                 if isinstance(result, Exception):

@@ -2,7 +2,7 @@
 
 redis-py spends most of a heartbeat's client-side cost packing arguments one by one and
 walking its pipeline machinery (docs/performance.md). Here the caller hands over commands
-already encoded (realtime.live.wire builds them, mostly from cached bytes), every command
+already encoded (live.wire builds them, mostly from cached bytes), every command
 written in one event-loop iteration leaves in one `write`, and hiredis parses the replies,
 which resolve the callers' futures in order. One connection is enough: Redis runs commands one
 at a time anyway, and pipelining keeps the socket full.
@@ -12,7 +12,7 @@ next call reconnects; calls made while connecting wait for it. A reply that does
 within `reply_timeout` (Redis stopped, a network partition) aborts the connection, failing
 the calls in flight with TimeoutError. Both are redis.exceptions, which the hub already turns
 into an `internal` error for the client (who retries on its next heartbeat).
-Redis Cluster and TLS keep using redis-py (realtime.live.store picks).
+Redis Cluster and TLS keep using redis-py (live.store picks).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from realtime.live.wire import command
+from live.wire import command
 
-log = logging.getLogger("realtime.live.resp")
+log = logging.getLogger("live.resp")
 
 # Calls written at once at most: a loop iteration that makes more writes them in several
 # pieces, so Redis works on the first while the hub is still making the next.
@@ -63,7 +63,9 @@ NOT_RUN = (NoScriptError, AskError, TryAgainError, ClusterDownError, ReadOnlyErr
 
 
 _ERRORS: dict[str, type[ResponseError]] = {
-    "NOSCRIPT": NoScriptError, "TRYAGAIN": TryAgainError, "CLUSTERDOWN": ClusterDownError,
+    "NOSCRIPT": NoScriptError,
+    "TRYAGAIN": TryAgainError,
+    "CLUSTERDOWN": ClusterDownError,
     "READONLY": ReadOnlyError,
 }
 _REDIRECTS: dict[str, type[AskError]] = {"MOVED": MovedError, "ASK": AskError}
@@ -91,9 +93,18 @@ class _Protocol(asyncio.Protocol):
 
 
 class RespConnection:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 6379, path: str | None = None,
-                 username: str | None = None, password: str | None = None, db: int = 0,
-                 connect_timeout: float = 5.0, reply_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        path: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        db: int = 0,
+        connect_timeout: float = 5.0,
+        reply_timeout: float = 10.0,
+    ) -> None:
         self._address = (host, port, path)
         self._hello = []
         if password is not None:
@@ -200,7 +211,10 @@ class RespConnection:
                 await asyncio.wait_for(future, self._connect_timeout)
             self._transport = transport  # type: ignore[assignment]
             self._schedule_flush()
-        except (OSError, RedisError) as exc:  # OSError includes timeouts; RedisError: AUTH refused, lost
+        except (
+            OSError,
+            RedisError,
+        ) as exc:  # OSError includes timeouts; RedisError: AUTH refused, lost
             if self._protocol is not None:
                 self._protocol = None
                 transport.abort()
@@ -280,10 +294,13 @@ class ClusterResp:
         if "connection_class" in options:
             return None
         auth = {k: options[k] for k in ("username", "password") if k in options}
-        return cls(cluster, lambda host, port: RespConnection(host=host, port=port, **auth, **kwargs))
+        return cls(
+            cluster, lambda host, port: RespConnection(host=host, port=port, **auth, **kwargs)
+        )
 
-    def call_soon_at(self, slot: int, data: bytes, replies: int,
-                     callback: ReplyCallback | None) -> None:
+    def call_soon_at(
+        self, slot: int, data: bytes, replies: int, callback: ReplyCallback | None
+    ) -> None:
         """`RespConnection.call_soon` on the primary of `slot`. Raises redis-py's cluster
         errors when no node is known for it (before the first command, or the cluster down)."""
         node = self.cluster.nodes_manager.get_node_from_slot(slot)
