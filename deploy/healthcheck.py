@@ -1,7 +1,8 @@
 """The image's HEALTHCHECK, for every process the image runs (docker-entrypoint.sh).
 
-It finds the app in the container's process table: for uvicorn it asks GET /health on the
-port uvicorn was given (liveness only: /ready, which checks Redis and PostgreSQL, is for load
+It finds the app in the container's process table (`python -m realtime|api|workers`, as the
+entry point starts them, or a plain `uvicorn` / `arq` command line): for an app it asks GET
+/health on its port (--port, else $PORT, else the process's default) (liveness only: /ready, which checks Redis and PostgreSQL, is for load
 balancers, not for restarting containers); for arq it runs `arq --check SETTINGS`, which
 passes while the worker keeps refreshing its health key in Redis. A container running
 neither (migrate, a shell) is healthy. Exit 0 healthy, 1 not. Standard library only.
@@ -53,20 +54,36 @@ def _http_ok(port: int, path: str = "/health") -> bool:
         conn.close()
 
 
+# What `python -m <process>` runs (core/launch.py): the app's default port, or the worker.
+LAUNCHED = {"realtime": "8001", "api": "8000", "workers": ""}
+WORKER_SETTINGS = "workers.main.WorkerSettings"
+
+
+def _check_http(argv: list[str], default_port: str) -> tuple[bool, str]:
+    port = int(_option(argv, "--port", os.environ.get("PORT", default_port)))
+    ok = _http_ok(port)
+    return ok, f"app :{port} /health {'ok' if ok else 'failed'}"
+
+
+def _check_arq(target: str) -> tuple[bool, str]:
+    rc = subprocess.run(
+        ["arq", "--check", target], check=False, capture_output=True, timeout=TIMEOUT_S * 2
+    ).returncode
+    return rc == 0, f"arq --check {target}: exit {rc}"
+
+
 def check(processes: list[tuple[int, list[str]]]) -> tuple[bool, str]:
     for _, argv in processes:
+        if len(argv) >= 3 and argv[1] == "-m" and argv[2] in LAUNCHED:
+            if argv[2] == "workers":
+                return _check_arq(WORKER_SETTINGS)
+            return _check_http(argv, LAUNCHED[argv[2]])
         names = [Path(arg).name for arg in argv[:3]]
         if "uvicorn" in names:
-            port = int(_option(argv, "--port", "8000"))
-            ok = _http_ok(port)
-            return ok, f"uvicorn :{port} /health {'ok' if ok else 'failed'}"
+            return _check_http(argv, "8000")
         if "arq" in names:
             start = names.index("arq") + 1
-            target = next((a for a in argv[start:] if not a.startswith("-")), "")
-            rc = subprocess.run(
-                ["arq", "--check", target], check=False, capture_output=True, timeout=TIMEOUT_S * 2
-            ).returncode
-            return rc == 0, f"arq --check {target}: exit {rc}"
+            return _check_arq(next((a for a in argv[start:] if not a.startswith("-")), ""))
     return True, "no app process to check"
 
 

@@ -45,11 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.launch import HUB_WS
 from loadtests import redisbench
 from loadtests.loadgen import LoadGen, heartbeat_frame, split
 from loadtests.stack import (
+    BENCH_ARGS,
     ROOT,
-    UVICORN_COMMON,
     App,
     Stack,
     core_busy,
@@ -57,7 +58,6 @@ from loadtests.stack import (
     loadavg,
     rss_kib,
 )
-from realtime.wsdirect import UVICORN_WS
 
 RESULTS = ROOT / "loadtests" / "results"
 FIRST_UID = 100_000
@@ -278,7 +278,7 @@ class Bench:
                 target, env["DIAG_APP"] = "loadtests.diag_app:app", target
         name = f"{kind}-{ws}-{'deflate' if deflate else 'plain'}"
         if kind == "hub" and ws == "websockets-sansio" and self.args.hub_lane == "direct":
-            ws = UVICORN_WS  # also when --diag wraps the hub
+            ws = HUB_WS  # also when --diag wraps the hub
         app = self.stack.start_uvicorn(
             name,
             target,
@@ -876,7 +876,7 @@ class Bench:
                 else "unpinned",
                 "load_workers": self.workers,
             },
-            "uvicorn_flags": " ".join(UVICORN_COMMON),
+            "uvicorn_flags": " ".join(BENCH_ARGS) + " + core/launch.py",
             "hub_env_extra": self.args.hub_env,
             "hub_env_flood": FLOOD_ENV,
             "hub_env_memory_sessions": REAL_ENV,

@@ -35,10 +35,10 @@ import asyncpg
 from redis.asyncio import Redis
 
 from core.migrate import upgrade
+from devkit.outbox import PRODUCE_LUA
+from devkit.procs import Proc, child_env, resolve_argv
+from devkit.servers import PostgresServer, RedisServer
 from live import keys
-from tests.support.procs import Proc, child_env, resolve_argv
-from tests.support.servers import PostgresServer, RedisServer
-from tests.workers.conftest import PRODUCE_LUA
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -46,9 +46,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit.servers import die_with_parent, free_port
 from loadtests.stack import ROOT, Stack, uvicorn_argv
 from loadtests.supervise import AppUnit, PostgresUnit, RedisUnit, Supervisor, Unit, stop_all
-from tests.support.servers import die_with_parent, free_port
 
 RESULTS = ROOT / "loadtests" / "results"
 VENV_BIN = Path(sys.executable).parent

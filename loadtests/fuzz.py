@@ -1,5 +1,5 @@
 """WebSocket fuzzing at volume: 100k+ frames drawn from the hypothesis strategies of
-tests/support/wsfuzz.py, played against two hub processes run as in the container, with
+devkit/wsfuzz.py, played against two hub processes run as in the container, with
 each hub's RSS sampled. docs/fuzzing.md describes what is covered and the measured figures.
 
     .venv/bin/python -m loadtests.fuzz                          # 100,000 frames
@@ -33,8 +33,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from devkit.procs import http_status
 from loadtests.stack import App, Stack, loadavg, rss_kib
-from tests.support.procs import http_status
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Lifted for the lock-step hub: one connection at a time cannot reach 10,000 frames/s, and
@@ -63,7 +63,7 @@ def generate(
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as seeded
 
-    from tests.support import wsfuzz
+    from devkit import wsfuzz
 
     out: list[Any] = []
     strategy = wsfuzz.flood_scripts(content_ids, limit) if flood else wsfuzz.scripts(content_ids)
@@ -105,7 +105,7 @@ class Watch:
 
     def check(self) -> list[str]:
         """New problems: the process gone, /health not 200, fault lines in its log."""
-        from tests.support.wsfuzz import log_line_is_a_fault
+        from devkit.wsfuzz import log_line_is_a_fault
 
         problems: list[str] = []
         if self.app.proc.poll() is not None:
@@ -232,7 +232,7 @@ class Run:
     async def fuzz(
         self, lock_app: App, flood_app: App, content_ids: tuple[int, ...], settings: Any
     ) -> tuple[Any, ...]:
-        from tests.support.wsfuzz import Tally, Target, play, token_maker
+        from devkit.wsfuzz import Tally, Target, play, token_maker
 
         args = self.args
         tokens = token_maker(settings)

@@ -396,7 +396,7 @@ async def _serve(pipe: Any) -> None:
 
 
 def _worker_main(pipe: Any, cpus: set[int] | None) -> None:
-    from tests.support.servers import die_with_parent
+    from devkit.servers import die_with_parent
 
     preexec = die_with_parent()
     if preexec is not None:

@@ -20,10 +20,10 @@ import sys
 import time
 from typing import Any
 
+from devkit.servers import free_port
 from loadtests.bench import FIRST_UID, GATES_OFF, REAL_ENV, RESULTS
 from loadtests.loadgen import LoadGen, split
-from loadtests.stack import PYTHON, UVICORN_COMMON, Stack, rss_kib
-from tests.support.servers import free_port
+from loadtests.stack import Stack, rss_kib, uvicorn_argv
 
 
 def _get(port: int, path: str) -> dict[str, Any]:
@@ -53,19 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         env = stack.env(
             **(REAL_ENV if hub else GATES_OFF), TRACED_APP=args.app, TRACE_FRAMES=args.frames
         )
-        argv_app = [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "loadtests.traced_app:app",
-            "--port",
-            str(port),
-            *UVICORN_COMMON,
-            "--ws",
-            "websockets-sansio",
-            "--ws-per-message-deflate",
-            "false",
-        ]
+        # The hub's deployed flags, on the plain ASGI lane (the tracer wraps the ASGI app).
+        argv_app = uvicorn_argv("loadtests.traced_app:app", port)
         app = stack.start_app("traced", argv_app, env, port=port, cpus={0})
         lg = LoadGen(2, {1})
         used = 0

@@ -2,7 +2,7 @@
 PostgreSQL on free ports in a throwaway folder (migrated, seeded, users provisioned), and
 uvicorn app processes pinned to chosen CPUs.
 
-Reuses tests/support/servers.py, so it starts servers exactly like the tests and the dev run.
+Reuses devkit/servers.py, so it starts servers exactly like the tests and the dev run.
 Every child gets PR_SET_PDEATHSIG, so an interrupted run leaves nothing behind.
 """
 
@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
-from realtime.wsdirect import UVICORN_WS
-from tests.support.procs import child_env, http_status
-from tests.support.servers import (
+from core import launch
+from devkit.procs import PROCESSES, child_env, http_status
+from devkit.servers import (
     PostgresServer,
     RedisClusterServers,
     RedisServer,
@@ -36,19 +36,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 JWT_SECRET = "bench-secret-" + "x" * 40  # throwaway servers only
 
-# The uvicorn settings shared by the hub and the echo baseline (only --ws and deflate vary).
-UVICORN_COMMON = [
+# The benchmark's uvicorn choices on top of the deployed settings (core/launch.py), for the
+# hub, the api and the echo baseline alike (only --ws and deflate vary between runs).
+BENCH_ARGS = [
     "--host",
     "127.0.0.1",
-    "--no-access-log",
     "--log-level",
     "warning",
     "--loop",
     "uvloop",
     "--http",
     "httptools",
-    "--ws-max-size",
-    "4096",
 ]
 
 
@@ -183,21 +181,18 @@ class App:
 def uvicorn_argv(
     target: str, port: int, *, ws: str = "websockets-sansio", deflate: bool = False
 ) -> list[str]:
+    """The hub and the api as deployed (`python -m realtime` / `python -m api`); any other app
+    (the echo baseline, the --diag wrapper) with the hub's deployed uvicorn flags. `ws` and
+    `deflate` are set explicitly, so a run names what it measures."""
     if target == "realtime.app:app" and ws == "websockets-sansio":
-        ws = UVICORN_WS  # the hub's direct lane, as deployed (realtime/wsdirect.py)
-    return [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        target,
-        "--port",
-        str(port),
-        *UVICORN_COMMON,
-        "--ws",
-        ws,
-        "--ws-per-message-deflate",
-        "true" if deflate else "false",
-    ]
+        ws = launch.HUB_WS  # the hub's direct lane, as deployed (realtime/wsdirect.py)
+    chosen = [*BENCH_ARGS, "--port", str(port), "--ws", ws]
+    chosen += ["--ws-per-message-deflate", "true" if deflate else "false"]
+    process = PROCESSES.get(target)
+    if process is not None:
+        return launch.command(process, *chosen, python=PYTHON)
+    deployed = [*launch.common_flags("realtime", {}), "--ws-max-size", launch.frame_limit({})]
+    return [PYTHON, "-m", "uvicorn", target, *deployed, *chosen]
 
 
 class Stack:
@@ -286,7 +281,7 @@ class Stack:
 
     def flush_redis(self) -> None:
         assert self.redis
-        from tests.support.servers import redis_command
+        from devkit.servers import redis_command
 
         redis_command(self.redis.port, "FLUSHALL")
         if self.cluster is not None:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit.servers import PostgresServer, RedisServer
 from loadtests.stack import App
-from tests.support.servers import PostgresServer, RedisServer
 
 POLL_S = 0.1
 RESTART_DELAY_S = (0.5, 5.0)  # first delay, cap
@@ -111,7 +111,7 @@ class AppUnit(Unit):
 
 
 class ServerUnit(Unit):
-    """A data server on its port and folder (tests.support.servers): a restart of redis-server
+    """A data server on its port and folder (devkit.servers): a restart of redis-server
     loads the AOF it left, one of PostgreSQL runs crash recovery from the WAL (fsync on)."""
 
     def __init__(

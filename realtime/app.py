@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from core import probes
+from core import launch, probes
 from core.db import make_engine
 from core.logs import setup_logging
 from core.migrate import require_current_schema_or_exit
@@ -72,6 +72,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await require_current_schema_or_exit(engine)
     redis = make_redis(settings)
     pubsub = make_pubsub_redis(settings)
+    gaps = launch.server_gaps(settings.ws_max_frame_bytes)
+    if gaps:
+        log.warning(
+            "the hub runs without its deployed settings (start it with `python -m realtime`): %s",
+            "; ".join(gaps),
+        )
     hub = Hub(settings, redis, pubsub, engine, app.state.metrics)
     await hub.start()
     app.state.hub, app.state.settings, app.state.tz = hub, settings, settings.tz

@@ -1,7 +1,8 @@
 """uvicorn's websockets-sansio WebSocket protocol with a direct lane for the hub's `/ws`.
 
-Run the hub with `uvicorn realtime.app:app --ws realtime.wsdirect:DirectProtocol` (the
-container, the dev run, the tests and the benchmark do). Everything ASGI stays as it is: the
+`python -m realtime` runs the hub on it (core/launch.py: `--ws
+realtime.wsdirect:DirectProtocol`; the container, the dev run, the tests and the benchmark
+start it so). Everything ASGI stays as it is: the
 handshake, `websocket.accept`/`close`, keepalive pings, close handshakes, size limits. What
 changes is the path of a data frame once the app has attached a sink (`attach`): instead of
 an ASGI `websocket.receive` event through uvicorn's queue, one task wake-up per frame and a
@@ -30,7 +31,6 @@ except ImportError:  # pragma: no cover - websockets without its C extension
     from websockets.utils import apply_mask
 
 EXTENSION = "realtime.direct"
-UVICORN_WS = "realtime.wsdirect:DirectProtocol"  # uvicorn's --ws for the hub
 
 Sink = Callable[[str | bytes], None]
 

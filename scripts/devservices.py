@@ -4,7 +4,7 @@
     python -m scripts.devservices services   (only Redis + PostgreSQL, migrated and seeded;
                                               `source .run/env` to run the apps by hand)
 
-Run it from the project root (it imports tests.support.servers, shared with the tests).
+Run it from the project root (it imports devkit.servers, shared with the tests).
 
 Steps of `run`: start redis-server (AOF, appendfsync everysec) and PostgreSQL on free local
 ports (the ports of the last run when still free, so the URLs stay the same), `alembic upgrade
@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.servers import (
+from core import launch
+from devkit.servers import (
     PostgresServer,
     RedisServer,
     ServerError,
@@ -174,7 +175,7 @@ class App:
         return "\n".join("    " + line for line in text[-lines:])
 
     def wait_healthy(self, host: str, timeout: float) -> bool:
-        from tests.support.procs import http_status
+        from devkit.procs import http_status
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -280,46 +281,18 @@ class DevRun:
         host = os.environ.get("HOST", "127.0.0.1")
         python = str(VENV_BIN / "python")
         used = {self.redis.port, self.pg.port} if self.redis and self.pg else set()
-        specs = [
-            ("realtime", "realtime hub", "realtime/app.py", "realtime.app:app", 8001),
-            ("api", "REST api", "api/app.py", "api.app:app", 8000),
+        specs: list[tuple[launch.Process, str, int]] = [
+            ("realtime", "realtime hub", launch.PORTS["realtime"]),
+            ("api", "REST api", launch.PORTS["api"]),
         ]
-        for name, label, module_file, target, default_port in specs:
-            if not (ROOT / module_file).exists():
-                log(f"{label}: {module_file} does not exist yet; not started")
-                continue
+        for name, label, default_port in specs:
             port = next_free_port(default_port, exclude=used)
             used.add(port)
             if name == "realtime":  # the player page on the hub reads the api's catalog
                 env.setdefault("CORS_ORIGINS", f"http://127.0.0.1:{port},http://localhost:{port}")
-            argv = [
-                python,
-                "-m",
-                "uvicorn",
-                target,
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--no-access-log",
-            ]
-            if name == "realtime":
-                # Refuse oversized frames before they are buffered; no per-message-deflate
-                # (heartbeats are tiny; it costs 66 vs 30 KiB per connection: docs/performance.md).
-                argv += [
-                    "--ws",
-                    "realtime.wsdirect:DirectProtocol",  # the direct lane
-                    "--ws-max-size",
-                    env.get("WS_MAX_FRAME_BYTES") or "4096",
-                    "--ws-per-message-deflate",
-                    "false",
-                ]
+            argv = launch.command(name, "--host", host, "--port", str(port), python=python)
             self.apps.append(App(name, label, argv, env, port))
-        if (ROOT / "workers/main.py").exists():
-            argv = [str(VENV_BIN / "arq"), "workers.main.WorkerSettings"]
-            self.apps.append(App("worker", "arq worker", argv, env))
-        else:
-            log("arq worker: workers/main.py does not exist yet; not started")
+        self.apps.append(App("worker", "arq worker", launch.command("workers", python=python), env))
 
         probe_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         for app in self.apps:

@@ -1,3 +1,3 @@
 # Makes tests/ a package, so test modules are named tests.<dir>.<module> (a tests/realtime/
-# package would otherwise be imported as `realtime` and shadow the app) and `tests.support`
-# imports under plain `pytest` as well as `python -m pytest`.
+# package would otherwise be imported as `realtime` and shadow the app). The helpers that the
+# load tests and scripts share with the tests are in devkit/, not here.

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.procs import AppProcess, Proc, child_env, resolve_argv
-from tests.support.servers import PostgresServer, RedisClusterServers, RedisServer, redis_command
+from devkit.procs import AppProcess, Proc, child_env, resolve_argv
+from devkit.servers import PostgresServer, RedisClusterServers, RedisServer, redis_command
 
 # A fixed secret (>= 32 bytes), so a token printed by a failing test can be checked by hand.
 TEST_JWT_SECRET = "test-only-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz"

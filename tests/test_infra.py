@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from core import migrate
 from core.models import Base
 from core.settings import Settings
-from tests.support.procs import AppProcess, Proc
-from tests.support.servers import PostgresServer, RedisServer
+from devkit.procs import AppProcess, Proc
+from devkit.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ async def test_redis_is_flushed_between_tests(redis: Redis) -> None:
 
 def test_redis_server_restarts_on_same_port(redis_server: RedisServer) -> None:
     """stop()/start() and kill()/start() bring it back on the same port."""
-    from tests.support.servers import redis_command
+    from devkit.servers import redis_command
 
     port = redis_server.port
     redis_server.stop()
@@ -82,7 +82,7 @@ def test_second_redis_with_aof_survives_a_crash(
     """A helper redis with AOF everysec keeps writes across SIGKILL after an fsync."""
     import time
 
-    from tests.support.servers import redis_command
+    from devkit.servers import redis_command
 
     server = make_redis_server(aof=True)
     redis_command(server.port, "SET", "durable", "yes")

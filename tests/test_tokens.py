@@ -1,4 +1,4 @@
-"""core.tokens on its own: the token matrix (tests/support/tokens.py) and a property run that
+"""core.tokens on its own: the token matrix (devkit/tokens.py) and a property run that
 any string is either an identity or a TokenError, never another exception."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.settings import load_settings
 from core.tokens import TokenError, TokenExpired, issue_access, verify_access
-from tests.support.tokens import b64, claims_for, hs_sign, token_case_names, token_cases
+from devkit.tokens import b64, claims_for, hs_sign, token_case_names, token_cases
 
 SETTINGS = load_settings(
     {

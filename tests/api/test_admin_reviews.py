@@ -228,7 +228,7 @@ async def test_a_decision_whose_redis_step_failed_is_finished_by_repeating_it(
     approval repeated once Redis is back lifts the live hold and pays nothing twice."""
     from redis.asyncio import Redis
 
-    from tests.support.servers import free_port
+    from devkit.servers import free_port
 
     await flagged(engine, redis, settings, 5, held=2)
     await client.get("/api/admin/reviews", headers=admin)  # the admin's row, while Redis is up

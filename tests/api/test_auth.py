@@ -10,7 +10,7 @@ import pytest
 from jose import jwt
 from sqlalchemy import text
 
-from tests.support.tokens import token_case_names, token_cases
+from devkit.tokens import token_case_names, token_cases
 
 EMAIL, PASSWORD = "Ann@Example.com", "correct horse battery"
 
@@ -196,7 +196,7 @@ async def test_auth_routes_limited_per_ip(client, monkeypatch):
 
 @pytest.mark.parametrize("name", token_case_names())
 async def test_token_matrix(client, settings, name):
-    """Each case of the shared token matrix (tests/support/tokens.py): 401 token_expired for
+    """Each case of the shared token matrix (devkit/tokens.py): 401 token_expired for
     an expired token, 401 unauthorized for every other bad one; the valid control is 200."""
     case = token_cases(settings, 5)[name]
     headers = {} if case.token is None else {"Authorization": f"Bearer {case.token}"}

@@ -144,7 +144,7 @@ async def test_balance_unavailable_without_redis(client, api_app, auth, monkeypa
     not a guess."""
     from redis.asyncio import Redis
 
-    from tests.support.servers import free_port
+    from devkit.servers import free_port
 
     await client.get("/api/me", headers=auth(15))  # provision while Redis is up
     dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support.servers import free_port
+from devkit.servers import free_port
 
 
 async def test_health_and_ready(spawn):

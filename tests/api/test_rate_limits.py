@@ -6,7 +6,7 @@ import pytest
 
 from api import limits
 from core.errors import RateLimited
-from tests.support.servers import free_port
+from devkit.servers import free_port
 
 MINUTE_START = 29_000_000 * 60  # some minute boundary, in unix seconds
 

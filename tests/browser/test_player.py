@@ -159,7 +159,7 @@ async def test_token_is_refreshed_before_it_expires(stack, open_page, token) -> 
 async def test_http_fallback_when_no_websocket_opens(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
     """When the WebSocket cannot be opened, the client switches to the HTTP timer endpoints
     and rewards still arrive."""
-    from tests.support.servers import free_port
+    from devkit.servers import free_port
 
     s = stack()
     cid = await s.create_content()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ def entrypoint_argv(role: str, env: dict[str, str] | None = None) -> list[str]:
     """The command deploy/docker-entrypoint.sh runs for `role` (its dry-run mode)."""
     out = subprocess.run(
         ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), role],
-        env={"PATH": os.environ["PATH"], **(env or {}), "ENTRYPOINT_DRY_RUN": "1"},
+        # The venv's python first, as /opt/venv/bin is in the image.
+        env={
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            **(env or {}),
+            "ENTRYPOINT_DRY_RUN": "1",
+        },
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,

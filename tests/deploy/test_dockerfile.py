@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from core.migrate import current_revisions, script_heads
+from devkit.procs import http_status
+from devkit.servers import free_port
 from tests.deploy.conftest import ROOT, entrypoint_argv
-from tests.support.procs import http_status
-from tests.support.servers import free_port
 
 CLEAN_EXIT = (0, -signal.SIGTERM)
 

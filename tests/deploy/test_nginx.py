@@ -15,8 +15,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from devkit.servers import free_port
 from tests.deploy.conftest import ROOT
-from tests.support.servers import free_port
 
 CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devkit.servers import free_port
 from tests.deploy.conftest import ROOT, load_yaml
-from tests.support.servers import free_port
 
 PACKAGES = ("core", "realtime", "api", "workers")
 # Series Prometheus makes itself, whatever the target exports.

@@ -1,7 +1,7 @@
 """WebSocket fuzzing against a real hub process (docs/fuzzing.md): hypothesis draws scripts of
 frames (random bytes as text and binary, deep JSON, huge numbers, unicode, wrong types, unknown
 types, missing fields, messages out of order, oversized frames, floods) and every reply is
-checked against the contract (tests/support/wsfuzz.py). A CI-sized run: a few thousand frames.
+checked against the contract (devkit/wsfuzz.py). A CI-sized run: a few thousand frames.
 loadtests/fuzz.py runs the same strategies for 100k+ frames and watches the hub's memory.
 
 The hub runs with the container's uvicorn flags (the direct lane of realtime/wsdirect.py,
@@ -22,9 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.procs import AppProcess, http_status
-from tests.support.wsfuzz import (
-    CONTAINER_UVICORN_ARGS,
+from devkit.procs import AppProcess, http_status
+from devkit.wsfuzz import (
     Failure,
     Frame,
     Script,
@@ -84,10 +83,8 @@ class Fuzzed:
         assert not bad, "\n".join(bad[:5])
 
 
-LANES = {
-    "direct": CONTAINER_UVICORN_ARGS,
-    "asgi": ["--ws", "websockets-sansio", *CONTAINER_UVICORN_ARGS[2:]],
-}
+# The hub as deployed (core/launch.py), and the same over uvicorn's plain ASGI events.
+LANES: dict[str, list[str]] = {"direct": [], "asgi": ["--ws", "websockets-sansio"]}
 
 
 def _fuzzed(

@@ -1,4 +1,4 @@
-"""The token matrix (tests/support/tokens.py) on the hub: the WebSocket (`?token=` and the
+"""The token matrix (devkit/tokens.py) on the hub: the WebSocket (`?token=` and the
 `Authorization: Bearer` header, PROTOCOL 4), the `auth` message, and the HTTP fallback
 endpoints (PROTOCOL 5). Each bad token is refused with the documented code and none is
 accepted; a valid token is accepted (the control). docs/fuzzing.md has the table."""
@@ -15,9 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.procs import AppProcess, http_status
-from tests.support.tokens import token_case_names, token_cases
-from tests.support.wsfuzz import CONTAINER_UVICORN_ARGS
+from devkit.procs import AppProcess, http_status
+from devkit.tokens import token_case_names, token_cases
 
 CLOSE_FOR = {"expired": 4005, "unauthorized": 4501}
 HTTP_CODE_FOR = {"expired": "token_expired", "unauthorized": "unauthorized"}
@@ -36,8 +35,7 @@ async def token_hub(
     proc = spawn(
         "realtime.app:app",
         {"WS_CONNECTS_PER_IP_PER_MINUTE": "100000"},
-        extra_args=CONTAINER_UVICORN_ARGS,
-    )
+    )  # as deployed (core/launch.py)
     yield proc, cid
     assert http_status(proc.port, "/health") == 200  # no case took the process down
 

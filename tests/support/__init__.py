@@ -1,4 +1,1 @@
-"""Test helpers: real Redis and PostgreSQL servers, app subprocesses, free ports.
-
-Nothing here fakes a server: every helper starts or talks to a real process.
-"""
+"""Test-only helpers (the ones shared with load tests and scripts live in devkit/)."""

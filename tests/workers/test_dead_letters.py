@@ -7,8 +7,8 @@ import asyncio
 import urllib.request
 from typing import Any
 
+from devkit.servers import free_port
 from live import keys
-from tests.support.servers import free_port
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,

@@ -26,17 +26,6 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from realtime.wsdirect import UVICORN_WS as HUB_WS
-
-# The hub's uvicorn flags in the container (deploy/docker-entrypoint.sh).
-CONTAINER_UVICORN_ARGS = [
-    "--ws",
-    HUB_WS,
-    "--ws-max-size",
-    "4096",
-    "--ws-per-message-deflate",
-    "false",
-]
 MAX_FRAME_BYTES = 4096  # WS_MAX_FRAME_BYTES at its default, as in the container
 MALFORMED_LIMIT = 10  # PROTOCOL 4.3: more than 10 malformed frames in a minute close 4500
 # msgspec decodes nested JSON recursively under Python's recursion limit (1000), so where a
@@ -80,7 +69,7 @@ class Deep:
 @dataclass(frozen=True)
 class TokenSlot:
     """An auth token chosen when the script is played (it depends on the connection's user):
-    `case` is a name of tests/support/tokens.py's matrix, or `other_user`."""
+    `case` is a name of devkit/tokens.py's matrix, or `other_user`."""
 
     case: str
 
@@ -888,9 +877,9 @@ class Tally:
 
 def token_maker(settings: Any) -> Callable[[int, str], str]:
     """`make(user_id, case)`: a token for a connection's user: `valid`, `other_user` (valid,
-    for the next user id) or a case of tests/support/tokens.py's matrix."""
+    for the next user id) or a case of devkit/tokens.py's matrix."""
     from core.tokens import issue_access
-    from tests.support.tokens import token_cases
+    from devkit.tokens import token_cases
 
     cache: dict[int, dict[str, str | None]] = {}
 

@@ -1,4 +1,5 @@
-"""App processes started for tests: uvicorn apps on free ports, and any other command.
+"""App processes for tests, load tests and scripts: the project's processes as deployed
+(core/launch.py), any other uvicorn app on a free port, and any other command.
 
 Output goes to files (a pipe nobody reads would fill up and block the child); `stderr_text()`
 reads it back for assertions and failure messages.
@@ -15,10 +16,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from realtime.wsdirect import UVICORN_WS as HUB_WS
-from tests.support.servers import die_with_parent, free_port
+from core import launch
+from devkit.servers import die_with_parent, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 # Variables that configure the app processes; they are dropped from the inherited environment
@@ -86,6 +87,10 @@ def http_status(
         return None
     finally:
         conn.close()
+
+
+# The project's app processes, by their ASGI app (the name tests and load tests spawn).
+PROCESSES: dict[str, launch.Process] = {"realtime.app:app": "realtime", "api.app:app": "api"}
 
 
 class Proc:
@@ -171,7 +176,10 @@ class Proc:
 
 
 class AppProcess(Proc):
-    """`python -m uvicorn APP --host 127.0.0.1 --port PORT` (see the `spawn` fixture)."""
+    """An ASGI app on 127.0.0.1 and a free port (see the `spawn` fixture): the hub and the api
+    through `python -m realtime` / `python -m api` with their deployed settings, any other
+    app (`module:attr`) through plain `python -m uvicorn`. `extra_args` are uvicorn's and win
+    over the defaults."""
 
     def __init__(
         self,
@@ -184,20 +192,12 @@ class AppProcess(Proc):
     ) -> None:
         self.app = app
         self.port = port or free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--no-access-log",
-            *extra_args,
-        ]
-        if app == "realtime.app:app" and "--ws" not in extra_args:
-            argv += ["--ws", HUB_WS]  # the hub's direct lane, as deployed (realtime.wsdirect)
+        where = ["--host", "127.0.0.1", "--port", str(self.port)]
+        process = PROCESSES.get(app)
+        if process is not None:
+            argv = launch.command(process, *where, *extra_args)
+        else:
+            argv = [sys.executable, "-m", "uvicorn", app, *where, "--no-access-log", *extra_args]
         name = f"{app.replace(':', '.')}-{self.port}"
         super().__init__(argv, env, log_dir, name)
 
