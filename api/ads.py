@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from msgspec import Meta, Struct
 from sqlalchemy import text
@@ -72,6 +72,13 @@ class EventResult(Struct, frozen=True):
     click_url: str | None = None  # clicks: where to send the viewer
 
 
+class _EventOf(TypedDict):
+    """The fields of an EventResult that name the event."""
+
+    ad_id: int
+    impression_id: str
+
+
 _SERVE = text(
     "SELECT a.id, a.title, a.creative_url, a.click_url, a.placement, a.required_view_ms"
     " FROM ads a JOIN advertiser_wallets w ON w.advertiser_id = a.advertiser_id"
@@ -111,9 +118,9 @@ async def serve(request: Request) -> Response:
         row = (await session.execute(_SERVE, {"placement": query.placement})).first()
     if row is None:
         return ok(request, None)
-    return ok(
-        request, ServedAd(*tuple(row), impression_id=uuid.uuid4().hex, content_id=query.content_id)
-    )
+    # (id, title, creative_url, click_url, placement, required_view_ms), as _SERVE selects them
+    ad: tuple[int, str, str, str | None, str, int] = tuple(row)
+    return ok(request, ServedAd(*ad, impression_id=uuid.uuid4().hex, content_id=query.content_id))
 
 
 async def _ad_owner(session: AsyncSession, ad_id: int) -> tuple[int, int]:
@@ -182,7 +189,7 @@ async def record_impression(
 ) -> EventResult:
     """Record (and count and bill, when due) one impression report. No commit."""
     advertiser_id, required_ms = await _ad_owner(session, ad_id)
-    result = {"ad_id": ad_id, "impression_id": body.impression_id}
+    result: _EventOf = {"ad_id": ad_id, "impression_id": body.impression_id}
     seen = await _impression(session, ad_id, body.impression_id)
     if seen is not None and seen[0] != user_id:
         raise Conflict("this impression_id was reported by another viewer")

@@ -164,7 +164,7 @@ def live_ranking(request: Request) -> LiveRanking:
     ranking = getattr(state, "live_ranking", None)
     if ranking is None:
         ranking = state.live_ranking = LiveRanking()
-    return ranking  # type: ignore[no-any-return]
+    return ranking
 
 
 # ---------------------------------------------------------------------------- routes
@@ -181,7 +181,7 @@ def page_cache(request: Request) -> PageCache:
     cache = getattr(state, "catalog_pages", None)
     if cache is None:
         cache = state.catalog_pages = PageCache(LIST_CACHE_S)
-    return cache  # type: ignore[no-any-return]
+    return cache
 
 
 def catalog_changed(request: Request) -> None:
@@ -209,6 +209,7 @@ async def _list_page(request: Request, q: ListQuery, tag: str | None) -> Page[Co
     base = select(*_ITEM_COLUMNS).where(listable())
     if tag is not None:
         base = base.where(Content.tags.contains([tag]))
+    after: tuple[datetime, int] | tuple[int, int] | None  # the key of the sort chosen
     if q.sort == "latest":
         after = decode_cursor(q.cursor, "latest", tuple[datetime, int])
         if after is not None:

@@ -4,7 +4,7 @@ create exactly these tables; change both together."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -388,7 +389,8 @@ CONTENT_SEARCH = (
     "setweight(to_tsvector('simple'::regconfig, title), 'A'::\"char\") || "
     "setweight(to_tsvector('simple'::regconfig, tags_text(tags)), 'B'::\"char\")"
 )
-Content.__table__.append_column(
+# A declarative class's __table__ is typed as any FromClause; this one is the Table it made.
+cast(Table, Content.__table__).append_column(
     Column("search", TSVECTOR(), Computed(CONTENT_SEARCH, persisted=True), nullable=True)
 )
 _LISTABLE = text("status = 'published' AND deleted_at IS NULL")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 from core.settings import Settings
@@ -14,7 +16,8 @@ def make_redis(settings: Settings, *, pool_size: int | None = None) -> LiveRedis
     of raising MaxConnectionsError (which redis-py's default pool does)."""
     size = pool_size or settings.redis_pool_size
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, max_connections=size)
+        # redis-py's from_url is typed loosely (Any); it returns an instance of the class.
+        return cast(RedisCluster, RedisCluster.from_url(settings.redis_url, max_connections=size))
     pool = BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=size, timeout=10, socket_connect_timeout=5
     )
@@ -23,4 +26,4 @@ def make_redis(settings: Settings, *, pool_size: int | None = None) -> LiveRedis
 
 def make_pubsub_redis(settings: Settings) -> Redis:
     """A plain client for pub/sub: PUBLISH reaches every node of a cluster, so one node will do."""
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    return cast(Redis, Redis.from_url(settings.redis_url, socket_connect_timeout=5))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from jose import ExpiredSignatureError, JWTError, jwk, jwt
@@ -69,7 +69,8 @@ def issue_access(
     }
     if extra:
         claims.update(extra)
-    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+    # python-jose is untyped (Any); jwt.encode returns the compact token as a str.
+    return cast(str, jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM))
 
 
 @functools.lru_cache(maxsize=4)

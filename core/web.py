@@ -51,6 +51,7 @@ from core.tokens import Identity, TokenError, TokenExpired, bearer_token, verify
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+StructT = TypeVar("StructT", bound=msgspec.Struct)
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -516,13 +517,13 @@ def _is_list(type_: Any) -> bool:
 
 
 @functools.cache
-def _list_params(type_: type) -> frozenset[str]:
+def _list_params(type_: type[msgspec.Struct]) -> frozenset[str]:
     """The query parameters of `type_` that take every repetition (built once per Struct:
     msgspec.structs.fields resolves annotations on each call)."""
     return frozenset(f.encode_name for f in msgspec.structs.fields(type_) if _is_list(f.type))
 
 
-def decode_query(request: Request, type_: type[T]) -> T:
+def decode_query(request: Request, type_: type[StructT]) -> StructT:
     """The query string as a Struct `type_` (strings converted: `?limit=5` is an int), or
     BadRequest naming the parameter. A parameter of a list type takes every repetition
     (`?tag=a&tag=b`); any other takes the last one. Parameters the Struct does not name are

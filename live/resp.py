@@ -22,7 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -134,8 +134,10 @@ class RespConnection:
         options = parse_url(url)
         if "connection_class" in options and "path" not in options:
             return None
-        keep = ("host", "port", "path", "username", "password", "db")
-        return cls(**{k: options[k] for k in keep if k in options}, **kwargs)
+        keep: Final = ("host", "port", "path", "username", "password", "db")  # literal keys
+        # Values of several types for several parameters (str host, int port, ...): Any.
+        params: dict[str, Any] = {k: options[k] for k in keep if k in options}
+        return cls(**params, **kwargs)
 
     def call(self, data: bytes, replies: int = 1) -> asyncio.Future[Any]:
         """Send `data`: `replies` encoded commands. The future resolves to the first one's
@@ -202,14 +204,14 @@ class RespConnection:
                 connecting = loop.create_connection(lambda: _Protocol(self), host, port)
             transport, protocol = await asyncio.wait_for(connecting, self._connect_timeout)
             self._reader = hiredis.Reader(replyError=_ReplyError)
-            self._protocol = protocol  # type: ignore[assignment]
+            self._protocol = protocol
             self._timed_out = False
             for data in self._hello:
                 future = loop.create_future()
                 self._handshake.append(future)
                 transport.write(data)
                 await asyncio.wait_for(future, self._connect_timeout)
-            self._transport = transport  # type: ignore[assignment]
+            self._transport = transport
             self._schedule_flush()
         except (
             OSError,
@@ -293,7 +295,7 @@ class ClusterResp:
         options = parse_url(url)
         if "connection_class" in options:
             return None
-        auth = {k: options[k] for k in ("username", "password") if k in options}
+        auth: dict[str, Any] = {k: options[k] for k in ("username", "password") if k in options}
         return cls(
             cluster, lambda host, port: RespConnection(host=host, port=port, **auth, **kwargs)
         )

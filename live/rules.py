@@ -85,6 +85,14 @@ def cross(
 
 # The reference model of the Redis state machine, used by the contract tests.
 
+# Reply shapes of the reference model (the scripts' replies before live/store.py parses them).
+# start: (status, sid, epoch), or ("conflict", content_id, device).
+RefStartReply = tuple[str, str, int] | tuple[str, int, str]
+# tick: (status,), or ("ok", elapsed, credit, remaining, pending, notice, granted).
+RefTickReply = tuple[str] | tuple[str, int, int, int, int, bool, tuple[int, ...]]
+# stop: (status,), or ("stopped", content_id, watched).
+RefStopReply = tuple[str] | tuple[str, int, int]
+
 
 @dataclass
 class _Session:
@@ -117,7 +125,7 @@ class ReferenceStore:
 
     def start(
         self, now: int, content_id: int, tab: str, device: str, takeover: bool, sid: str
-    ) -> tuple:
+    ) -> RefStartReply:
         s = self.session
         epoch = 0
         status = "new"
@@ -149,7 +157,7 @@ class ReferenceStore:
         cap: int,
         paused: bool,
         offset: int,
-    ) -> tuple:
+    ) -> RefTickReply:
         s = self.session
         if s is None or s.deadline < now:
             return ("no_session",)
@@ -196,7 +204,7 @@ class ReferenceStore:
             paid,
         )
 
-    def stop(self, now: int, sid: str) -> tuple:
+    def stop(self, now: int, sid: str) -> RefStopReply:
         s = self.session
         if s is None or s.sid != sid:
             return ("no_session",)

@@ -11,9 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
 
 _COLUMNS = "id, status, deleted_at, published_at, expires_at, reward_interval_ms, updated_at"
 _ONE = text(f"SELECT {_COLUMNS} FROM contents WHERE id = :id")
@@ -45,7 +49,7 @@ def _ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
-def _info(row: object) -> ContentInfo:
+def _info(row: Row[*tuple[Any, ...]]) -> ContentInfo:
     r = row  # (id, status, deleted_at, published_at, expires_at, reward_interval_ms, updated_at)
     return ContentInfo(
         id=int(r[0]),

@@ -269,7 +269,8 @@ def _token(scope: Scope) -> str:
             if token:
                 return token
             break
-    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+    query: str = scope.get("query_string", b"").decode("latin-1")  # the scope is untyped
+    for name, value in parse_qsl(query):
         if name == "token":
             return value
     return ""

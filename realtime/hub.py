@@ -279,7 +279,7 @@ class Hub:
                 log.warning("pub/sub lost, resubscribing: %r", exc)
                 await asyncio.sleep(1.0)
             finally:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: unannotated
 
     def _on_command(self, message: dict[str, Any]) -> None:
         channel = message.get("channel")

@@ -63,7 +63,9 @@ class FrameError(Exception):
         self.ref = ref
 
 
-_decoder = msgspec.json.Decoder(ClientMessage)
+# A union is not a `type[T]`, so the stubs make this a Decoder[Any]; the annotation says what
+# it decodes to.
+_decoder: msgspec.json.Decoder[ClientMessage] = msgspec.json.Decoder(ClientMessage)
 _id_decoder = msgspec.json.Decoder(_IdOnly)
 
 

@@ -26,14 +26,21 @@ from realtime.catalog import Catalog, ContentInfo
 
 
 class Runtime(Protocol):
-    """The runtime settings a session needs (core.runtime.RuntimeSettings has them)."""
+    """The runtime settings a session needs (core.runtime.RuntimeSettings has them). Read-only:
+    RuntimeSettings is a frozen Struct."""
 
-    reward_interval_ms: int
-    reward_amount: int
-    daily_reward_cap: int
-    heartbeat_interval_ms: int
-    session_ttl_ms: int
-    rewards_paused: bool
+    @property
+    def reward_interval_ms(self) -> int: ...
+    @property
+    def reward_amount(self) -> int: ...
+    @property
+    def daily_reward_cap(self) -> int: ...
+    @property
+    def heartbeat_interval_ms(self) -> int: ...
+    @property
+    def session_ttl_ms(self) -> int: ...
+    @property
+    def rewards_paused(self) -> bool: ...
 
 
 class Replaced(Exception):

@@ -89,7 +89,11 @@ async def _get(session: AsyncSession, settlement_id: int, *, lock: bool = False)
             {"id": settlement_id},
         )
     ).all()
-    return SettlementView(*tuple(row), lines=[SettlementLine(*tuple(r)) for r in lines])
+    # The settlement's _COLUMNS, in SettlementView's order.
+    head: tuple[int, date, date, str, int, datetime, int | None, datetime | None, int | None] = (
+        tuple(row)
+    )
+    return SettlementView(*head, lines=[SettlementLine(*tuple(r)) for r in lines])
 
 
 async def create_settlement(
