@@ -34,14 +34,13 @@ from api.spec import api_route
 from core.errors import NotFound, Unavailable
 from core.models import CONTENT_LISTED_AT, Content
 from core.web import JSONBytes, decode_query, invalid, ok, ok_body
-from live import keys
+from live import viewers
 
 log = logging.getLogger(__name__)
 
 LIVE_CANDIDATES = 10_000
 LIVE_CACHE_S = 2.0
 LIST_CACHE_S = 1.0  # list pages: the same for every caller, viewer counts at most 1 s old
-PIPELINE_CHUNK = 1000
 REDIS_TIMEOUT_S = 2.0
 MAX_SEARCH_WORDS = 8
 
@@ -104,22 +103,13 @@ def listable() -> ColumnElement[bool]:
 
 
 async def viewer_counts(redis: Any, ids: Sequence[int]) -> dict[int, int]:
-    """Live viewers of each content: one pipelined ZCOUNT per id, in chunks. 503 when
-    Redis fails."""
-    now_ms = int(time.time() * 1000)
-    counts: dict[int, int] = {}
+    """Live viewers of each content (live.viewers). 503 when Redis fails or is slow."""
     try:
-        for start in range(0, len(ids), PIPELINE_CHUNK):
-            chunk = ids[start : start + PIPELINE_CHUNK]
-            pipe = redis.pipeline(transaction=False)
-            for cid in chunk:
-                pipe.zcount(keys.viewers(cid), now_ms, "+inf")
-            replies = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
-            counts.update(zip(chunk, (int(n) for n in replies), strict=True))
+        counted = await asyncio.wait_for(viewers.counts(redis, ids), REDIS_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - any Redis failure is a 503, never a 500
         log.warning("viewer counts unavailable: %s: %s", type(exc).__name__, exc)
         raise Unavailable("viewer counts unavailable") from None
-    return counts
+    return dict(zip(ids, counted, strict=True))
 
 
 def _items(rows: Sequence[Any], counts: dict[int, int]) -> list[ContentItem]:
@@ -242,12 +232,12 @@ async def _live_page(request: Request, q: ListQuery, tag: str | None) -> Page[Co
     after = decode_cursor(q.cursor, "live", tuple[int, int])
     entries = await live_ranking(request).get(request)
     chosen: list[tuple[int, int]] = []
-    for viewers, cid, tags in entries:
+    for count, cid, tags in entries:
         if tag is not None and tag not in tags:
             continue
-        if after is not None and (viewers, cid) >= after:
+        if after is not None and (count, cid) >= after:
             continue
-        chosen.append((viewers, cid))
+        chosen.append((count, cid))
         if len(chosen) > q.limit:
             break
     ids = [cid for _, cid in chosen]

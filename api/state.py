@@ -4,16 +4,19 @@ and runtime settings) that a background task refreshes from PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from core import blocks, runtime
 from core.blocks import Blocks
-from core.runtime import RuntimeSettings
+from core.knobs import RuntimeSettings
 from core.settings import Settings
 from core.users import provision_user
+from live import keys, nudges
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,29 @@ class Control:
         except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; /ready says why
             log.warning("control refresh failed: %s: %s", type(exc).__name__, exc)
 
-    async def run(self) -> None:
-        """Refresh forever; cancelled at shutdown."""
+    async def run(self, pubsub_redis: Any) -> None:
+        """Refresh every CONTROL_POLL_MS, and at once on a control nudge (live.nudges) that
+        `pubsub_redis` delivers; cancelled at shutdown."""
+        nudged = asyncio.Event()
+
+        def on_message(message: dict[str, Any]) -> None:
+            if nudges.is_control(message):
+                nudged.set()
+
+        listener = asyncio.create_task(
+            nudges.listen(pubsub_redis, (keys.CONTROL_CHANNEL,), on_message), name="control-nudges"
+        )
         interval = self.settings.control_poll_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            await self.try_refresh()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(nudged.wait(), timeout=interval)
+                nudged.clear()
+                await self.try_refresh()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
 
     async def ensure_user(self, user_id: int, roles: frozenset[str]) -> None:
         """Provision a token's user on first use (once per process per user)."""

@@ -2,7 +2,7 @@
 
 PostgreSQL holds them (users.blocked_at, ip_blocks); every process keeps a `Blocks` snapshot
 that it reloads with `load_blocks` every `CONTROL_POLL_MS`, so a block takes effect
-everywhere within 5 s. After committing a change, a writer calls `live.nudges.blocks_changed`
+everywhere within 5 s. After committing a change, a writer calls `live.nudges.control_changed`
 so that every process reloads at once; polling stays the guarantee (pub/sub is at-most-once).
 """
 

@@ -1,8 +1,11 @@
-"""Runtime settings: the knobs that admins turn without a restart (PROTOCOL 2 and 6.1).
+"""Runtime settings: the knobs that admins turn without a restart (PROTOCOL 2 and 6.1),
+declared once in core/knobs.py.
 
-The environment gives the defaults (core.settings.Settings); rows of the `runtime_settings`
+The environment gives the defaults (core.settings.Settings.runtime); rows of the `runtime_settings`
 table (key -> JSON value) override them. Every process re-reads them with `load_runtime`
-every `CONTROL_POLL_MS` (2 s by default), so a change is seen everywhere within 5 s.
+every `CONTROL_POLL_MS` (2 s by default), and at once on a nudge (live.nudges) that the
+writer publishes after its commit, so a change is applied everywhere in well under a second,
+and within 5 s if the nudge is lost.
 `update_runtime` is the only writer; it validates the whole result before writing, so a
 stored set of values is always valid as a whole.
 """
@@ -19,52 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core import audit
 from core.errors import BadRequest
+from core.knobs import KNOBS, RuntimeSettings
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
-
-
-class RuntimeSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """One consistent set of runtime settings. Build it with `defaults` or `validate`."""
-
-    reward_interval_ms: int
-    reward_amount: int
-    daily_reward_cap: int  # 0 means no cap
-    heartbeat_interval_ms: int
-    session_ttl_ms: int
-    rewards_paused: bool = False  # kill switch: time is still credited, nothing is granted
-    rate_limit_per_minute: int
-    admin_rate_limit_per_minute: int
-
-
-# key -> (low, high) for integers, None for the boolean.
+# key -> (low, high) for integers, None for the boolean (core/knobs.py declares them).
 BOUNDS: dict[str, tuple[int, int] | None] = {
-    "reward_interval_ms": (1000, DAY_MS),
-    "reward_amount": (0, 1_000_000),
-    "daily_reward_cap": (0, 1_000_000),
-    "heartbeat_interval_ms": (100, 600_000),
-    "session_ttl_ms": (500, 3_600_000),
-    "rewards_paused": None,
-    "rate_limit_per_minute": (1, 1_000_000),
-    "admin_rate_limit_per_minute": (1, 1_000_000),
+    k.name: None if k.low is None or k.high is None else (k.low, k.high) for k in KNOBS
 }
 KEYS = tuple(BOUNDS)
 
 
 def defaults(settings: Settings) -> RuntimeSettings:
     """The environment's values, used wherever the table holds no row."""
-    return RuntimeSettings(
-        reward_interval_ms=settings.reward_interval_ms,
-        reward_amount=settings.reward_amount,
-        daily_reward_cap=settings.daily_reward_cap,
-        heartbeat_interval_ms=settings.heartbeat_interval_ms,
-        session_ttl_ms=settings.session_ttl_ms,
-        rewards_paused=False,
-        rate_limit_per_minute=settings.rate_limit_per_minute,
-        admin_rate_limit_per_minute=settings.admin_rate_limit_per_minute,
-    )
+    return settings.runtime
 
 
 def _invalid(key: str, reason: str) -> BadRequest:

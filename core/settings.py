@@ -10,9 +10,12 @@ import os
 import sys
 import uuid
 from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+from core.knobs import KNOBS, RuntimeSettings
 
 
 class ConfigError(ValueError):
@@ -28,14 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_issuer: str = "watch-hub"
     jwt_audience: str = "watch-clients"
     app_timezone: str = "Asia/Seoul"
-    # Defaults of the runtime settings (admins override them through the admin API).
-    reward_interval_ms: int = 60_000
-    reward_amount: int = 10
-    heartbeat_interval_ms: int = 10_000
-    session_ttl_ms: int = 30_000
-    daily_reward_cap: int = 120
-    rate_limit_per_minute: int = 100
-    admin_rate_limit_per_minute: int = 60
+    # Defaults of the runtime settings (core/knobs.py; admins override them through the api).
+    runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
     # Connection bounds.
     ws_max_frame_bytes: int = 4096
     ws_max_messages_per_second: int = 20
@@ -72,6 +69,16 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"{name} is required but not set")
     return value
+
+
+def _runtime_defaults(env: Mapping[str, str]) -> RuntimeSettings:
+    """The runtime settings' defaults: each knob's environment variable, within its bounds."""
+    values: dict[str, Any] = {
+        k.name: _int(env, k.env, int(k.default), low=k.low, high=k.high)
+        for k in KNOBS
+        if k.env is not None and k.low is not None and k.high is not None
+    }
+    return RuntimeSettings(**values)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
@@ -137,7 +144,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {tz_name!r}") from None
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
-    day = 86_400_000
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -147,15 +153,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=env.get("JWT_ISSUER", "").strip() or "watch-hub",
         jwt_audience=env.get("JWT_AUDIENCE", "").strip() or "watch-clients",
         app_timezone=tz_name,
-        reward_interval_ms=_int(env, "REWARD_INTERVAL_MS", 60_000, low=1000, high=day),
-        reward_amount=_int(env, "REWARD_AMOUNT", 10, low=0, high=1_000_000),
-        heartbeat_interval_ms=_int(env, "HEARTBEAT_INTERVAL_MS", 10_000, low=100, high=600_000),
-        session_ttl_ms=_int(env, "SESSION_TTL_MS", 30_000, low=500, high=3_600_000),
-        daily_reward_cap=_int(env, "DAILY_REWARD_CAP", 120, low=0, high=1_000_000),
-        rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 100, low=1, high=1_000_000),
-        admin_rate_limit_per_minute=_int(
-            env, "ADMIN_RATE_LIMIT_PER_MINUTE", 60, low=1, high=1_000_000
-        ),
+        runtime=_runtime_defaults(env),
         ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, low=128, high=1 << 20),
         ws_max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 20, low=1, high=10_000),
         ws_send_queue=_int(env, "WS_SEND_QUEUE", 32, low=1, high=10_000),

@@ -68,7 +68,9 @@ def node_channel(node_id: str) -> str:
     return "hub:node:" + node_id
 
 
-BLOCKS_CHANNEL = "hub:blocks"  # pub/sub nudge: re-read blocks now (polling is the guarantee)
+# pub/sub nudge: re-read the control snapshot (runtime settings, blocks, catalog) now;
+# polling every CONTROL_POLL_MS stays the guarantee (live/nudges.py).
+CONTROL_CHANNEL = "hub:control"
 OUTBOX_GROUP = "persist"  # consumer group of the outbox streams
 WORKERS_ALIVE = "workers:alive"  # ZSET worker id -> expiry ms: the drain workers that are up
 

@@ -1,13 +1,17 @@
-"""Pub/sub nudges: tell every process to re-read a control snapshot now.
+"""Pub/sub nudges: tell every process to re-read its control snapshot (runtime settings,
+blocks, catalog) now, instead of at its next poll.
 
-A writer publishes one after its PostgreSQL transaction committed. Pub/sub is at-most-once,
-so each snapshot is also polled every CONTROL_POLL_MS: a lost nudge only delays the change.
+A writer publishes one after its PostgreSQL transaction committed (`control_changed`); the
+hub and the api listen (`listen`). Pub/sub is at-most-once and a subscription can die
+silently, so every process also polls every CONTROL_POLL_MS: a lost nudge only delays a
+change to that poll. Nothing that moves money depends on a nudge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from live import keys
@@ -15,16 +19,44 @@ from live import keys
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 1.0
+RESUBSCRIBE_S = 1.0
 
 
-async def publish(redis: Any, channel: str) -> None:
-    """Publish a nudge on `channel` (best effort: a failure is logged, never raised)."""
+async def publish(redis: Any, channel: str, message: bytes = b"1") -> None:
+    """Publish on `channel` (best effort: a failure is logged, never raised)."""
     try:
-        await asyncio.wait_for(redis.publish(channel, b"1"), TIMEOUT_S)
+        await asyncio.wait_for(redis.publish(channel, message), TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - the poll picks the change up anyway
         log.warning("nudge on %s not published: %s: %s", channel, type(exc).__name__, exc)
 
 
-async def blocks_changed(redis: Any) -> None:
-    """Blocked users or IP networks changed: every process reloads its blocks."""
-    await publish(redis, keys.BLOCKS_CHANNEL)
+async def control_changed(redis: Any) -> None:
+    """Runtime settings, blocks or the catalog changed: every process re-reads them now."""
+    await publish(redis, keys.CONTROL_CHANNEL)
+
+
+def is_control(message: dict[str, Any]) -> bool:
+    channel = message.get("channel")
+    return channel in (keys.CONTROL_CHANNEL, keys.CONTROL_CHANNEL.encode())
+
+
+async def listen(
+    redis: Any, channels: Sequence[str], handle: Callable[[dict[str, Any]], None]
+) -> None:
+    """Subscribe to `channels` and hand every message to `handle`, until cancelled. A lost
+    subscription (Redis restarted, the connection dropped) is made again a second later."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(*channels)
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is not None:
+                    handle(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pub/sub dies silently: resubscribe
+            log.warning("pub/sub lost, resubscribing: %r", exc)
+            await asyncio.sleep(RESUBSCRIBE_S)
+        finally:
+            await pubsub.aclose()

@@ -12,7 +12,7 @@ from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisError
 
 from core.redis_client import LiveRedis
-from live import keys, scripts, wire
+from live import keys, scripts, viewers, wire
 from live.batcher import PipelineBatcher
 from live.resp import ClusterResp, RespConnection
 from live.scripts import ScriptRunner
@@ -198,7 +198,7 @@ class LiveStore:
         if not self.callbacks:
             return None
         k = self.user_keys(user_id)
-        viewers = keys.viewers(content_id)
+        viewer_set = keys.viewers(content_id)
         wire = TickWire(
             scripts.TICK.sha,
             (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
@@ -208,11 +208,11 @@ class LiveStore:
             tab,
             device,
             content_id,
-            viewers,
+            viewer_set,
             argc=8,
         )  # earning + the 7 of `_tail`
         if self.cluster is not None:
-            wire.route = (key_slot(k.session.encode()), key_slot(viewers.encode()))
+            wire.route = (key_slot(k.session.encode()), key_slot(viewer_set.encode()))
         return wire
 
     def _tail(self, p: TickParams) -> bytes:
@@ -366,16 +366,8 @@ class LiveStore:
     async def viewer_counts(
         self, content_ids: Sequence[int], now_ms: int | None = None
     ) -> list[int]:
-        """Live viewers of each content: members whose deadline has not passed."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        pipe = self.redis.pipeline(transaction=False)
-        for cid in content_ids:
-            pipe.zcount(keys.viewers(cid), now, "+inf")
-        return [int(n) for n in await pipe.execute()]
+        """Live viewers of each content (live.viewers)."""
+        return await viewers.counts(self.redis, content_ids, now_ms)
 
     async def prune_viewers(self, content_ids: Sequence[int], now_ms: int | None = None) -> None:
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        pipe = self.redis.pipeline(transaction=False)
-        for cid in content_ids:
-            pipe.zremrangebyscore(keys.viewers(cid), "-inf", now - 1)
-        await pipe.execute()
+        await viewers.prune(self.redis, content_ids, now_ms)

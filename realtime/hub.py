@@ -22,7 +22,7 @@ from core import runtime
 from core.blocks import Blocks, load_blocks
 from core.redis_client import LiveRedis
 from core.settings import Settings
-from live import keys
+from live import keys, nudges
 from live.resp import ClusterResp, RespConnection
 from live.store import LiveStore
 from realtime import closes, protocol
@@ -264,26 +264,14 @@ class Hub:
                 self.spawn(conn.close(closes.FORBIDDEN, "forbidden"))
 
     async def _pubsub_loop(self) -> None:
-        channel = keys.node_channel(self.node_id)
-        while True:
-            pubsub = self.pubsub_redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(channel, keys.BLOCKS_CHANNEL)
-                while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None:
-                        self._on_command(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - pub/sub dies silently: resubscribe
-                log.warning("pub/sub lost, resubscribing: %r", exc)
-                await asyncio.sleep(1.0)
-            finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: unannotated
+        await nudges.listen(
+            self.pubsub_redis,
+            (keys.node_channel(self.node_id), keys.CONTROL_CHANNEL),
+            self._on_command,
+        )
 
     def _on_command(self, message: dict[str, Any]) -> None:
-        channel = message.get("channel")
-        if channel in (keys.BLOCKS_CHANNEL, keys.BLOCKS_CHANNEL.encode()):
+        if nudges.is_control(message):
             self._control_now.set()
             return
         try:

@@ -14,11 +14,11 @@ BASE = {
 def test_defaults_follow_the_protocol() -> None:
     s = load_settings(BASE)
     assert (
-        s.reward_interval_ms,
-        s.reward_amount,
-        s.heartbeat_interval_ms,
-        s.session_ttl_ms,
-        s.daily_reward_cap,
+        s.runtime.reward_interval_ms,
+        s.runtime.reward_amount,
+        s.runtime.heartbeat_interval_ms,
+        s.runtime.session_ttl_ms,
+        s.runtime.daily_reward_cap,
         s.ws_max_frame_bytes,
         s.ws_max_messages_per_second,
     ) == (60_000, 10, 10_000, 30_000, 120, 4096, 20)
@@ -69,7 +69,7 @@ def test_overrides_are_read() -> None:
             "REVIEW_WINDOW_HOURS": "6",
         }
     )
-    assert s.reward_interval_ms == 5000 and s.daily_reward_cap == 0
+    assert s.runtime.reward_interval_ms == 5000 and s.runtime.daily_reward_cap == 0
     assert (s.review_accounts_per_device, s.review_window_hours) == (0, 6)
     assert s.cors_origins == ("https://a.test", "https://b.test") and s.gc_threshold == (
         700,

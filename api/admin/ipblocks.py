@@ -1,6 +1,6 @@
 """Admin IP blocks (CIDR networks): list, add, remove. Changes are audited by core.blocks,
-applied by this process at once and by the others within CONTROL_POLL_MS (plus a nudge on
-hub:blocks)."""
+applied by this process at once and by the others on a nudge on hub:control (within
+CONTROL_POLL_MS if it is lost)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ _COLUMNS = "id, CAST(cidr AS text), reason, created_at, created_by"
 
 async def _apply(request: Request) -> None:
     await control(request).try_refresh()
-    await nudges.blocks_changed(request.app.state.redis)
+    await nudges.control_changed(request.app.state.redis)
 
 
 async def list_blocks(request: Request) -> Response:

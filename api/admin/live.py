@@ -21,9 +21,7 @@ from api.access import ADMIN, authenticate
 from api.spec import api_route
 from core.errors import Unavailable
 from core.web import decode_query, ok
-from live import keys
-
-BATCH = 500  # commands per pipeline round trip
+from live import viewers
 
 
 class LiveQuery(Struct):
@@ -41,16 +39,6 @@ class LiveView(Struct, frozen=True):
     viewers_total: int  # over published contents
     contents: list[LiveContent]  # by current viewers, most first; contents with none left out
     server_time: datetime
-
-
-async def _counts(redis: object, keys_: list[str], now_ms: int) -> list[int]:
-    out: list[int] = []
-    for i in range(0, len(keys_), BATCH):
-        pipe = redis.pipeline(transaction=False)  # type: ignore[attr-defined]
-        for key in keys_[i : i + BATCH]:
-            pipe.zcount(key, now_ms, "+inf")
-        out += [int(n) for n in await pipe.execute()]
-    return out
 
 
 async def live(request: Request) -> Response:
@@ -73,20 +61,19 @@ async def live(request: Request) -> Response:
             clock = next(iter(clock.values()))
         seconds, micros = clock
         now_ms = int(seconds) * 1000 + int(micros) // 1000
-        partitions = [keys.deadlines(p) for p in range(state.settings.redis_partitions)]
-        sessions_live = sum(await _counts(redis, partitions, now_ms))
-        viewers = await _counts(redis, [keys.viewers(int(c[0])) for c in contents], now_ms)
+        sessions_live = await viewers.sessions_live(redis, state.settings.redis_partitions, now_ms)
+        counts = await viewers.counts(redis, [int(c[0]) for c in contents], now_ms)
     except Exception as exc:  # noqa: BLE001 - the live state is in Redis alone: no fallback
         raise Unavailable(f"redis: {type(exc).__name__}") from None
     ranked = sorted(
-        (LiveContent(int(c[0]), c[1], n) for c, n in zip(contents, viewers, strict=False) if n > 0),
+        (LiveContent(int(c[0]), c[1], n) for c, n in zip(contents, counts, strict=True) if n > 0),
         key=lambda c: (-c.viewers, c.content_id),
     )
     return ok(
         request,
         LiveView(
             sessions_live=sessions_live,
-            viewers_total=sum(viewers),
+            viewers_total=sum(counts),
             contents=ranked[: query.limit],
             server_time=datetime.fromtimestamp(now_ms / 1000, state.settings.tz),
         ),

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from msgspec import Struct
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate
 from api.spec import api_route
 from api.state import control
-from core.runtime import RuntimeSettings, load_runtime, update_runtime
+from core import knobs
+from core.knobs import RuntimeSettings
+from core.runtime import load_runtime, update_runtime
 from core.web import decode_body, ok
-
-
-class SettingsPatch(Struct, forbid_unknown_fields=True):
-    """The body of PUT, for the OpenAPI document: any subset of the keys; `null` puts a key
-    back to its environment default. (The handler decodes a plain object, so that an
-    unknown key or bad value is reported by key, with the bounds of core.runtime.)"""
-
-    reward_interval_ms: int | None = None
-    reward_amount: int | None = None
-    daily_reward_cap: int | None = None
-    heartbeat_interval_ms: int | None = None
-    session_ttl_ms: int | None = None
-    rewards_paused: bool | None = None
-    rate_limit_per_minute: int | None = None
-    admin_rate_limit_per_minute: int | None = None
+from live import nudges
 
 
 async def get(request: Request) -> Response:
@@ -46,7 +33,8 @@ async def put(request: Request) -> Response:
         _, after = await update_runtime(
             session, changes, identity.user_id, settings=request.app.state.settings
         )
-    await control(request).try_refresh()  # this process applies it at once, others poll
+    await control(request).try_refresh()  # this process applies it at once
+    await nudges.control_changed(request.app.state.redis)  # and every other one too
     return ok(request, after)
 
 
@@ -67,7 +55,7 @@ routes = [
         put,
         summary="Change some runtime settings",
         auth="admin",
-        body=SettingsPatch,
+        body=knobs.Patch,  # any subset of the keys; null puts one back to its default
         response=RuntimeSettings,
         tags=TAGS,
     ),

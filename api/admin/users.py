@@ -35,7 +35,7 @@ async def _change(request: Request, block: bool) -> Response:
     # Apply here at once and nudge the other processes; their poll is the guarantee.
     ctl = control(request)
     await ctl.try_refresh()
-    await nudges.blocks_changed(request.app.state.redis)
+    await nudges.control_changed(request.app.state.redis)
     return ok(request, state)
 
 

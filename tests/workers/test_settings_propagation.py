@@ -28,7 +28,7 @@ async def test_reward_amount_change_reaches_a_running_hub_within_5s(
     stop = asyncio.Event()
     task = asyncio.create_task(watch(hub.ws_url, token(7), player, cid, stop, every_s=0.1))
     await wait_until(lambda: _has_reward(player), 10, "a first reward")
-    assert {r.amount for r in player.rewards} == {settings.reward_amount}
+    assert {r.amount for r in player.rewards} == {settings.runtime.reward_amount}
 
     async with async_sessionmaker(engine)() as session:
         await update_runtime(session, {"reward_amount": 25}, None, settings=settings)
@@ -45,7 +45,7 @@ async def test_reward_amount_change_reaches_a_running_hub_within_5s(
     assert seen_after <= 5.0
     # Switched once: the old amount, then only the new one.
     k = amounts.index(25)
-    assert set(amounts[:k]) == {settings.reward_amount} and set(amounts[k:]) == {25}
+    assert set(amounts[:k]) == {settings.runtime.reward_amount} and set(amounts[k:]) == {25}
     await wait_until(lambda: _empty(redis), 15, "the drain")
     await assert_money_consistent(
         engine, redis, {r.reward_id: (7, r.amount) for r in player.rewards}
