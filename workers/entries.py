@@ -1,7 +1,8 @@
 """Outbox entries as values, and batches as the arrays one PostgreSQL transaction writes.
 
 Pure: no I/O. The hub's scripts write four kinds of entry to a partition's outbox stream
-(docs/architecture.md): grant `t=g rid uid cid amt ts` (plus `hold 1` for a grant of a user
+(their wire shape is defined once in live/outbox.py, which the scripts and this parser are
+tested against): grant `t=g rid uid cid amt ts` (plus `hold 1` for a grant of a user
 on hold for review), session start `t=s sid uid cid dev tab ts`, session end `t=e sid uid cid
 wms ts why`, review flag `t=f fid uid why key n ts` (flag.lua). `parse` turns the raw fields
 into one of `Grant`, `SessionStart`, `SessionEnd`, `Flag`, or `Bad` (which goes to the dead

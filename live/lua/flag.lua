@@ -9,6 +9,7 @@
 -- `t=f fid uid why key n ts` (fid f:<uid>:<ms>: the review row's idempotency key).
 -- While `hold` = 1, tick.lua writes grants marked held and keeps them out of `pend`.
 -- Returns 1 when the user was put on hold now, else 0.
+-- OUTBOX f: fid uid why key n ts
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local b = redis.call('HMGET', KEYS[1], 'hold', 'rvok')

@@ -12,6 +12,8 @@
 --         takeover (a live session of another tab or device ended; its connection is kicked)
 -- other_* name the session that was resumed, refused or ended ('' when there was none).
 -- All reads and checks come before the first write; TIME is the only clock.
+-- OUTBOX s: sid uid cid dev tab ts
+-- OUTBOX e: sid uid cid wms ts why
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local uid, cid, tab, dev = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

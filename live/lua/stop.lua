@@ -4,6 +4,7 @@
 -- KEYS[3] outbox stream  {pN}:outbox
 -- ARGV: 1 user id, 2 session id ('' = match by tab id and content id), 3 tab id, 4 content id
 -- Returns {'stopped', content_id, watched_ms} or {'no_session'}
+-- OUTBOX e: sid uid cid wms ts why
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local s = redis.call('HMGET', KEYS[1], 'cid', 'tab', 'sid', 'wms')

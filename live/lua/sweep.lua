@@ -4,6 +4,7 @@
 -- ARGV: 1 partition hash tag ({pN}), 2 most sessions to end in this call
 -- The session hashes are named from ARGV[1] (same hash tag, so the same slot as KEYS).
 -- Returns {user_id, content_id, user_id, content_id, ...} of the sessions ended.
+-- OUTBOX e: sid uid cid wms ts why
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[2]))

@@ -16,6 +16,7 @@
 -- Returns {'ok', elapsed_ms, credited_ms, remaining_ms, pg|false, pending, now_ms, notice,
 --          session_id, n1, n2, ...}  (n = the reward boundaries granted and paid by this tick)
 --      or {'no_session'} or {'replaced', device_id, content_id} (a newer session holds it)
+-- OUTBOX g: rid uid cid amt ts [hold]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local uid, cid = ARGV[1], ARGV[6]
