@@ -85,7 +85,7 @@ async def charge(
     await lock_wallet(session, advertiser_id)  # serialises this advertiser's charges
     found = await _find_charge(session, advertiser_id, key)
     if found is not None:
-        view = ChargeView(*tuple(found))
+        view = ChargeView(**found._mapping)
         if view.amount_micros != amount:
             raise Conflict(
                 f"{HEADER} already used for a charge of another amount",
@@ -105,7 +105,7 @@ async def charge(
             {"a": advertiser_id, "k": key, "m": amount, "b": balance, "tx": tx_id},
         )
     ).one()
-    return ChargeView(*tuple(row)), False
+    return ChargeView(**row._mapping), False
 
 
 async def get_wallet_route(request: Request) -> Response:

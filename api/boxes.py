@@ -16,9 +16,10 @@ one pays coins through the ledger exactly once.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from msgspec import Struct
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -60,14 +61,14 @@ class BoxOpenView(Struct, frozen=True):
 
 
 _OPEN_COLUMNS = (
-    "b.id, b.box_no, b.amount, b.balance_after, t.reward_id, b.transaction_id,"
+    "b.id, b.box_no, b.amount, b.balance_after AS balance, t.reward_id, b.transaction_id,"
     " b.reward_table_id, b.created_at"
 )
 _OPEN_FROM = " FROM box_opens b JOIN coin_transactions t ON t.id = b.transaction_id"
 
 
-def _open_view(row: tuple) -> BoxOpenView:  # type: ignore[type-arg]
-    return BoxOpenView(*row)
+def _open_view(row: Row[Any]) -> BoxOpenView:
+    return BoxOpenView(**row._mapping)
 
 
 async def counts(session: AsyncSession, user_id: int) -> tuple[int, int]:
@@ -122,7 +123,7 @@ async def _find_by_key(session: AsyncSession, user_id: int, key: str) -> BoxOpen
             {"u": user_id, "k": key},
         )
     ).first()
-    return None if row is None else _open_view(tuple(row))
+    return None if row is None else _open_view(row)
 
 
 async def open_box(
@@ -224,7 +225,7 @@ async def list_opens(request: Request) -> Response:
                 {"u": identity.user_id, "after": after[0] if after else None, "n": query.limit + 1},
             )
         ).all()
-    items = [_open_view(tuple(r)) for r in rows]
+    items = [_open_view(r) for r in rows]
     return ok(request, page(items, query.limit, "box_opens", lambda o: (o.id,)))
 
 
@@ -240,7 +241,7 @@ async def get_open(request: Request) -> Response:
         ).first()
     if row is None:  # another user's open is as unknown as a missing one
         raise NotFound(f"no box open {open_id}")
-    return ok(request, _open_view(tuple(row)))
+    return ok(request, _open_view(row))
 
 
 TAGS = ("boxes",)

@@ -74,8 +74,8 @@ class AdCreate(Struct, forbid_unknown_fields=True):
 UNIT_SQL = "CASE WHEN a.billing = 'cpm' THEN a.price_micros / 1000 ELSE a.price_micros END"
 AD_COLUMNS = (
     "a.id, a.advertiser_id, a.title, a.creative_url, a.click_url, a.placement, a.billing,"
-    f" a.price_micros, {UNIT_SQL}, a.budget_micros, a.spent_micros,"
-    " a.budget_micros - a.spent_micros, a.required_view_ms, a.starts_at, a.ends_at, a.status,"
+    f" a.price_micros, {UNIT_SQL} AS unit_micros, a.budget_micros, a.spent_micros,"
+    " a.budget_micros - a.spent_micros AS remaining_micros, a.required_view_ms, a.starts_at, a.ends_at, a.status,"
     " a.review_reason, a.reviewed_at, a.impressions, a.clicks, a.created_at, a.updated_at"
 )
 
@@ -85,7 +85,7 @@ def unit_of(billing: str, price_micros: int) -> int:
 
 
 def ad_view(row: Any) -> AdView:
-    return AdView(*tuple(row))
+    return AdView(**row._mapping)
 
 
 def _url(field: str, url: str) -> str:

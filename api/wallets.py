@@ -128,4 +128,4 @@ async def list_entries(
             {"a": advertiser_id, "before": before_id, "n": limit},
         )
     ).all()
-    return [WalletEntry(*row) for row in rows]
+    return [WalletEntry(**row._mapping) for row in rows]

@@ -76,7 +76,7 @@ async def list_audit(request: Request) -> Response:
                 },
             )
         ).all()
-    items = [AuditItem(*tuple(row)) for row in rows]
+    items = [AuditItem(**row._mapping) for row in rows]
     return ok(request, page(items, query.limit, "audit", lambda a: (a.id,)))
 
 

@@ -61,7 +61,7 @@ async def list_blocks(request: Request) -> Response:
                 {"after": after[0] if after else None, "n": query.limit + 1},
             )
         ).all()
-    items = [IpBlockItem(*tuple(row)) for row in rows]
+    items = [IpBlockItem(**row._mapping) for row in rows]
     return ok(request, page(items, query.limit, "ip_blocks", lambda b: (b.id,)))
 
 
@@ -85,7 +85,7 @@ async def add_block(request: Request) -> Response:
             )
         ).one()
     await _apply(request)
-    return ok(request, IpBlockItem(*tuple(row)), 201)
+    return ok(request, IpBlockItem(**row._mapping), 201)
 
 
 async def remove_block(request: Request) -> Response:
@@ -100,7 +100,7 @@ async def remove_block(request: Request) -> Response:
         ).first()
         if row is None:
             raise NotFound(f"no ip block {block_id}")
-        item = IpBlockItem(*tuple(row))
+        item = IpBlockItem(**row._mapping)
         await blocks.remove_ip_block(session, item.cidr, identity.user_id)
     await _apply(request)
     return ok(request, item)

@@ -89,11 +89,7 @@ async def _get(session: AsyncSession, settlement_id: int, *, lock: bool = False)
             {"id": settlement_id},
         )
     ).all()
-    # The settlement's _COLUMNS, in SettlementView's order.
-    head: tuple[int, date, date, str, int, datetime, int | None, datetime | None, int | None] = (
-        tuple(row)
-    )
-    return SettlementView(*head, lines=[SettlementLine(*tuple(r)) for r in lines])
+    return SettlementView(**row._mapping, lines=[SettlementLine(**r._mapping) for r in lines])
 
 
 async def create_settlement(
@@ -227,7 +223,7 @@ async def list_settlements(request: Request) -> Response:
                 {"after": after[0] if after else None, "n": query.limit + 1},
             )
         ).all()
-    items = [SettlementView(*tuple(row)) for row in rows]
+    items = [SettlementView(**row._mapping) for row in rows]
     return ok(request, page(items, query.limit, "settlements", lambda s: (s.id,)))
 
 

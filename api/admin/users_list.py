@@ -60,7 +60,7 @@ async def list_users(request: Request) -> Response:
         rows = (
             await session.execute(
                 text(
-                    "SELECT id, email, roles, balance, blocked_at IS NOT NULL, blocked_at,"
+                    "SELECT id, email, roles, balance, blocked_at IS NOT NULL AS blocked, blocked_at,"
                     " block_reason, created_at FROM users"
                     " WHERE (CAST(:after AS bigint) IS NULL OR id > :after)"
                     " AND (CAST(:like AS text) IS NULL OR email ILIKE :like"
@@ -75,7 +75,7 @@ async def list_users(request: Request) -> Response:
                 },
             )
         ).all()
-    items = [UserItem(*tuple(row)) for row in rows]
+    items = [UserItem(**row._mapping) for row in rows]
     return ok(request, page(items, query.limit, "users", lambda u: (u.id,)))
 
 
