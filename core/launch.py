@@ -15,8 +15,9 @@ The hub's defaults, and why (docs/operations.md):
   idle connection and costs CPU per frame;
 - `--timeout-graceful-shutdown 5`: after the hub's own drain (DRAIN_SECONDS) every
   WebSocket is closed; this bounds what is left (in-flight fallback calls).
-Both apps: `--proxy-headers` with FORWARDED_ALLOW_IPS (uvicorn's default, 127.0.0.1, when
-unset), `--timeout-keep-alive 75` (longer than nginx's 60 s upstream keep-alive, or a request
+Both apps: `--proxy-headers` with FORWARDED_ALLOW_IPS when it is set, else
+`--no-proxy-headers` (uvicorn alone would believe any loopback client's X-Forwarded-For),
+`--timeout-keep-alive 75` (longer than nginx's 60 s upstream keep-alive, or a request
 sent on a connection uvicorn is closing comes back 502), `--no-access-log` (the api writes
 its own JSON access line; the hub's fallback calls are counted in http_requests_total).
 
@@ -48,12 +49,20 @@ def frame_limit(env: Mapping[str, str]) -> str:
     return env.get("WS_MAX_FRAME_BYTES", "").strip() or str(DEFAULT_FRAME_BYTES)
 
 
+def proxy_flags(env: Mapping[str, str]) -> list[str]:
+    """Believe X-Forwarded-For / -Proto only from the proxies FORWARDED_ALLOW_IPS names
+    (addresses or CIDRs, comma-separated; `*` = any peer, for a network no client reaches);
+    unset, from nobody: a forged header from any client, loopback included, is ignored."""
+    trusted = env.get("FORWARDED_ALLOW_IPS", "").strip()
+    if not trusted:
+        return ["--no-proxy-headers"]
+    return ["--proxy-headers", "--forwarded-allow-ips", trusted]
+
+
 def common_flags(process: Literal["realtime", "api"], env: Mapping[str, str]) -> list[str]:
     """The uvicorn flags both apps are deployed with (no app, host, port or WebSocket flag)."""
     return [
-        "--proxy-headers",
-        "--forwarded-allow-ips",
-        env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        *proxy_flags(env),
         "--timeout-keep-alive",
         str(KEEPALIVE_S),
         "--timeout-graceful-shutdown",

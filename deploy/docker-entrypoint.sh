@@ -32,13 +32,11 @@ app() {
   exec python -m "$@"
 }
 
-# In a container the apps listen on every interface. Behind nginx, take the client address
-# from X-Forwarded-For (per-IP limits and blocks need it). Only trust it from addresses that
-# cannot be a client: in compose the app ports are not published, so only containers on the
-# network reach them and "*" is safe; elsewhere set FORWARDED_ALLOW_IPS to the load
-# balancer's addresses or CIDR.
+# In a container the apps listen on every interface. X-Forwarded-For is believed only from
+# the proxies FORWARDED_ALLOW_IPS names (core/launch.py); unset, from nobody. compose.yaml
+# sets it for the network behind its nginx; elsewhere set it to the load balancer's
+# addresses or CIDR.
 export HOST="${HOST:-0.0.0.0}"
-export FORWARDED_ALLOW_IPS="${FORWARDED_ALLOW_IPS:-*}"
 
 case "$role" in
   realtime)

@@ -28,6 +28,7 @@ def test_the_hub_flags_follow_the_environment_and_extra_arguments_win() -> None:
     assert value("--forwarded-allow-ips") == "10.0.0.0/8" and "--proxy-headers" in args
     api = launch.uvicorn_args("api", {})
     assert api[0] == "api.app:app" and "--ws" not in api and "--port" in api
+    assert "--no-proxy-headers" in api and "--proxy-headers" not in api  # trust nobody
     assert launch.command("realtime", "--port", "1", python="py") == [
         "py",
         "-m",

@@ -111,6 +111,11 @@ def test_stop_grace_covers_the_drain(compose: dict[str, Any]) -> None:
 def test_app_ports_are_not_published(compose: dict[str, Any]) -> None:
     """Only nginx (and the dashboards) publish ports: the apps trust X-Forwarded-For from
     any peer (FORWARDED_ALLOW_IPS=*), which is safe only while no client reaches them."""
+    for name in APPS:
+        assert (
+            compose["services"][name]["environment"]["FORWARDED_ALLOW_IPS"]
+            == "${FORWARDED_ALLOW_IPS:-*}"
+        )
     for name in (*APPS, "migrate", "redis", "postgres"):
         assert "ports" not in compose["services"][name], name
     assert compose["services"]["nginx"]["ports"]

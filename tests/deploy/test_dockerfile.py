@@ -143,20 +143,21 @@ def test_dockerignore_lets_in_what_runs_and_nothing_secret() -> None:
 
 def test_hub_flags_come_from_the_environment() -> None:
     """The hub runs on its direct-lane protocol, with --ws-max-size from WS_MAX_FRAME_BYTES,
-    without per-message deflate, and trusting X-Forwarded-* from the load balancer."""
+    without per-message deflate, and trusting X-Forwarded-* only from the proxies that
+    FORWARDED_ALLOW_IPS names (nobody when it is unset)."""
     argv = entrypoint_argv("realtime")
     joined = " ".join(argv)
     assert "--ws realtime.wsdirect:DirectProtocol" in joined
     assert "--ws-max-size 4096" in joined
     assert "--ws-per-message-deflate false" in joined
-    assert "--proxy-headers" in argv and "--forwarded-allow-ips" in argv
+    assert "--no-proxy-headers" in argv and "--forwarded-allow-ips" not in argv
     argv = entrypoint_argv(
         "realtime",
         {"WS_MAX_FRAME_BYTES": "8192", "PORT": "9001", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"},
     )
     joined = " ".join(argv)
     assert "--ws-max-size 8192" in joined and "--port 9001" in joined
-    assert "--forwarded-allow-ips 10.0.0.0/8" in joined
+    assert "--forwarded-allow-ips 10.0.0.0/8" in joined and "--proxy-headers" in argv
     assert entrypoint_argv("api")[:2] == ["uvicorn", "api.app:app"]
     assert entrypoint_argv("python")[0] == "python"  # anything else runs as given
 
