@@ -479,7 +479,8 @@ def no_nul(field: str, value: str) -> None:
 
 def decode_json(body: bytes, type_: type[T]) -> T:
     """Decode JSON bytes into `type_`, or raise BadRequest with the offending path. Strings
-    with NUL characters (`\\u0000`) are refused: PostgreSQL text cannot store them."""
+    with NUL characters (`\\u0000`) are refused: PostgreSQL text cannot store them; so are
+    invalid UTF-8 and nesting deeper than msgspec decodes (never a 500)."""
     try:
         if b"\\u0000" in body:  # rare: find where, from the untyped document
             path = _nul_path(msgspec.json.decode(body))
@@ -496,6 +497,14 @@ def decode_json(body: bytes, type_: type[T]) -> T:
         raise BadRequest(f"invalid body: {exc}", details=details) from None
     except msgspec.DecodeError as exc:
         raise BadRequest("body is not valid JSON", details={"reason": str(exc)}) from None
+    except UnicodeDecodeError:  # msgspec raises it for invalid UTF-8 inside a string
+        raise BadRequest(
+            "body is not valid JSON: invalid UTF-8", details={"reason": "invalid UTF-8"}
+        ) from None
+    except RecursionError:  # arrays or objects nested past msgspec's depth limit
+        raise BadRequest(
+            "body is not valid JSON: nested too deeply", details={"reason": "nested too deeply"}
+        ) from None
 
 
 async def decode_body(request: Request, type_: type[T], *, max_bytes: int = MAX_BODY_BYTES) -> T:
