@@ -107,6 +107,10 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
         raise TokenExpired("token expired") from None
     except (JWTError, ValueError, TypeError, KeyError) as exc:
         raise TokenError(f"invalid token: {exc}") from None
+    # RFC 7515 4.1.11: extensions named in `crit` must be understood; we understand none.
+    # (python-jose ignores the parameter; the header parsed fine, the signature held.)
+    if "crit" in jwt.get_unverified_header(token):
+        raise TokenError("critical header parameters are not supported")
     if claims.get("typ") != "access":
         raise TokenError("not an access token")
     sub = claims.get("sub")

@@ -169,6 +169,12 @@ def token_cases(settings: Any, user_id: int) -> dict[str, TokenCase]:
             "unauthorized",
             "HS256 with the attacker's key, named in an embedded `jwk` header",
         ),
+        "crit_header": TokenCase(
+            hs_sign({"alg": "HS256", "typ": "JWT", "crit": ["exp2"], "exp2": 1}, good, secret),
+            "unauthorized",
+            "signed with the right secret, but naming a critical header extension (RFC 7515"
+            " 4.1.11: a recipient that does not understand it must refuse the token)",
+        ),
         "forged": TokenCase(
             str(jwt.encode(good, ATTACKER_SECRET, "HS256")),
             "unauthorized",
