@@ -522,7 +522,8 @@ async def _start(conn: Connection, hub: Hub, msg: Start) -> None:
         "ws",
         conn.ip,
     )
-    hub.join(conn, out.ref)
+    if not hub.join(conn, out.ref):
+        return  # closed meanwhile; the session stays live until it expires, for a resume
     conn.write(
         protocol.encode(
             protocol.Started(

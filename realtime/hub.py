@@ -69,6 +69,7 @@ class Hub:
         )
         self.conns: dict[str, Connection] = {}
         self.watchers: dict[int, set[Connection]] = {}
+        metrics.watching.set_function(lambda: sum(map(len, self.watchers.values())))
         self.viewer_counts: dict[int, int] = {}
         self.draining = False
         self.gate = AddressGate(
@@ -142,10 +143,16 @@ class Hub:
         self.conns.pop(conn.id, None)
         self.metrics.connections_open.set(len(self.conns))
 
-    def join(self, conn: Connection, ref: SessionRef) -> None:
+    def join(self, conn: Connection, ref: SessionRef) -> bool:
+        """`conn` watches `ref` now. False, and nothing kept, when the connection is gone
+        already (it closed while its `start` was answered): a closed connection in
+        `watchers` would be kept, and pushed to, for good."""
         self.leave(conn)
+        if conn.closed or self.conns.get(conn.id) is not conn:
+            return False
         conn.ref = ref
         self.watchers.setdefault(ref.content_id, set()).add(conn)
+        return True
 
     def leave(self, conn: Connection) -> None:
         ref = conn.ref

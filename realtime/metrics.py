@@ -92,6 +92,11 @@ class HubMetrics:
         self.sessions_live = Gauge(
             "hub_sessions_live", "Live watch sessions (all nodes, from Redis)", registry=r
         )
+        self.watching = Gauge(
+            "hub_watching_connections",
+            "This node's connections with a live watch session (viewer pushes go to them)",
+            registry=r,
+        )
         self.rewards_total = Counter(
             "hub_rewards_granted_total", "Watch rewards granted by this node", registry=r
         )

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - websockets without its C extension
     from websockets.utils import apply_mask
 
 EXTENSION = "realtime.direct"
+_RESERVED_OPCODES = frozenset((0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF))
 
 Sink = Callable[[str | bytes], None]
 
@@ -117,10 +118,12 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         partial one waits for the next read. A frame
         over the size limit (or with a 64-bit length) ends the splitting: websockets gets the
         rest of the stream from then on and refuses it (1009)."""
+        if self._peer_closed():
+            return
         at, end = 0, len(data)
         max_size = self.config.ws_max_size
         while end - at >= 2:
-            second = data[at + 1]
+            first, second = data[at], data[at + 1]
             size = second & 0x7F
             head = 2
             if size == 126:
@@ -128,7 +131,14 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                     break
                 size = int.from_bytes(data[at + 2 : at + 4], "big")
                 head = 4
-            if size == 127 or size > max_size:
+            if (
+                size == 127
+                or size > max_size
+                # (a masked final text frame, the common case, needs no closer look)
+                or ((first != 0x81 or not second & 0x80) and self._bad_header(first, second, size))
+            ):
+                # websockets refuses these at the header, without waiting for the payload:
+                # it gets the rest of the stream from here on.
                 self.splitting = False
                 super().data_received(data[at:])
                 return
@@ -154,9 +164,31 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                     sink(text)
             else:
                 super().data_received(data[at:frame_end])
+                if self._peer_closed():  # that was the peer's close frame
+                    return
             at = frame_end
         if at < end:
             self.rest = data[at:] if at else data
+
+    def _peer_closed(self) -> bool:
+        """The peer's close frame was read (or the connection failed): RFC 6455 5.5.1, nothing
+        after it is processed, as websockets discards it too. (After a close we sent first,
+        the peer's close frame is still to be handed on.)"""
+        if self.conn.close_rcvd is not None or self.conn.state is State.CLOSED:
+            self.rest = b""
+            return True
+        return False
+
+    def _bad_header(self, first: int, second: int, size: int) -> bool:
+        """A header websockets refuses as it is, before any payload (1002 or 1009): a reserved
+        opcode, an unmasked client frame, or a frame that takes a fragmented message over the
+        size limit. (Reserved bits and fragmented control frames it refuses once the frame is
+        whole, as this lane does by handing it over whole.)"""
+        opcode = first & 0x0F
+        if opcode in _RESERVED_OPCODES or not second & 0x80:
+            return True
+        current = self.conn.current_size
+        return current is not None and current + size > self.config.ws_max_size
 
     def _refuse_handshake(self) -> None:
         """websockets refuses a request line or header line over 8 KiB (414 / 431) by queueing
