@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from api import admin, ads, advertiser, auth, boxes, catalog, me, openapi
 from api.state import Control
 from core import probes
+from core.bodies import BodyGuard
 from core.db import make_engine, make_sessionmaker
 from core.logs import AccessLog, setup_logging
 from core.migrate import require_current_schema_or_exit
@@ -87,6 +88,7 @@ def create_app() -> Starlette:
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID
             Middleware(AccessLog),  # one JSON line per request, 503s and preflights too
             Middleware(Cors),
+            Middleware(BodyGuard),  # bodies read whole (bounded) before a slot is taken
             Middleware(ConcurrencyCap),
             Middleware(HttpMetrics, registry=registry),
         ],

@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_connects_per_ip_per_minute: int = 600  # per hub process
     cors_origins: tuple[str, ...] = ()
     max_concurrent_requests: int = 256  # per api process; more at once are answered 503
+    http_body_timeout_ms: int = 10_000  # a request body must arrive whole within this (408)
     auth_rate_limit_per_minute: int = 20  # per IP on /api/auth/* (password guessing)
     # Keyspace: number of partitions (hash tags); fixed for the life of a deployment.
     redis_partitions: int = 64
@@ -165,6 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         cors_origins=origins,
         max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 256, low=1, high=100_000),
+        http_body_timeout_ms=_int(env, "HTTP_BODY_TIMEOUT_MS", 10_000, low=100, high=600_000),
         auth_rate_limit_per_minute=_int(
             env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1, high=1_000_000
         ),

@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.bodies import MAX_BODY_BYTES
 from core.errors import (
     BadRequest,
     DomainError,
@@ -55,7 +56,6 @@ StructT = TypeVar("StructT", bound=msgspec.Struct)
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-MAX_BODY_BYTES = 64 * 1024
 
 # Codes for the HTTP statuses that Starlette raises itself (routing, body limit).
 HTTP_CODES = {

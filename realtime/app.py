@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from core import launch, probes
+from core.bodies import BodyGuard
 from core.db import make_engine
 from core.logs import setup_logging
 from core.migrate import require_current_schema_or_exit
@@ -139,6 +140,7 @@ def create_app() -> HubApp:
         ],
         middleware=[
             Middleware(RequestContext),
+            Middleware(BodyGuard),  # the fallback's bodies, bounded in size and time
             Middleware(HttpMetrics, registry=metrics.registry),  # the HTTP fallback's requests
         ],
         exception_handlers=exception_handlers(),

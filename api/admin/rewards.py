@@ -19,8 +19,9 @@ from api.access import ADMIN, authenticate
 from api.rewards import RewardTableView, current_table, insert_table, parse_csv
 from api.spec import api_route
 from core import audit
+from core.bodies import MAX_BODY_BYTES
 from core.errors import BadRequest
-from core.web import MAX_BODY_BYTES, decode_json, ok
+from core.web import decode_json, ok
 
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 
