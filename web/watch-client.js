@@ -190,9 +190,10 @@ export class WatchClient {
     this._session = null; // the live session: started frame
     this._watchWaiters = []; // watch() promises waiting for started
     this._progress = null; // {contentId, elapsedMs, remainingMs, intervalMs, at}
-    // The period since the last heartbeat: the state it started in, and whether a change
-    // within it could not be reported on its own (then it earns only if all of it did).
-    this._period = { playing: false, visible: false, since: 0, mixed: false };
+    // The period since the last heartbeat, and the state it started in (folded with later
+    // states when a change could not be reported on its own: then it earns only if all of
+    // it did).
+    this._period = { playing: false, visible: false, since: 0 };
     this._intervals = new Map(); // content id -> reward interval, as the server last said
     this._recentBeats = []; // when the last heartbeats were sent (for MAX_CHANGE_BEATS_PER_S)
 
@@ -328,7 +329,6 @@ export class WatchClient {
     }
     p.playing = p.playing && this._isPlayingNow();
     p.visible = p.visible && this._isVisibleNow();
-    p.mixed = true;
     this._schedule("heartbeat", 1000 - (now - this._recentBeats[0]), () => this._heartbeat());
   }
 
@@ -754,7 +754,7 @@ export class WatchClient {
 
   _newPeriod() {
     this._period = {
-      playing: this._isPlayingNow(), visible: this._isVisibleNow(), since: Date.now(), mixed: false,
+      playing: this._isPlayingNow(), visible: this._isVisibleNow(), since: Date.now(),
     };
   }
 

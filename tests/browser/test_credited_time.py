@@ -41,6 +41,16 @@ async def credited_total(redis: Any, user_id: int, content_id: int) -> int:
     return int(value or 0)
 
 
+async def session_ended(redis: Any, user_id: int) -> bool:
+    """True once the user's live session is gone from Redis (within 5 s)."""
+    key = UserKeys(user_id, int(FAST["REDIS_PARTITIONS"])).session
+    for _ in range(50):
+        if not await redis.exists(key):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 async def credited_in_ticks(page: Any) -> int:
     return int(
         await page.evaluate("() => window.watchPlayer.ticks.reduce((a, t) => a + t.credited_ms, 0)")
@@ -119,12 +129,7 @@ async def test_closing_the_tab_credits_the_last_period_and_ends_the_session(
     await asyncio.sleep(2.0)
     t1 = await page.evaluate(NOW)
     await page.close(run_before_unload=True)
-    keys = UserKeys(33, int(FAST["REDIS_PARTITIONS"]))
-    for _ in range(50):
-        if not await redis.exists(keys.session):
-            break
-        await asyncio.sleep(0.1)
-    assert not await redis.exists(keys.session)
+    assert await session_ended(redis, 33)
     assert near(await credited_total(redis, 33, cid), t1 - t0)
 
 
@@ -194,12 +199,7 @@ async def test_http_fallback_tab_close_credits_the_last_period(
     await asyncio.sleep(1.5)
     t1 = await page.evaluate(NOW)
     await page.close(run_before_unload=True)
-    keys = UserKeys(36, int(FAST["REDIS_PARTITIONS"]))
-    for _ in range(50):
-        if not await redis.exists(keys.session):
-            break
-        await asyncio.sleep(0.1)
-    assert not await redis.exists(keys.session)
+    assert await session_ended(redis, 36)
     # HTTP heartbeats run every second until the interval is learnt: the total is what the
     # page played, whichever calls reported it.
     assert near(await credited_total(redis, 36, cid), t1 - t0)
