@@ -159,6 +159,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 try:
                     text = apply_mask(data[payload:frame_end], data[payload - 4 : payload]).decode()
                 except UnicodeDecodeError:
+                    self._log_invalid_utf8()
                     super().data_received(data[at:frame_end])  # websockets closes with 1007
                 else:
                     sink(text)
@@ -169,6 +170,12 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             at = frame_end
         if at < end:
             self.rest = data[at:] if at else data
+
+    def _log_invalid_utf8(self) -> None:
+        """One line per connection failed with 1007, as uvicorn's own protocol writes one (at
+        warning, without its traceback: the client is at fault, not the server)."""
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
+        self.logger.warning("closing 1007: a text frame from %s is not UTF-8", peer)
 
     def _peer_closed(self) -> bool:
         """The peer's close frame was read (or the connection failed): RFC 6455 5.5.1, nothing
@@ -209,6 +216,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             try:
                 sink(data.decode())
             except UnicodeDecodeError:
+                self._log_invalid_utf8()
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
         else:

@@ -41,6 +41,8 @@ CASES = {
     "reserved bit without an extension": bytes([0xC1]) + frame(b'{"type":"ping"}')[1:],
     "fragmented ping": frame(b"ping", opcode=0x9, fin=False),
     "continuation over the frame limit": frame(b"x" * 100, fin=False) + masked_header(0x00, 4090),
+    # A text frame that is not UTF-8: 1007 (RFC 6455 8.1).
+    "invalid UTF-8": frame(b'{"type":"ping","id":"\xff\xfe"}'),
     # After the client's close frame nothing is processed (RFC 6455 5.5.1).
     "text after close": close_frame()
     + text(type="start", content_id=1, tab_id="g", device_id="g", id="late"),
@@ -122,3 +124,13 @@ async def test_connections_closed_during_their_start_leave_nothing(
                 break
             await asyncio.sleep(0.1)
         assert await _watching(hub) == 0, name
+
+
+async def test_both_lanes_log_a_1007_close(lanes: dict[str, Any], token: Any) -> None:
+    """One log line per connection failed with 1007 on either lane (uvicorn's own on plain
+    websockets-sansio, the lane's warning on the direct lane), so an operator sees them."""
+    for n, hub in enumerate(lanes.values()):
+        replies, code = await _exchange(hub.port, token(60 + n), CASES["invalid UTF-8"])
+        assert (replies, code) == ([], 1007)
+        await asyncio.sleep(0.2)
+        assert "not UTF-8" in hub.stderr_text() or "Invalid UTF-8" in hub.stderr_text()
