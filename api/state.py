@@ -55,8 +55,10 @@ class Control:
             if nudges.is_control(message):
                 nudged.set()
 
+        stop = asyncio.Event()
         listener = asyncio.create_task(
-            nudges.listen(pubsub_redis, (keys.CONTROL_CHANNEL,), on_message), name="control-nudges"
+            nudges.listen(pubsub_redis, (keys.CONTROL_CHANNEL,), on_message, stop),
+            name="control-nudges",
         )
         interval = self.settings.control_poll_ms / 1000
         try:
@@ -66,9 +68,10 @@ class Control:
                 nudged.clear()
                 await self.try_refresh()
         finally:
+            stop.set()
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            # Bounded: the listener ends within a second of `stop` even if the cancel is lost.
+            await asyncio.wait([listener], timeout=5.0)
 
     async def ensure_user(self, user_id: int, roles: frozenset[str]) -> None:
         """Provision a token's user on first use (once per process per user)."""

@@ -41,16 +41,21 @@ def is_control(message: dict[str, Any]) -> bool:
 
 
 async def listen(
-    redis: Any, channels: Sequence[str], handle: Callable[[dict[str, Any]], None]
+    redis: Any,
+    channels: Sequence[str],
+    handle: Callable[[dict[str, Any]], None],
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Subscribe to `channels` and hand every message to `handle`, until cancelled. A lost
-    subscription (Redis restarted, the connection dropped) is made again a second later."""
-    while True:
+    """Subscribe to `channels` and hand every message to `handle`, until cancelled or `stop`
+    is set (checked at least every second: redis-py's pub/sub read can swallow a
+    cancellation, so an owner that must end it sets `stop` too). A lost subscription (Redis
+    restarted, the connection dropped) is made again a second later."""
+    while stop is None or not stop.is_set():
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(*channels)
-            while True:
-                message = await pubsub.get_message(timeout=5.0)
+            while stop is None or not stop.is_set():
+                message = await pubsub.get_message(timeout=1.0)
                 if message is not None:
                     handle(message)
         except asyncio.CancelledError:
