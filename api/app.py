@@ -27,7 +27,7 @@ from core.bodies import BodyGuard
 from core.db import make_engine, make_sessionmaker
 from core.logs import AccessLog, setup_logging
 from core.migrate import require_current_schema_or_exit
-from core.redis_client import make_pubsub_redis, make_redis
+from core.redis_client import make_redis
 from core.settings import load_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers
 
@@ -39,21 +39,19 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     engine = make_engine(settings)
     await require_current_schema_or_exit(engine)
     redis = make_redis(settings)
-    pubsub = make_pubsub_redis(settings)
     control = Control(settings, engine)
     # A database that is down at start is not fatal: /ready says so, and the poll retries.
     await control.try_refresh()
     state = app.state
     state.settings, state.tz, state.engine = settings, settings.tz, engine
     state.sessions, state.redis, state.control = make_sessionmaker(engine), redis, control
-    poller = asyncio.create_task(control.run(pubsub), name="control-poll")
+    poller = asyncio.create_task(control.run(), name="control-poll")
     try:
         yield
     finally:
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poller
-        await pubsub.aclose()
         await redis.aclose()
         pool = getattr(redis, "connection_pool", None)
         if pool is not None:  # a client given a pool does not close it itself

@@ -4,9 +4,7 @@ and runtime settings) that a background task refreshes from PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
@@ -16,7 +14,6 @@ from core.blocks import Blocks
 from core.knobs import RuntimeSettings
 from core.settings import Settings
 from core.users import provision_user
-from live import keys, nudges
 
 log = logging.getLogger(__name__)
 
@@ -46,32 +43,14 @@ class Control:
         except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; /ready says why
             log.warning("control refresh failed: %s: %s", type(exc).__name__, exc)
 
-    async def run(self, pubsub_redis: Any) -> None:
-        """Refresh every CONTROL_POLL_MS, and at once on a control nudge (live.nudges) that
-        `pubsub_redis` delivers; cancelled at shutdown."""
-        nudged = asyncio.Event()
-
-        def on_message(message: dict[str, Any]) -> None:
-            if nudges.is_control(message):
-                nudged.set()
-
-        stop = asyncio.Event()
-        listener = asyncio.create_task(
-            nudges.listen(pubsub_redis, (keys.CONTROL_CHANNEL,), on_message, stop),
-            name="control-nudges",
-        )
+    async def run(self) -> None:
+        """Refresh every CONTROL_POLL_MS; cancelled at shutdown. (The hubs also re-read at
+        once on a control nudge; an api process applies its own changes at once and the
+        others' at this poll.)"""
         interval = self.settings.control_poll_ms / 1000
-        try:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(nudged.wait(), timeout=interval)
-                nudged.clear()
-                await self.try_refresh()
-        finally:
-            stop.set()
-            listener.cancel()
-            # Bounded: the listener ends within a second of `stop` even if the cancel is lost.
-            await asyncio.wait([listener], timeout=5.0)
+        while True:
+            await asyncio.sleep(interval)
+            await self.try_refresh()
 
     async def ensure_user(self, user_id: int, roles: frozenset[str]) -> None:
         """Provision a token's user on first use (once per process per user)."""

@@ -3,9 +3,9 @@ declared once in core/knobs.py.
 
 The environment gives the defaults (core.settings.Settings.runtime); rows of the `runtime_settings`
 table (key -> JSON value) override them. Every process re-reads them with `load_runtime`
-every `CONTROL_POLL_MS` (2 s by default), and at once on a nudge (live.nudges) that the
-writer publishes after its commit, so a change is applied everywhere in well under a second,
-and within 5 s if the nudge is lost.
+every `CONTROL_POLL_MS` (2 s by default); the hubs also at once on a nudge (live.nudges)
+that the writer publishes after its commit, so a change reaches every hub in well under a
+second, and every process within 5 s.
 `update_runtime` is the only writer; it validates the whole result before writing, so a
 stored set of values is always valid as a whole.
 """
