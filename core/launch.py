@@ -117,10 +117,8 @@ def server_gaps(frame_bytes: int) -> list[str] | None:
     """What the hub's running uvicorn lacks of the deployed settings, read from uvicorn's
     command line (its click context is current while the server runs); None when it was not
     started from a command line (uvicorn.run() from Python), so that nothing can be said."""
-    try:
-        import click
-    except ImportError:  # pragma: no cover - uvicorn depends on click
-        return None
+    import click  # uvicorn's command line is click's
+
     ctx = click.get_current_context(silent=True)
     if ctx is None or "ws" not in ctx.params:
         return None

@@ -41,20 +41,15 @@ def is_control(message: dict[str, Any]) -> bool:
 
 
 async def listen(
-    redis: Any,
-    channels: Sequence[str],
-    handle: Callable[[dict[str, Any]], None],
-    stop: asyncio.Event | None = None,
+    redis: Any, channels: Sequence[str], handle: Callable[[dict[str, Any]], None]
 ) -> None:
-    """Subscribe to `channels` and hand every message to `handle`, until cancelled or `stop`
-    is set (checked at least every second: redis-py's pub/sub read can swallow a
-    cancellation, so an owner that must end it sets `stop` too). A lost subscription (Redis
-    restarted, the connection dropped) is made again a second later."""
-    while stop is None or not stop.is_set():
+    """Subscribe to `channels` and hand every message to `handle`, until cancelled. A lost
+    subscription (Redis restarted, the connection dropped) is made again a second later."""
+    while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(*channels)
-            while stop is None or not stop.is_set():
+            while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None:
                     handle(message)
