@@ -12,7 +12,8 @@ rotation and reuse detection, logout.
 - Logout revokes the family of the given refresh token. Access tokens already issued stay
   valid until they expire (ACCESS_TTL_S): they are checked without a database round trip.
 - These routes admit callers by IP: 403 for a blocked address, 429 past
-  `AUTH_RATE_LIMIT_PER_MINUTE` per IP (password guessing).
+  `AUTH_RATE_LIMIT_PER_MINUTE` per IP (password guessing). Registration also counts
+  against `REGISTER_LIMIT_PER_HOUR` per IP (account farms: docs/security.md).
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import passwords
+from api import limits, passwords
 from api.access import anonymous
 from api.spec import api_route
+from api.state import control
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
 from core.models import RefreshToken, User
 from core.tokens import issue_access
-from core.web import decode_body, invalid, ok
+from core.web import client_ip, decode_body, invalid, ok
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,13 @@ def _tokens(request: Request, user_id: int, roles: list[str], refresh: str) -> T
 
 async def register(request: Request) -> Response:
     await anonymous(request, auth_route=True)
+    await limits.hit(
+        request.app.state.redis,
+        "register",
+        f"ip{client_ip(request)}",
+        control(request).settings.register_limit_per_hour,
+        window_s=3600,
+    )
     body = await decode_body(request, RegisterBody)
     email = _clean_email(body.email)
     hashed = await passwords.hash_password(body.password)

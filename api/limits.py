@@ -1,6 +1,7 @@
 """Per-caller request limits of the REST api (PROTOCOL 6): per user, else per IP, in fixed
-one-minute windows counted in Redis so that every api process shares them. The limits are
-runtime settings (`rate_limit_per_minute`, `admin_rate_limit_per_minute`)."""
+windows (one minute unless a bucket says otherwise) counted in Redis so that every api
+process shares them. The limits are runtime settings (`rate_limit_per_minute`,
+`admin_rate_limit_per_minute`) or, for the auth routes, environment settings."""
 
 from __future__ import annotations
 
@@ -18,25 +19,34 @@ WINDOW_S = 60
 REDIS_TIMEOUT_S = 1.0
 
 
-async def hit(redis: Any, bucket: str, who: str, limit: int, *, now: float | None = None) -> None:
+async def hit(
+    redis: Any,
+    bucket: str,
+    who: str,
+    limit: int,
+    *,
+    window_s: int = WINDOW_S,
+    now: float | None = None,
+) -> None:
     """Count one request of `who` in `bucket`; raise RateLimited (with the seconds left in
-    the window) past `limit`. A Redis failure lets the request through: limits protect the
-    service, they must not take it down."""
+    the window) past `limit` per `window_s`. A Redis failure lets the request through:
+    limits protect the service, they must not take it down."""
     now = time.time() if now is None else now
-    minute = int(now // WINDOW_S)
-    key = keys.api_rate(bucket, who, minute)
+    window = int(now // window_s)
+    key = keys.api_rate(bucket, who, window)
     try:
         pipe = redis.pipeline(transaction=False)
         pipe.incr(key)
-        pipe.expire(key, WINDOW_S + 5)
+        pipe.expire(key, window_s + 5)
         count, _ = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - a Redis failure must not fail the request
         log.warning("rate limit not checked (%s: %s)", type(exc).__name__, exc)
         return
     if count > limit:
-        retry_after = max(1, int((minute + 1) * WINDOW_S - now + 0.999))
+        retry_after = max(1, int((window + 1) * window_s - now + 0.999))
+        per = "minute" if window_s == WINDOW_S else f"{window_s} s"
         raise RateLimited(
-            f"more than {limit} requests per minute",
+            f"more than {limit} requests per {per}",
             retry_after=retry_after,
-            details={"limit": limit, "window_s": WINDOW_S},
+            details={"limit": limit, "window_s": window_s},
         )

@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrent_requests: int = 256  # per api process; more at once are answered 503
     http_body_timeout_ms: int = 10_000  # a request body must arrive whole within this (408)
     auth_rate_limit_per_minute: int = 20  # per IP on /api/auth/* (password guessing)
+    # New accounts per IP per hour (account farms; docs/security.md "Multi-account farmer").
+    register_limit_per_hour: int = 10
     # Keyspace: number of partitions (hash tags); fixed for the life of a deployment.
     redis_partitions: int = 64
     redis_pool_size: int = 64
@@ -170,6 +172,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auth_rate_limit_per_minute=_int(
             env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1, high=1_000_000
         ),
+        register_limit_per_hour=_int(env, "REGISTER_LIMIT_PER_HOUR", 10, low=1, high=1_000_000),
         redis_partitions=_int(env, "REDIS_PARTITIONS", 64, low=1, high=16384),
         redis_pool_size=_int(env, "REDIS_POOL_SIZE", 64, low=1, high=10_000),
         node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],

@@ -91,7 +91,7 @@ def fallback_rate(user_id: int, second: int) -> str:
     return f"rl:fb:{user_id}:{second}"
 
 
-def api_rate(bucket: str, who: str, minute: int) -> str:
-    """Counter of one caller's REST api requests in one minute (bucket `api` or `admin`;
-    `who` is `u<user id>` or `ip<address>`)."""
-    return f"rl:api:{bucket}:{who}:{minute}"
+def api_rate(bucket: str, who: str, window: int) -> str:
+    """Counter of one caller's REST api requests in one window of its bucket (`api`,
+    `admin`, `auth`: minutes; `register`: hours); `who` is `u<user id>` or `ip<address>`."""
+    return f"rl:api:{bucket}:{who}:{window}"

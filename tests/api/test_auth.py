@@ -194,6 +194,28 @@ async def test_auth_routes_limited_per_ip(client, monkeypatch):
     assert int(refused[0].headers["retry-after"]) >= 1
 
 
+async def test_registrations_limited_per_ip_per_hour(client, engine, monkeypatch):
+    """Past REGISTER_LIMIT_PER_HOUR new-account attempts from one address: 429 with a
+    Retry-After into the hour, and no account made. (An account farm on one address gets
+    REGISTER_LIMIT_PER_HOUR accounts an hour, not the auth limit's 20 a minute.)"""
+    ctl = client._transport.app.state.control
+    monkeypatch.setattr(
+        ctl, "settings", msgspec.structs.replace(ctl.settings, register_limit_per_hour=3)
+    )
+    made = [await register(client, email=f"farm{n}@example.com") for n in range(3)]
+    assert [r.status_code for r in made] == [201, 201, 201]
+    refused = await register(client, email="farm3@example.com")
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "rate_limited"
+    assert error["details"] == {"limit": 3, "window_s": 3600}
+    assert 1 <= int(refused.headers["retry-after"]) <= 3600
+    async with engine.connect() as conn:
+        emails = (await conn.execute(text("SELECT email FROM users"))).scalars().all()
+    assert sorted(emails) == [f"farm{n}@example.com" for n in range(3)]
+    assert (await login(client, email="farm0@example.com")).status_code == 200
+
+
 @pytest.mark.parametrize("name", token_case_names())
 async def test_token_matrix(client, settings, name):
     """Each case of the shared token matrix (devkit/tokens.py): 401 token_expired for

@@ -35,6 +35,7 @@ def api_schema(spawn, token):
             "RATE_LIMIT_PER_MINUTE": HIGH,
             "ADMIN_RATE_LIMIT_PER_MINUTE": HIGH,
             "AUTH_RATE_LIMIT_PER_MINUTE": HIGH,
+            "REGISTER_LIMIT_PER_HOUR": HIGH,
             "LOG_LEVEL": "WARNING",
         },
     )

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from websockets.exceptions import ConnectionClosed
 
+from live import keys
+
 FORGED = [{"X-Forwarded-For": f"203.0.113.{n}"} for n in range(1, 9)]
 TRUST_LOOPBACK = {"FORWARDED_ALLOW_IPS": "127.0.0.1"}
 
@@ -76,3 +78,29 @@ async def test_a_blocked_address_cannot_forge_its_way_in(
         await asyncio.sleep(0.1)
     refused = await player(h, 8, hello=False, additional_headers=FORGED[0])
     assert await refused.closed_with(5) == 4503
+
+
+async def test_a_forged_header_does_not_escape_the_per_address_review(
+    hub: Any, player: Any, content: Any, redis: Any
+) -> None:
+    """Three accounts on three devices from one address (review limit 2), each claiming its
+    own address: all three are flagged `ip` on the real peer, 127.0.0.1. Behind a trusted
+    proxy the three forwarded addresses are three addresses: nobody is flagged."""
+
+    async def flags(uid: int) -> list[dict[bytes, bytes]]:
+        entries = await redis.xrange(keys.outbox(uid % 8))
+        return [f for _, f in entries if f[b"t"] == b"f" and f[b"uid"] == str(uid).encode()]
+
+    cid = await content()
+    for h, uids in (
+        (hub(REVIEW_ACCOUNTS_PER_IP="2"), (51, 52, 53)),
+        (hub(REVIEW_ACCOUNTS_PER_IP="2", **TRUST_LOOPBACK), (54, 55, 56)),
+    ):
+        for uid, headers in zip(uids, FORGED, strict=False):
+            client = await player(h, uid, additional_headers=headers)
+            assert (await client.start(cid, device=f"d{uid}"))["type"] == "started"
+    for uid in (51, 52, 53):
+        [flag] = await flags(uid)
+        assert (flag[b"why"], flag[b"key"], flag[b"n"]) == (b"ip", b"127.0.0.1", b"3")
+    for uid in (54, 55, 56):
+        assert await flags(uid) == []
