@@ -1,10 +1,12 @@
 """The watch session over a real WebSocket to a real hub process."""
 
 import asyncio
+import time
 
 from sqlalchemy import text
 
 from live import keys
+from tests.support.conservation import Watch, conserved
 
 
 async def test_happy_path_hello_start_heartbeats_reward_stop(hub, player, content, redis) -> None:  # type: ignore[no-untyped-def]
@@ -130,17 +132,28 @@ async def test_unrefreshed_token_expiry_closes_4005(hub, player, token) -> None:
     assert await p.closed_with(5) == 4005
 
 
-async def test_daily_cap_notice_once_then_no_rewards(hub, player, content) -> None:  # type: ignore[no-untyped-def]
+async def test_daily_cap_notice_once_then_no_rewards(hub, player, content, engine, worker) -> None:  # type: ignore[no-untyped-def]
+    """At the cap (1 a day) time is still credited and nothing more is granted: one reward in
+    the ledger, one notice, and the ticks after the cap keep adding to the elapsed time."""
+    worker(REDIS_PARTITIONS="8")
     cid = await content(reward_interval_ms=1000)
     p = await player(hub(DAILY_REWARD_CAP="1", HEARTBEAT_INTERVAL_MS="2000"), 14)
+    watch = Watch(14, [p.frames])
     await p.start(cid)
+    ticks = []
     for _ in range(8):
         await asyncio.sleep(0.45)
-        await p.request("heartbeat", "tick", playing=True, visible=True)
+        ticks.append(await p.request("heartbeat", "tick", playing=True, visible=True))
+    watch.ended = time.time()
     kinds = [f["type"] for f in p.frames]
     assert kinds.count("reward") == 1
     notices = [f for f in p.frames if f["type"] == "notice"]
     assert [n["code"] for n in notices] == ["daily_cap_reached"]
+    after_cap = [t for t in ticks if t["elapsed_ms"] > 2000]
+    assert after_cap and all(t["credited_ms"] > 0 for t in after_cap), ticks
+    assert ticks[-1]["elapsed_ms"] == watch.credited_ms() >= 3000
+    paid = await conserved(engine, [watch], heartbeat_ms=2000)
+    assert list(paid) == [f"w:14:{cid}:1"]
 
 
 async def test_viewer_counts_are_pushed_to_watchers(hub, player, content) -> None:  # type: ignore[no-untyped-def]

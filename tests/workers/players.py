@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import text
 from websockets.asyncio.client import connect
 
+from tests.support.conservation import Watch
+
 # Hub timings for money tests: a reward per second of watching, no daily cap.
 HUB_ENV = {
     "REWARD_INTERVAL_MS": "1000",
@@ -37,6 +39,14 @@ class Player:
     rewards: list[Reward] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
+    # Every frame received, and the wall-clock span of watching: the conservation oracle's
+    # input (tests.support.conservation.Watch).
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    began: float = 0.0
+    ended: float = 0.0
+
+    def watch(self) -> Watch:
+        return Watch(self.user_id, [self.frames], self.began, self.ended)
 
 
 async def watch(
@@ -53,9 +63,11 @@ async def watch(
 
         async def frame() -> dict[str, Any]:
             message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            player.frames.append(message)
             return message
 
         assert (await frame())["type"] == "hello"
+        player.began = time.time()
         await ws.send(
             json.dumps(
                 {"type": "start", "content_id": content_id, "tab_id": "tab", "device_id": "dev"}
@@ -83,6 +95,7 @@ async def watch(
         await ws.send(json.dumps({"type": "stop"}))
         while (await frame())["type"] != "stopped":
             pass
+        player.ended = time.time()
         player.stopped = True
 
 

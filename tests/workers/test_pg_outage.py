@@ -10,6 +10,11 @@ from typing import Any
 
 from sqlalchemy import text
 
+from tests.support.conservation import (
+    assert_rewards_paid,
+    assert_sessions_persisted,
+    assert_time_conserved,
+)
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,
@@ -63,10 +68,11 @@ async def test_postgres_down_30s_while_players_watch_loses_nothing(
         assert worker_proc.running, worker_proc.output_tail()
     pg_server.start()
     up_at = time.monotonic()
-    # While it was down the outbox only grew, and players kept earning.
-    assert backlog == sorted(backlog) and backlog[-1] > 2000, backlog
-    during = [r for p in players for r in p.rewards if down_at < r.at < up_at]
-    assert len(during) >= 10 * (OUTAGE_S - 5), len(during)
+    # While it was down the outbox only grew, and every player kept earning. (How fast it
+    # grew and drained is the fault drill's to measure: loadtests/faults.sh.)
+    assert backlog == sorted(backlog) and backlog[-1] > backlog[0], backlog
+    for p in players:
+        assert any(down_at < r.at < up_at for r in p.rewards), p.user_id
 
     await asyncio.sleep(3)
     stop.set()
@@ -88,8 +94,14 @@ async def test_postgres_down_30s_while_players_watch_loses_nothing(
         for r in p.rewards:
             running += r.amount
             assert r.balance == running, (p.user_id, r.reward_id, r.balance, running)
-    # Session history: one row per player, ended by the stop; the content counted 10 views.
+    # Session history: one row per player, ended by the stop, holding exactly the time its
+    # ticks credited, which is no more than the time that passed; the content counted 10
+    # views; the rewards shown are the ledger's.
     await wait_until(lambda: _sessions_ended(engine, 10), 10, "the session ends")
+    watches = [p.watch() for p in players]
+    assert_time_conserved(watches, heartbeat_ms=1000)
+    await assert_sessions_persisted(engine, watches)
+    await assert_rewards_paid(engine, watches)
     async with engine.connect() as conn:
         views = (
             await conn.execute(text("SELECT view_count FROM contents WHERE id = :c"), {"c": cid})
