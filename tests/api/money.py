@@ -122,3 +122,32 @@ async def impression(
         headers=viewer,
         json={"impression_id": impression_id, "viewed_ms": viewed_ms},
     )
+
+
+async def ledger_is_consistent(engine, advertiser_id):
+    """The advertiser-money oracle: wallet balance == the sum of its ledger, each row's
+    balance_after chains and never goes below zero, debits == the ads' spend. Returns
+    (balance, debits) for the test to compare with what it billed."""
+    entries = await rows(
+        engine,
+        "SELECT amount_micros, balance_after_micros FROM"
+        " wallet_transactions WHERE advertiser_id = :a ORDER BY id",
+        a=advertiser_id,
+    )
+    running = 0
+    for amount, after in entries:
+        running += amount
+        assert after == running >= 0
+    balance = await scalar(
+        engine,
+        "SELECT balance_micros FROM advertiser_wallets WHERE advertiser_id = :a",
+        a=advertiser_id,
+    )
+    spent = await scalar(
+        engine,
+        "SELECT COALESCE(sum(spent_micros), 0) FROM ads WHERE advertiser_id = :a",
+        a=advertiser_id,
+    )
+    debits = -sum(a for a, _ in entries if a < 0)
+    assert balance == running and debits == spent
+    return balance, debits

@@ -9,7 +9,16 @@ import uuid
 
 import httpx
 
-from tests.api.money import CPM_AD, FAST_ENV, charge, impression, live_ad, rows, scalar
+from tests.api.money import (
+    CPM_AD,
+    FAST_ENV,
+    charge,
+    impression,
+    ledger_is_consistent,
+    live_ad,
+    rows,
+    scalar,
+)
 
 ADV = 50  # advertiser id
 UNIT = CPM_AD["price_micros"] // 1000  # one CPM impression
@@ -23,33 +32,6 @@ async def served(client, viewer, placement="preroll"):
     r = await client.get(f"/api/ads?placement={placement}&content_id=3", headers=viewer)
     assert r.status_code == 200, r.text
     return r.json()["data"]
-
-
-async def ledger_is_consistent(engine, advertiser_id):
-    """Wallet balance == sum of its ledger, each row's balance_after chains, debits == spent."""
-    entries = await rows(
-        engine,
-        "SELECT amount_micros, balance_after_micros FROM"
-        " wallet_transactions WHERE advertiser_id = :a ORDER BY id",
-        a=advertiser_id,
-    )
-    running = 0
-    for amount, after in entries:
-        running += amount
-        assert after == running >= 0
-    balance = await scalar(
-        engine,
-        "SELECT balance_micros FROM advertiser_wallets WHERE advertiser_id = :a",
-        a=advertiser_id,
-    )
-    spent = await scalar(
-        engine,
-        "SELECT COALESCE(sum(spent_micros), 0) FROM ads WHERE advertiser_id = :a",
-        a=advertiser_id,
-    )
-    debits = -sum(a for a, _ in entries if a < 0)
-    assert balance == running and debits == spent
-    return balance, debits
 
 
 async def test_only_approved_funded_in_flight_ads_are_served(client, admin, auth):
@@ -118,9 +100,9 @@ async def test_impression_counts_at_the_required_exposure_once(client, admin, au
     assert (ref, kind) == (f"imp:{ad['id']}:imp-1", "impression")
 
 
-async def test_impression_errors(client, admin, auth):
+async def test_impression_errors(client, admin, auth, engine):
     """Unknown and pending ads are 404; another viewer's impression_id is 409; a bad body
-    is 400 naming the field."""
+    is 400 naming the field. Only the one good impression is billed."""
     adv = advertiser_of(auth)
     ad = await live_ad(client, admin, adv, wallet=10 * UNIT)
     assert (await impression(client, auth(7), 999, "x")).status_code == 404
@@ -142,6 +124,7 @@ async def test_impression_errors(client, admin, auth):
         json={"impression_id": "ok", "viewed_ms": -1},
     )
     assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "viewed_ms")
+    assert await ledger_is_consistent(engine, ADV) == (9 * UNIT, UNIT)
 
 
 async def test_spent_budget_stops_billing_and_serving(client, admin, auth, engine):
@@ -174,14 +157,16 @@ async def test_empty_wallet_stops_billing_and_serving(client, admin, auth, engin
     assert (await served(client, viewer))["id"] == ad["id"]
 
 
-async def test_rejected_ad_stops_counting(client, admin, auth):
-    """After an admin rejects a live ad, its impressions are kept but not counted."""
+async def test_rejected_ad_stops_counting(client, admin, auth, engine):
+    """After an admin rejects a live ad, its impressions are kept but not counted, and
+    nothing is billed: the wallet holds its whole charge."""
     viewer, adv = auth(7), advertiser_of(auth)
     ad = await live_ad(client, admin, adv, wallet=10 * UNIT)
     await client.post(f"/api/admin/ads/{ad['id']}/reject", headers=admin, json={"reason": "x"})
     r = await impression(client, viewer, ad["id"], "late")
     assert r.json()["data"]["reason"] == "not_in_flight"
     assert await served(client, viewer) is None
+    assert await ledger_is_consistent(engine, ADV) == (10 * UNIT, 0)
 
 
 async def test_cpc_clicks_bill_once_per_impression(client, admin, auth, engine):

@@ -8,7 +8,15 @@ import collections
 
 import httpx
 
-from tests.api.money import CPM_AD, FAST_ENV, charge, impression, live_ad, scalar
+from tests.api.money import (
+    CPM_AD,
+    FAST_ENV,
+    charge,
+    impression,
+    ledger_is_consistent,
+    live_ad,
+    scalar,
+)
 
 UNIT = CPM_AD["price_micros"] // 1000
 
@@ -53,6 +61,7 @@ async def test_retried_charge_is_applied_once(client, auth, engine):
     wallet = (await client.get("/api/advertiser/wallet", headers=adv(auth))).json()["data"]
     assert (wallet["balance_micros"], wallet["charged_micros"]) == (5_000_000, 5_000_000)
     assert await scalar(engine, "SELECT count(*) FROM wallet_transactions") == 1
+    assert await ledger_is_consistent(engine, 50) == (5_000_000, 0)
 
 
 async def test_charge_needs_a_key_and_a_positive_amount(client, auth):
@@ -89,8 +98,8 @@ async def test_concurrent_retries_of_one_charge_credit_once(spawn, token, engine
         "false": 1,
         "true": 29,
     }
-    assert await scalar(engine, "SELECT balance_micros FROM advertiser_wallets") == 700
     assert await scalar(engine, "SELECT count(*) FROM wallet_transactions") == 1
+    assert await ledger_is_consistent(engine, 50) == (700, 0)
 
 
 async def test_ledger_is_newest_first_and_paginated(client, admin, auth):

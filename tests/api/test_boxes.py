@@ -11,6 +11,7 @@ import httpx
 from api import rewards
 from live.keys import UserKeys
 from tests.api.money import FAST_ENV, grant_watch_rewards, rows, scalar, upload_table
+from tests.support.conservation import assert_balances_are_ledger_sums
 
 ODDS = "amount,weight\n10,3\n100,1\n"
 
@@ -92,6 +93,9 @@ async def test_same_key_returns_the_first_result(client, admin, auth, engine):
     assert await scalar(engine, "SELECT count(*) FROM coin_transactions WHERE kind = 'box'") == 1
     other = await client.post("/api/boxes/open", headers={**auth(5), "Idempotency-Key": "2"})
     assert other.json()["data"]["box_no"] == 2
+    paid = first.json()["data"]["amount"] + other.json()["data"]["amount"]
+    assert other.json()["data"]["balance"] == 300 + paid
+    await assert_balances_are_ledger_sums(engine, [5])
 
 
 async def test_keys_and_opens_belong_to_one_user(client, admin, auth, engine):
@@ -111,6 +115,11 @@ async def test_keys_and_opens_belong_to_one_user(client, admin, auth, engine):
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
     listed = (await client.get("/api/boxes/opens", headers=auth(6))).json()["data"]
     assert [o["reward_id"] for o in listed["items"]] == ["b:6:1"]
+    assert (
+        await scalar(engine, "SELECT balance FROM users WHERE id = 6")
+        == 100 + b.json()["data"]["amount"]
+    )
+    await assert_balances_are_ledger_sums(engine, [5, 6])
 
 
 async def test_opens_list_is_paginated_newest_first(client, admin, auth, engine):
@@ -178,6 +187,7 @@ async def test_concurrent_opens_with_one_key_pay_once(spawn, token, engine):
     assert await scalar(engine, "SELECT count(*) FROM coin_transactions WHERE kind = 'box'") == 1
     amount = answers[0].json()["data"]["amount"]
     assert await scalar(engine, "SELECT balance FROM users WHERE id = 5") == 500 + amount
+    await assert_balances_are_ledger_sums(engine, [5])
 
 
 async def test_concurrent_opens_never_exceed_the_boxes_earned(spawn, token, engine):
@@ -201,3 +211,4 @@ async def test_concurrent_opens_never_exceed_the_boxes_earned(spawn, token, engi
         await scalar(engine, "SELECT sum(amount) FROM coin_transactions WHERE kind = 'box'") == paid
     )
     assert await scalar(engine, "SELECT balance FROM users WHERE id = 5") == 390 + paid
+    await assert_balances_are_ledger_sums(engine, [5])
