@@ -2,7 +2,8 @@
 at the system binary: Playwright's own browser download does not work here), against real hub
 and api processes on real Redis and PostgreSQL.
 
-`stack()` starts a hub and an api that share short timings; `open_page(url)` opens a page in
+`stack()` starts a hub, an api and a worker (so that what the page earned reaches the
+ledger) that share short timings; `open_page(url)` opens a page in
 a fresh browser context and, when the test fails, prints what the page logged.
 """
 
@@ -121,12 +122,15 @@ class Stack:
 
 
 @pytest.fixture
-def stack(spawn: Callable[..., Any], token: Callable[..., str]) -> Callable[..., Stack]:
-    """`stack(**env)`: a hub and an api with the FAST timings (plus overrides); the api allows
-    the hub's origin (CORS_ORIGINS), so the player page can read the catalog."""
+def stack(
+    spawn: Callable[..., Any], worker: Callable[..., Any], token: Callable[..., str]
+) -> Callable[..., Stack]:
+    """`stack(**env)`: a hub, an api and a worker with the FAST timings (plus overrides); the
+    api allows the hub's origin (CORS_ORIGINS), so the player page can read the catalog."""
 
     def start(**overrides: str) -> Stack:
         env = {**FAST, **overrides}
+        worker(**{k: v for k, v in env.items() if k == "REDIS_PARTITIONS"})
         hub = spawn("realtime.app:app", env)
         api = spawn("api.app:app", {**env, "CORS_ORIGINS": hub.url})
         return Stack(hub, api, token(1, roles=("admin", "viewer")), env)

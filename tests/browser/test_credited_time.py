@@ -11,11 +11,15 @@ and the page's event delivery; a lost period is whole seconds.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
+
+import pytest
 
 from live.keys import UserKeys
 from tests.browser.conftest import FAST
 from tests.browser.test_player import HIDE, wait_for
+from tests.support.conservation import Watch, conserved
 
 TOLERANCE_MS = 400
 SLOW = {"HEARTBEAT_INTERVAL_MS": "10000", "SESSION_TTL_MS": "30000", "REWARD_INTERVAL_MS": "600000"}
@@ -32,6 +36,18 @@ EARNING_SINCE = """() => {
 NOW = "() => Date.now()"
 PAUSE = "() => { document.getElementById('video').pause(); return Date.now(); }"
 PLAY = "() => document.getElementById('video').play().then(() => Date.now())"
+
+
+# Everything the page was told in its one session, as frames for the conservation oracle.
+PAGE_FRAMES = """() => {
+  const h = window.watchPlayer;
+  return [
+    { ...h.lastStarted, type: "started" },
+    ...h.ticks.map((t) => ({ ...t, type: "tick" })),
+    ...h.rewards.map((r) => ({ ...r, type: "reward" })),
+    ...h.stopped.map((m) => ({ ...m, type: "stopped" })),
+  ];
+}"""
 
 
 async def credited_total(redis: Any, user_id: int, content_id: int) -> int:
@@ -203,3 +219,27 @@ async def test_http_fallback_tab_close_credits_the_last_period(
     # HTTP heartbeats run every second until the interval is learnt: the total is what the
     # page played, whichever calls reported it.
     assert near(await credited_total(redis, 36, cid), t1 - t0)
+
+
+@pytest.mark.parametrize("transport", ["ws", "http"])
+async def test_what_the_page_was_shown_is_what_the_ledger_pays(
+    stack, open_page, token, engine, transport
+) -> None:  # type: ignore[no-untyped-def]
+    """Watch until three rewards, press Stop: the page was credited no more than the time
+    that passed, its session row holds the stop's `watched_ms`, the rewards it showed are
+    the ledger's rows, and the balance it shows is the user's balance in PostgreSQL."""
+    s = stack()
+    cid = await s.create_content()
+    uid = {"ws": 37, "http": 38}[transport]
+    extra = {"transport": "http"} if transport == "http" else {}
+    began = time.time()
+    page = await open_player(open_page, s.player_url(token(uid), content=cid, **extra))
+    await wait_for(page, "window.watchPlayer.rewards.length >= 3", timeout_s=20)
+    assert await page.evaluate("() => window.watchPlayer.client.transport") == transport
+    await page.click("#stop")
+    await wait_for(page, "window.watchPlayer.stopped[0]")
+    frames = await page.evaluate(PAGE_FRAMES)
+    watch = Watch(uid, [frames], began, time.time(), stop_credits=transport == "http")
+    paid = await conserved(engine, [watch], heartbeat_ms=int(FAST["HEARTBEAT_INTERVAL_MS"]))
+    assert len(paid) >= 3
+    assert int(await page.text_content("#balance") or "-1") == sum(a for _, a in paid.values())
