@@ -71,10 +71,7 @@ def test_accepts_a_newer_unknown_revision(spawn: Any, make_database: Any) -> Non
 
 def test_worker_refuses_an_unmigrated_database(spawn_cmd: Any, make_database: Any) -> None:
     """The arq worker exits 2 with the same one line against an empty database."""
-    from tests.deploy.conftest import ROOT
 
-    if not (ROOT / "workers" / "main.py").exists():
-        pytest.skip("workers/main.py is not in this checkout yet (issue 3)")
     proc = spawn_cmd(["arq", "workers.main.WorkerSettings"], {"DATABASE_URL": make_database()})
     code, lines = _exit_of(proc, timeout=30)
     assert code == 2, proc.output_tail()
