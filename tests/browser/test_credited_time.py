@@ -232,13 +232,15 @@ async def test_what_the_page_was_shown_is_what_the_ledger_pays(
     cid = await s.create_content()
     uid = {"ws": 37, "http": 38}[transport]
     extra = {"transport": "http"} if transport == "http" else {}
-    began = time.time()
     page = await open_player(open_page, s.player_url(token(uid), content=cid, **extra))
     await wait_for(page, "window.watchPlayer.rewards.length >= 3", timeout_s=20)
     assert await page.evaluate("() => window.watchPlayer.client.transport") == transport
     await page.click("#stop")
     await wait_for(page, "window.watchPlayer.stopped[0]")
     frames = await page.evaluate(PAGE_FRAMES)
+    # From the page's `started` (the same machine's clock): the session began at most one
+    # round trip before it, which the oracle's one-cap allowance covers.
+    began = await page.evaluate("() => window.watchPlayer.startedAt") / 1000
     watch = Watch(uid, [frames], began, time.time(), stop_credits=transport == "http")
     paid = await conserved(engine, [watch], heartbeat_ms=int(FAST["HEARTBEAT_INTERVAL_MS"]))
     assert len(paid) >= 3
