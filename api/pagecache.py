@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 
 Compute = Callable[[], Awaitable[bytes]]
+Clock = Callable[[], float]
 
 
 class _Entry:
@@ -27,14 +28,21 @@ class _Entry:
 
 
 class PageCache:
-    def __init__(self, ttl_s: float = 1.0, stale_s: float = 5.0, max_entries: int = 4096) -> None:
+    def __init__(
+        self,
+        ttl_s: float = 1.0,
+        stale_s: float = 5.0,
+        max_entries: int = 4096,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.clock = clock  # seconds; injectable so that expiry is tested without sleeping
         self.ttl_s = ttl_s
         self.stale_s = stale_s
         self.max_entries = max_entries
         self._entries: dict[Hashable, _Entry] = {}
 
     async def get(self, key: Hashable, compute: Compute) -> bytes:
-        now = time.monotonic()
+        now = self.clock()
         entry = self._entries.get(key)
         if entry is not None and entry.body is not None:
             if now < entry.fresh_until:
@@ -61,7 +69,7 @@ class PageCache:
                 entry.task = None
             if not t.cancelled() and t.exception() is None:
                 entry.body = t.result()
-                at = time.monotonic()
+                at = self.clock()
                 entry.fresh_until, entry.stale_until = (
                     at + self.ttl_s,
                     at + self.ttl_s + self.stale_s,

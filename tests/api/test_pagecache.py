@@ -1,5 +1,6 @@
 """api/pagecache.py: one computation per key and TTL, shared by concurrent misses; failures
-and cancelled callers do not poison it."""
+and cancelled callers do not poison it. Expiry runs on a clock the test moves (no sleeps);
+the computations yield to the loop so that concurrency is real."""
 
 import asyncio
 
@@ -8,33 +9,50 @@ import pytest
 from api.pagecache import PageCache
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def settle() -> None:
+    """Let every task that is ready run (background refreshes finish)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 async def test_concurrent_misses_share_one_computation_until_the_ttl() -> None:
-    cache = PageCache(ttl_s=0.3, stale_s=0)
+    clock = Clock()
+    cache = PageCache(ttl_s=0.3, stale_s=0, clock=clock)
     calls = 0
 
     async def compute() -> bytes:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
         return b"body%d" % calls
 
     bodies = await asyncio.gather(*(cache.get("k", compute) for _ in range(50)))
     assert set(bodies) == {b"body1"} and calls == 1
     assert await cache.get("other", compute) == b"body2"
-    await asyncio.sleep(0.35)
+    clock.now += 0.29
+    assert await cache.get("k", compute) == b"body1"  # still fresh
+    clock.now += 0.02
     assert await cache.get("k", compute) == b"body3"
     cache.clear()
     assert await cache.get("k", compute) == b"body4"
 
 
 async def test_a_failure_is_raised_to_every_waiter_and_not_kept() -> None:
-    cache = PageCache(ttl_s=60)
+    cache = PageCache(ttl_s=60, clock=Clock())
     attempts = 0
 
     async def flaky() -> bytes:
         nonlocal attempts
         attempts += 1
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
         if attempts == 1:
             raise ValueError("database down")
         return b"ok"
@@ -47,23 +65,26 @@ async def test_a_failure_is_raised_to_every_waiter_and_not_kept() -> None:
 
 
 async def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
-    cache = PageCache(ttl_s=60)
+    cache = PageCache(ttl_s=60, clock=Clock())
+    release = asyncio.Event()
 
     async def slow() -> bytes:
-        await asyncio.sleep(0.1)
+        await release.wait()
         return b"done"
 
     first = asyncio.ensure_future(cache.get("k", slow))
     second = asyncio.ensure_future(cache.get("k", slow))
-    await asyncio.sleep(0.02)
+    await settle()
     first.cancel()
+    await settle()
+    release.set()
     assert await second == b"done"
     with pytest.raises(asyncio.CancelledError):
         await first
 
 
 async def test_entries_are_bounded() -> None:
-    cache = PageCache(ttl_s=60, max_entries=10)
+    cache = PageCache(ttl_s=60, max_entries=10, clock=Clock())
 
     async def compute() -> bytes:
         return b"x"
@@ -74,7 +95,8 @@ async def test_entries_are_bounded() -> None:
 
 
 async def test_an_expired_body_is_served_while_one_refresh_runs() -> None:
-    cache = PageCache(ttl_s=0.1, stale_s=0.5)
+    clock = Clock()
+    cache = PageCache(ttl_s=0.1, stale_s=0.5, clock=clock)
     calls = 0
     release = asyncio.Event()
 
@@ -86,18 +108,19 @@ async def test_an_expired_body_is_served_while_one_refresh_runs() -> None:
         return b"v%d" % calls
 
     assert await cache.get("k", compute) == b"v1"
-    await asyncio.sleep(0.15)  # expired, still within stale_s
+    clock.now += 0.15  # expired, still within stale_s
     assert [await cache.get("k", compute) for _ in range(20)] == [b"v1"] * 20
-    await asyncio.sleep(0.01)
+    await settle()
     assert calls == 2  # one refresh, in the background, still waiting
     assert await cache.get("k", compute) == b"v1"
     release.set()
-    await asyncio.sleep(0.01)
+    await settle()
     assert await cache.get("k", compute) == b"v2"
 
 
 async def test_a_failed_refresh_keeps_the_last_body_until_it_is_too_old() -> None:
-    cache = PageCache(ttl_s=0.05, stale_s=0.3)
+    clock = Clock()
+    cache = PageCache(ttl_s=0.05, stale_s=0.3, clock=clock)
     fail = False
 
     async def compute() -> bytes:
@@ -107,10 +130,10 @@ async def test_a_failed_refresh_keeps_the_last_body_until_it_is_too_old() -> Non
 
     assert await cache.get("k", compute) == b"good"
     fail = True
-    await asyncio.sleep(0.1)
+    clock.now += 0.1
     assert await cache.get("k", compute) == b"good"  # stale, refresh fails in the background
-    await asyncio.sleep(0.01)
+    await settle()
     assert await cache.get("k", compute) == b"good"
-    await asyncio.sleep(0.35)  # past stale_s: the failure reaches the caller
+    clock.now += 0.3  # past stale_s: the failure reaches the caller
     with pytest.raises(ConnectionError):
         await cache.get("k", compute)
