@@ -44,7 +44,7 @@ async def hit(
         return
     if count > limit:
         retry_after = max(1, int((window + 1) * window_s - now + 0.999))
-        per = "minute" if window_s == WINDOW_S else f"{window_s} s"
+        per = {60: "minute", 3600: "hour"}.get(window_s, f"{window_s} s")
         raise RateLimited(
             f"more than {limit} requests per {per}",
             retry_after=retry_after,
