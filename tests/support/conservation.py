@@ -20,15 +20,15 @@ each once; balances equal the ledger's sums; Redis shows no pending coins and ca
 PostgreSQL's balance; the outbox is empty and nothing is pending in its group.
 
 The tick frames carry no session id: a connection's ticks belong to the session its last
-`started` named (the HTTP fallback's replies carry it: `fallback_frames` turns them into the
-same frames).
+`started` named. A page on the HTTP fallback reports its replies as the same events (the
+browser tests read them from the page), so one oracle serves both transports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,16 +86,6 @@ class Watch:
                     assert sid is not None, f"stopped before any start: {f}"
                     out[sid] = int(f["watched_ms"])
         return out
-
-
-def fallback_frames(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One HTTP fallback `timer-session` reply's `data` as the frames a WebSocket would have
-    received: `reward`s, then `started` (the call that opened the session, credit 0) or
-    `tick`."""
-    frames: list[dict[str, Any]] = [{"type": "reward", **r} for r in data["rewards"]]
-    frames.append({"type": "started", "session_id": data["session_id"]})
-    frames.append({"type": "tick", **data})
-    return frames
 
 
 def assert_time_conserved(watches: Sequence[Watch], heartbeat_ms: int) -> None:
