@@ -6,6 +6,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from live import holds, keys, outbox, rules, scripts
 from live.store import LiveStore, StartResult, TickParams
@@ -106,6 +107,43 @@ async def test_daily_cap_stops_rewards_and_notices_once(store: LiveStore) -> Non
         total += len(r.granted)
         notices += r.notice
     assert total == 3 and notices == 1
+
+
+async def test_daily_cap_resets_at_local_midnight_in_the_app_timezone(store: LiveStore) -> None:
+    """At the cap time is still credited and nothing is granted; the first tick after local
+    midnight grants again (the next boundaries: the ones crossed while capped are forfeited),
+    and the new day has its own cap and its own notice."""
+    seoul = ZoneInfo("Asia/Seoul")  # APP_TIMEZONE's default
+    now = await _now(store.redis)
+    zone = rules.tz_offset_ms(seoul, now)
+    # The offset the hub passes is the zone's; shifted here so that the script's clock
+    # reads 23:59 local on the first ticks and 00:01 of the next local day on the later ones.
+    to_midnight = rules.DAY_MS - (now + zone) % rules.DAY_MS
+    # Every tick credits exactly 150 ms (1.5 heartbeats: the gap is longer), 1.5 intervals.
+    day = {"heartbeat_ms": 100, "interval_ms": 100, "cap": 2}
+    evening = params(**day, tz_offset_ms=zone + to_midnight - 60_000)
+    morning = params(**day, tz_offset_ms=zone + to_midnight + 60_000)
+    await start(store)
+
+    async def tick(p: TickParams) -> tuple[int, bool, tuple[int, ...]]:
+        await asyncio.sleep(0.2)
+        r = await store.tick(7, 3, "s1", 1, "t", "d", True, p)
+        assert r.status == "ok" and r.credited_ms == 150
+        return r.elapsed_ms, r.notice, r.granted
+
+    assert await tick(evening) == (150, False, (1,))
+    assert await tick(evening) == (300, True, (2,))  # the cap: boundary 3 is forfeited
+    assert await tick(evening) == (450, False, ())  # still credited; the notice was sent
+    assert await tick(morning) == (600, False, (5, 6))  # a new local day: grants again
+    assert await tick(morning) == (750, True, ())  # and its own cap, and its own notice
+    redis: Any = store.redis
+    grants = [f for _, f in await redis.xrange(keys.outbox(7 % P)) if f[b"t"] == b"g"]
+    assert [g[b"rid"].decode() for g in grants] == [rules.reward_id(7, 3, n) for n in (1, 2, 5, 6)]
+    assert (await redis.hget(store.user_keys(7).balance, "pend")) == b"40"
+    day_hash = await redis.hgetall(store.user_keys(7).day)
+    assert int(day_hash[b"d"]) == rules.local_day(now, morning.tz_offset_ms)
+    assert int(day_hash[b"d"]) == rules.local_day(now, evening.tz_offset_ms) + 1
+    assert (day_hash[b"c"], day_hash[b"w"]) == (b"2", b"1")
 
 
 async def test_stop_ends_the_session_and_records_watched_time(store: LiveStore) -> None:
