@@ -88,3 +88,15 @@ def stream_fields(entry: OutboxEntry) -> dict[bytes, bytes]:
             continue
         out[name.encode()] = str(value).encode()
     return out
+
+
+def read_fields(fields: dict[bytes, bytes]) -> OutboxEntry:
+    """A stream entry's field map back into its Struct, the inverse of `stream_fields`.
+    Strict: raises ValueError unless `stream_fields` of the result gives back the same
+    fields in the same order (no unknown, missing or reordered field, no default written)."""
+    entry: OutboxEntry = msgspec.convert(
+        {k.decode(): v.decode() for k, v in fields.items()}, OutboxEntry, strict=False
+    )
+    if list(stream_fields(entry).items()) != list(fields.items()):
+        raise ValueError(f"not exactly a {type(entry).__name__}'s fields: {fields!r}")
+    return entry

@@ -4,8 +4,9 @@ The atomic steps run in Redis as Lua (live/lua/*.lua) because the grant, the dai
 the outbox entry must change together; this module is their specification in Python and the
 part both transports share: what a heartbeat may earn, which boundaries a credit crosses, the
 reward ids, the local day of the daily cap, and how a step's outcome becomes replies.
-`tests/test_lua_contract.py` runs the same random histories through `ReferenceStore` and the
-real scripts and requires identical results.
+`tests/realtime/test_store.py::test_lua_matches_the_reference_model_on_random_histories` runs
+the same random histories through `ReferenceStore` and the real scripts and requires identical
+replies at every step and identical outboxes at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+from live.outbox import FlagEntry, GrantEntry, OutboxEntry, SessionEndEntry, SessionStartEntry
 
 DAY_MS = 86_400_000
 
@@ -88,8 +91,11 @@ def cross(
 # Reply shapes of the reference model (the scripts' replies before live/store.py parses them).
 # start: (status, sid, epoch), or ("conflict", content_id, device).
 RefStartReply = tuple[str, str, int] | tuple[str, int, str]
-# tick: (status,), or ("ok", elapsed, credit, remaining, pending, notice, granted).
-RefTickReply = tuple[str] | tuple[str, int, int, int, int, bool, tuple[int, ...]]
+# tick: ("no_session",), ("replaced", device, content_id), or
+# ("ok", elapsed, credit, remaining, pending, notice, granted).
+RefTickReply = (
+    tuple[str] | tuple[str, str, int] | tuple[str, int, int, int, int, bool, tuple[int, ...]]
+)
 # stop: (status,), or ("stopped", content_id, watched).
 RefStopReply = tuple[str] | tuple[str, int, int]
 
@@ -108,20 +114,33 @@ class _Session:
 
 @dataclass
 class ReferenceStore:
-    """What start/tick/stop do to one user's state, in memory. Results have the same shape as
-    the parsed script replies in live/store.py."""
+    """What start/tick/stop/sweep/flag/decide do to one user's state, in memory, and the
+    outbox entries they append (the Structs of live/outbox.py, field for field). Every step
+    takes the script's clock reading (`now`, Redis TIME) as an argument: the model has no
+    clock. Results have the same shape as the parsed script replies in live/store.py."""
 
     heartbeat_ms: int
     ttl_ms: int
+    user_id: int = 0
     session: _Session | None = None
     elapsed: dict[int, int] = field(default_factory=dict)
     last_n: dict[int, int] = field(default_factory=dict)
+    # The day hash: written only by a tick that grants or notices (as tick.lua does), so a
+    # tick on another local day that writes nothing leaves the day's count as it was.
     day: int = -1
     count: int = 0
     warned: bool = False
     pending: int = 0
     hold: bool = False  # on hold for multi-account review (flag.lua sets it, decide.lua clears)
-    outbox: list[tuple[str, ...]] = field(default_factory=list)
+    exempt_until: int = 0  # rvok: no new flag before this (decide.lua's approval)
+    outbox: list[OutboxEntry] = field(default_factory=list)
+
+    def _end(self, s: _Session, now: int, why: str) -> None:
+        self.outbox.append(
+            SessionEndEntry(
+                sid=s.sid, uid=self.user_id, cid=s.content_id, wms=s.watched, ts=now, why=why
+            )
+        )
 
     def start(
         self, now: int, content_id: int, tab: str, device: str, takeover: bool, sid: str
@@ -140,9 +159,13 @@ class ReferenceStore:
                 return ("conflict", s.content_id, s.device)
             why = "switched" if live and same_tab else "replaced" if live else "expired"
             status = "takeover" if why == "replaced" else "new"
-            self.outbox.append(("e", s.sid, why, str(s.watched)))
+            self._end(s, now, why)
         self.session = _Session(content_id, tab, device, sid, epoch + 1, now, now + self.ttl_ms)
-        self.outbox.append(("s", sid))
+        self.outbox.append(
+            SessionStartEntry(
+                sid=sid, uid=self.user_id, cid=content_id, dev=device, tab=tab, ts=now
+            )
+        )
         return (status, sid, epoch + 1)
 
     def tick(
@@ -157,41 +180,60 @@ class ReferenceStore:
         cap: int,
         paused: bool,
         offset: int,
+        tab: str = "",
+        device: str = "",
+        content_id: int = 0,
     ) -> RefTickReply:
+        """A heartbeat by session id and epoch (WebSocket), or with `sid` '' by tab, device
+        and content (HTTP fallback)."""
         s = self.session
         if s is None or s.deadline < now:
             return ("no_session",)
-        if s.sid != sid or s.epoch != epoch:
-            return ("replaced",)
+        if sid:
+            if s.sid != sid or s.epoch != epoch:
+                if s.tab == tab and s.device == device:
+                    return ("no_session",)  # the same tab moved on to a newer session
+                return ("replaced", s.device, s.content_id)
+        elif s.tab != tab or s.device != device or s.content_id != content_id:
+            return ("no_session",)
         credit = credit_ms(earning, now, s.last, self.heartbeat_ms)
         cid = s.content_id
         elapsed = self.elapsed.get(cid, 0)
         today = local_day(now, offset)
-        if today != self.day:
-            self.day, self.count, self.warned = today, 0, False
+        same_day = today == self.day
         c = cross(
             elapsed,
             elapsed + credit,
             interval,
             self.last_n.get(cid, 0),
             cap=cap,
-            count=self.count,
-            warned=self.warned,
+            count=self.count if same_day else 0,
+            warned=self.warned and same_day,
             paused=paused,
         )
-        self.count = c.count
-        self.warned = self.warned or c.notice
+        if c.granted or c.notice:
+            self.day, self.count = today, c.count
+            self.warned = (self.warned and same_day) or c.notice
         paid = c.granted
         if c.granted:
             self.last_n[cid] = c.granted[-1]
             if self.hold:
                 # Granted once all the same (the id is used, the day counts it), but held:
                 # marked in the outbox, not pending, not announced.
-                self.outbox.extend(("g", f"{cid}:{n}", "held") for n in c.granted)
                 paid = ()
             else:
                 self.pending += amount * len(c.granted)
-                self.outbox.extend(("g", f"{cid}:{n}") for n in c.granted)
+            self.outbox.extend(
+                GrantEntry(
+                    rid=reward_id(self.user_id, cid, n),
+                    uid=self.user_id,
+                    cid=cid,
+                    amt=amount,
+                    ts=now,
+                    hold=1 if self.hold else 0,
+                )
+                for n in c.granted
+            )
         self.elapsed[cid] = elapsed + credit
         s.last, s.deadline, s.watched = now, now + self.ttl_ms, s.watched + credit
         return (
@@ -204,10 +246,53 @@ class ReferenceStore:
             paid,
         )
 
-    def stop(self, now: int, sid: str) -> RefStopReply:
+    def stop(self, now: int, sid: str, tab: str = "", content_id: int = 0) -> RefStopReply:
+        """The out event, by session id, or with `sid` '' by tab and content (HTTP). Like
+        stop.lua it does not look at the deadline: an expired session not swept yet stops."""
         s = self.session
-        if s is None or s.sid != sid:
+        if s is None:
+            return ("no_session",)
+        if sid:
+            if s.sid != sid:
+                return ("no_session",)
+        elif s.tab != tab or s.content_id != content_id:
             return ("no_session",)
         self.session = None
-        self.outbox.append(("e", s.sid, "stop", str(s.watched)))
+        self._end(s, now, "stop")
         return ("stopped", s.content_id, s.watched)
+
+    def sweep(self, now: int) -> int | None:
+        """sweep.lua for this user: the content id of the session it ended, if any."""
+        s = self.session
+        if s is None or s.deadline >= now:
+            return None
+        self.session = None
+        self._end(s, now, "expired")
+        return s.content_id
+
+    def flag(self, now: int, why: str, key: str, accounts: int) -> bool:
+        """flag.lua: put the user on hold, unless on hold already or exempt."""
+        if self.hold or self.exempt_until > now:
+            return False
+        self.hold = True
+        self.outbox.append(
+            FlagEntry(
+                fid=f"f:{self.user_id}:{now}",
+                uid=self.user_id,
+                why=why,
+                key=key,
+                n=accounts,
+                ts=now,
+            )
+        )
+        return True
+
+    def decide(self, now: int, approve: bool, exempt_ms: int) -> bool:
+        """decide.lua: approve lifts the hold (exempt for `exempt_ms`), reject keeps it.
+        Returns whether the user was on hold before."""
+        before = self.hold
+        if approve:
+            self.hold, self.exempt_until = False, now + exempt_ms
+        else:
+            self.hold, self.exempt_until = True, 0
+        return before

@@ -2,7 +2,7 @@
 
 from zoneinfo import ZoneInfo
 
-from live import rules
+from live import outbox, rules
 
 
 def test_credit_is_the_gap_capped_at_one_and_a_half_intervals() -> None:
@@ -88,7 +88,7 @@ def test_reference_store_resume_conflict_takeover_epochs() -> None:
     # The replaced tab's heartbeats are refused: its epoch is stale.
     assert s.tick(
         4_000, "a", 1, True, interval=60_000, amount=10, cap=0, paused=False, offset=0
-    ) == ("replaced",)
+    ) == ("replaced", "d2", 1)
     # After expiry anyone may start, without conflict.
     assert s.start(40_000, 1, "t1", "d1", False, "e")[0] == "new"
 
@@ -96,18 +96,40 @@ def test_reference_store_resume_conflict_takeover_epochs() -> None:
 def test_reference_store_holds_grants_without_showing_or_pending_them() -> None:
     """A held user's boundaries are granted once (the same ids, counted for the day), but
     marked held in the outbox, kept out of `pending` and not listed in the reply."""
-    s = rules.ReferenceStore(heartbeat_ms=10_000, ttl_ms=30_000)
+    s = rules.ReferenceStore(heartbeat_ms=10_000, ttl_ms=30_000, user_id=7)
     s.start(0, 1, "t", "d", False, "a")
-    kw = {"interval": 5_000, "amount": 10, "cap": 0, "paused": False, "offset": 0}
-    assert s.tick(6_000, "a", 1, True, **kw)[-3:] == (10, False, (1,))
+
+    def tick(now: int) -> tuple[object, ...]:
+        r = s.tick(now, "a", 1, True, interval=5_000, amount=10, cap=0, paused=False, offset=0)
+        return r[-3:]
+
+    assert tick(6_000) == (10, False, (1,))
     s.hold = True
-    assert s.tick(16_000, "a", 1, True, **kw)[-3:] == (10, False, ())
+    assert tick(16_000) == (10, False, ())
     s.hold = False
-    assert s.tick(21_000, "a", 1, True, **kw)[-3:] == (20, False, (4,))
-    assert [e for e in s.outbox if e[0] == "g"] == [
-        ("g", "1:1"),
-        ("g", "1:2", "held"),
-        ("g", "1:3", "held"),
-        ("g", "1:4"),
+    assert tick(21_000) == (20, False, (4,))
+    assert [(e.rid, e.hold) for e in s.outbox if isinstance(e, outbox.GrantEntry)] == [
+        ("w:7:1:1", 0),
+        ("w:7:1:2", 1),
+        ("w:7:1:3", 1),
+        ("w:7:1:4", 0),
     ]
     assert s.count == 4
+
+
+def test_reference_store_keeps_the_days_count_when_another_day_wrote_nothing() -> None:
+    """Like tick.lua, the day's count is stored only by a tick that grants or notices: a
+    tick on the next local day that earns nothing does not reset it, so going back to the
+    first day (another hub's offset a moment behind) still sees that day's cap reached."""
+    s = rules.ReferenceStore(heartbeat_ms=10_000, ttl_ms=30_000)
+    s.start(0, 1, "t", "d", False, "a")
+    day = rules.DAY_MS
+
+    def tick(now: int, offset: int) -> tuple[object, ...]:
+        r = s.tick(now, "a", 1, True, interval=5_000, amount=10, cap=1, paused=False, offset=offset)
+        return r[-2:]
+
+    assert tick(6_000, day - 10_000) == (False, (1,))  # local day 0, the cap reached
+    assert tick(7_000, day) == (False, ())  # day 1, nothing crossed: nothing stored
+    assert tick(13_000, day - 20_000) == (True, ())  # day 0 again: still at its cap
+    assert tick(16_000, day) == (False, (3,))  # day 1: its own count

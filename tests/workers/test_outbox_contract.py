@@ -1,15 +1,21 @@
 """The outbox entries' wire shape is defined once (live/outbox.py): every script that
 appends an entry writes exactly its Struct's fields, in order, and says so in its header;
-the worker reads each kind back into the values it persists."""
+the worker reads each kind back into the values it persists; and the test producer of
+grants (devkit.outbox) writes what tick.lua writes."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
 from live import keys, outbox
+from live.store import LiveStore, TickParams
+from tests.workers.conftest import PARTITIONS, produce
 from workers import entries
 
 LUA = Path(__file__).resolve().parents[2] / "live" / "lua"
@@ -104,3 +110,44 @@ def test_the_worker_reads_each_kind_back(entry: outbox.OutboxEntry, value: objec
         "1-0", outbox.stream_fields(entry), keys.partition_of(3, partitions), partitions
     )
     assert parsed == value
+
+
+async def test_the_test_producer_writes_what_tick_lua_writes(redis: Any) -> None:
+    """devkit.outbox (the worker tests' stand-in for heartbeats) writes, for a grant, the
+    entry that the real tick.lua writes for the same grant, field for field and in order,
+    and adds the same amount to `pend`; only `ts`, each script's own clock, differs."""
+    store = LiveStore(redis, PARTITIONS)
+    await store.load_scripts()
+    uid, cid, amount = 5, 9, 7
+    k = store.user_keys(uid)
+    await store.start(uid, cid, "t", "d", False, "s1", "n1", "c1", "ws", 30_000)
+    await asyncio.sleep(0.06)
+    tick = TickParams(
+        heartbeat_ms=1000,
+        ttl_ms=30_000,
+        interval_ms=50,
+        amount=amount,
+        cap=0,
+        paused=False,
+        tz_offset_ms=0,
+    )
+    r = await store.tick(uid, cid, "s1", 1, "t", "d", True, tick)
+    assert r.status == "ok" and r.granted
+    await store.close()
+
+    async def grants_and_pend() -> tuple[list[outbox.OutboxEntry], bytes]:
+        fields = [f for _, f in await redis.xrange(k.outbox) if f[b"t"] == b"g"]
+        return [outbox.read_fields(f) for f in fields], await redis.hget(k.balance, "pend")
+
+    real, real_pend = await grants_and_pend()
+    await redis.flushall()
+    sec, usec = await redis.time()
+    await produce(redis, [(uid, cid, n, amount) for n in r.granted])
+    made, made_pend = await grants_and_pend()
+
+    assert made_pend == real_pend == str(amount * len(r.granted)).encode()
+    assert [msgspec.structs.replace(e, ts=0) for e in made] == [
+        msgspec.structs.replace(e, ts=0) for e in real
+    ]
+    assert all(isinstance(e, outbox.GrantEntry) for e in made)
+    assert all(e.ts >= int(sec) * 1000 + int(usec) // 1000 for e in made)  # Redis TIME, ms
