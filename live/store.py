@@ -8,12 +8,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.crc import key_slot
-from redis.exceptions import NoScriptError, RedisError
-
 from core.redis_client import LiveRedis
-from live import keys, scripts, viewers, wire
+from live import keys, scripts, viewers
 from live.batcher import PipelineBatcher
+from live.lanes import TAIL_ARGC, ClusterLane, PipelineLane, RespLane, TickLane, TickParams
 from live.resp import ClusterResp, RespConnection
 from live.scripts import ScriptRunner
 from live.wire import TickWire
@@ -60,19 +58,6 @@ class TickResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TickParams:
-    """The runtime values a tick needs (from runtime settings and the content)."""
-
-    heartbeat_ms: int
-    ttl_ms: int
-    interval_ms: int
-    amount: int
-    cap: int
-    paused: bool
-    tz_offset_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class StopResult:
     stopped: bool
     content_id: int = 0
@@ -103,7 +88,7 @@ def tick_result(r: Any) -> TickResult:
 class LiveStore:
     """`fast`: a RespConnection to the same (single) Redis for the heartbeats; `cluster`: one
     per primary of a Redis Cluster (ClusterResp). With neither (TLS) heartbeats go through
-    redis-py pipelines (PipelineBatcher), which also serve `tick` on a cluster."""
+    redis-py pipelines. The choice is made here, once: `lane` (live.lanes)."""
 
     def __init__(
         self,
@@ -118,12 +103,16 @@ class LiveStore:
         self.redis = redis
         self.partitions = partitions
         self.runner = ScriptRunner(redis)
-        self.fast = fast
-        self.cluster = cluster
-        self.callbacks = fast is not None or cluster is not None  # `tick_soon` is available
-        self.batcher = PipelineBatcher(self.runner, max_batch=max_batch, max_inflight=max_inflight)
+        batcher = PipelineBatcher(self.runner, max_batch=max_batch, max_inflight=max_inflight)
+        self.lane: TickLane
+        if fast is not None:
+            self.lane = RespLane(fast, self.runner)
+        elif cluster is not None:
+            self.lane = ClusterLane(cluster, batcher)
+        else:
+            self.lane = PipelineLane(batcher)
+        self.callbacks = self.lane.callbacks  # `tick_soon` can send
         self._keys: dict[int, keys.UserKeys] = {}
-        self._tails: dict[TickParams, bytes] = {}
 
     def user_keys(self, user_id: int) -> keys.UserKeys:
         """The user's key names, built once per user (they are on every heartbeat's path)."""
@@ -138,11 +127,7 @@ class LiveStore:
         await self.runner.load()
 
     async def close(self) -> None:
-        await self.batcher.close()
-        if self.fast is not None:
-            await self.fast.close()
-        if self.cluster is not None:
-            await self.cluster.close()
+        await self.lane.close()
 
     async def start(
         self,
@@ -192,14 +177,10 @@ class LiveStore:
 
     def tick_wire(
         self, user_id: int, content_id: int, session_id: str, epoch: int, tab: str, device: str
-    ) -> TickWire | None:
-        """The encoded part of one session's tick call, to keep with the session and pass to
-        every `tick` of it (None when heartbeats go through redis-py)."""
-        if not self.callbacks:
-            return None
+    ) -> TickWire:
+        """One session's tick call, to keep with the session and pass to its every `tick`."""
         k = self.user_keys(user_id)
-        viewer_set = keys.viewers(content_id)
-        wire = TickWire(
+        call = TickWire(
             scripts.TICK.sha,
             (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
             user_id,
@@ -208,30 +189,11 @@ class LiveStore:
             tab,
             device,
             content_id,
-            viewer_set,
-            argc=8,
-        )  # earning + the 7 of `_tail`
-        if self.cluster is not None:
-            wire.route = (key_slot(k.session.encode()), key_slot(viewer_set.encode()))
-        return wire
-
-    def _tail(self, p: TickParams) -> bytes:
-        tail = self._tails.get(p)
-        if tail is None:
-            if len(self._tails) > 1000:
-                self._tails.clear()
-            tail = self._tails[p] = wire.tail(
-                (
-                    p.heartbeat_ms,
-                    p.ttl_ms,
-                    p.interval_ms,
-                    p.amount,
-                    p.cap,
-                    "1" if p.paused else "0",
-                    p.tz_offset_ms,
-                )
-            )
-        return tail
+            keys.viewers(content_id),
+            argc=TAIL_ARGC,
+        )
+        self.lane.prepare(call)
+        return call
 
     async def tick(
         self,
@@ -247,41 +209,10 @@ class LiveStore:
     ) -> TickResult:
         """One heartbeat, pipelined with the others. Also refreshes this user's entry in the
         content's viewer set (XX: a swept or stopped session is not brought back)."""
+        if call is None:
+            call = self.tick_wire(user_id, content_id, session_id, epoch, tab, device)
         deadline = int(time.time() * 1000) + p.ttl_ms
-        if self.fast is not None:
-            if call is None:
-                call = self.tick_wire(user_id, content_id, session_id, epoch, tab, device)
-                assert call is not None
-            data = call.encode(earning, self._tail(p), deadline)
-            try:
-                r = await self.fast.call(data, replies=2)
-            except NoScriptError:  # Redis restarted or failed over: it forgot the scripts
-                await self.runner.load()
-                r = await self.fast.call(data, replies=2)
-        else:
-            k = self.user_keys(user_id)
-            r = await self.batcher.submit(
-                scripts.TICK,
-                (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
-                (
-                    user_id,
-                    session_id,
-                    epoch,
-                    tab,
-                    device,
-                    content_id,
-                    "1" if earning else "0",
-                    p.heartbeat_ms,
-                    p.ttl_ms,
-                    p.interval_ms,
-                    p.amount,
-                    p.cap,
-                    "1" if p.paused else "0",
-                    p.tz_offset_ms,
-                ),
-                ("ZADD", keys.viewers(content_id), "XX", "GT", deadline, user_id),
-            )
-        return tick_result(r)
+        return tick_result(await self.lane.tick(call, earning, p, deadline))
 
     def tick_soon(
         self,
@@ -291,24 +222,11 @@ class LiveStore:
         now_ms: int,
         callback: Callable[[Any], None],
     ) -> bool:
-        """`tick` without a future (`callbacks` must be set): `callback` gets tick.lua's raw
-        reply (read it with `tick_result`) or the exception; one of resp.NOT_RUN means the
-        script did not run (`tick` may be called instead: it reloads scripts and follows
-        cluster redirects). False: nothing was sent (no node known for the slot yet)."""
-        tail = self._tail(p)
-        if self.fast is not None:
-            self.fast.call_soon(call.encode(earning, tail, now_ms + p.ttl_ms), 2, callback)
-            return True
-        assert self.cluster is not None and call.route is not None
-        try:
-            self.cluster.call_soon_at(call.route[0], call.tick(earning, tail), 1, callback)
-        except RedisError:  # no slot table yet, or the cluster is down: the redis-py path
-            return False
-        try:
-            self.cluster.call_soon_at(call.route[1], call.zadd(now_ms + p.ttl_ms), 1, None)
-        except RedisError:
-            pass  # the viewer entry is refreshed by the next heartbeat
-        return True
+        """`tick` without a future (when `callbacks`): `callback` gets tick.lua's raw reply
+        (read it with `tick_result`) or the exception; one of resp.NOT_RUN means the script
+        did not run (`tick` may be called instead: it reloads scripts and follows cluster
+        redirects). False: nothing was sent (no node known for the slot yet)."""
+        return self.lane.tick_soon(call, earning, p, now_ms + p.ttl_ms, callback)
 
     async def stop(
         self, user_id: int, session_id: str, tab: str = "", content_id: int = 0

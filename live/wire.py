@@ -35,10 +35,20 @@ EARNING = (bulk("0"), bulk("1"))
 
 class TickWire:
     """One session's tick call: the encoded EVALSHA up to the `earning` flag, and the
-    viewer-set refresh's ZADD up to the deadline. On a Redis Cluster `route` holds the two
-    commands' slots (the user's partition, the content's viewer set)."""
+    viewer-set refresh's ZADD up to the deadline, with the raw keys and arguments they were
+    built from (for redis-py). On a Redis Cluster `route` holds the two commands' slots (the
+    user's partition, the content's viewer set)."""
 
-    __slots__ = ("head", "route", "zadd_head", "zadd_tail")
+    __slots__ = (
+        "args",
+        "head",
+        "keys",
+        "route",
+        "user_id",
+        "viewers_key",
+        "zadd_head",
+        "zadd_tail",
+    )
 
     def __init__(
         self,
@@ -53,18 +63,11 @@ class TickWire:
         viewers_key: str,
         argc: int,
     ) -> None:
-        fixed = (
-            "EVALSHA",
-            sha,
-            len(keys),
-            *keys,
-            user_id,
-            session_id,
-            epoch,
-            tab,
-            device,
-            content_id,
-        )
+        self.keys = tuple(keys)
+        self.args = (user_id, session_id, epoch, tab, device, content_id)
+        self.user_id = user_id
+        self.viewers_key = viewers_key
+        fixed = ("EVALSHA", sha, len(keys), *keys, *self.args)
         self.head = b"*%d\r\n" % (len(fixed) + argc) + b"".join(bulk(a) for a in fixed)
         self.zadd_head = b"*6\r\n" + b"".join(bulk(a) for a in ("ZADD", viewers_key, "XX", "GT"))
         self.zadd_tail = bulk(user_id)

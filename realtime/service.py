@@ -18,9 +18,10 @@ from core.errors import ContentUnavailable, NoSession, SessionConflict
 from core.settings import Settings
 from core.users import load_balance
 from live import rules
+from live.lanes import TickParams
 from live.review import ReviewLimits
 from live.review_store import ReviewTracker
-from live.store import LiveStore, TickParams, TickResult, tick_result
+from live.store import LiveStore, TickResult, tick_result
 from live.wire import TickWire
 from realtime.catalog import Catalog, ContentInfo
 
@@ -61,7 +62,7 @@ class SessionRef:
     epoch: int
     tab: str
     device: str
-    wire: TickWire | None = None  # the store's encoding of this session's tick call
+    wire: TickWire | None = None  # the store's encoding of this session's tick call (lazily)
 
 
 # Outcomes are plain slotted dataclasses: a frozen one costs ~1.4 µs more to build (one
@@ -280,7 +281,6 @@ class WatchService:
             ref.wire = self.store.tick_wire(
                 user_id, content_id, ref.session_id, ref.epoch, ref.tab, ref.device
             )
-            assert ref.wire is not None
 
         def reply(r: Any) -> None:
             done(self._tick_reply(user_id, content_id, r))

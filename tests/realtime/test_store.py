@@ -9,7 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from live import holds, keys, outbox, rules, scripts
-from live.store import LiveStore, StartResult, TickParams
+from live.lanes import TickParams
+from live.store import LiveStore, StartResult
 
 P = 8  # partitions
 

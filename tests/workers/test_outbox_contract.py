@@ -14,7 +14,8 @@ import msgspec
 import pytest
 
 from live import keys, outbox
-from live.store import LiveStore, TickParams
+from live.lanes import TickParams
+from live.store import LiveStore
 from tests.workers.conftest import PARTITIONS, produce
 from workers import entries
 

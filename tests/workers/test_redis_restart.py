@@ -32,7 +32,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from core.redis_client import make_redis
-from live.store import LiveStore, TickParams
+from live.lanes import TickParams
+from live.store import LiveStore
 from tests.workers.conftest import (
     PARTITIONS,
     assert_money_consistent,
