@@ -1,5 +1,9 @@
-"""One WebSocket connection: authentication, the message state machine, and the edge where
-outcomes and errors become frames and close codes (PROTOCOL section 4).
+"""One WebSocket connection: the glue between a socket and its `realtime.session.Session`.
+
+The protocol's state machine is the sans-I/O `Session`; this module authenticates the
+handshake, feeds the session what happens (frames, Redis and PostgreSQL answers, the clock,
+kicks) and carries out the actions it returns: frames are written, ticks sent, messages that
+need I/O run as tasks, watchers joined and left, reads paused, connections closed.
 
 `/ws` is served as plain ASGI (realtime.app routes it past Starlette): no router, middleware
 or WebSocket wrapper objects per connection, and one coroutine frame (`serve`) for the life of
@@ -15,8 +19,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Coroutine
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -24,13 +28,23 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 
-from core.errors import ContentUnavailable, DomainError, NoSession
+from core.errors import DomainError
 from core.tokens import TokenError, TokenExpired, bearer_token, verify_access
 from live.resp import NOT_RUN
 from realtime import closes, protocol
-from realtime.limits import MalformedCounter, RateLimiter
-from realtime.protocol import Auth, FrameError, Heartbeat, Ping, Start, Stop
-from realtime.service import Replaced, SessionRef, Ticked, TickOutcome
+from realtime.protocol import Heartbeat, Start, Stop
+from realtime.service import Replaced, Ticked, TickOutcome
+from realtime.session import (
+    Action,
+    Close,
+    Join,
+    Leave,
+    Pause,
+    Resume,
+    Run,
+    Session,
+    Tick,
+)
 from realtime.wsdirect import EXTENSION, DirectProtocol
 
 if TYPE_CHECKING:
@@ -39,48 +53,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("realtime.connection")
 
 ACCEPT = {"type": "websocket.accept"}
-CAP_NOTICE = protocol.encode(
-    protocol.Notice(
-        code="daily_cap_reached",
-        message="daily reward cap reached: watching goes on, no rewards today",
-    )
-)
 
 
 class Connection:
-    """The state of one connection, and the state machine its messages go through.
-
-    `feed` takes one client message. Messages are handled one at a time, in order: a message
-    whose answer needs Redis or PostgreSQL makes the connection `busy`, and what arrives
-    meanwhile waits in `backlog` (reading from the socket pauses). A heartbeat on the common
-    path is sent to Redis from `feed` and answered from the reply's callback (`ticked`: no
-    task at all); other messages run as a task (`run`).
+    """One connection's transport and its `Session`.
 
     Frames go out through `write`: on the direct lane (realtime.wsdirect, `direct` set) they
     are written to the socket at once, and a client that stops reading stops being read
     (backpressure) until the hub's once-a-second sweep drops it (`stalled`); over plain ASGI
-    each is a `send` task, at most WS_SEND_QUEUE of them outstanding."""
+    each is a `send` task, at most WS_SEND_QUEUE of them outstanding. `closed`: nothing more
+    is written (the session has its own `closed`: nothing more is answered)."""
 
     __slots__ = (
         "_send",
-        "backlog",
-        "beat",
         "beat_started",
-        "busy",
         "closed",
         "direct",
-        "expires_at",
         "hub",
         "id",
         "idle",
         "ip",
-        "malformed",
-        "rate",
-        "ref",
         "send_since",
         "sending",
+        "session",
         "task",
-        "user_id",
     )
 
     def __init__(
@@ -95,25 +91,171 @@ class Connection:
         self.id = secrets.token_hex(8)
         self._send = send
         self.hub = hub
-        self.user_id = user_id
-        self.expires_at = expires_at
         self.ip = ip
-        self.ref: SessionRef | None = None
-        self.rate = RateLimiter(hub.settings.ws_max_messages_per_second)
-        self.malformed = MalformedCounter()
+        settings = hub.settings
+        self.session = Session(
+            user_id,
+            expires_at,
+            verify=partial(verify_access, settings),
+            max_frame_bytes=settings.ws_max_frame_bytes,
+            max_messages_per_second=settings.ws_max_messages_per_second,
+            count=hub.metrics.frames.inc,
+        )
         self.closed = False
         self.sending = 0
         self.send_since = 0.0  # when the oldest unfinished send began (monotonic)
         self.task = asyncio.current_task()
         self.direct = direct
-        self.busy = False
-        self.backlog: deque[str | bytes] | None = None
         self.idle: asyncio.Future[None] | None = None  # ASGI: the read loop waits on it
-        self.beat: Heartbeat | None = None  # the heartbeat whose tick is at Redis
-        self.beat_started = 0.0
+        self.beat_started = 0.0  # when the heartbeat at Redis was sent (perf_counter)
+
+    @property
+    def user_id(self) -> int:
+        return self.session.user_id
 
     def log_extra(self) -> dict[str, Any]:
         return {"conn_id": self.id, "user_id": self.user_id}
+
+    # The session's actions.
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case str() | bytes():
+                    self.write(action)
+                case Tick():
+                    self._tick(action)
+                case Run():
+                    self.hub.spawn(self._run(action))
+                case Join(content_id):
+                    self.hub.join(self, content_id)
+                case Leave(content_id):
+                    self.hub.leave(self, content_id)
+                case Close(code, reason):
+                    self.close_soon(code, reason)
+                case Pause() | Resume():
+                    if self.direct is not None:
+                        self.direct.set_backlogged(type(action) is Pause)
+        if self.idle is not None and not self.session.busy:
+            idle, self.idle = self.idle, None
+            if not idle.done():
+                idle.set_result(None)
+
+    def feed(self, data: str | bytes) -> None:
+        """One client frame (the direct lane calls this from the socket's data callback)."""
+        if not self.closed:
+            self.apply(self.session.receive(data, time.monotonic()))
+
+    async def wait_idle(self) -> None:
+        if self.session.busy:
+            self.idle = asyncio.get_running_loop().create_future()
+            await self.idle
+
+    # Heartbeats.
+
+    def _tick(self, action: Tick) -> None:
+        """Send the heartbeat to Redis with a callback (no task) when the service can;
+        else await it in a task."""
+        msg = action.msg
+        self.beat_started = time.perf_counter()
+        try:
+            sent = self.hub.service.heartbeat_soon(
+                self.user_id,
+                action.ref,
+                msg.playing,
+                msg.visible,
+                partial(self._ticked, action),
+            )
+        except Exception as exc:  # noqa: BLE001 - here it would unwind into the socket's callback
+            self._failed(msg, exc)
+            return
+        if not sent:
+            self.hub.spawn(self._heartbeat(action))
+
+    def _ticked(self, action: Tick, outcome: TickOutcome) -> None:
+        """The reply to the heartbeat at Redis (WatchService.heartbeat_soon's callback)."""
+        if isinstance(outcome, Ticked):
+            self._answer(action.msg, outcome, self.beat_started)
+        elif isinstance(outcome, NOT_RUN):  # the tick did not run: the redis-py path retries
+            self.hub.spawn(self._heartbeat(action))
+        elif isinstance(outcome, Exception):
+            self._failed(action.msg, outcome)
+        else:  # a coroutine that reads the balance from PostgreSQL first
+            self.hub.spawn(self._finish_tick(action.msg, outcome, self.beat_started))
+
+    async def _finish_tick(
+        self, msg: Heartbeat, outcome: Coroutine[Any, Any, Ticked], started: float
+    ) -> None:
+        try:
+            out = await outcome
+        except Exception as exc:  # noqa: BLE001 - turned into the client's error frame
+            self._failed(msg, exc)
+        else:
+            self._answer(msg, out, started)
+
+    async def _heartbeat(self, action: Tick) -> None:
+        """A heartbeat off the common path (TLS, a content not in the cache, a redirect)."""
+        msg = action.msg
+        started = time.perf_counter()
+        try:
+            out = await self.hub.service.heartbeat(
+                self.user_id, action.ref, msg.playing, msg.visible
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the client's error frame
+            self._failed(msg, exc)
+        else:
+            self._answer(msg, out, started)
+
+    def _answer(self, msg: Heartbeat, out: Ticked, started: float) -> None:
+        metrics = self.hub.metrics
+        if out.grants:
+            metrics.rewards_total.inc(len(out.grants))
+            metrics.coins_total.inc(sum(g.amount for g in out.grants))
+        self.apply(self.session.ticked(msg, out, time.monotonic()))
+        metrics.heartbeats.inc("ok")
+        metrics.heartbeat_seconds.observe(time.perf_counter() - started)
+
+    # Start and stop.
+
+    async def _run(self, action: Run) -> None:
+        msg, service = action.msg, self.hub.service
+        try:
+            if type(msg) is Start:
+                started = await service.start(
+                    self.user_id,
+                    msg.content_id,
+                    msg.tab_id,
+                    msg.device_id,
+                    msg.takeover,
+                    self.id,
+                    "ws",
+                    self.ip,
+                )
+                actions = self.session.started(msg, started, time.monotonic())
+            else:
+                assert type(msg) is Stop and action.ref is not None
+                content_id, watched = await service.stop(self.user_id, action.ref)
+                actions = self.session.stopped(msg, content_id, watched, time.monotonic())
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the client's error frame
+            self._failed(msg, exc)
+            return
+        self.apply(actions)
+
+    def _failed(self, msg: protocol.ClientMessage, exc: Exception) -> None:
+        """A refusal or failure: counted and logged here, answered by the session."""
+        if isinstance(msg, Heartbeat):
+            if isinstance(exc, Replaced):
+                self.hub.metrics.heartbeats.inc("replaced")
+            elif isinstance(exc, DomainError):
+                self.hub.metrics.heartbeats.inc(exc.code)
+        if not isinstance(exc, (Replaced, DomainError)):
+            if isinstance(exc, (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError)):
+                log.warning(
+                    "internal error on %s: %r", type(msg).__name__, exc, extra=self.log_extra()
+                )
+            else:
+                log.error("bug on %s", type(msg).__name__, exc_info=exc, extra=self.log_extra())
+        self.apply(self.session.failed(msg, exc, time.monotonic()))
 
     # Out.
 
@@ -156,100 +298,44 @@ class Connection:
         connection's task is cancelled, which frees its state, and uvicorn closes the socket."""
         if self.closed:
             return
-        self.closed = True
         log.info("dropping connection: %s", why, extra=self.log_extra())
         self.hub.metrics.closes_total.labels(str(closes.SLOW_CONSUMER)).inc()
+        self.lost()
         if self.direct is not None:
             self.direct.abort()
         elif self.task is not None:
             self.task.cancel()
 
-    async def close(self, code: int, reason: str = "") -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.hub.metrics.closes_total.labels(str(code)).inc()
-        await _close(self._send, code, reason)
-
     def close_soon(self, code: int, reason: str) -> None:
-        """`close` from code that cannot wait: nothing more is read or written from now on."""
+        """Send the close frame (in a task: it may wait on a slow peer); nothing more is
+        written from now on."""
         if not self.closed:
             self.closed = True
             self.hub.metrics.closes_total.labels(str(code)).inc()
             self.hub.spawn(_close(self._send, code, reason))
 
-    # In.
+    # What the hub tells the connection.
 
-    def feed(self, data: str | bytes) -> None:
-        """One client message (the direct lane calls this from the socket's data callback)."""
-        if self.closed:
-            return
-        if self.busy:
-            if self.backlog is None:
-                self.backlog = deque()
-                if self.direct is not None:
-                    self.direct.set_backlogged(True)
-            self.backlog.append(data)
-            return
-        _message(self, self.hub, data)
+    def end(self, code: int, reason: str) -> None:
+        """The hub closes the connection (draining, stopping)."""
+        self.apply(self.session.end(code, reason))
 
-    def done(self) -> None:
-        """The message in hand is answered: go on with the ones that waited."""
-        self.busy = False
-        backlog = self.backlog
-        while backlog and not self.busy and not self.closed:
-            _message(self, self.hub, backlog.popleft())
-        if backlog is not None and (not backlog or self.closed):
-            self.backlog = None
-            if self.direct is not None:
-                self.direct.set_backlogged(False)
-        if not self.busy and self.idle is not None:
-            idle, self.idle = self.idle, None
-            if not idle.done():
-                idle.set_result(None)
+    def forbid(self) -> None:
+        """The user or the address was blocked."""
+        self.apply(self.session.forbid())
 
-    async def wait_idle(self) -> None:
-        if self.busy:
-            self.idle = asyncio.get_running_loop().create_future()
-            await self.idle
+    def clock(self, wall_s: float) -> None:
+        """The hub's once-a-second walk: closes 4005 when the token ran out."""
+        self.apply(self.session.clock(wall_s))
 
-    async def run(self, msg: protocol.ClientMessage) -> None:
-        """A message that needs its own task; then the next one."""
-        try:
-            await _dispatch(self, self.hub, msg)
-        finally:
-            self.done()
+    def kicked(self, content_id: int, by_device_id: str) -> None:
+        """Another tab or device took the session over."""
+        self.apply(self.session.replaced(content_id, by_device_id))
 
-    def ticked(self, outcome: TickOutcome) -> None:
-        """The reply to the heartbeat at Redis (WatchService.heartbeat_soon's callback)."""
-        msg = self.beat
-        assert msg is not None
-        if isinstance(outcome, Ticked):
-            self.beat = None
-            _tick_frames(self, self.hub, outcome, msg, self.beat_started)
-            self.done()
-        elif isinstance(outcome, NOT_RUN):  # the tick did not run: the redis-py path retries
-            self.beat = None
-            self.hub.spawn(self.run(msg))
-        elif isinstance(outcome, Exception):
-            self.beat = None
-            _failed(self, self.hub, msg, outcome)
-            self.done()
-        else:  # a coroutine that reads the balance from PostgreSQL first
-            self.hub.spawn(self._finish_tick(outcome))
-
-    async def _finish_tick(self, outcome: Coroutine[Any, Any, Ticked]) -> None:
-        msg = self.beat
-        assert msg is not None
-        self.beat = None
-        try:
-            out = await outcome
-        except Exception as exc:  # noqa: BLE001 - turned into the client's error frame
-            _failed(self, self.hub, msg, exc)
-        else:
-            _tick_frames(self, self.hub, out, msg, self.beat_started)
-        finally:
-            self.done()
+    def lost(self) -> None:
+        """The transport is gone: nothing more is written, and the session leaves."""
+        self.closed = True
+        self.apply(self.session.lost())
 
 
 async def _close(send: Send, code: int, reason: str) -> None:
@@ -310,8 +396,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, hub: Hub) -> None:
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
-                    conn.closed = True
-                    return
+                    return  # hub.unregister tells the connection it is lost
                 text = message.get("text")
                 conn.feed(text if text is not None else message.get("bytes") or b"")
                 await conn.wait_idle()
@@ -342,230 +427,3 @@ async def _admit(scope: Scope, send: Send, hub: Hub, ip: str) -> Connection | No
         return None
     direct = scope.get("extensions", {}).get(EXTENSION)
     return Connection(send, hub, identity.user_id, identity.expires_at, ip, direct)
-
-
-def _message(conn: Connection, hub: Hub, data: str | bytes) -> None:
-    """One client message: bounds, decoding, then its handler (a heartbeat's goes to Redis
-    from here; the others that need I/O run as a task)."""
-    now = time.monotonic()
-    frames = hub.metrics.frames
-    max_bytes = hub.settings.ws_max_frame_bytes
-    if not isinstance(data, str):
-        if len(data) > max_bytes:
-            conn.close_soon(closes.TOO_BIG, "frame too big")
-            return
-        frames.inc("binary")
-        _malformed(conn, "frames must be JSON text", None, now)
-        return
-    if len(data) > max_bytes and len(data.encode()) > max_bytes:
-        frames.inc("too_big")
-        conn.close_soon(closes.TOO_BIG, "frame too big")
-        return
-    if not conn.rate.hit(now):
-        frames.inc("rate_limited")
-        if conn.rate.should_close:
-            conn.close_soon(closes.RATE_LIMITED, "rate limited")
-            return
-        conn.write(protocol.encode(protocol.Error(code="rate_limited", message="slow down")))
-        return
-    try:
-        msg = protocol.decode_client(data)
-    except FrameError as exc:
-        frames.inc("malformed")
-        _malformed(conn, str(exc), exc.ref, now)
-        return
-    frames.inc("ok")
-    if type(msg) is Heartbeat:
-        ref = conn.ref
-        if ref is None:
-            conn.write(
-                protocol.encode(
-                    protocol.Error(
-                        code="no_session", message="no live watch session: start first", ref=msg.id
-                    )
-                )
-            )
-            return
-        conn.busy = True
-        conn.beat = msg
-        conn.beat_started = time.perf_counter()
-        try:
-            sent = hub.service.heartbeat_soon(
-                conn.user_id, ref, msg.playing, msg.visible, conn.ticked
-            )
-        except Exception as exc:  # noqa: BLE001 - here it would unwind into the socket's callback
-            conn.beat, conn.busy = None, False
-            _failed(conn, hub, msg, exc)
-            return
-        if sent:
-            return
-        conn.beat = None
-    elif type(msg) is Ping:
-        conn.write(protocol.encode(protocol.Pong(ref=msg.id)))
-        return
-    elif type(msg) is Auth:
-        _auth(conn, hub, msg)
-        return
-    conn.busy = True
-    hub.spawn(conn.run(msg))
-
-
-def _malformed(conn: Connection, message: str, ref: str | None, now: float) -> None:
-    if conn.malformed.hit(now):
-        conn.close_soon(closes.BAD_REQUEST, "too many malformed frames")
-        return
-    conn.write(protocol.encode(protocol.Error(code="bad_request", message=message, ref=ref)))
-
-
-async def _dispatch(conn: Connection, hub: Hub, msg: protocol.ClientMessage) -> None:
-    """The messages that wait for I/O (a heartbeat here is one off the common path)."""
-    try:
-        match msg:
-            case Heartbeat():
-                started = time.perf_counter()
-                out = await hub.service.heartbeat(
-                    conn.user_id, _session(conn), msg.playing, msg.visible
-                )
-                _tick_frames(conn, hub, out, msg, started)
-            case Start():
-                await _start(conn, hub, msg)
-            case Stop():
-                await _stop(conn, hub, msg)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the client's error frame
-        _failed(conn, hub, msg, exc)
-
-
-def _session(conn: Connection) -> SessionRef:
-    if conn.ref is None:
-        raise NoSession("no live watch session: start first")
-    return conn.ref
-
-
-def _failed(conn: Connection, hub: Hub, msg: protocol.ClientMessage, exc: Exception) -> None:
-    """A message's refusal or failure, as the client sees it (PROTOCOL section 4)."""
-    heartbeat = isinstance(msg, Heartbeat)
-    if isinstance(exc, Replaced):
-        if heartbeat:
-            hub.metrics.heartbeats.inc("replaced")
-        hub.leave(conn)
-        conn.write(
-            protocol.encode(
-                protocol.Replaced(content_id=exc.content_id, by_device_id=exc.by_device_id)
-            )
-        )
-        conn.close_soon(closes.REPLACED, "replaced")
-    elif isinstance(exc, DomainError):
-        if heartbeat:
-            hub.metrics.heartbeats.inc(exc.code)
-            if isinstance(exc, (NoSession, ContentUnavailable)):
-                hub.leave(conn)  # the session is over: the client must start again
-        conn.write(
-            protocol.encode(
-                protocol.Error(code=exc.code, message=exc.message, ref=msg.id, **exc.extra)
-            )
-        )
-    else:
-        if isinstance(exc, (RedisError, SQLAlchemyError, OSError, asyncio.TimeoutError)):
-            log.warning("internal error on %s: %r", type(msg).__name__, exc, extra=conn.log_extra())
-        else:
-            log.error("bug on %s", type(msg).__name__, exc_info=exc, extra=conn.log_extra())
-        conn.write(
-            protocol.encode(
-                protocol.Error(code="internal", message="the server failed; retry", ref=msg.id)
-            )
-        )
-
-
-def _tick_frames(conn: Connection, hub: Hub, out: Ticked, msg: Heartbeat, started: float) -> None:
-    """A heartbeat's answer: its rewards, the daily-cap notice, then the tick."""
-    metrics = hub.metrics
-    if out.grants:
-        for grant in out.grants:
-            conn.write(
-                protocol.encode_bytes(
-                    protocol.Reward(
-                        reward_id=grant.reward_id,
-                        kind="watch",
-                        amount=grant.amount,
-                        balance=grant.balance,
-                        content_id=out.content_id,
-                    )
-                )
-            )
-        metrics.rewards_total.inc(len(out.grants))
-        metrics.coins_total.inc(sum(g.amount for g in out.grants))
-    if out.cap_reached:
-        conn.write(CAP_NOTICE)
-    conn.write(
-        protocol.encode_bytes(
-            protocol.Tick(
-                content_id=out.content_id,
-                elapsed_ms=out.elapsed_ms,
-                credited_ms=out.credited_ms,
-                remaining_ms=out.remaining_ms,
-                ref=msg.id,
-            )
-        )
-    )
-    metrics.heartbeats.inc("ok")
-    metrics.heartbeat_seconds.observe(time.perf_counter() - started)
-
-
-async def _start(conn: Connection, hub: Hub, msg: Start) -> None:
-    out = await hub.service.start(
-        conn.user_id,
-        msg.content_id,
-        msg.tab_id,
-        msg.device_id,
-        msg.takeover,
-        conn.id,
-        "ws",
-        conn.ip,
-    )
-    if not hub.join(conn, out.ref):
-        return  # closed meanwhile; the session stays live until it expires, for a resume
-    conn.write(
-        protocol.encode(
-            protocol.Started(
-                content_id=out.ref.content_id,
-                session_id=out.ref.session_id,
-                resumed=out.resumed,
-                elapsed_ms=out.elapsed_ms,
-                interval_ms=out.interval_ms,
-                remaining_ms=out.remaining_ms,
-                balance=out.balance,
-                viewers=out.viewers,
-                ref=msg.id,
-            )
-        )
-    )
-
-
-async def _stop(conn: Connection, hub: Hub, msg: Stop) -> None:
-    ref = _session(conn)
-    hub.leave(conn)
-    content_id, watched = await hub.service.stop(conn.user_id, ref)
-    conn.write(
-        protocol.encode(protocol.Stopped(content_id=content_id, watched_ms=watched, ref=msg.id))
-    )
-
-
-def _auth(conn: Connection, hub: Hub, msg: Auth) -> None:
-    try:
-        identity = verify_access(hub.settings, msg.token)
-    except TokenError as exc:  # TokenExpired included: the old token still holds until it ends
-        conn.write(
-            protocol.encode(
-                protocol.Error(code="bad_request", message=f"token refused: {exc}", ref=msg.id)
-            )
-        )
-        return
-    if identity.user_id != conn.user_id:
-        conn.write(
-            protocol.encode(
-                protocol.Error(code="bad_request", message="token is for another user", ref=msg.id)
-            )
-        )
-        return
-    conn.expires_at = identity.expires_at
-    conn.write(protocol.encode(protocol.Authed(expires_at=identity.expires_at, ref=msg.id)))

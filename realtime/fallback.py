@@ -4,7 +4,7 @@ WebSocket: the same sessions and rules through WatchService, in the REST envelop
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
@@ -16,6 +16,7 @@ from core.errors import Forbidden, RateLimited
 from core.web import client_ip, decode_body, ok, require_identity
 from live import keys
 from realtime.hub import Hub
+from realtime.session import timer_reply
 
 Short = Annotated[str, Meta(min_length=1, max_length=64)]
 ContentId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
@@ -71,47 +72,11 @@ async def timer_session(request: Request) -> Response:
         body.takeover,
         client_ip(request),
     )
-    data: dict[str, Any]
-    if started is not None:
-        data = {
-            "content_id": body.content_id,
-            "session_id": started.ref.session_id,
-            "elapsed_ms": started.elapsed_ms,
-            "credited_ms": 0,
-            "remaining_ms": started.remaining_ms,
-            "balance": started.balance,
-            "viewers": started.viewers,
-            "resumed": started.resumed,
-            "rewards": [],
-            "notices": [],
-        }
-    else:
-        assert ticked is not None
-        data = {
-            "content_id": body.content_id,
-            "session_id": ticked.session_id,
-            "elapsed_ms": ticked.elapsed_ms,
-            "credited_ms": ticked.credited_ms,
-            "remaining_ms": ticked.remaining_ms,
-            "balance": ticked.balance,
-            "viewers": await hub.service.viewers(body.content_id),
-            "resumed": True,
-            "rewards": [
-                {
-                    "reward_id": g.reward_id,
-                    "kind": "watch",
-                    "amount": g.amount,
-                    "balance": g.balance,
-                    "content_id": body.content_id,
-                }
-                for g in ticked.grants
-            ],
-            "notices": ["daily_cap_reached"] if ticked.cap_reached else [],
-        }
-        if ticked.grants:
-            hub.metrics.rewards_total.inc(len(ticked.grants))
-            hub.metrics.coins_total.inc(sum(g.amount for g in ticked.grants))
-    return ok(request, data)
+    viewers = None if ticked is None else await hub.service.viewers(body.content_id)
+    if ticked is not None and ticked.grants:
+        hub.metrics.rewards_total.inc(len(ticked.grants))
+        hub.metrics.coins_total.inc(sum(g.amount for g in ticked.grants))
+    return ok(request, timer_reply(body.content_id, started, ticked, viewers))
 
 
 async def out_event(request: Request) -> Response:

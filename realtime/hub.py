@@ -31,7 +31,7 @@ from realtime.connection import Connection
 from realtime.limits import AddressGate
 from realtime.metrics import HubMetrics
 from realtime.provisioning import Provisioner
-from realtime.service import SessionRef, WatchService
+from realtime.service import WatchService
 
 log = logging.getLogger("realtime.hub")
 
@@ -102,7 +102,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         for conn in list(self.conns.values()):
-            await conn.close(closes.SERVICE_RESTART, "server stopping")
+            conn.end(closes.SERVICE_RESTART, "server stopping")
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2)
         await self.store.close()
@@ -123,7 +123,8 @@ class Hub:
         log.info("draining %d connections in %d batches", len(conns), steps)
         for i in range(steps):
             batch = conns[i * per_step : (i + 1) * per_step]
-            await asyncio.gather(*(c.close(closes.SERVICE_RESTART, "node draining") for c in batch))
+            for conn in batch:
+                conn.end(closes.SERVICE_RESTART, "node draining")
             if i < steps - 1:
                 await asyncio.sleep(pause)
 
@@ -139,32 +140,24 @@ class Hub:
         self.metrics.connections_total.inc()
 
     def unregister(self, conn: Connection) -> None:
-        self.leave(conn)
+        conn.lost()
         self.conns.pop(conn.id, None)
         self.metrics.connections_open.set(len(self.conns))
 
-    def join(self, conn: Connection, ref: SessionRef) -> bool:
-        """`conn` watches `ref` now. False, and nothing kept, when the connection is gone
-        already (it closed while its `start` was answered): a closed connection in
-        `watchers` would be kept, and pushed to, for good."""
-        self.leave(conn)
-        if conn.closed or self.conns.get(conn.id) is not conn:
-            return False
-        conn.ref = ref
-        self.watchers.setdefault(ref.content_id, set()).add(conn)
-        return True
+    def join(self, conn: Connection, content_id: int) -> None:
+        """`conn` watches `content_id` now (its session's `Join`). Not when the connection is
+        gone already: a closed connection in `watchers` would be kept, and pushed to, for
+        good."""
+        if self.conns.get(conn.id) is conn and not conn.closed:
+            self.watchers.setdefault(content_id, set()).add(conn)
 
-    def leave(self, conn: Connection) -> None:
-        ref = conn.ref
-        if ref is None:
-            return
-        conn.ref = None
-        watching = self.watchers.get(ref.content_id)
+    def leave(self, conn: Connection, content_id: int) -> None:
+        watching = self.watchers.get(content_id)
         if watching is not None:
             watching.discard(conn)
             if not watching:
-                del self.watchers[ref.content_id]
-                self.viewer_counts.pop(ref.content_id, None)
+                del self.watchers[content_id]
+                self.viewer_counts.pop(content_id, None)
 
     # Takeover across nodes.
 
@@ -182,13 +175,8 @@ class Hub:
 
     def kick_local(self, conn_id: str, content_id: int, by_device: str) -> None:
         conn = self.conns.get(conn_id)
-        if conn is None or conn.closed:
-            return
-        self.leave(conn)
-        conn.write(
-            protocol.encode(protocol.Replaced(content_id=content_id, by_device_id=by_device))
-        )
-        conn.close_soon(closes.REPLACED, "replaced")
+        if conn is not None:
+            conn.kicked(content_id, by_device)
 
     # Background loops. Each survives Redis or PostgreSQL failures and tries again.
 
@@ -217,11 +205,9 @@ class Hub:
         now, wall = time.monotonic(), time.time()
         for conn in list(self.conns.values()):
             if conn.stalled(now, SEND_STALL_S):
-                self.leave(conn)
                 conn.abort("send stalled")
-            elif conn.expires_at <= wall and not conn.closed:
-                self.leave(conn)
-                self.spawn(conn.close(closes.TOKEN_EXPIRED, "token expired"))
+            else:
+                conn.clock(wall)
 
     async def _viewers_loop(self) -> None:
         await self._every(VIEWERS_EVERY_S, self.push_viewer_counts, "viewer counts")
@@ -267,8 +253,7 @@ class Hub:
             return
         for conn in list(self.conns.values()):
             if blocks.user_blocked(conn.user_id) or blocks.ip_blocked(conn.ip):
-                self.leave(conn)
-                self.spawn(conn.close(closes.FORBIDDEN, "forbidden"))
+                conn.forbid()
 
     async def _pubsub_loop(self) -> None:
         await nudges.listen(
