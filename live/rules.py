@@ -92,9 +92,9 @@ def cross(
 # start: (status, sid, epoch), or ("conflict", content_id, device).
 RefStartReply = tuple[str, str, int] | tuple[str, int, str]
 # tick: ("no_session",), ("replaced", device, content_id), or
-# ("ok", elapsed, credit, remaining, pending, notice, granted).
+# ("ok", elapsed, credit, remaining, pending, notice, reward ids paid).
 RefTickReply = (
-    tuple[str] | tuple[str, str, int] | tuple[str, int, int, int, int, bool, tuple[int, ...]]
+    tuple[str] | tuple[str, str, int] | tuple[str, int, int, int, int, bool, tuple[str, ...]]
 )
 # stop: (status,), or ("stopped", content_id, watched).
 RefStopReply = tuple[str] | tuple[str, int, int]
@@ -214,7 +214,7 @@ class ReferenceStore:
         if c.granted or c.notice:
             self.day, self.count = today, c.count
             self.warned = (self.warned and same_day) or c.notice
-        paid = c.granted
+        rids = paid = tuple(reward_id(self.user_id, cid, n) for n in c.granted)
         if c.granted:
             self.last_n[cid] = c.granted[-1]
             if self.hold:
@@ -225,14 +225,14 @@ class ReferenceStore:
                 self.pending += amount * len(c.granted)
             self.outbox.extend(
                 GrantEntry(
-                    rid=reward_id(self.user_id, cid, n),
+                    rid=rid,
                     uid=self.user_id,
                     cid=cid,
                     amt=amount,
                     ts=now,
                     hold=1 if self.hold else 0,
                 )
-                for n in c.granted
+                for rid in rids
             )
         self.elapsed[cid] = elapsed + credit
         s.last, s.deadline, s.watched = now, now + self.ttl_ms, s.watched + credit

@@ -52,7 +52,7 @@ class TickResult:
     now_ms: int = 0
     notice: bool = False
     session_id: str = ""
-    granted: tuple[int, ...] = ()
+    granted: tuple[str, ...] = ()  # the reward ids paid by this tick (tick.lua builds them)
     active_device: str = ""
     active_content: int | None = None
 
@@ -81,7 +81,7 @@ def tick_result(r: Any) -> TickResult:
         now_ms=int(r[6]),
         notice=r[7] == 1,
         session_id=_s(r[8]),
-        granted=tuple(int(n) for n in r[9:]),
+        granted=tuple(_s(rid) for rid in r[9:]),
     )
 
 

@@ -334,12 +334,8 @@ class WatchService:
             amount = self.runtime().reward_amount
             count = len(r.granted)
             grants = tuple(
-                Grant(
-                    rules.reward_id(user_id, content_id, n),
-                    amount,
-                    balance - amount * (count - 1 - i),
-                )
-                for i, n in enumerate(r.granted)
+                Grant(rid, amount, balance - amount * (count - 1 - i))
+                for i, rid in enumerate(r.granted)
             )
         return Ticked(
             content_id,

@@ -14,7 +14,7 @@
 -- id, n:<cid> and the day's count advance) but its outbox entry is marked 'hold' '1', it is
 -- not added to `pend`, and it is not listed in the reply: the client is not told of it.
 -- Returns {'ok', elapsed_ms, credited_ms, remaining_ms, pg|false, pending, now_ms, notice,
---          session_id, n1, n2, ...}  (n = the reward boundaries granted and paid by this tick)
+--          session_id, rid1, rid2, ...}  (the ids of the rewards granted and paid by this tick)
 --      or {'no_session'} or {'replaced', device_id, content_id} (a newer session holds it)
 -- OUTBOX g: rid uid cid amt ts [hold]
 local t = redis.call('TIME')
@@ -84,18 +84,24 @@ end
 if #granted > 0 or notice == 1 then
   redis.call('HSET', KEYS[3], 'd', day, 'c', count, 'w', warned and 1 or 0)
 end
+-- The reward ids are built here and nowhere else (PROTOCOL: w:<user_id>:<content_id>:<n>);
+-- the reply carries them to the hub, and live.rules.reward_id is the model's copy.
+local rids = {}
+for i, n in ipairs(granted) do
+  rids[i] = 'w:' .. uid .. ':' .. cid .. ':' .. n
+end
 if #granted > 0 then
   redis.call('HSET', KEYS[2], 'n:' .. cid, lastn)
   if held then
-    for _, n in ipairs(granted) do
-      redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+    for _, rid in ipairs(rids) do
+      redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', rid,
         'uid', uid, 'cid', cid, 'amt', amount, 'ts', now, 'hold', '1')
     end
-    granted = {}
+    rids = {}
   else
     pend = redis.call('HINCRBY', KEYS[4], 'pend', amount * #granted)
-    for _, n in ipairs(granted) do
-      redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', 'w:' .. uid .. ':' .. cid .. ':' .. n,
+    for _, rid in ipairs(rids) do
+      redis.call('XADD', KEYS[6], '*', 't', 'g', 'rid', rid,
         'uid', uid, 'cid', cid, 'amt', amount, 'ts', now)
     end
   end
@@ -103,7 +109,7 @@ end
 redis.call('HSET', KEYS[1], 'last', now, 'dl', now + ttl, 'wms', (tonumber(s[8]) or 0) + credit)
 redis.call('ZADD', KEYS[5], now + ttl, uid)
 local reply = {'ok', new_elapsed, credit, ivl - (new_elapsed % ivl), b[1] or false, pend, now, notice, s[4]}
-for _, n in ipairs(granted) do
-  reply[#reply + 1] = n
+for _, rid in ipairs(rids) do
+  reply[#reply + 1] = rid
 end
 return reply

@@ -221,7 +221,8 @@ async def test_ticks_equal_the_redis_py_path_and_survive_a_script_flush(redis_se
             for _ in range(3):
                 await asyncio.sleep(0.4)
                 t = await store.tick(uid, 5, r.session_id, r.epoch, "t", "d", True, PARAMS, wire)
-                ticks.append((t.status, t.credited_ms > 0, t.granted))
+                ids = tuple(rid.replace(f"w:{uid}:", "w:<uid>:") for rid in t.granted)
+                ticks.append((t.status, t.credited_ms > 0, ids))
             outcomes.append(ticks)
             stale = await store.tick(uid, 5, "other", r.epoch, "t", "d", True, PARAMS)
             outcomes.append([stale.status])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from live import holds, keys
+from live import holds, keys, rules
 from live.review import ReviewLimits
 from live.review_store import ReviewTracker
 from live.store import LiveStore
@@ -113,7 +113,7 @@ async def test_a_held_user_earns_held_grants_outside_pend_with_the_same_ids(
     after = await store.tick(uid, 3, "s1", 1, "t", "d", True, params(interval_ms=100, cap=0))
     assert len(after.granted) >= 1
     assert after.pending == paid.pending + 10 * len(after.granted)
-    assert after.granted[0] == len(grants) + 1
+    assert after.granted[0] == rules.reward_id(uid, 3, len(grants) + 1)
 
 
 async def test_approval_exempts_from_new_flags_for_a_window_and_rejection_keeps_the_hold(

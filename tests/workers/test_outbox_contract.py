@@ -143,7 +143,8 @@ async def test_the_test_producer_writes_what_tick_lua_writes(redis: Any) -> None
     real, real_pend = await grants_and_pend()
     await redis.flushall()
     sec, usec = await redis.time()
-    await produce(redis, [(uid, cid, n, amount) for n in r.granted])
+    boundaries = [int(rid.rsplit(":", 1)[1]) for rid in r.granted]
+    await produce(redis, [(uid, cid, n, amount) for n in boundaries])
     made, made_pend = await grants_and_pend()
 
     assert made_pend == real_pend == str(amount * len(r.granted)).encode()

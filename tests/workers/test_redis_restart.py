@@ -114,8 +114,7 @@ async def _run(
         if r.status != "ok":
             failures.append(f"{'after' if after else 'before'}: {r.status}")
             return
-        for n in r.granted:
-            rid = f"w:{uid}:{CID}:{n}"
+        for rid in r.granted:
             if after:
                 granted_after.add(rid)
             granted.setdefault(rid, r.now_ms)
