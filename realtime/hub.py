@@ -180,7 +180,9 @@ class Hub:
 
     # Background loops. Each survives Redis or PostgreSQL failures and tries again.
 
-    async def _every(self, seconds: float, step: Any, what: str) -> None:
+    async def _every(self, seconds: float, step: Any, what: str, low: float = 0.8) -> None:
+        """Run `step` every `seconds`, jittered by x`low`..x1.2 so that nodes do not beat in
+        step; `low` = 1 where `seconds` is a floor (the viewers push throttle)."""
         while True:
             try:
                 await step()
@@ -188,7 +190,7 @@ class Hub:
                 raise
             except Exception as exc:  # noqa: BLE001 - a loop must outlive any one failure
                 log.warning("%s failed: %r", what, exc)
-            await asyncio.sleep(seconds * random.uniform(0.8, 1.2))
+            await asyncio.sleep(seconds * random.uniform(low, 1.2))
 
     async def _sweep_loop(self) -> None:
         partitions = range(self.settings.redis_partitions)
@@ -210,7 +212,8 @@ class Hub:
                 conn.clock(wall)
 
     async def _viewers_loop(self) -> None:
-        await self._every(VIEWERS_EVERY_S, self.push_viewer_counts, "viewer counts")
+        # Never below the period: PROTOCOL allows at most one push per content per 2 s.
+        await self._every(VIEWERS_EVERY_S, self.push_viewer_counts, "viewer counts", low=1.0)
 
     async def push_viewer_counts(self) -> None:
         content_ids = list(self.watchers)

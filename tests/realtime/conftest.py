@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection, connect
@@ -110,6 +111,13 @@ async def player(token: Callable[..., str]):  # type: ignore[no-untyped-def]
     yield open_
     for client in opened:
         await client.ws.close()
+
+
+@pytest.fixture
+async def http():  # type: ignore[no-untyped-def]
+    """An httpx.AsyncClient (10 s timeout) for the hub's HTTP endpoints."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
 
 
 @pytest.fixture

@@ -3,14 +3,7 @@
 import asyncio
 import random
 
-import httpx
 import pytest
-
-
-@pytest.fixture
-async def http():  # type: ignore[no-untyped-def]
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 def auth(token, uid: int) -> dict[str, str]:  # type: ignore[no-untyped-def]

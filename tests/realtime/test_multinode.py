@@ -5,6 +5,7 @@ import signal
 import time
 
 from tests.support.conservation import Watch, conserved
+from tests.support.waiting import wait_until
 
 
 async def test_takeover_on_node_b_closes_the_old_connection_on_node_a(hub, player, content) -> None:  # type: ignore[no-untyped-def]
@@ -99,9 +100,12 @@ async def test_sigterm_drains_with_1012_and_ready_turns_503(hub, player) -> None
     h = hub(DRAIN_SECONDS="2")
     clients = [await player(h, 70 + i) for i in range(6)]
     h.proc.send_signal(signal.SIGTERM)
-    await asyncio.sleep(0.3)
     async with httpx.AsyncClient() as http:
-        assert (await http.get(f"{h.url}/ready")).status_code == 503
+
+        async def not_ready() -> bool:
+            return (await http.get(f"{h.url}/ready")).status_code == 503
+
+        await wait_until(not_ready, 5, "/ready to answer 503 while draining")
     codes = await asyncio.gather(*(c.closed_with(6) for c in clients))
     assert codes == [1012] * 6
     assert h.proc.wait(10) is not None

@@ -13,12 +13,14 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection as RedisPyConnection
 from redis.exceptions import ConnectionError, MovedError, NoScriptError, ResponseError, TimeoutError
 
+from devkit.servers import redis_command
 from live import keys, scripts
 from live.lanes import ClusterLane, TickParams
 from live.resp import NOT_RUN, ClusterResp, RespConnection
 from live.store import LiveStore, tick_result
 from live.wire import TickWire, command
 from live.wire import tail as wire_tail
+from tests.support.waiting import wait_until
 
 P = 8
 PARAMS = TickParams(
@@ -131,7 +133,11 @@ async def test_callbacks_in_flight_get_the_connection_loss(make_redis_server) ->
     try:
         assert await conn.call(command("PING")) == b"PONG"
         conn.call_soon(command("BLPOP", "resp:never", 0), 1, got.append)
-        await asyncio.sleep(0.1)
+
+        async def blocked() -> bool:  # the BLPOP reached the server and waits there
+            return b"blocked_clients:1\r" in redis_command(server.port, "INFO", "clients")
+
+        await wait_until(blocked, 5, "the BLPOP to block on the server")
         server.kill()
         for _ in range(100):
             if got:

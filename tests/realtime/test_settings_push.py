@@ -11,6 +11,9 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
+from live import keys
+from tests.support.waiting import wait_until
+
 POLL = {"CONTROL_POLL_MS": "5000"}  # the slowest poll the settings allow
 
 
@@ -19,8 +22,13 @@ async def hello_interval(hub: Any, token: str) -> int:
         return int(json.loads(await ws.recv())["heartbeat_interval_ms"])
 
 
+async def _subscribers(redis: Any) -> bool:
+    [(_, count)] = await redis.pubsub_numsub(keys.CONTROL_CHANNEL)
+    return int(count) >= 2
+
+
 async def test_a_settings_change_reaches_every_hub_before_its_next_poll(
-    spawn: Any, token: Any
+    spawn: Any, token: Any, redis: Any
 ) -> None:
     """Three changes in a row, each seen by two hubs' new connections within 1.5 s while
     the hubs poll only every 5 s (a poll alone would make that about 1 in 40 for all)."""
@@ -28,7 +36,7 @@ async def test_a_settings_change_reaches_every_hub_before_its_next_poll(
     api = spawn("api.app:app", POLL)
     admin = {"Authorization": f"Bearer {token(1, roles=('admin',))}"}
     viewer = token(2)
-    await asyncio.sleep(0.5)  # the hubs' subscriptions are up
+    await wait_until(lambda: _subscribers(redis), 10, "both hubs subscribed to the control channel")
     async with httpx.AsyncClient(timeout=10) as http:
         for interval in (4000, 5000, 6000):
             r = await http.put(

@@ -2,11 +2,13 @@
 
 import asyncio
 import time
+from typing import Any
 
 from sqlalchemy import text
 
 from live import keys
 from tests.support.conservation import Watch, conserved
+from tests.support.waiting import wait_until
 
 
 async def test_happy_path_hello_start_heartbeats_reward_stop(hub, player, content, redis) -> None:  # type: ignore[no-untyped-def]
@@ -68,8 +70,14 @@ async def test_deleted_content_ends_live_sessions_at_the_next_heartbeat(
             text("UPDATE contents SET deleted_at = now(), updated_at = now() WHERE id = :id"),
             {"id": cid},
         )
-    await asyncio.sleep(1.5)  # CONTROL_POLL_MS is 500 in these tests
-    err = await p.request("heartbeat", "error", playing=True, visible=True)
+
+    async def refused() -> dict | None:  # type: ignore[type-arg]
+        # Ticks until the hub's catalog poll (CONTROL_POLL_MS, 500 here) sees the deletion.
+        await p.send(type="heartbeat", playing=True, visible=True)
+        reply = await p.expect_one_of("tick", "error")
+        return reply if reply["type"] == "error" else None
+
+    err = await wait_until(refused, 10, "the deletion to end the session")
     assert err["code"] == "content_unavailable"
     assert (await p.request("heartbeat", "error", playing=True, visible=True))[
         "code"
@@ -164,17 +172,18 @@ async def test_viewer_counts_are_pushed_to_watchers(hub, player, content) -> Non
     b = await player(h, 22)
     assert (await b.start(cid))["viewers"] == 2
 
-    async def heartbeats(clients: tuple, rounds: int) -> None:  # type: ignore[type-arg]
-        for _ in range(rounds):  # keep the sessions live (TTL is 3 s here)
-            await asyncio.sleep(0.5)
-            for c in clients:
-                await c.request("heartbeat", "tick", playing=True, visible=True)
-
     def counts() -> list[int]:
         return [f["count"] for f in a.frames if f["type"] == "viewers"]
 
-    await heartbeats((a, b), 6)
-    assert 2 in counts()
+    def heartbeats_until(clients: tuple, seen: Any) -> Any:  # type: ignore[type-arg]
+        async def check() -> bool:
+            await asyncio.sleep(0.5)  # keep the sessions live (TTL is 3 s here)
+            for c in clients:
+                await c.request("heartbeat", "tick", playing=True, visible=True)
+            return bool(seen(counts()))
+
+        return check
+
+    await wait_until(heartbeats_until((a, b), lambda c: 2 in c), 10, "a push of 2 viewers")
     await b.request("stop", "stopped")
-    await heartbeats((a,), 6)
-    assert counts()[-1] == 1
+    await wait_until(heartbeats_until((a,), lambda c: c[-1] == 1), 10, "a push of 1 viewer")

@@ -3,9 +3,7 @@ processes with short timings, polling, and the checks every test ends with."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from devkit import outbox
 from devkit.outbox import Grant, reward_id  # noqa: F401 - the tests' names for them
 from live import keys
 from tests.support import conservation
+from tests.support.waiting import wait_until  # noqa: F401 - the tests' name for it
 
 PARTITIONS = 16
 
@@ -24,20 +23,6 @@ async def produce(
 ) -> list[str]:
     """Grants in the outbox as tick.lua writes them (devkit.outbox), on the tests' partitions."""
     return await outbox.produce(redis, grants, partitions, chunk)
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[Any]], timeout: float, what: str, every: float = 0.1
-) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
-        await asyncio.sleep(every)
 
 
 async def leases_held(redis: Any, partitions: int = PARTITIONS) -> bool:
