@@ -32,7 +32,7 @@ from api.campaigns import (
 )
 from api.campaigns import Micros as Amount
 from api.idempotency import HEADER, idempotency_key, replay_headers
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, id_page
 from api.spec import api_route
 from api.wallets import (
     WalletEntry,
@@ -119,12 +119,11 @@ async def get_wallet_route(request: Request) -> Response:
 async def list_ledger(request: Request) -> Response:
     identity = await authenticate(request, ADVERTISER)
     query = decode_query(request, PageQuery)
-    after = decode_cursor(query.cursor, "wallet", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = await list_entries(
-            session, identity.user_id, after[0] if after else None, query.limit + 1
+        entries = await id_page(
+            query, "wallet", lambda after, n: list_entries(session, identity.user_id, after, n)
         )
-    return ok(request, page(rows, query.limit, "wallet", lambda e: (e.id,)))
+    return ok(request, entries)
 
 
 async def post_charge(request: Request) -> Response:
@@ -150,16 +149,15 @@ async def post_ad(request: Request) -> Response:
 async def list_own_ads(request: Request) -> Response:
     identity = await authenticate(request, ADVERTISER)
     query = decode_query(request, PageQuery)
-    after = decode_cursor(query.cursor, "my_ads", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = await list_ads(
-            session,
-            advertiser_id=identity.user_id,
-            status=None,
-            after_id=after[0] if after else None,
-            limit=query.limit + 1,
+        ads = await id_page(
+            query,
+            "my_ads",
+            lambda after, n: list_ads(
+                session, advertiser_id=identity.user_id, status=None, after_id=after, limit=n
+            ),
         )
-    return ok(request, page(rows, query.limit, "my_ads", lambda a: (a.id,)))
+    return ok(request, ads)
 
 
 async def get_own_ad(request: Request) -> Response:

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from api.access import authenticate, path_id
 from api.idempotency import HEADER, idempotency_key, replay_headers
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, sql_page
 from api.rewards import RewardRow, current_table, draw
 from api.spec import api_route
 from core.errors import NoBoxAvailable, NotFound, Unavailable
@@ -213,20 +213,18 @@ async def post_open(request: Request) -> Response:
 async def list_opens(request: Request) -> Response:
     identity = await authenticate(request)
     query = decode_query(request, PageQuery)
-    after = decode_cursor(query.cursor, "box_opens", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (
-            await session.execute(
-                text(
-                    f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.user_id = :u"
-                    " AND (CAST(:after AS bigint) IS NULL OR b.id < :after)"
-                    " ORDER BY b.id DESC LIMIT :n"
-                ),
-                {"u": identity.user_id, "after": after[0] if after else None, "n": query.limit + 1},
-            )
-        ).all()
-    items = [_open_view(r) for r in rows]
-    return ok(request, page(items, query.limit, "box_opens", lambda o: (o.id,)))
+        opens = await sql_page(
+            session,
+            query,
+            "box_opens",
+            f"SELECT {_OPEN_COLUMNS}{_OPEN_FROM} WHERE b.user_id = :u"
+            " AND (CAST(:after AS bigint) IS NULL OR b.id < :after)"
+            " ORDER BY b.id DESC LIMIT :n",
+            BoxOpenView,
+            u=identity.user_id,
+        )
+    return ok(request, opens)
 
 
 async def get_open(request: Request) -> Response:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from api.access import authenticate
 from api.auth import ACCOUNT_COLUMNS, Account, account_of
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, id_page
 from api.spec import api_route
 from core.errors import NotFound, Unavailable
 from core.models import CoinTransaction, User
@@ -105,19 +105,21 @@ async def coin_transactions(request: Request) -> Response:
     """The caller's ledger, newest first (keyset on id, index (user_id, id))."""
     identity = await authenticate(request)
     q = decode_query(request, PageQuery)
-    after = decode_cursor(q.cursor, "coins", tuple[int])
-    query = (
-        select(*_LEDGER)
-        .where(CoinTransaction.user_id == identity.user_id)
-        .order_by(CoinTransaction.id.desc())
-        .limit(q.limit + 1)
-    )
-    if after is not None:
-        query = query.where(CoinTransaction.id < after[0])
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(query)).all()
-    items = [CoinTransactionView(**r._mapping) for r in rows]
-    return ok(request, page(items, q.limit, "coins", lambda t: (t.id,)))
+
+        async def fetch(after: int | None, n: int) -> list[CoinTransactionView]:
+            query = (
+                select(*_LEDGER)
+                .where(CoinTransaction.user_id == identity.user_id)
+                .order_by(CoinTransaction.id.desc())
+                .limit(n)
+            )
+            if after is not None:
+                query = query.where(CoinTransaction.id < after)
+            return [CoinTransactionView(**r._mapping) for r in (await session.execute(query)).all()]
+
+        ledger = await id_page(q, "coins", fetch)
+    return ok(request, ledger)
 
 
 TAGS = ("me",)

@@ -12,17 +12,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import msgspec
 import orjson
 from msgspec import Meta, Struct
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.web import invalid
 
 T = TypeVar("T")
 K = TypeVar("K")
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Item = TypeVar("Item", bound=HasId)  # an item of a list keyed by id
 
 Limit = Annotated[int, Meta(ge=1, le=100, description="page size, 1-100")]
 Cursor = Annotated[
@@ -68,3 +78,32 @@ def page(rows: Sequence[T], limit: int, name: str, key_of: Any) -> Page[T]:
     items = list(rows[:limit])
     more = len(rows) > limit
     return Page(items, encode_cursor(name, key_of(items[-1])) if more and items else None)
+
+
+async def id_page(
+    query: PageQuery, name: str, fetch: Callable[[int | None, int], Awaitable[Sequence[Item]]]
+) -> Page[Item]:
+    """A page of a list keyed by a bigint `id`, the one list handler of the api.
+    `fetch(after, n)` returns up to `n` items in the list's order, starting after the item
+    whose id is `after` (None: from the start)."""
+    after = decode_cursor(query.cursor, name, tuple[int])
+    rows = await fetch(after[0] if after else None, query.limit + 1)
+    return page(rows, query.limit, name, lambda item: (item.id,))
+
+
+async def sql_page(
+    session: AsyncSession,
+    query: PageQuery,
+    name: str,
+    sql: str,
+    view: Callable[..., Item],
+    **params: Any,
+) -> Page[Item]:
+    """`id_page` over one SQL statement that binds `:after` (NULL on the first page) and
+    `:n`; each row becomes `view(**row)` (columns named as the view's fields)."""
+
+    async def fetch(after: int | None, n: int) -> list[Item]:
+        rows = (await session.execute(text(sql), {**params, "after": after, "n": n})).all()
+        return [view(**row._mapping) for row in rows]
+
+    return await id_page(query, name, fetch)

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
 from api.campaigns import NO_NUL, AdStatus, AdView, get_ad, list_ads
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, id_page
 from api.spec import api_route
 from core import audit
 from core.tokens import Identity
@@ -34,16 +34,19 @@ class RejectBody(Struct, forbid_unknown_fields=True):
 async def list_all(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, AdsQuery)
-    after = decode_cursor(query.cursor, "ads", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = await list_ads(
-            session,
-            advertiser_id=query.advertiser_id,
-            status=query.status,
-            after_id=after[0] if after else None,
-            limit=query.limit + 1,
+        ads = await id_page(
+            query,
+            "ads",
+            lambda after, n: list_ads(
+                session,
+                advertiser_id=query.advertiser_id,
+                status=query.status,
+                after_id=after,
+                limit=n,
+            ),
         )
-    return ok(request, page(rows, query.limit, "ads", lambda a: (a.id,)))
+    return ok(request, ads)
 
 
 async def _review(

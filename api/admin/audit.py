@@ -6,13 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from msgspec import Meta, Struct
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate
 from api.campaigns import NO_NUL
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, sql_page
 from api.spec import api_route
 from core.web import decode_query, ok
 
@@ -55,29 +54,23 @@ class AuditItem(Struct, frozen=True):
 async def list_audit(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, AuditQuery)
-    after = decode_cursor(query.cursor, "audit", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (
-            await session.execute(
-                text(
-                    "SELECT id, actor_id, action, target, before, after, created_at FROM audit_log"
-                    " WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
-                    " AND (CAST(:action AS text) IS NULL OR action = :action)"
-                    " AND (CAST(:actor AS bigint) IS NULL OR actor_id = :actor)"
-                    " AND (CAST(:target AS text) IS NULL OR target = :target)"
-                    " ORDER BY id DESC LIMIT :n"
-                ),
-                {
-                    "after": after[0] if after else None,
-                    "action": query.action,
-                    "actor": query.actor_id,
-                    "target": query.target,
-                    "n": query.limit + 1,
-                },
-            )
-        ).all()
-    items = [AuditItem(**row._mapping) for row in rows]
-    return ok(request, page(items, query.limit, "audit", lambda a: (a.id,)))
+        audit_page = await sql_page(
+            session,
+            query,
+            "audit",
+            "SELECT id, actor_id, action, target, before, after, created_at FROM audit_log"
+            " WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
+            " AND (CAST(:action AS text) IS NULL OR action = :action)"
+            " AND (CAST(:actor AS bigint) IS NULL OR actor_id = :actor)"
+            " AND (CAST(:target AS text) IS NULL OR target = :target)"
+            " ORDER BY id DESC LIMIT :n",
+            AuditItem,
+            action=query.action,
+            actor=query.actor_id,
+            target=query.target,
+        )
+    return ok(request, audit_page)
 
 
 TAGS = ("admin",)

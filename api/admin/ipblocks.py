@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
 from api.campaigns import NO_NUL
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, sql_page
 from api.spec import api_route
 from api.state import control
 from core import blocks
@@ -50,19 +50,16 @@ async def _apply(request: Request) -> None:
 async def list_blocks(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, PageQuery)
-    after = decode_cursor(query.cursor, "ip_blocks", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (
-            await session.execute(
-                text(
-                    f"SELECT {_COLUMNS} FROM ip_blocks"
-                    " WHERE CAST(:after AS bigint) IS NULL OR id > :after ORDER BY id LIMIT :n"
-                ),
-                {"after": after[0] if after else None, "n": query.limit + 1},
-            )
-        ).all()
-    items = [IpBlockItem(**row._mapping) for row in rows]
-    return ok(request, page(items, query.limit, "ip_blocks", lambda b: (b.id,)))
+        blocks_page = await sql_page(
+            session,
+            query,
+            "ip_blocks",
+            f"SELECT {_COLUMNS} FROM ip_blocks"
+            " WHERE CAST(:after AS bigint) IS NULL OR id > :after ORDER BY id LIMIT :n",
+            IpBlockItem,
+        )
+    return ok(request, blocks_page)
 
 
 async def add_block(request: Request) -> Response:

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, sql_page
 from api.spec import api_route
 from core import audit
 from core.errors import NotFound, Unavailable
@@ -71,10 +71,10 @@ class ReviewDecision(Struct, frozen=True):
 
 _LIST = f"""
 SELECT r.id, r.user_id, r.reason, r.key, r.accounts, r.status, r.created_at, r.decided_by,
-       r.decided_at, u.review_hold, h.n, h.coins,
+       r.decided_at, u.review_hold AS on_hold, h.n AS held_grants, h.coins AS held_coins,
        ARRAY(SELECT DISTINCT o.user_id FROM account_reviews o
              WHERE o.reason = r.reason AND o.key = r.key ORDER BY o.user_id
-             LIMIT {FLAGGED_WITH_MAX})
+             LIMIT {FLAGGED_WITH_MAX}) AS flagged_with
 FROM account_reviews r
 JOIN users u ON u.id = r.user_id
 CROSS JOIN LATERAL (
@@ -92,38 +92,11 @@ async def list_reviews(request: Request) -> Response:
     """Reviews of one status (default `open`: the queue), oldest first."""
     await authenticate(request, ADMIN)
     query = decode_query(request, ReviewsQuery)
-    after = decode_cursor(query.cursor, "reviews", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (
-            await session.execute(
-                text(_LIST),
-                {
-                    "status": query.status,
-                    "uid": query.user_id,
-                    "after": after[0] if after else None,
-                    "n": query.limit + 1,
-                },
-            )
-        ).all()
-    items = [
-        ReviewItem(
-            id=r[0],
-            user_id=r[1],
-            reason=r[2],
-            key=r[3],
-            accounts=r[4],
-            status=r[5],
-            created_at=r[6],
-            decided_by=r[7],
-            decided_at=r[8],
-            on_hold=r[9],
-            held_grants=r[10],
-            held_coins=r[11],
-            flagged_with=list(r[12]),
+        reviews = await sql_page(
+            session, query, "reviews", _LIST, ReviewItem, status=query.status, uid=query.user_id
         )
-        for r in rows
-    ]
-    return ok(request, page(items, query.limit, "reviews", lambda r: (r.id,)))
+    return ok(request, reviews)
 
 
 async def decide(

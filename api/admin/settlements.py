@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, sql_page
 from api.spec import api_route
 from core import audit
 from core.errors import Conflict, NotFound
@@ -212,19 +212,16 @@ async def confirm(request: Request) -> Response:
 async def list_settlements(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, PageQuery)
-    after = decode_cursor(query.cursor, "settlements", tuple[int])
     async with request.app.state.sessions() as session:
-        rows = (
-            await session.execute(
-                text(
-                    f"SELECT {_COLUMNS} FROM settlements"
-                    " WHERE CAST(:after AS bigint) IS NULL OR id < :after ORDER BY id DESC LIMIT :n"
-                ),
-                {"after": after[0] if after else None, "n": query.limit + 1},
-            )
-        ).all()
-    items = [SettlementView(**row._mapping) for row in rows]
-    return ok(request, page(items, query.limit, "settlements", lambda s: (s.id,)))
+        settlements = await sql_page(
+            session,
+            query,
+            "settlements",
+            f"SELECT {_COLUMNS} FROM settlements"
+            " WHERE CAST(:after AS bigint) IS NULL OR id < :after ORDER BY id DESC LIMIT :n",
+            SettlementView,
+        )
+    return ok(request, settlements)
 
 
 async def get_settlement(request: Request) -> Response:

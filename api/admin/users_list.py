@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Annotated
 
 from msgspec import Meta, Struct
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate
 from api.campaigns import NO_NUL
-from api.pages import Page, PageQuery, decode_cursor, page
+from api.pages import Page, PageQuery, sql_page
 from api.spec import api_route
 from core.web import decode_query, ok
 
@@ -53,30 +52,24 @@ async def list_users(request: Request) -> Response:
     anything else matches emails containing it, case-insensitively."""
     await authenticate(request, ADMIN)
     query = decode_query(request, UsersQuery)
-    after = decode_cursor(query.cursor, "users", tuple[int])
     q = query.q.strip() if query.q else None
     user_id = int(q) if q and q.isdigit() and int(q) <= BIGINT_MAX else None
     async with request.app.state.sessions() as session:
-        rows = (
-            await session.execute(
-                text(
-                    "SELECT id, email, roles, balance, blocked_at IS NOT NULL AS blocked, blocked_at,"
-                    " block_reason, created_at FROM users"
-                    " WHERE (CAST(:after AS bigint) IS NULL OR id > :after)"
-                    " AND (CAST(:like AS text) IS NULL OR email ILIKE :like"
-                    "      OR id = CAST(:uid AS bigint))"
-                    " ORDER BY id LIMIT :n"
-                ),
-                {
-                    "after": after[0] if after else None,
-                    "like": _like(q) if q else None,
-                    "uid": user_id,
-                    "n": query.limit + 1,
-                },
-            )
-        ).all()
-    items = [UserItem(**row._mapping) for row in rows]
-    return ok(request, page(items, query.limit, "users", lambda u: (u.id,)))
+        users = await sql_page(
+            session,
+            query,
+            "users",
+            "SELECT id, email, roles, balance, blocked_at IS NOT NULL AS blocked, blocked_at,"
+            " block_reason, created_at FROM users"
+            " WHERE (CAST(:after AS bigint) IS NULL OR id > :after)"
+            " AND (CAST(:like AS text) IS NULL OR email ILIKE :like"
+            "      OR id = CAST(:uid AS bigint))"
+            " ORDER BY id LIMIT :n",
+            UserItem,
+            like=_like(q) if q else None,
+            uid=user_id,
+        )
+    return ok(request, users)
 
 
 TAGS = ("admin",)
