@@ -130,7 +130,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(scope: Scope, send: Send, refusal: _Refusal) -> None:
-    from core.web import error_body  # core.web imports this module
+    from core.web.envelope import error_body  # core.web.decoding imports this module
 
     body = error_body(refusal.code, refusal.message, None, scope.get("request_id"))
     headers: list[tuple[bytes, bytes]] = [

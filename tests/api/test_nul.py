@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.web import _nul_path
+from core.web.decoding import _nul_path
 
 
 @pytest.mark.parametrize(
