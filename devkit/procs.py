@@ -1,8 +1,6 @@
-"""App processes for tests, load tests and scripts: the project's processes as deployed
-(core/launch.py), any other uvicorn app on a free port, and any other command.
-
-Output goes to files (a pipe nobody reads would fill up and block the child); `stderr_text()`
-reads it back for assertions and failure messages.
+"""Processes for tests, load tests and scripts: `Proc` (any command, with its output in
+files), and `AppProcess` (the project's processes as deployed through core/launch.py, or any
+other uvicorn app, on a free port).
 """
 
 from __future__ import annotations
@@ -13,8 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 from core import launch
 from devkit.servers import die_with_parent, free_port
@@ -97,7 +96,13 @@ PROCESSES: dict[str, launch.Process] = {"realtime.app:app": "realtime", "api.app
 
 
 class Proc:
-    """A child process whose stdout and stderr go to files in `log_dir`."""
+    """A child process with its output in files under `log_dir` (a pipe nobody reads would
+    fill up and block it), the one process wrapper of tests, load tests and scripts.
+
+    `one_log`: stdout and stderr both go to `<name>.log`, after a start marker (a restarted
+    process appends to the same file); else to `<name>.out` and `<name>.err`. `port`: the
+    port it serves GET /health on (`wait_healthy`). `cpus`: pinned to these CPUs (the
+    benchmark). `parent_death`: the signal it gets when this process dies."""
 
     def __init__(
         self,
@@ -107,22 +112,37 @@ class Proc:
         name: str,
         *,
         cwd: Path = ROOT,
+        port: int | None = None,
+        one_log: bool = False,
+        cpus: Iterable[int] | None = None,
+        parent_death: int = signal.SIGKILL,
     ) -> None:
         self.argv = list(argv)
         self.name = name
+        self.port = port
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.stdout_path = log_dir / f"{name}.out"
-        self.stderr_path = log_dir / f"{name}.err"
+        if one_log:
+            self.stdout_path = self.stderr_path = self.log_path = log_dir / f"{name}.log"
+        else:
+            self.stdout_path = log_dir / f"{name}.out"
+            self.stderr_path = self.log_path = log_dir / f"{name}.err"
+        self.one_log = one_log
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            if one_log:
+                self.log_start = out.tell()
+                out.write(f"===== start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
+                out.flush()
+            else:
+                self.log_start = err.tell()
             self.proc: subprocess.Popen[bytes] = subprocess.Popen(
                 self.argv,
                 env=dict(env),
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
-                stderr=err,
-                start_new_session=True,  # a Ctrl-C to pytest does not hit it mid-teardown
-                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 (only calls prctl)
+                stderr=subprocess.STDOUT if one_log else err,
+                start_new_session=True,  # a Ctrl-C to the parent does not hit it mid-teardown
+                preexec_fn=_preexec(parent_death, cpus),  # noqa: PLW1509 (prctl, affinity)
             )
 
     @property
@@ -144,12 +164,23 @@ class Proc:
         return self.stdout_path.read_text(errors="replace")
 
     def output_tail(self, lines: int = 60) -> str:
-        text = [
-            *self.stderr_text().splitlines(),
-            "--- stdout ---",
-            *self.stdout_text().splitlines(),
-        ]
+        """The last lines of this start's output (stderr first, then stdout)."""
+        try:
+            if self.one_log:
+                with open(self.log_path, "rb") as f:
+                    f.seek(self.log_start)
+                    text = f.read().decode(errors="replace").splitlines()[1:]  # after the marker
+            else:
+                text = [
+                    *self.stderr_text().splitlines(),
+                    "--- stdout ---",
+                    *self.stdout_text().splitlines(),
+                ]
+        except OSError:
+            return ""
         return "\n".join(text[-lines:])
+
+    tail = output_tail
 
     def signal(self, sig: int) -> None:
         if self.proc.poll() is None:
@@ -168,14 +199,54 @@ class Proc:
                 self.proc.kill()
         return self.proc.wait()
 
+    stop = terminate
+
     def kill(self) -> int:
         """SIGKILL: a crash."""
         if self.proc.poll() is None:
             self.proc.kill()
         return self.proc.wait()
 
+    def healthy(self, timeout: float, host: str = "127.0.0.1") -> bool:
+        """Wait until GET /health on `port` answers 200; False when it exits or the time is
+        up (it is left running)."""
+        assert self.port is not None, f"{self.name} serves no port"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if http_status(self.port, "/health", host=host) == 200:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_healthy(self, timeout: float = 20.0, host: str = "127.0.0.1") -> Self:
+        """`healthy`, or kill it and raise with its output."""
+        if self.healthy(timeout, host):
+            return self
+        if self.proc.poll() is not None:
+            why = f"exited with {self.proc.returncode} before /health answered"
+        else:
+            self.kill()
+            why = f"did not answer GET /health with 200 in {timeout}s"
+        raise RuntimeError(f"{self.name} {why}:\n{self.output_tail()}")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} pid={self.pid} rc={self.returncode}>"
+
+
+def _preexec(parent_death: int, cpus: Iterable[int] | None) -> Callable[[], None] | None:
+    deathsig = die_with_parent(parent_death)
+    cpu_set = set(cpus) if cpus is not None else None
+    if not cpu_set:
+        return deathsig
+
+    def run() -> None:
+        if deathsig is not None:
+            deathsig()
+        os.sched_setaffinity(0, cpu_set)
+
+    return run
 
 
 class AppProcess(Proc):
@@ -202,7 +273,7 @@ class AppProcess(Proc):
         else:
             argv = [sys.executable, "-m", "uvicorn", app, *where, "--no-access-log", *extra_args]
         name = f"{app.replace(':', '.')}-{self.port}"
-        super().__init__(argv, env, log_dir, name)
+        super().__init__(argv, env, log_dir, name, port=self.port)
 
     @property
     def url(self) -> str:
@@ -211,25 +282,6 @@ class AppProcess(Proc):
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
-
-    def wait_healthy(self, timeout: float = 20.0) -> AppProcess:
-        """Wait until GET /health answers 200; else kill it and raise with its output."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.app} exited with {self.proc.returncode} before /health answered:\n"
-                    + self.output_tail()
-                )
-            if http_status(self.port) == 200:
-                return self
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(
-                    f"{self.app} did not answer GET /health with 200 in {timeout}s:\n"
-                    + self.output_tail()
-                )
-            time.sleep(0.05)
 
 
 def resolve_argv(argv: Sequence[str]) -> list[str]:

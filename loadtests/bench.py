@@ -46,12 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from core.launch import HUB_WS
+from devkit.procs import Proc
 from loadtests import redisbench
 from loadtests.loadgen import LoadGen, heartbeat_frame, split
 from loadtests.stack import (
     BENCH_ARGS,
     ROOT,
-    App,
     Stack,
     core_busy,
     cpu_seconds,
@@ -264,7 +264,7 @@ class Bench:
         ws: str = "websockets-sansio",
         deflate: bool = False,
         env: dict[str, Any] | None = None,
-    ) -> App:
+    ) -> Proc:
         target = {
             "hub": "realtime.app:app",
             "echo": "loadtests.echo_app:app",
@@ -290,10 +290,10 @@ class Bench:
         time.sleep(0.5)  # let start-up work (gc.freeze, first control poll) finish
         return app
 
-    def stop_server(self, app: App) -> None:
+    def stop_server(self, app: Proc) -> None:
         self.stack.stop_app(app)
 
-    def diag(self, app: App, *, reset: bool = False) -> dict[str, Any] | None:
+    def diag(self, app: Proc, *, reset: bool = False) -> dict[str, Any] | None:
         """GC pauses and loop lag since the last reset (hub run with --diag only)."""
         if not (self.args.diag and app.name.startswith("hub")):
             return None
@@ -308,7 +308,7 @@ class Bench:
 
     def connect(
         self,
-        app: App,
+        app: Proc,
         kind: str,
         n: int,
         *,
@@ -389,7 +389,7 @@ class Bench:
         return dict(closes)
 
     def timed(
-        self, cmd: dict[str, Any], server: App, warmup: float, duration: float
+        self, cmd: dict[str, Any], server: Proc, warmup: float, duration: float
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Run a timed phase on all workers; measure the server over the same window."""
         t0 = time.perf_counter() + 0.3
@@ -397,7 +397,7 @@ class Bench:
         return self.timed_cmds(cmds, server, t0 + warmup, t0 + warmup + duration)
 
     def timed_cmds(
-        self, cmds: Sequence[dict[str, Any] | None], server: App, ws: float, we: float
+        self, cmds: Sequence[dict[str, Any] | None], server: Proc, ws: float, we: float
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         lg = self.gen()
         lg.send(cmds)
@@ -420,7 +420,7 @@ class Bench:
         return lg.collect(cmds, timeout=60), use
 
     def flood(
-        self, server: App, conns: int, *, reps: int | None = None, duration: float | None = None
+        self, server: Proc, conns: int, *, reps: int | None = None, duration: float | None = None
     ) -> dict[str, Any]:
         runs = []
         duration = duration or self.flood_s
@@ -460,7 +460,7 @@ class Bench:
 
     def rate(
         self,
-        server: App,
+        server: Proc,
         total_rate: float,
         duration: float,
         *,
@@ -694,7 +694,7 @@ class Bench:
     # Profile.
 
     def profile(
-        self, app: App, name: str, run: Callable[[float], dict[str, Any]]
+        self, app: Proc, name: str, run: Callable[[float], dict[str, Any]]
     ) -> dict[str, Any]:
         """py-spy samples `app` while `run(seconds)` loads it once more (an extra window, not
         one of the measured ones: sampling costs the target a little)."""

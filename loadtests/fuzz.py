@@ -33,8 +33,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from devkit.procs import http_status
-from loadtests.stack import App, Stack, loadavg, rss_kib
+from devkit.procs import Proc, http_status
+from loadtests.stack import Stack, loadavg, rss_kib
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Lifted for the lock-step hub: one connection at a time cannot reach 10,000 frames/s, and
@@ -91,7 +91,7 @@ def generate(
 class Watch:
     """RSS samples and log faults of one hub."""
 
-    def __init__(self, name: str, app: App) -> None:
+    def __init__(self, name: str, app: Proc) -> None:
         self.name = name
         self.app = app
         self.samples: list[tuple[float, int]] = []
@@ -230,7 +230,7 @@ class Run:
         return out
 
     async def fuzz(
-        self, lock_app: App, flood_app: App, content_ids: tuple[int, ...], settings: Any
+        self, lock_app: Proc, flood_app: Proc, content_ids: tuple[int, ...], settings: Any
     ) -> tuple[Any, ...]:
         from devkit.wsfuzz import Tally, Target, play, token_maker
 

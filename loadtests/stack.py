@@ -12,21 +12,18 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
 from core import launch
-from devkit.procs import PROCESSES, child_env, http_status
+from devkit.procs import PROCESSES, Proc, child_env
 from devkit.servers import (
     PostgresServer,
     RedisClusterServers,
     RedisServer,
-    die_with_parent,
     free_port,
 )
 
@@ -48,19 +45,6 @@ BENCH_ARGS = [
     "--http",
     "httptools",
 ]
-
-
-def _preexec(cpus: Iterable[int] | None):  # type: ignore[no-untyped-def]
-    deathsig = die_with_parent(signal.SIGTERM)
-    cpu_set = set(cpus) if cpus is not None else None
-
-    def run() -> None:
-        if deathsig is not None:
-            deathsig()
-        if cpu_set:
-            os.sched_setaffinity(0, cpu_set)
-
-    return run
 
 
 def pin_tree(pid: int, cpus: Iterable[int]) -> None:
@@ -114,68 +98,20 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-class App:
-    """One uvicorn process (or any command) with its output in a log file."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        env: Mapping[str, str],
-        log_dir: Path,
-        *,
-        port: int | None = None,
-        cpus: Iterable[int] | None = None,
-    ) -> None:
-        self.name = name
-        self.port = port
-        self.argv = list(argv)
-        self.log_path = log_dir / f"{name}.log"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_preexec(cpus),  # noqa: PLW1509 (prctl + affinity only)
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def wait_healthy(self, timeout: float = 30.0) -> App:
-        assert self.port is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
-                )
-            if http_status(self.port, "/health") == 200:
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name}: no GET /health 200 in {timeout}s:\n{self.tail()}")
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc.wait()
+def app_process(
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    cpus: Iterable[int] | None = None,
+) -> Proc:
+    """One app process of a load run: its output in `<name>.log`, pinned to `cpus`, and
+    SIGTERM (a clean stop) when the run dies."""
+    return Proc(
+        argv, env, log_dir, name, port=port, cpus=cpus, one_log=True, parent_death=signal.SIGTERM
+    )
 
 
 def uvicorn_argv(
@@ -218,7 +154,7 @@ class Stack:
         self.cluster_masters = cluster_masters
         self.cluster: RedisClusterServers | None = None
         self.pg: PostgresServer | None = None
-        self.apps: list[App] = []
+        self.apps: list[Proc] = []
         self.content_ids: list[int] = []
 
     # Servers.
@@ -304,11 +240,11 @@ class Stack:
         port: int | None,
         cpus: Iterable[int] | None,
         healthy: bool = True,
-    ) -> App:
-        app = App(name, argv, env, self.log_dir, port=port, cpus=cpus)
+    ) -> Proc:
+        app = app_process(name, argv, env, self.log_dir, port=port, cpus=cpus)
         self.apps.append(app)
         if healthy:
-            app.wait_healthy()
+            app.wait_healthy(30)
         return app
 
     def start_uvicorn(
@@ -320,13 +256,13 @@ class Stack:
         cpus: Iterable[int] | None,
         ws: str = "websockets-sansio",
         deflate: bool = False,
-    ) -> App:
+    ) -> Proc:
         port = free_port()
         return self.start_app(
             name, uvicorn_argv(target, port, ws=ws, deflate=deflate), env, port=port, cpus=cpus
         )
 
-    def stop_app(self, app: App) -> None:
+    def stop_app(self, app: Proc) -> None:
         app.stop()
         if app in self.apps:
             self.apps.remove(app)

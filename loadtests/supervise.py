@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit.procs import Proc
 from devkit.servers import PostgresServer, RedisServer
-from loadtests.stack import App
+from loadtests.stack import app_process
 
 POLL_S = 0.1
 RESTART_DELAY_S = (0.5, 5.0)  # first delay, cap
@@ -91,11 +92,11 @@ class AppUnit(Unit):
     ) -> None:
         super().__init__(name)
         self.argv, self.env, self.log_dir, self.port = list(argv), dict(env), log_dir, port
-        self.app: App | None = None
+        self.app: Proc | None = None
 
     def start(self) -> None:
         self.started_at = time.time()
-        self.app = App(self.name, self.argv, self.env, self.log_dir, port=self.port)
+        self.app = app_process(self.name, self.argv, self.env, self.log_dir, port=self.port)
         if self.port is not None:
             self.app.wait_healthy(30)
 

@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from core import launch
+from devkit.procs import Proc
 from devkit.servers import (
     PostgresServer,
     RedisServer,
     ServerError,
-    die_with_parent,
     free_port,
     port_is_free,
 )
@@ -139,63 +138,27 @@ class RunLock:
 # --- app processes ------------------------------------------------------------------------------
 
 
-class App:
-    """One app process with its output in .run/logs/<name>.log."""
+class App(Proc):
+    """One app process of the dev run, its output in .run/logs/<name>.log."""
 
     def __init__(
         self, name: str, label: str, argv: list[str], env: dict[str, str], port: int | None = None
     ) -> None:
-        self.name = name
+        # SIGTERM when the dev run dies: Ctrl-C reaches us only, and we stop the apps in order.
+        super().__init__(
+            argv, env, LOGS, name, port=port, one_log=True, parent_death=signal.SIGTERM
+        )
         self.label = label
-        self.port = port
-        self.log_path = LOGS / f"{name}.log"
-        with open(self.log_path, "ab") as out:
-            self.log_start = out.tell()
-            out.write(f"\n===== start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us only; we stop the apps in order
-                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 (only calls prctl)
-            )
         self.reported_exit = False
 
     def tail(self, lines: int = 15) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(self.log_start)
-                text = f.read().decode(errors="replace").splitlines()[1:]  # after our marker
-        except OSError:
-            return ""
-        return "\n".join("    " + line for line in text[-lines:])
+        return "\n".join("    " + line for line in self.output_tail(lines).splitlines())
 
-    def wait_healthy(self, host: str, timeout: float) -> bool:
-        from devkit.procs import http_status
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            assert self.port is not None
-            if http_status(self.port, "/health", host=host) == 200:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self, timeout: float) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log(f"{self.label} did not stop in {timeout:.0f}s; killing it")
-                self.proc.kill()
-        self.proc.wait()
+    def stop(self, timeout: float = 20.0) -> int:
+        code = self.terminate(timeout)
+        if code == -signal.SIGKILL:
+            log(f"{self.label} did not stop in {timeout:.0f}s; killed it")
+        return code
 
 
 def app_env(secret: str, redis: RedisServer, pg: PostgresServer) -> dict[str, str]:
@@ -298,7 +261,7 @@ class DevRun:
         for app in self.apps:
             if app.port is None:
                 continue
-            if app.wait_healthy(probe_host, timeout=30):
+            if app.healthy(30, probe_host):
                 log(f"{app.label} up on port {app.port}")
             else:
                 code = app.proc.poll()
