@@ -1,7 +1,7 @@
 """WebSocket fuzzing against a real hub process (docs/fuzzing.md): hypothesis draws scripts of
 frames (random bytes as text and binary, deep JSON, huge numbers, unicode, wrong types, unknown
 types, missing fields, messages out of order, oversized frames, floods) and every reply is
-checked against the contract (devkit/wsfuzz.py). A CI-sized run: a few thousand frames.
+checked against the contract (devkit/wsfuzz/). A CI-sized run: a few thousand frames.
 loadtests/fuzz.py runs the same strategies for 100k+ frames and watches the hub's memory.
 
 The hub runs with the container's uvicorn flags (the direct lane of realtime/wsdirect.py,
