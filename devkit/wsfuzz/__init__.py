@@ -38,7 +38,7 @@ from devkit.wsfuzz.player import (
     token_maker,
 )
 from devkit.wsfuzz.pushes import PUSHES, Ledger, push_problem
-from devkit.wsfuzz.strategies import flood_scripts, frames, message_trees, scripts
+from devkit.wsfuzz.strategies import flood_scripts, frames, message_trees, scripts, watch_scripts
 from devkit.wsfuzz.trees import Deep, Lit, Style, TokenSlot, render
 
 __all__ = [
@@ -77,4 +77,5 @@ __all__ = [
     "scripts",
     "step",
     "token_maker",
+    "watch_scripts",
 ]

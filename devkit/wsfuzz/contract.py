@@ -129,6 +129,7 @@ class Frame:
     binary: bool = False
     pad: int = 0  # bytes of padding in an unknown field (`"~":"xx..."`) to reach a size
     pad_char: str = "x"
+    pause: float = 0.0  # seconds the player waits before sending it (watching goes on)
 
     def payload(self, token: Callable[[str], str] | None = None) -> str | bytes:
         if self.raw is not None:

@@ -197,6 +197,8 @@ async def _lockstep(
     states = [State(last_beat=time.monotonic())]
     transcript: list[tuple[str, str, int]] = []
     for i, frame in enumerate(script.frames):
+        if frame.pause:
+            await asyncio.sleep(frame.pause)
         payload, text = _send_args(frame, target, user_id)
         allowed, after = step(states, classify(frame, payload), target.watchable, time.monotonic())
         tally.frames += 1

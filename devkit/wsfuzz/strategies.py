@@ -387,3 +387,26 @@ def flood_scripts(draw: st.DrawFn, content_ids: tuple[int, ...], limit: int) -> 
     if draw(st.integers(0, 4)) == 0:
         body.append(draw(frames(content_ids, "fatal")))
     return Script(tuple(body), flood=True)
+
+
+@st.composite
+def watch_scripts(
+    draw: st.DrawFn, content_ids: tuple[int, ...], heartbeat_s: float, beats: int = 16
+) -> Script:
+    """A player that watches long enough to cross reward boundaries: a good `start`, then
+    `beats` well-formed heartbeats (playing or not) each after a pause of 0 to 2 heartbeat
+    intervals (so that the credit cap is reached and passed), mixed with any other frames,
+    and maybe a `stop`. Lock-step; the pauses make it last about `beats` intervals."""
+    cid = content_ids[0]
+    start = {"type": "start", "content_id": cid, "tab_id": "w", "device_id": "w"}
+    body = [Frame("watch:start", start)]
+    pauses = st.sampled_from([0.0, 0.5, 1.0, 1.0, 1.0, 1.5, 2.0])
+    for n in range(beats):
+        playing = draw(st.integers(0, 5)) > 0
+        beat = {"type": "heartbeat", "playing": playing, "visible": True, "id": f"b{n}"}
+        body.append(Frame("watch:heartbeat", beat, pause=draw(pauses) * heartbeat_s))
+        if draw(st.integers(0, 3)) == 0:
+            body.append(draw(frames(content_ids, "session")))
+    if draw(st.booleans()):
+        body.append(Frame("watch:stop", {"type": "stop", "id": "end"}))
+    return Script(tuple(body))
