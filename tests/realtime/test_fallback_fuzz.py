@@ -74,8 +74,9 @@ class Call:
 _CTYPES = st.sampled_from(
     ["application/json", "application/json", "text/plain", "", None, "application/xml"]
 )
+_PLAYING = st.sampled_from([True, True, True, False])
 _TABS, _DEVICES = st.sampled_from(["t", "u"]), st.sampled_from(["d", "e"])
-_PAUSE = st.sampled_from([0.0, 0.0, 0.05, 0.1, 0.1, 0.15, 0.2])
+_PAUSE = st.sampled_from([0.0, 0.0, 0.0, 0.05, 0.1, 0.15, 0.2])
 # Values a field of each type must refuse (raw JSON text).
 _WRONG = {
     "content_id": [
@@ -115,11 +116,11 @@ def _good(draw: st.DrawFn, path: str, cid: int) -> dict[str, Any]:
     content_id = draw(st.sampled_from([cid, cid, cid, cid, MISSING_CID, 2**63 - 1]))
     f: dict[str, Any] = {"content_id": content_id, "tab_id": draw(_TABS)}
     if path == TIMER:
-        f |= {"device_id": draw(_DEVICES), "playing": draw(st.booleans()), "visible": True}
+        f |= {"device_id": draw(_DEVICES), "playing": draw(_PLAYING), "visible": True}
         if draw(st.booleans()):
             f["takeover"] = draw(st.booleans())
     elif draw(st.booleans()):
-        f |= {"device_id": draw(_DEVICES), "playing": draw(st.booleans()), "visible": True}
+        f |= {"device_id": draw(_DEVICES), "playing": draw(_PLAYING), "visible": True}
     return f
 
 
