@@ -1,5 +1,5 @@
 """WebSocket fuzzing at volume: 100k+ frames drawn from the hypothesis strategies of
-devkit/wsfuzz.py, played against two hub processes run as in the container, with
+devkit/wsfuzz/, played against two hub processes run as in the container, with
 each hub's RSS sampled. docs/fuzzing.md describes what is covered and the measured figures.
 
     .venv/bin/python -m loadtests.fuzz                          # 100,000 frames

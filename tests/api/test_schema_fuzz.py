@@ -1,6 +1,8 @@
 """Property-based run of schemathesis against /openapi.json of a real api process (real
-PostgreSQL and Redis): for every documented operation, generated requests never get a 5xx,
-and every answer matches the document (status, content type, headers, body schema).
+PostgreSQL and Redis), once per role (a viewer, an advertiser and an admin token): on the
+operations the role may call, generated requests never get a 5xx and every answer matches
+the document (status, content type, headers, body schema); on the others the role is
+refused 403 and a caller without a token 401, in the error envelope.
 
 Kept small for CI: FUZZ_EXAMPLES (default 20) examples per operation, derandomized under
 CI=true so a run there is repeatable; locally each run explores new examples. Operations that would
@@ -11,6 +13,7 @@ IP blocks (a random CIDR may cover 127.0.0.1).
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 import schemathesis
@@ -60,30 +63,77 @@ def _node_id(request):
         request.node._nodeid = request.node.nodeid
 
 
-@pytest.fixture
-def all_roles(token):
-    """Headers of a user with every role (user 1), so that generated requests pass auth."""
-    return {"Authorization": f"Bearer {token(1, ('viewer', 'advertiser', 'admin'))}"}
+# One token per role (users 1-3). Each role fuzzes the operations it may call (`x-auth` of
+# the document: none, optional, user, or its own role); on every other operation it must be
+# refused 403 `forbidden`, and without a token 401 `unauthorized`, with the error envelope.
+ROLES = {"viewer": (1, ("viewer",)), "advertiser": (2, ("advertiser",)), "admin": (3, ("admin",))}
+OPEN_TO_ALL = ("none", "optional", "user")
+# The refusal does not depend on the request: a few examples per (role, operation) suffice.
+REFUSED_EXAMPLES = 3
+_refused: Counter[tuple[str, str]] = Counter()
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
-@pytest.mark.timeout(900)
-@schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=os.environ.get("CI") == "true",
-)  # CI: the same examples every run
-def test_api_conforms_to_its_document(case, all_roles):
-    """No 5xx; status, content type, headers and body as documented."""
-    case.call_and_validate(
-        headers=all_roles,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_headers_conformance,
-            response_schema_conformance,
-        ],
-        timeout=10,
+def _refusal(response, status: int, code: str) -> None:
+    assert response.status_code == status, (
+        response.status_code,
+        response.text[:200],
+        sorted(response.request.headers),
+        response.request.url,
     )
+    body = response.json()
+    assert body["success"] is False and body["data"] is None, body
+    assert body["error"]["code"] == code, body
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    rid = headers["x-request-id"]
+    assert body["error"]["traceId"] == (rid[0] if isinstance(rid, list) else rid), body
+
+
+def _fuzz_as(role: str):  # type: ignore[no-untyped-def]
+    @pytest.mark.timeout(900)
+    @schema.parametrize()
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=os.environ.get("CI") == "true",
+    )  # CI: the same examples every run
+    def test(case, token):  # type: ignore[no-untyped-def]
+        """A role's own operations: no 5xx; status, content type, headers and body as
+        documented. Another role's operations: 403 `forbidden` with the role's token and 401
+        `unauthorized` without one, in the error envelope."""
+        uid, roles = ROLES[role]
+        headers = {"Authorization": f"Bearer {token(uid, roles)}"}
+        auth = case.operation.definition.raw["x-auth"]
+        if auth in OPEN_TO_ALL or auth == role:
+            case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
+            return
+        key = (role, case.operation.label)
+        negative = case.meta is not None and case.meta.generation.mode.is_negative
+        if negative or case.method.upper() != case.operation.method.upper():
+            # A path that no route matches or a wrong method is answered 404/405 before any
+            # auth: the refusal is checked on the requests the document describes.
+            return
+        if _refused[key] >= REFUSED_EXAMPLES:
+            return
+        _refused[key] += 1
+        # Whatever Authorization the generator drew, the role's token (then none) is sent.
+        case.headers = {
+            k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
+        }
+        _refusal(case.call(timeout=10), 401, "unauthorized")
+        case.headers = {**case.headers, **headers}
+        _refusal(case.call(timeout=10), 403, "forbidden")
+
+    return test
+
+
+test_as_a_viewer = _fuzz_as("viewer")
+test_as_an_advertiser = _fuzz_as("advertiser")
+test_as_an_admin = _fuzz_as("admin")

@@ -1,7 +1,7 @@
 """WebSocket fuzzing against a real hub process (docs/fuzzing.md): hypothesis draws scripts of
 frames (random bytes as text and binary, deep JSON, huge numbers, unicode, wrong types, unknown
 types, missing fields, messages out of order, oversized frames, floods) and every reply is
-checked against the contract (devkit/wsfuzz.py). A CI-sized run: a few thousand frames.
+checked against the contract (devkit/wsfuzz/). A CI-sized run: a few thousand frames.
 loadtests/fuzz.py runs the same strategies for 100k+ frames and watches the hub's memory.
 
 The hub runs with the container's uvicorn flags (the direct lane of realtime/wsdirect.py,
@@ -34,7 +34,9 @@ from devkit.wsfuzz import (
     play,
     scripts,
     token_maker,
+    watch_scripts,
 )
+from tests.support.conservation import Watch, conserved
 
 # Lock-step fuzzing sends faster than 20 frames/s on one connection and opens hundreds of
 # connections from 127.0.0.1: lift the rate (to its 10,000/s maximum, which one lock-step
@@ -62,9 +64,10 @@ _users = itertools.count(10_000)
 class Fuzzed:
     """A hub under fuzz: plays scripts, keeps the totals, checks the process after each one."""
 
-    def __init__(self, proc: AppProcess, target: Target) -> None:
+    def __init__(self, proc: AppProcess, target: Target, heartbeat_ms: int) -> None:
         self.proc = proc
         self.target = target
+        self.heartbeat_ms = heartbeat_ms
         self.tally = Tally()
         self.log_seen = 0
 
@@ -82,27 +85,79 @@ class Fuzzed:
         bad = [line for line in new.splitlines() if log_line_is_a_fault(line)]
         assert not bad, "\n".join(bad[:5])
 
+    async def check_conserved(self, engine: Any) -> dict[str, tuple[int, int]]:
+        """Every connection was one user's watch: the conservation oracle over all of them
+        (credited time, sessions' rows, each `reward` in the ledger once with its amount)."""
+        assert self.tally.ledgers, "no connection was recorded"
+        watches = [
+            Watch(led.user_id, [led.stream], led.began, led.ended) for led in self.tally.ledgers
+        ]
+        return await conserved(engine, watches, heartbeat_ms=self.heartbeat_ms)
+
 
 # The hub as deployed (core/launch.py), and the same over uvicorn's plain ASGI events.
 LANES: dict[str, list[str]] = {"direct": [], "asgi": ["--ws", "websockets-sansio"]}
 
 
+# The hubs and their worker (the drain to the ledger) share the partition count.
+PARTITIONS = {"REDIS_PARTITIONS": "8"}
+# Watching for rewards: the shortest reward interval and heartbeat the knobs allow, and a
+# daily cap of one reward, so that a player who watches two intervals also gets the notice.
+WATCHING = {
+    **GATES_OFF,
+    "REWARD_INTERVAL_MS": "1000",
+    "HEARTBEAT_INTERVAL_MS": "100",
+    "DAILY_REWARD_CAP": "1",
+}
+
+
 def _fuzzed(
-    spawn: Callable[..., AppProcess], settings: Any, cid: int, env: dict[str, str], lane: str
+    spawn: Callable[..., AppProcess],
+    settings: Any,
+    cid: int,
+    env: dict[str, str],
+    lane: str,
+    keep: bool = False,
 ) -> Fuzzed:
-    proc = spawn("realtime.app:app", env, extra_args=LANES[lane])
+    proc = spawn("realtime.app:app", {**PARTITIONS, **env}, extra_args=LANES[lane])
     limit = int(env.get("WS_MAX_MESSAGES_PER_SECOND", "20"))
-    return Fuzzed(proc, Target(proc.ws_url, token_maker(settings), frozenset({cid}), limit))
+    heartbeat_ms = int(env.get("HEARTBEAT_INTERVAL_MS", settings.runtime.heartbeat_interval_ms))
+    target = Target(proc.ws_url, token_maker(settings), frozenset({cid}), limit, keep_ledgers=keep)
+    return Fuzzed(proc, target, heartbeat_ms)
 
 
 @pytest.fixture(params=list(LANES))
 async def fuzz_hub(
-    spawn: Callable[..., AppProcess], content: Any, settings: Any, request: Any
+    spawn: Callable[..., AppProcess],
+    content: Any,
+    settings: Any,
+    request: Any,
+    worker: Callable[..., Any],
+    engine: Any,
 ) -> AsyncIterator[Fuzzed]:
-    """A hub with a published content and the rate and address gates lifted."""
-    hub = _fuzzed(spawn, settings, await content(), GATES_OFF, request.param)
+    """A hub with a published content and the rate and address gates lifted, and a worker;
+    at the end, every connection's watch is conserved."""
+    worker(**PARTITIONS)
+    hub = _fuzzed(spawn, settings, await content(), GATES_OFF, request.param, keep=True)
     yield hub
     print(_summary(hub.tally))  # shown with -s, or when the test fails
+    await hub.check_conserved(engine)
+
+
+@pytest.fixture(params=list(LANES))
+async def watch_hub(
+    spawn: Callable[..., AppProcess],
+    content: Any,
+    settings: Any,
+    request: Any,
+    worker: Callable[..., Any],
+    engine: Any,
+) -> AsyncIterator[Fuzzed]:
+    """A hub that grants a reward per second watched (one a day per user) and a worker."""
+    worker(**PARTITIONS)
+    hub = _fuzzed(spawn, settings, await content(), WATCHING, request.param, keep=True)
+    yield hub
+    print(_summary(hub.tally))
 
 
 @pytest.fixture(params=list(LANES))
@@ -119,6 +174,51 @@ async def flood_hub(
     )
     yield hub
     print(_summary(hub.tally))
+
+
+@settings(FUZZ, max_examples=5)
+@given(data=st.data())
+async def test_watching_is_credited_and_paid_as_shown(
+    watch_hub: Fuzzed, engine: Any, data: st.DataObject
+) -> None:
+    """Players that watch for a few seconds between other frames: every reply as documented,
+    every tick within the credit cap and in sum within the time since connect plus one cap,
+    every `reward`, `viewers` and `notice` push of its documented shape (checked as they
+    come); and the rewards shown are the ledger's, each once with its amount (the
+    conservation oracle, over this example's player)."""
+    target = watch_hub.target
+    beat_s = watch_hub.heartbeat_ms / 1000
+    script = data.draw(watch_scripts(tuple(target.watchable), beat_s), label="watch")
+    before = len(watch_hub.tally.ledgers)
+    tally = await watch_hub.play(script)
+    assert not tally.failures, f"{tally.failures[0]}"
+    (led,) = watch_hub.tally.ledgers[before:]
+    await conserved(
+        engine,
+        [Watch(led.user_id, [led.stream], led.began, led.ended)],
+        heartbeat_ms=watch_hub.heartbeat_ms,
+    )
+
+
+async def test_watching_two_intervals_gets_a_reward_the_notice_and_viewers(
+    watch_hub: Fuzzed, engine: Any
+) -> None:
+    """The checks above are not vacuous: a player that watches three reward intervals in
+    heartbeats one interval apart is pushed its reward, the daily cap's notice and its
+    content's viewer count, all of their documented shape, and the ledger pays exactly the
+    reward it was shown."""
+    (cid,) = watch_hub.target.watchable
+    beat_s = watch_hub.heartbeat_ms / 1000
+    start = {"type": "start", "content_id": cid, "tab_id": "t", "device_id": "d"}
+    beat = {"type": "heartbeat", "playing": True, "visible": True}
+    frames = [Frame("fixed:start", start)]
+    frames += [Frame("fixed:heartbeat", beat, pause=beat_s) for _ in range(30)]
+    frames.append(Frame("fixed:stop", {"type": "stop"}))
+    tally = await watch_hub.play(Script(tuple(frames)))
+    assert not tally.failures, tally.failures
+    paid = await watch_hub.check_conserved(engine)
+    assert len(paid) == 1 and tally.replies["push:reward"] == 1, (paid, tally.replies)
+    assert tally.replies["push:notice"] == 1 and tally.replies["push:viewers"] > 0, tally.replies
 
 
 def _summary(tally: Tally) -> str:
