@@ -92,15 +92,7 @@ class Connection:
         self._send = send
         self.hub = hub
         self.ip = ip
-        settings = hub.settings
-        self.session = Session(
-            user_id,
-            expires_at,
-            verify=partial(verify_access, settings),
-            max_frame_bytes=settings.ws_max_frame_bytes,
-            max_messages_per_second=settings.ws_max_messages_per_second,
-            count=hub.metrics.frames.inc,
-        )
+        self.session = Session(user_id, expires_at, hub.policy)
         self.closed = False
         self.sending = 0
         self.send_since = 0.0  # when the oldest unfinished send began (monotonic)

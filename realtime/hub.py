@@ -10,6 +10,7 @@ import math
 import random
 import time
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from core import runtime
 from core.blocks import Blocks, load_blocks
 from core.redis_client import LiveRedis
 from core.settings import Settings
+from core.tokens import verify_access
 from live import keys, nudges
 from live.resp import ClusterResp, RespConnection
 from live.store import LiveStore
@@ -32,6 +34,7 @@ from realtime.limits import AddressGate
 from realtime.metrics import HubMetrics
 from realtime.provisioning import Provisioner
 from realtime.service import WatchService
+from realtime.session import Policy
 
 log = logging.getLogger("realtime.hub")
 
@@ -76,6 +79,12 @@ class Hub:
             settings.ws_max_connections_per_ip, settings.ws_connects_per_ip_per_minute
         )
         self.provisioner = Provisioner(engine)
+        self.policy = Policy(  # shared by every connection's session
+            partial(verify_access, settings),
+            settings.ws_max_frame_bytes,
+            settings.ws_max_messages_per_second,
+            metrics.frames.inc,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._control_now = asyncio.Event()

@@ -88,6 +88,22 @@ Action = str | bytes | Close | Tick | Run | Join | Leave | Pause | Resume
 Verify = Callable[[str], Identity]  # a token's identity, or TokenError
 
 
+def _uncounted(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What every session of a process shares (one object, not one per connection): how to
+    verify a token, the frame and rate bounds, and where each frame's fate is counted
+    (ok, binary, too_big, rate_limited, malformed)."""
+
+    verify: Verify
+    max_frame_bytes: int
+    max_messages_per_second: int
+    count: Callable[[str], None] = _uncounted
+
+
 def _error(code: str, message: str, ref: str | None) -> str:
     return protocol.encode(protocol.Error(code=code, message=message, ref=ref))
 
@@ -100,33 +116,20 @@ class Session:
         "backlog",
         "busy",
         "closed",
-        "count",
         "expires_at",
         "malformed",
-        "max_frame_bytes",
+        "policy",
         "rate",
         "ref",
         "user_id",
-        "verify",
     )
 
-    def __init__(
-        self,
-        user_id: int,
-        expires_at: int,
-        *,
-        verify: Verify,
-        max_frame_bytes: int,
-        max_messages_per_second: int,
-        count: Callable[[str], None] = lambda _: None,
-    ) -> None:
+    def __init__(self, user_id: int, expires_at: int, policy: Policy) -> None:
         self.user_id = user_id
         self.expires_at = expires_at
-        self.verify = verify
-        self.max_frame_bytes = max_frame_bytes
-        self.rate = RateLimiter(max_messages_per_second)
+        self.policy = policy
+        self.rate = RateLimiter(policy.max_messages_per_second)
         self.malformed = MalformedCounter()
-        self.count = count  # each frame's fate: ok, binary, too_big, rate_limited, malformed
         self.ref: SessionRef | None = None
         self.busy = False
         self.closed = False
@@ -149,21 +152,23 @@ class Session:
         return out
 
     def _message(self, data: str | bytes, now: float, out: list[Action]) -> None:
+        policy = self.policy
+        count, max_bytes = policy.count, policy.max_frame_bytes
         if not isinstance(data, str):
-            if len(data) > self.max_frame_bytes:
-                self.count("too_big")
+            if len(data) > max_bytes:
+                count("too_big")
                 self._close(out, closes.TOO_BIG, "frame too big")
                 return
-            self.count("binary")
+            count("binary")
             self._malformed(out, "frames must be JSON text", None, now)
             return
         # A character is 1-4 bytes in UTF-8: encode only the frames that might be too big.
-        if len(data) * 4 > self.max_frame_bytes and len(data.encode()) > self.max_frame_bytes:
-            self.count("too_big")
+        if len(data) * 4 > max_bytes and len(data.encode()) > max_bytes:
+            count("too_big")
             self._close(out, closes.TOO_BIG, "frame too big")
             return
         if not self.rate.hit(now):
-            self.count("rate_limited")
+            count("rate_limited")
             if self.rate.should_close:
                 self._close(out, closes.RATE_LIMITED, "rate limited")
             else:
@@ -172,10 +177,10 @@ class Session:
         try:
             msg = protocol.decode_client(data)
         except FrameError as exc:
-            self.count("malformed")
+            count("malformed")
             self._malformed(out, str(exc), exc.ref, now)
             return
-        self.count("ok")
+        count("ok")
         if type(msg) is Heartbeat:
             if self.ref is None:
                 out.append(_error("no_session", NO_SESSION, msg.id))
@@ -207,7 +212,7 @@ class Session:
 
     def _auth(self, msg: Auth) -> str:
         try:
-            identity = self.verify(msg.token)
+            identity = self.policy.verify(msg.token)
         except TokenError as exc:  # TokenExpired included: the old token holds until it ends
             return _error("bad_request", f"token refused: {exc}", msg.id)
         if identity.user_id != self.user_id:

@@ -24,6 +24,7 @@ from realtime.session import (
     Close,
     Join,
     Leave,
+    Policy,
     Run,
     Session,
     Tick,
@@ -45,14 +46,8 @@ def verify(token: str) -> Identity:
 
 def session(**kw: Any) -> tuple[Session, list[str]]:
     counted: list[str] = []
-    s = Session(
-        USER,
-        kw.pop("expires_at", 2_000_000_000),
-        verify=verify,
-        max_frame_bytes=kw.pop("max_frame_bytes", 4096),
-        max_messages_per_second=kw.pop("per_second", 20),
-        count=counted.append,
-    )
+    policy = Policy(verify, 4096, kw.pop("per_second", 20), counted.append)
+    s = Session(USER, kw.pop("expires_at", 2_000_000_000), policy)
     return s, counted
 
 
