@@ -45,6 +45,19 @@ class RuntimeSettings(msgspec.Struct, frozen=True, kw_only=True):
     rewards_paused: Annotated[
         bool, _meta(None, "kill switch: time is still credited, nothing is granted")
     ] = False
+    push_replay_count: Annotated[
+        int,
+        _meta(
+            "PUSH_REPLAY_COUNT",
+            "`reward`/`notice` pushes kept per user for a reconnect to recover; `0`: none",
+            0,
+            1000,
+        ),
+    ] = 50
+    push_replay_ms: Annotated[
+        int,
+        _meta("PUSH_REPLAY_MS", "how long a user's pushes are kept for recovery", 1000, DAY_MS),
+    ] = 300_000
     rate_limit_per_minute: Annotated[
         int,
         _meta("RATE_LIMIT_PER_MINUTE", "api requests per user (else IP) per minute", 1, MAX_COUNT),

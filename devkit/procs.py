@@ -29,6 +29,8 @@ APP_VARS = frozenset(
         "REDIS_URL",
         "REDIS_CLUSTER",
         "ARQ_REDIS_URL",
+        "PUSH_REPLAY_COUNT",
+        "PUSH_REPLAY_MS",
         "JWT_SECRET",
         "JWT_ISSUER",
         "JWT_AUDIENCE",

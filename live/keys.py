@@ -23,14 +23,17 @@ def user_prefix(user_id: int, partitions: int) -> str:
 class UserKeys:
     """The keys one user's scripts touch."""
 
-    __slots__ = ("balance", "day", "deadlines", "outbox", "partition", "session", "watch")
+    __slots__ = ("balance", "day", "deadlines", "outbox", "partition", "pushes", "session", "watch")
 
     def __init__(self, user_id: int, partitions: int) -> None:
         self.partition = partition_of(user_id, partitions)
         t = tag(self.partition)
         prefix = f"{t}:u:{user_id}:"
         self.session = prefix + "sess"  # hash: the live watch session
-        self.watch = prefix + "watch"  # hash: e:<content> credited ms, n:<content> last reward n
+        # hash: e:<content> credited ms, n:<content> last reward n; po, pe: the push log's last
+        # offset and its epoch
+        self.watch = prefix + "watch"
+        self.pushes = prefix + "push"  # list: recent reward/notice pushes (JSON), for recovery
         self.day = prefix + "day"  # hash: d day number, c rewards that day, w cap notice sent
         # hash: pg, v (PostgreSQL balance + version), pend; hold (1: on hold for review),
         # rvok (ms: exempt from new review flags until then)

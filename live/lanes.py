@@ -39,6 +39,8 @@ class TickParams:
     cap: int
     paused: bool
     tz_offset_ms: int
+    push_keep: int = 50  # pushes kept per user for recovery (0: none)
+    push_ttl_ms: int = 300_000
 
     def args(self) -> tuple[object, ...]:
         """tick.lua's arguments after `earning`, in its order."""
@@ -50,10 +52,12 @@ class TickParams:
             self.cap,
             "1" if self.paused else "0",
             self.tz_offset_ms,
+            self.push_keep,
+            self.push_ttl_ms,
         )
 
 
-TAIL_ARGC = 8  # `earning` + the 7 of TickParams.args
+TAIL_ARGC = 10  # `earning` + the 9 of TickParams.args
 
 
 class TickLane(Protocol):

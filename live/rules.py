@@ -11,6 +11,7 @@ replies at every step and identical outboxes at the end.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -296,3 +297,43 @@ class ReferenceStore:
         else:
             self.hold, self.exempt_until = True, 0
         return before
+
+
+# The push log (tick.lua): a reconnecting client names the last push it saw, and gets what
+# came after it (docs/protocol-notes.md, "Push recovery").
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One logged push: a `reward` (reward_id, amount, content_id) or a `notice` (code)."""
+
+    offset: int
+    kind: str  # reward | notice
+    reward_id: str = ""
+    amount: int = 0
+    content_id: int = 0
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """`recovered` False: the log's epoch changed or its window no longer reaches back to
+    the offset the client named (it re-reads its balance); else `missed`, oldest first."""
+
+    recovered: bool
+    missed: tuple[Push, ...] = ()
+
+
+def recover(asked: tuple[str, int], epoch: str, offset: int, log: Sequence[Push]) -> Recovery:
+    """What a client that last saw push `asked` = (epoch, offset) missed, from the user's
+    log (oldest first) whose epoch and last offset are `epoch` and `offset`. A client that
+    saw no log yet names epoch ''; all of the current log is then new to it."""
+    asked_epoch, asked_offset = asked
+    if not asked_epoch:
+        asked_offset = 0
+    elif asked_epoch != epoch or asked_offset > offset:
+        return Recovery(recovered=False)
+    missed = tuple(p for p in log if p.offset > asked_offset)
+    if asked_offset < offset and (not missed or missed[0].offset != asked_offset + 1):
+        return Recovery(recovered=False)  # trimmed or expired past what the client saw
+    return Recovery(recovered=True, missed=missed)

@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from core.redis_client import LiveRedis
 from live import keys, scripts, viewers
 from live.batcher import PipelineBatcher
 from live.lanes import TAIL_ARGC, ClusterLane, PipelineLane, RespLane, TickLane, TickParams
 from live.resp import ClusterResp, RespConnection
+from live.rules import Push
 from live.scripts import ScriptRunner
 from live.wire import TickWire
 
@@ -39,6 +42,8 @@ class StartResult:
     other_conn: str
     other_content: int | None
     other_device: str
+    push_offset: int  # the user's push log: its last offset and epoch ('' before any push)
+    push_epoch: str
 
 
 @dataclass(slots=True)  # not frozen: built on every heartbeat (see realtime.service.Grant)
@@ -52,6 +57,8 @@ class TickResult:
     now_ms: int = 0
     notice: bool = False
     session_id: str = ""
+    push_offset: int = 0  # the first push this tick logged (one per reward, then the notice)
+    push_epoch: str = ""
     granted: tuple[str, ...] = ()  # the reward ids paid by this tick (tick.lua builds them)
     active_device: str = ""
     active_content: int | None = None
@@ -81,7 +88,9 @@ def tick_result(r: Any) -> TickResult:
         now_ms=int(r[6]),
         notice=r[7] == 1,
         session_id=_s(r[8]),
-        granted=tuple(_s(rid) for rid in r[9:]),
+        push_offset=int(r[9]),
+        push_epoch=_s(r[10]),
+        granted=tuple(_s(rid) for rid in r[11:]),
     )
 
 
@@ -173,6 +182,8 @@ class LiveStore:
             other_conn=_s(r[9]),
             other_content=int(other_content) if other_content else None,
             other_device=_s(r[11]),
+            push_offset=int(r[12]),
+            push_epoch=_s(r[13]),
         )
 
     def tick_wire(
@@ -182,7 +193,7 @@ class LiveStore:
         k = self.user_keys(user_id)
         call = TickWire(
             scripts.TICK.sha,
-            (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox),
+            (k.session, k.watch, k.day, k.balance, k.deadlines, k.outbox, k.pushes),
             user_id,
             session_id,
             epoch,
@@ -241,6 +252,28 @@ class LiveStore:
         result = StopResult(True, int(_s(r[1])), int(r[2]))
         await self.redis.zrem(keys.viewers(result.content_id), user_id)
         return result
+
+    async def pushes(self, user_id: int) -> list[Push]:
+        """The user's push log (tick.lua), oldest first; an entry that does not parse is
+        skipped (it cannot be shown anyway)."""
+        out = []
+        key = self.user_keys(user_id).pushes
+        for raw in await self.redis.execute_command("LRANGE", key, 0, -1):
+            try:
+                e = orjson.loads(raw)
+                out.append(
+                    Push(
+                        offset=int(e["o"]),
+                        kind=str(e["k"]),
+                        reward_id=str(e.get("rid", "")),
+                        amount=int(e.get("amt", 0)),
+                        content_id=int(e.get("cid", 0)),
+                        code=str(e.get("code", "")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
 
     async def set_pg_balance(self, user_id: int, balance: int, version: int) -> tuple[int, int]:
         """Cache the PostgreSQL balance (newer versions only); returns (pg, pending)."""

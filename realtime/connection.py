@@ -222,6 +222,7 @@ class Connection:
                     self.id,
                     "ws",
                     self.ip,
+                    None if msg.recover is None else (msg.recover.epoch, msg.recover.offset),
                 )
                 actions = self.session.started(msg, started, time.monotonic())
             else:

@@ -23,11 +23,20 @@ class _Client(Struct, tag_field="type", kw_only=True, omit_defaults=True):
     id: MessageId | None = None
 
 
+class Recover(Struct):
+    """The last push (`reward`, `notice`) the client saw: its `epoch` and `offset` (epoch ''
+    and offset 0 when it saw none yet: `started` names the log's epoch and offset)."""
+
+    epoch: Annotated[str, Meta(max_length=64)]
+    offset: Annotated[int, Meta(ge=0, le=2**53)]
+
+
 class Start(_Client, tag="start"):
     content_id: ContentId
     tab_id: Short
     device_id: Short
     takeover: bool = False
+    recover: Recover | None = None  # PROTOCOL addition: push recovery (docs/protocol-notes.md)
 
 
 class Heartbeat(_Client, tag="heartbeat"):
@@ -121,6 +130,11 @@ class Started(_Server, tag="started"):
     balance: int
     viewers: int
     ref: str | None = None
+    # PROTOCOL addition (push recovery): the user's push log as of this start, and, when the
+    # start asked to recover, whether everything missed follows (false: re-read the balance).
+    push_epoch: str | None = None
+    push_offset: int | None = None
+    recovered: bool | None = None
 
 
 class Tick(_Server, tag="tick"):
@@ -137,6 +151,9 @@ class Reward(_Server, tag="reward"):
     amount: int
     balance: int
     content_id: int
+    offset: int | None = None  # in the user's push log, with its epoch (push recovery)
+    epoch: str | None = None
+    recovered: bool | None = None  # true: sent again after a reconnect
 
 
 class Viewers(_Server, tag="viewers"):
@@ -158,6 +175,9 @@ class Replaced(_Server, tag="replaced"):
 class Notice(_Server, tag="notice"):
     code: str
     message: str
+    offset: int | None = None
+    epoch: str | None = None
+    recovered: bool | None = None
 
 
 class Pong(_Server, tag="pong"):

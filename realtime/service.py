@@ -21,6 +21,7 @@ from live import rules
 from live.lanes import TickParams
 from live.review import ReviewLimits
 from live.review_store import ReviewTracker
+from live.rules import Recovery
 from live.store import LiveStore, TickResult, tick_result
 from live.wire import TickWire
 from realtime.catalog import Catalog, ContentInfo
@@ -42,6 +43,10 @@ class Runtime(Protocol):
     def session_ttl_ms(self) -> int: ...
     @property
     def rewards_paused(self) -> bool: ...
+    @property
+    def push_replay_count(self) -> int: ...
+    @property
+    def push_replay_ms(self) -> int: ...
 
 
 class Replaced(Exception):
@@ -72,6 +77,7 @@ class Grant:
     reward_id: str
     amount: int
     balance: int  # the balance right after this grant
+    offset: int = 0  # in the user's push log (0: not logged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,9 @@ class Started:
     remaining_ms: int
     balance: int
     viewers: int
+    push_offset: int = 0
+    push_epoch: str = ""
+    recovery: Recovery | None = None  # when the start asked to recover
 
 
 @dataclass(slots=True)
@@ -95,6 +104,8 @@ class Ticked:
     balance: int
     grants: tuple[Grant, ...]
     cap_reached: bool
+    push_offset: int = 0  # the cap notice's offset when it was logged: after the grants'
+    push_epoch: str = ""
 
 
 # What `heartbeat_soon` hands its callback: the outcome, a refusal or failure, or a coroutine
@@ -164,10 +175,13 @@ class WatchService:
         conn_id: str,
         transport: str,
         ip: str = "",
+        recover: tuple[str, int] | None = None,
     ) -> Started:
         """Open, resume, switch or take over the user's session. The start is first counted
         for multi-account review under `device` and `ip` (the client's address; '' = not
-        checked): an account flagged there earns held grants from now on."""
+        checked): an account flagged there earns held grants from now on. `recover`
+        (epoch, offset): the last push the client saw; what it missed comes back in
+        `Started.recovery`."""
         now_ms = int(time.time() * 1000)
         info = await self._content(content_id, now_ms)
         await self.review.record(user_id, device, ip, now_ms)
@@ -200,6 +214,11 @@ class WatchService:
         viewers = await self.store.join_viewers(
             user_id, content_id, r.now_ms, rt.session_ttl_ms, r.other_content
         )
+        recovery = None
+        if recover is not None:
+            recovery = rules.recover(
+                recover, r.push_epoch, r.push_offset, await self.store.pushes(user_id)
+            )
         return Started(
             ref=SessionRef(content_id, r.session_id, r.epoch, tab, device),
             resumed=r.status == "resumed",
@@ -208,6 +227,9 @@ class WatchService:
             remaining_ms=rules.remaining_ms(r.elapsed_ms, interval),
             balance=await self._balance(user_id, r.pg_balance, r.pending),
             viewers=viewers,
+            push_offset=r.push_offset,
+            push_epoch=r.push_epoch,
+            recovery=recovery,
         )
 
     def _params(self, info: ContentInfo, now_ms: int) -> TickParams:
@@ -226,6 +248,8 @@ class WatchService:
             cap=rt.daily_reward_cap,
             paused=rt.rewards_paused,
             tz_offset_ms=offset,
+            push_keep=rt.push_replay_count,
+            push_ttl_ms=rt.push_replay_ms,
         )
         if len(self._params_cache) > 1000:
             self._params_cache.clear()
@@ -333,8 +357,9 @@ class WatchService:
         if r.granted:
             amount = self.runtime().reward_amount
             count = len(r.granted)
+            first = r.push_offset
             grants = tuple(
-                Grant(rid, amount, balance - amount * (count - 1 - i))
+                Grant(rid, amount, balance - amount * (count - 1 - i), first + i if first else 0)
                 for i, rid in enumerate(r.granted)
             )
         return Ticked(
@@ -346,6 +371,8 @@ class WatchService:
             balance,
             grants,
             r.notice,
+            r.push_offset + len(r.granted) if r.notice and r.push_offset else 0,
+            r.push_epoch,
         )
 
     async def stop(self, user_id: int, ref: SessionRef) -> tuple[int, int]:

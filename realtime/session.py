@@ -23,17 +23,14 @@ from typing import Any
 
 from core.errors import ContentUnavailable, DomainError, NoSession
 from core.tokens import Identity, TokenError
+from live.rules import Push
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
 from realtime.protocol import Auth, ClientMessage, FrameError, Heartbeat, Ping, Start, Stop
 from realtime.service import Replaced, SessionRef, Started, Ticked
 
-CAP_NOTICE = protocol.encode(
-    protocol.Notice(
-        code="daily_cap_reached",
-        message="daily reward cap reached: watching goes on, no rewards today",
-    )
-)
+CAP_MESSAGE = "daily reward cap reached: watching goes on, no rewards today"
+CAP_NOTICE = protocol.encode(protocol.Notice(code="daily_cap_reached", message=CAP_MESSAGE))
 
 
 # Plain slotted dataclasses: a frozen one costs ~1.4 µs more to build, and a `Tick` is built on
@@ -226,6 +223,7 @@ class Session:
         """A heartbeat's answer: its rewards, the daily-cap notice, then the tick."""
         actions: list[Action] = []
         if not self.closed:
+            epoch = out.push_epoch or None
             for grant in out.grants:
                 actions.append(
                     protocol.encode_bytes(
@@ -235,11 +233,24 @@ class Session:
                             amount=grant.amount,
                             balance=grant.balance,
                             content_id=out.content_id,
+                            offset=grant.offset or None,
+                            epoch=epoch if grant.offset else None,
                         )
                     )
                 )
             if out.cap_reached:
-                actions.append(CAP_NOTICE)
+                actions.append(
+                    protocol.encode(
+                        protocol.Notice(
+                            code="daily_cap_reached",
+                            message=CAP_MESSAGE,
+                            offset=out.push_offset,
+                            epoch=epoch,
+                        )
+                    )
+                    if out.push_offset
+                    else CAP_NOTICE
+                )
             actions.append(
                 protocol.encode_bytes(
                     protocol.Tick(
@@ -273,9 +284,14 @@ class Session:
                         balance=out.balance,
                         viewers=out.viewers,
                         ref=msg.id,
+                        push_epoch=out.push_epoch,
+                        push_offset=out.push_offset,
+                        recovered=None if out.recovery is None else out.recovery.recovered,
                     )
                 )
             )
+            if out.recovery is not None:
+                actions.extend(_recovered(out.recovery.missed, out.push_epoch, out.balance))
         self._done(actions, now)
         return actions
 
@@ -372,6 +388,32 @@ class Session:
         actions.append(Close(code, reason))
 
 
+def _recovered(missed: tuple[Push, ...], epoch: str, balance: int) -> list[Action]:
+    """The pushes a reconnecting client missed, sent again right after its `started`. A
+    reward's balance is the balance now (the one it had then is not kept)."""
+    frames: list[Action] = []
+    for p in missed:
+        if p.kind == "reward":
+            message: protocol.ServerMessage = protocol.Reward(
+                reward_id=p.reward_id,
+                kind="watch",
+                amount=p.amount,
+                balance=balance,
+                content_id=p.content_id,
+                offset=p.offset,
+                epoch=epoch,
+                recovered=True,
+            )
+        elif p.kind == "notice" and p.code == "daily_cap_reached":
+            message = protocol.Notice(
+                code=p.code, message=CAP_MESSAGE, offset=p.offset, epoch=epoch, recovered=True
+            )
+        else:
+            continue
+        frames.append(protocol.encode(message))
+    return frames
+
+
 def timer_reply(
     content_id: int, started: Started | None, ticked: Ticked | None, viewers: int | None
 ) -> dict[str, Any]:
@@ -408,6 +450,7 @@ def timer_reply(
                 "amount": g.amount,
                 "balance": g.balance,
                 "content_id": content_id,
+                **({"offset": g.offset, "epoch": ticked.push_epoch} if g.offset else {}),
             }
             for g in ticked.grants
         ],

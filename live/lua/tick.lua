@@ -6,15 +6,19 @@
 -- KEYS[4] balance hash   {pN}:u:<uid>:bal    (pend; hold 1 = on hold for review)
 -- KEYS[5] deadlines zset {pN}:deadlines
 -- KEYS[6] outbox stream  {pN}:outbox
+-- KEYS[7] push log list  {pN}:u:<uid>:push  (the user's recent reward/notice pushes, JSON)
 -- ARGV: 1 user id, 2 session id ('' = match by tab/device/content: HTTP fallback),
 --       3 epoch, 4 tab id, 5 device id, 6 content id, 7 earning (1 = playing and visible),
 --       8 heartbeat interval ms, 9 session ttl ms, 10 reward interval ms, 11 reward amount,
---       12 daily cap (0 = none), 13 rewards paused (1/0), 14 time zone offset ms
+--       12 daily cap (0 = none), 13 rewards paused (1/0), 14 time zone offset ms,
+--       15 pushes kept for recovery (0 = none), 16 how long they are kept (ms)
 -- While the user is on hold (flag.lua), each boundary is granted all the same (same reward
 -- id, n:<cid> and the day's count advance) but its outbox entry is marked 'hold' '1', it is
 -- not added to `pend`, and it is not listed in the reply: the client is not told of it.
 -- Returns {'ok', elapsed_ms, credited_ms, remaining_ms, pg|false, pending, now_ms, notice,
---          session_id, rid1, rid2, ...}  (the ids of the rewards granted and paid by this tick)
+--          session_id, push_offset, push_epoch, rid1, rid2, ...}  (the ids of the rewards
+--          granted and paid by this tick; push_offset: the offset of the first push this tick
+--          logged, 0 when none, then one per reward and one for the notice, in that order)
 --      or {'no_session'} or {'replaced', device_id, content_id} (a newer session holds it)
 -- OUTBOX g: rid uid cid amt ts [hold]
 local t = redis.call('TIME')
@@ -45,7 +49,7 @@ if ARGV[7] == '1' then
   if credit > limit then credit = limit end
 end
 
-local w = redis.call('HMGET', KEYS[2], 'e:' .. cid, 'n:' .. cid)
+local w = redis.call('HMGET', KEYS[2], 'e:' .. cid, 'n:' .. cid, 'po', 'pe')
 local elapsed = tonumber(w[1]) or 0
 local lastn = tonumber(w[2]) or 0
 local new_elapsed = elapsed + credit
@@ -106,9 +110,38 @@ if #granted > 0 then
     end
   end
 end
+-- The pushes a reconnecting client must not miss, with per-user offsets; the log gets a new
+-- epoch (and starts empty) when its hash field was lost.
+local first, pepoch = 0, ''
+local keep = tonumber(ARGV[15]) or 0
+if keep > 0 and (#rids > 0 or notice == 1) then
+  local o = tonumber(w[3]) or 0
+  pepoch = w[4]
+  if not pepoch then
+    pepoch = t[1] .. '.' .. t[2]
+    o = 0
+    redis.call('DEL', KEYS[7])
+    redis.call('HSET', KEYS[2], 'pe', pepoch)
+  end
+  first = o + 1
+  for _, rid in ipairs(rids) do
+    o = o + 1
+    redis.call('RPUSH', KEYS[7], cjson.encode({o = o, k = 'reward', rid = rid, amt = amount,
+      cid = tonumber(cid), ts = now}))
+  end
+  if notice == 1 then
+    o = o + 1
+    redis.call('RPUSH', KEYS[7], cjson.encode({o = o, k = 'notice', code = 'daily_cap_reached',
+      ts = now}))
+  end
+  redis.call('HSET', KEYS[2], 'po', o)
+  redis.call('LTRIM', KEYS[7], -keep, -1)
+  redis.call('PEXPIRE', KEYS[7], tonumber(ARGV[16]))
+end
 redis.call('HSET', KEYS[1], 'last', now, 'dl', now + ttl, 'wms', (tonumber(s[8]) or 0) + credit)
 redis.call('ZADD', KEYS[5], now + ttl, uid)
-local reply = {'ok', new_elapsed, credit, ivl - (new_elapsed % ivl), b[1] or false, pend, now, notice, s[4]}
+local reply = {'ok', new_elapsed, credit, ivl - (new_elapsed % ivl), b[1] or false, pend, now, notice,
+  s[4], first, pepoch}
 for _, rid in ipairs(rids) do
   reply[#reply + 1] = rid
 end

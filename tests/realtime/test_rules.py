@@ -103,11 +103,11 @@ def test_reference_store_holds_grants_without_showing_or_pending_them() -> None:
         r = s.tick(now, "a", 1, True, interval=5_000, amount=10, cap=0, paused=False, offset=0)
         return r[-3:]
 
-    assert tick(6_000) == (10, False, (1,))
+    assert tick(6_000) == (10, False, ("w:7:1:1",))
     s.hold = True
     assert tick(16_000) == (10, False, ())
     s.hold = False
-    assert tick(21_000) == (20, False, (4,))
+    assert tick(21_000) == (20, False, ("w:7:1:4",))
     assert [(e.rid, e.hold) for e in s.outbox if isinstance(e, outbox.GrantEntry)] == [
         ("w:7:1:1", 0),
         ("w:7:1:2", 1),
@@ -129,7 +129,7 @@ def test_reference_store_keeps_the_days_count_when_another_day_wrote_nothing() -
         r = s.tick(now, "a", 1, True, interval=5_000, amount=10, cap=1, paused=False, offset=offset)
         return r[-2:]
 
-    assert tick(6_000, day - 10_000) == (False, (1,))  # local day 0, the cap reached
+    assert tick(6_000, day - 10_000) == (False, ("w:0:1:1",))  # local day 0, the cap reached
     assert tick(7_000, day) == (False, ())  # day 1, nothing crossed: nothing stored
     assert tick(13_000, day - 20_000) == (True, ())  # day 0 again: still at its cap
-    assert tick(16_000, day) == (False, (3,))  # day 1: its own count
+    assert tick(16_000, day) == (False, ("w:0:1:3",))  # day 1: its own count
