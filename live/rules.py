@@ -135,6 +135,10 @@ class ReferenceStore:
     hold: bool = False  # on hold for multi-account review (flag.lua sets it, decide.lua clears)
     exempt_until: int = 0  # rvok: no new flag before this (decide.lua's approval)
     outbox: list[OutboxEntry] = field(default_factory=list)
+    # The push log (tick.lua's KEYS[7], kept whole here: the test trims as the script does),
+    # and the offset of the first push the last tick logged (0: none).
+    pushes: list[Push] = field(default_factory=list)
+    last_first_push: int = 0
 
     def _end(self, s: _Session, now: int, why: str) -> None:
         self.outbox.append(
@@ -237,6 +241,12 @@ class ReferenceStore:
             )
         self.elapsed[cid] = elapsed + credit
         s.last, s.deadline, s.watched = now, now + self.ttl_ms, s.watched + credit
+        o = self.pushes[-1].offset if self.pushes else 0
+        logged = [Push(o + i + 1, "reward", rid, amount, cid) for i, rid in enumerate(paid)]
+        if c.notice:
+            logged.append(Push(o + len(logged) + 1, "notice", code="daily_cap_reached"))
+        self.last_first_push = o + 1 if logged else 0
+        self.pushes.extend(logged)
         return (
             "ok",
             elapsed + credit,

@@ -14,13 +14,15 @@ DEFAULTS = {
     "heartbeat_interval_ms": 10_000,
     "session_ttl_ms": 30_000,
     "rewards_paused": False,
+    "push_replay_count": 50,
+    "push_replay_ms": 300_000,
     "rate_limit_per_minute": 100,
     "admin_rate_limit_per_minute": 60,
 }
 
 
 async def test_get_defaults_from_environment(client, admin):
-    """With no stored row, GET answers the environment defaults, all eight keys."""
+    """With no stored row, GET answers the environment defaults, all ten keys."""
     r = await client.get("/api/admin/settings", headers=admin)
     assert r.status_code == 200
     assert r.json()["data"] == DEFAULTS

@@ -7,6 +7,7 @@ test_ws_session.py and test_provisioning.py cover them on a real hub."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -14,6 +15,8 @@ import pytest
 
 from core.errors import ContentUnavailable, NoSession, SessionConflict
 from core.tokens import Identity, TokenError, TokenExpired
+from live import rules
+from live.rules import Push, Recovery
 from realtime import closes
 from realtime.protocol import Start, Stop
 from realtime.service import Grant, Replaced, SessionRef, Started, Ticked
@@ -126,6 +129,8 @@ def test_start_runs_then_started_joins_and_answers_with_every_field() -> None:
             "balance": 40,
             "viewers": 3,
             "ref": "a",
+            "push_epoch": "",
+            "push_offset": 0,
         }
     ]
     assert s.ref is REF and not s.busy
@@ -416,3 +421,69 @@ def test_the_fallback_answers_with_the_same_outcomes_as_the_frames() -> None:
         {"reward_id": "w:7:5:1", "kind": "watch", "amount": 10, "balance": 50, "content_id": 5}
     ]
     assert beat["notices"] == ["daily_cap_reached"]
+
+
+def test_pushes_carry_their_offset_and_epoch_when_logged() -> None:
+    s, _ = session()
+    watching(s)
+    (tick,) = send(s, {"type": "heartbeat", "playing": True, "visible": True})
+    assert isinstance(tick, Tick)
+    grants = (Grant("w:7:5:3", 10, 50, offset=8), Grant("w:7:5:4", 10, 60, offset=9))
+    out = Ticked(5, "s1", 240_000, 9_000, 0, 60, grants, True, push_offset=10, push_epoch="E")
+    first, second, notice, _ = frames(s.ticked(tick.msg, out, T0))
+    assert (first["offset"], first["epoch"], second["offset"]) == (8, "E", 9)
+    assert (notice["type"], notice["offset"], notice["epoch"]) == ("notice", 10, "E")
+    assert "recovered" not in first
+
+
+def test_a_start_that_recovers_gets_what_it_missed_after_started() -> None:
+    s, _ = session()
+    msg = {"type": "start", "content_id": 5, "tab_id": "t", "device_id": "d"}
+    (run,) = send(s, msg | {"recover": {"epoch": "E", "offset": 3}})
+    assert isinstance(run.msg, Start) and run.msg.recover is not None
+    assert (run.msg.recover.epoch, run.msg.recover.offset) == ("E", 3)
+    missed = (
+        Push(4, "reward", "w:7:5:2", 10, 5),
+        Push(5, "notice", code="daily_cap_reached"),
+    )
+    out = dataclasses.replace(
+        started_out(resumed=True),
+        push_offset=5,
+        push_epoch="E",
+        recovery=Recovery(recovered=True, missed=missed),
+    )
+    got = frames(s.started(run.msg, out, T0))
+    assert [f["type"] for f in got] == ["started", "reward", "notice"]
+    assert (got[0]["recovered"], got[0]["push_offset"], got[0]["push_epoch"]) == (True, 5, "E")
+    assert got[1] == {
+        "type": "reward",
+        "reward_id": "w:7:5:2",
+        "kind": "watch",
+        "amount": 10,
+        "balance": 40,  # the balance now
+        "content_id": 5,
+        "offset": 4,
+        "epoch": "E",
+        "recovered": True,
+    }
+    assert (got[2]["code"], got[2]["offset"], got[2]["recovered"]) == ("daily_cap_reached", 5, True)
+
+    s, _ = session()
+    (run,) = send(s, msg | {"recover": {"epoch": "old", "offset": 9}})
+    lost = dataclasses.replace(started_out(), recovery=Recovery(recovered=False))
+    assert [f.get("recovered") for f in frames(s.started(run.msg, lost, T0))] == [False]
+
+
+def test_recovery_is_refused_when_the_epoch_or_the_window_was_lost() -> None:
+    log = [Push(o, "reward", f"w:7:5:{o}", 10, 5) for o in (4, 5, 6)]
+    assert rules.recover(("E", 3), "E", 6, log) == Recovery(True, tuple(log))
+    assert rules.recover(("E", 5), "E", 6, log) == Recovery(True, (log[2],))
+    assert rules.recover(("E", 6), "E", 6, log) == Recovery(True, ())
+    assert rules.recover(("E", 2), "E", 6, log) == Recovery(False)  # 3 was trimmed
+    assert rules.recover(("F", 3), "E", 6, log) == Recovery(False)  # another epoch
+    assert rules.recover(("E", 7), "E", 6, log) == Recovery(False)  # ahead of the log
+    assert rules.recover(("E", 3), "E", 6, []) == Recovery(False)  # expired
+    assert rules.recover(("", 0), "", 0, []) == Recovery(True, ())  # nothing ever logged
+    assert rules.recover(("", 0), "E", 6, log) == Recovery(False)  # the first 3 are gone
+    first = [Push(1, "reward", "w:7:5:1", 10, 5)]
+    assert rules.recover(("", 0), "E", 1, first) == Recovery(True, tuple(first))

@@ -384,6 +384,8 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                     content_id=cid,
                 )
                 assert got == expect, where
+                if ticked.status == "ok":
+                    assert ticked.push_offset == model.last_first_push, where
                 seen[ticked.status] += 1
                 seen["notice"] += ticked.notice
                 if model.day != day_before and day_before != -1:
@@ -415,6 +417,11 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                 b"c": str(model.count).encode(),
                 b"w": b"1" if model.warned else b"0",
             }, where
+        logged = model.pushes[-params().push_keep :]
+        assert await store.pushes(uid) == logged, where
+        push_epoch = watch.pop(b"pe", None)
+        assert (push_epoch is not None) == bool(logged), where
+        assert int(watch.pop(b"po", 0)) == (logged[-1].offset if logged else 0), where
         assert watch == {
             **{f"e:{c}".encode(): str(v).encode() for c, v in model.elapsed.items() if v},
             **{f"n:{c}".encode(): str(v).encode() for c, v in model.last_n.items()},
