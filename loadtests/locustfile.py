@@ -23,7 +23,7 @@ Environment:
                         route may not exist yet, so it counts as success and is listed at the end)
     REWARD_LOG          a file to append `<unix time> <reward_id>` to for every reward a player
                         was told about (WebSocket `reward` frames and fallback `rewards`), so a
-                        fault run can compare what players saw with the ledger (loadtests/faults.py)
+                        fault run can compare what players saw with the ledger (loadtests/faults/)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 PostgreSQL on free ports in a throwaway folder (migrated, seeded, users provisioned), and
 uvicorn app processes pinned to chosen CPUs.
 
-Reuses devkit/servers.py, so it starts servers exactly like the tests and the dev run.
+Reuses devkit/servers/, so it starts servers exactly like the tests and the dev run.
 Every child gets PR_SET_PDEATHSIG, so an interrupted run leaves nothing behind.
 """
 

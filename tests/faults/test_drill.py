@@ -1,4 +1,4 @@
-"""A small fault drill (loadtests/faults.py) under a brief player load: the whole system on
+"""A small fault drill (loadtests/faults/) under a brief player load: the whole system on
 loopback, each process under the drill's restart-on-exit supervisor; a hub node SIGKILLed,
 then Redis SIGSTOPped for 5 s. Neither fault may lose or duplicate a grant, and the system
 must recover on its own within RECOVERY_BOUND_S.
@@ -14,7 +14,8 @@ import concurrent.futures
 from pathlib import Path
 from typing import Any
 
-from loadtests.faults import Options, run_drill
+from loadtests.faults.drill import run_drill
+from loadtests.faults.model import Options
 
 # The drill measures recovery from the kill (or the SIGCONT) until every process is ready and
 # a grant made after it is in the ledger; measured ~1.5-2 s for a hub kill, ~0.3 s after a
