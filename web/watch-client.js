@@ -112,6 +112,7 @@ export class WatchClient {
     this._period = { playing: false, visible: false, since: 0 };
     this._intervals = new Map(); // content id -> reward interval, as the server last said
     this._recentBeats = []; // when the last heartbeats were sent (for MAX_CHANGE_BEATS_PER_S)
+    this._push = null; // {epoch, offset}: the last reward or notice seen (push recovery)
 
     this._onPlayer = () => this.playerChanged();
     this._onPageHide = () => this._pageHide();

@@ -192,13 +192,13 @@ export class SocketTransport {
         this._onTick(msg);
         break;
       case "reward":
-        this._emit("reward", msg);
+        this._onPush("reward", msg);
         break;
       case "viewers":
         this._emit("viewers", msg);
         break;
       case "notice":
-        this._emit("notice", msg);
+        this._onPush("notice", msg);
         break;
       case "replaced":
         this._replacedInfo = msg;
@@ -233,14 +233,28 @@ export class SocketTransport {
       return;
     }
     if (!this._helloed) return; // sent on hello
-    this._send({
+    const start = {
       type: "start",
       id: `start-${++this._seq}`,
       content_id: want.contentId,
       tab_id: this.tabId,
       device_id: this.deviceId,
       takeover: want.takeover,
-    });
+    };
+    // Push recovery (docs/protocol-notes.md): after a first `started`, every start names the
+    // last reward or notice seen, so that what was granted while disconnected comes again.
+    if (this._push) start.recover = { epoch: this._push.epoch, offset: this._push.offset };
+    this._send(start);
+  }
+
+  /** A reward or notice: emitted unless it was seen already (a push sent again). */
+  _onPush(type, msg) {
+    if (msg.offset !== undefined && msg.epoch !== undefined) {
+      const seen = this._push;
+      if (seen && seen.epoch === msg.epoch && msg.offset <= seen.offset) return;
+      this._push = { epoch: msg.epoch, offset: msg.offset };
+    }
+    this._emit(type, msg);
   }
 
   _onStarted(msg) {
@@ -249,6 +263,21 @@ export class SocketTransport {
     // take one that another tab has started meanwhile.
     if (this._want) this._want.takeover = false;
     this._replacedInfo = null;
+    if (msg.push_epoch !== undefined) {
+      // Recovered: our place stands and the missed pushes follow (from the log's start when
+      // we had seen none of it). Not recovered, or a first start: from the log's place now.
+      if (msg.recovered !== true) {
+        this._push = { epoch: msg.push_epoch, offset: msg.push_offset };
+      } else if (this._push?.epoch !== msg.push_epoch) {
+        this._push = { epoch: msg.push_epoch, offset: 0 };
+      }
+      if (msg.recovered === false) {
+        this._emit("notice", {
+          code: "pushes_lost",
+          message: "some rewards may not have been shown; the balance is current",
+        });
+      }
+    }
     // Resuming our own session (a reconnect, or a switch between WebSocket and HTTP): the
     // hub kept the time of our last heartbeat, so the period since then, which spans the
     // outage, is reported at once (the hub credits at most 1.5 intervals of it).
