@@ -26,10 +26,10 @@ from starlette.responses import Response
 
 from api.access import BIGINT_MAX, authenticate, path_id
 from api.campaigns import UNIT_SQL, Placement
-from api.spec import api_route
 from api.wallets import lock_wallet, post_entry
 from core.errors import Conflict, NotFound
 from core.web import decode_body, decode_query, ok
+from core.web.spec import api_route
 
 EventId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
 ContentId = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
@@ -111,7 +111,7 @@ _UPSERT_IMPRESSION = text(
 )
 
 
-async def serve(request: Request) -> Response:
+async def serve_ad(request: Request) -> Response:
     await authenticate(request)
     query = decode_query(request, AdQuery)
     async with request.app.state.sessions() as session:
@@ -312,7 +312,7 @@ routes = [
     api_route(
         "GET",
         "/api/ads",
-        serve,
+        serve_ad,
         summary="Pick an ad to show for a placement (data null when none has budget left)",
         query=AdQuery,
         response=ServedAd | None,

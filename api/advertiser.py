@@ -33,7 +33,6 @@ from api.campaigns import (
 from api.campaigns import Micros as Amount
 from api.idempotency import HEADER, idempotency_key, replay_headers
 from api.pages import Page, PageQuery, id_page
-from api.spec import api_route
 from api.wallets import (
     WalletEntry,
     WalletView,
@@ -45,6 +44,7 @@ from api.wallets import (
 )
 from core.errors import Conflict
 from core.web import decode_body, decode_query, ok
+from core.web.spec import api_route
 
 ADVERTISER = ("advertiser",)
 
@@ -108,7 +108,7 @@ async def charge(
     return ChargeView(**row._mapping), False
 
 
-async def get_wallet_route(request: Request) -> Response:
+async def get_own_wallet(request: Request) -> Response:
     identity = await authenticate(request, ADVERTISER)
     async with request.app.state.sessions.begin() as session:
         await ensure_wallet(session, identity.user_id)
@@ -182,7 +182,7 @@ routes = [
     api_route(
         "GET",
         "/api/advertiser/wallet",
-        get_wallet_route,
+        get_own_wallet,
         summary="The wallet balance and totals (micro-units)",
         auth="advertiser",
         response=WalletView,

@@ -20,7 +20,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, me, openapi
+from api import admin, ads, advertiser, auth, boxes, catalog, me
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -29,7 +29,7 @@ from core.logs import AccessLog, setup_logging
 from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_redis
 from core.settings import load_or_exit
-from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers
+from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers, openapi
 
 
 @contextlib.asynccontextmanager
@@ -59,6 +59,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+TITLE = "watch-hub REST api"
 WEB = Path(__file__).resolve().parents[1] / "web"  # the admin console page (docs/pages.md)
 
 
@@ -71,7 +72,7 @@ def create_app() -> Starlette:
     app = Starlette(
         routes=[
             *probes.routes,
-            *openapi.routes,
+            *openapi.routes(TITLE),
             *auth.routes,
             *me.routes,
             *catalog.routes,

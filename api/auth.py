@@ -34,12 +34,12 @@ from starlette.responses import Response
 
 from api import limits, passwords
 from api.access import anonymous
-from api.spec import api_route
 from api.state import control
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
 from core.models import RefreshToken, User
 from core.tokens import issue_access
 from core.web import client_ip, decode_body, invalid, ok
+from core.web.spec import api_route
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from api.access import authenticate, path_id
 from api.idempotency import HEADER, idempotency_key, replay_headers
 from api.pages import Page, PageQuery, sql_page
 from api.rewards import RewardRow, current_table, draw
-from api.spec import api_route
 from core.errors import NoBoxAvailable, NotFound, Unavailable
 from core.users import provision_user
 from core.web import decode_query, ok
+from core.web.spec import api_route
 from live.balance_cache import cache_balance
 
 REWARDS_PER_BOX = 10
@@ -92,7 +92,7 @@ def status_of(watch: int, opened: int) -> tuple[int, int, int]:
     return earned, max(0, earned - opened), watch % REWARDS_PER_BOX
 
 
-async def get_status(request: Request) -> Response:
+async def get_box_status(request: Request) -> Response:
     identity = await authenticate(request)
     async with request.app.state.sessions() as session:
         watch, opened = await counts(session, identity.user_id)
@@ -247,7 +247,7 @@ routes = [
     api_route(
         "GET",
         "/api/boxes",
-        get_status,
+        get_box_status,
         summary="Random box progress, boxes available and the odds in force",
         response=BoxStatus,
         tags=TAGS,

@@ -30,10 +30,10 @@ from starlette.responses import Response
 from api.access import optional_identity, path_id
 from api.pagecache import PageCache
 from api.pages import Cursor, Limit, Page, decode_cursor, encode_cursor, page
-from api.spec import api_route
 from core.errors import NotFound, Unavailable
 from core.models import CONTENT_LISTED_AT, Content
 from core.web import JSONBytes, decode_query, invalid, ok, ok_body
+from core.web.spec import api_route
 from live import viewers
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ def ts_query(q: str) -> str:
     return " & ".join(f"{w}:*" for w in words)
 
 
-async def search(request: Request) -> Response:
+async def search_contents(request: Request) -> Response:
     """Full-text search over titles and tags (GIN index on the generated `search` column),
     best match first (ts_rank, then newest id)."""
     await optional_identity(request)
@@ -297,7 +297,7 @@ async def search(request: Request) -> Response:
     return ok(request, page(items, q.limit, "search", lambda c: (ranks[c.id], c.id)))
 
 
-async def tags(request: Request) -> Response:
+async def list_tags(request: Request) -> Response:
     """Tags of the listable contents, most used first (then by name)."""
     await optional_identity(request)
     q = decode_query(request, TagsQuery)
@@ -342,7 +342,7 @@ routes = [
     api_route(
         "GET",
         "/api/search",
-        search,
+        search_contents,
         summary="Full-text search of contents",
         auth="optional",
         query=SearchQuery,
@@ -352,7 +352,7 @@ routes = [
     api_route(
         "GET",
         "/api/tags",
-        tags,
+        list_tags,
         summary="Tags of listed contents, most used first",
         auth="optional",
         query=TagsQuery,

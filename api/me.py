@@ -22,11 +22,11 @@ from starlette.responses import Response
 from api.access import authenticate
 from api.auth import ACCOUNT_COLUMNS, Account, account_of
 from api.pages import Page, PageQuery, id_page
-from api.spec import api_route
 from core.errors import NotFound, Unavailable
 from core.models import CoinTransaction, User
 from core.users import load_balance
 from core.web import decode_query, ok
+from core.web.spec import api_route
 from live.balance_cache import set_cached_balance
 from live.keys import UserKeys
 
@@ -50,7 +50,7 @@ class CoinTransactionView(Struct, frozen=True):
     status: str = "paid"
 
 
-async def me(request: Request) -> Response:
+async def get_me(request: Request) -> Response:
     identity = await authenticate(request)
     async with request.app.state.sessions() as session:
         row = (
@@ -85,7 +85,7 @@ async def read_balance(request: Request, user_id: int) -> Balance:
     return Balance(_int(pg) + pending, pending)
 
 
-async def balance(request: Request) -> Response:
+async def get_balance(request: Request) -> Response:
     identity = await authenticate(request)
     return ok(request, await read_balance(request, identity.user_id))
 
@@ -124,11 +124,13 @@ async def coin_transactions(request: Request) -> Response:
 
 TAGS = ("me",)
 routes = [
-    api_route("GET", "/api/me", me, summary="The caller's account", response=Account, tags=TAGS),
+    api_route(
+        "GET", "/api/me", get_me, summary="The caller's account", response=Account, tags=TAGS
+    ),
     api_route(
         "GET",
         "/api/me/balance",
-        balance,
+        get_balance,
         summary="The caller's coin balance, with the part not yet in PostgreSQL",
         response=Balance,
         tags=TAGS,

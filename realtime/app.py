@@ -32,12 +32,13 @@ from core.logs import setup_logging
 from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
-from core.web import HttpMetrics, RequestContext, exception_handlers
+from core.web import HttpMetrics, RequestContext, exception_handlers, openapi
 from realtime import connection, fallback
 from realtime.hub import Hub
 from realtime.metrics import HubMetrics
 
 log = logging.getLogger("realtime.app")
+TITLE = "watch-hub realtime hub (HTTP routes)"
 WEB = Path(__file__).resolve().parents[1] / "web"  # the demo player and its client (docs/pages.md)
 
 
@@ -132,6 +133,7 @@ def create_app() -> HubApp:
     app = Starlette(
         routes=[
             *fallback.routes,
+            *openapi.routes(TITLE),
             Route("/health", probes.health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", probes.metrics, methods=["GET"]),

@@ -10,10 +10,10 @@ import msgspec
 from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from core.errors import Forbidden, RateLimited
 from core.web import client_ip, decode_body, ok, require_identity
+from core.web.spec import api_route
 from live import keys
 from realtime.hub import Hub
 from realtime.session import timer_reply
@@ -88,7 +88,58 @@ async def out_event(request: Request) -> Response:
     return ok(request, {"content_id": body.content_id, "watched_ms": watched})
 
 
+class RewardItem(msgspec.Struct):
+    reward_id: str
+    kind: str  # watch
+    amount: int
+    balance: int
+    content_id: int
+    offset: int | None = None  # in the user's push log, with its epoch (docs/protocol-notes.md)
+    epoch: str | None = None
+
+
+class TimerReply(msgspec.Struct):
+    """The first call opens or resumes the session (`credited_ms` 0); later ones report the
+    time since the previous call (PROTOCOL 5)."""
+
+    content_id: int
+    session_id: str
+    elapsed_ms: int
+    credited_ms: int
+    remaining_ms: int
+    balance: int
+    viewers: int
+    resumed: bool
+    rewards: list[RewardItem]
+    notices: list[str]
+
+
+class OutReply(msgspec.Struct):
+    content_id: int
+    watched_ms: int
+
+
+_ERRORS = ("forbidden", "rate_limited", "unavailable", "content_unavailable")
+TAGS = ("watch (HTTP fallback)",)
 routes = [
-    Route("/api/service/timer-session", timer_session, methods=["POST"]),
-    Route("/api/service/out-event", out_event, methods=["POST"]),
+    api_route(
+        "POST",
+        "/api/service/timer-session",
+        timer_session,
+        summary="Open or resume the watch session, then one heartbeat per call",
+        body=TimerBody,
+        response=TimerReply,
+        errors=(*_ERRORS, "session_conflict"),
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/service/out-event",
+        out_event,
+        summary="Stop the session of this tab and content (with the last period, if given)",
+        body=OutBody,
+        response=OutReply,
+        errors=(*_ERRORS, "no_session"),
+        tags=TAGS,
+    ),
 ]

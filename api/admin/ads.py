@@ -16,10 +16,10 @@ from starlette.responses import Response
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
 from api.campaigns import NO_NUL, AdStatus, AdView, get_ad, list_ads
 from api.pages import Page, PageQuery, id_page
-from api.spec import api_route
 from core import audit
 from core.tokens import Identity
 from core.web import decode_body, decode_query, ok
+from core.web.spec import api_route
 
 
 class AdsQuery(PageQuery):
@@ -31,7 +31,7 @@ class RejectBody(Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None = None
 
 
-async def list_all(request: Request) -> Response:
+async def list_all_ads(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, AdsQuery)
     async with request.app.state.sessions() as session:
@@ -77,12 +77,12 @@ async def _review(
     return ok(request, after)
 
 
-async def approve(request: Request) -> Response:
+async def approve_ad(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     return await _review(request, identity, "approved", None)
 
 
-async def reject(request: Request) -> Response:
+async def reject_ad(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     body = await decode_body(request, RejectBody | None) or RejectBody()  # type: ignore[arg-type]
     return await _review(request, identity, "rejected", body.reason)
@@ -93,7 +93,7 @@ routes = [
     api_route(
         "GET",
         "/api/admin/ads",
-        list_all,
+        list_all_ads,
         summary="List ads (review queue: ?status=pending)",
         auth="admin",
         query=AdsQuery,
@@ -103,7 +103,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/ads/{id:int}/approve",
-        approve,
+        approve_ad,
         summary="Approve an ad",
         auth="admin",
         response=AdView,
@@ -112,7 +112,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/ads/{id:int}/reject",
-        reject,
+        reject_ad,
         summary="Reject an ad (stops serving an approved one)",
         auth="admin",
         body=RejectBody | None,

@@ -19,12 +19,12 @@ from api.contents import (
     patch_values,
     update_content,
 )
-from api.spec import api_route
 from core import audit
 from core.web import decode_body, ok
+from core.web.spec import api_route
 
 
-async def create(request: Request) -> Response:
+async def post_content(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     body = await decode_body(request, ContentCreate)
     async with request.app.state.sessions.begin() as session:
@@ -36,7 +36,7 @@ async def create(request: Request) -> Response:
     return ok(request, content, 201)
 
 
-async def patch(request: Request) -> Response:
+async def patch_content(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     content_id = path_id(request)
     body = await decode_body(request, ContentPatch)
@@ -69,12 +69,12 @@ async def _set_deleted(request: Request, deleted: bool) -> Response:
     return ok(request, after)
 
 
-async def delete(request: Request) -> Response:
+async def delete_content(request: Request) -> Response:
     """Soft delete: the row stays, `deleted_at` is set; hubs end live sessions on it."""
     return await _set_deleted(request, True)
 
 
-async def restore(request: Request) -> Response:
+async def restore_content(request: Request) -> Response:
     return await _set_deleted(request, False)
 
 
@@ -83,7 +83,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/contents",
-        create,
+        post_content,
         summary="Create a content",
         auth="admin",
         body=ContentCreate,
@@ -94,7 +94,7 @@ routes = [
     api_route(
         "PATCH",
         "/api/admin/contents/{id:int}",
-        patch,
+        patch_content,
         summary="Update a content",
         auth="admin",
         body=ContentPatch,
@@ -104,7 +104,7 @@ routes = [
     api_route(
         "DELETE",
         "/api/admin/contents/{id:int}",
-        delete,
+        delete_content,
         summary="Soft-delete a content",
         auth="admin",
         response=ContentView,
@@ -113,7 +113,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/contents/{id:int}/restore",
-        restore,
+        restore_content,
         summary="Restore a soft-deleted content",
         auth="admin",
         response=ContentView,

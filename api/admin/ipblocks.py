@@ -15,11 +15,11 @@ from starlette.responses import Response
 from api.access import ADMIN, authenticate, path_id
 from api.campaigns import NO_NUL
 from api.pages import Page, PageQuery, sql_page
-from api.spec import api_route
 from api.state import control
 from core import blocks
 from core.errors import BadRequest, NotFound
 from core.web import client_ip, decode_body, decode_query, ok
+from core.web.spec import api_route
 from live import nudges
 
 

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate
-from api.spec import api_route
 from core.errors import Unavailable
 from core.web import decode_query, ok
+from core.web.spec import api_route
 from live import viewers
 
 
@@ -41,7 +41,7 @@ class LiveView(Struct, frozen=True):
     server_time: datetime
 
 
-async def live(request: Request) -> Response:
+async def live_viewers(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, LiveQuery)
     state = request.app.state
@@ -85,7 +85,7 @@ routes = [
     api_route(
         "GET",
         "/api/admin/live",
-        live,
+        live_viewers,
         summary="Live sessions and the contents with the most current viewers",
         auth="admin",
         query=LiveQuery,

@@ -27,10 +27,10 @@ from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
 from api.pages import Page, PageQuery, sql_page
-from api.spec import api_route
 from core import audit
 from core.errors import NotFound, Unavailable
 from core.web import decode_query, ok
+from core.web.spec import api_route
 from live import holds
 from live.balance_cache import cache_balance
 
@@ -221,11 +221,11 @@ async def _decide(request: Request, approve: bool) -> Response:
     return ok(request, result)
 
 
-async def approve(request: Request) -> Response:
+async def approve_review(request: Request) -> Response:
     return await _decide(request, True)
 
 
-async def reject(request: Request) -> Response:
+async def reject_review(request: Request) -> Response:
     return await _decide(request, False)
 
 
@@ -244,7 +244,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/users/{id:int}/review/approve",
-        approve,
+        approve_review,
         summary="Approve a user on review: pay its held coins, lift the hold",
         auth="admin",
         response=ReviewDecision,
@@ -254,7 +254,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/users/{id:int}/review/reject",
-        reject,
+        reject_review,
         summary="Reject a user on review: void its held coins, keep it on hold",
         auth="admin",
         response=ReviewDecision,

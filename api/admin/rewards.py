@@ -17,11 +17,11 @@ from starlette.responses import Response
 
 from api.access import ADMIN, authenticate
 from api.rewards import RewardTableView, current_table, insert_table, parse_csv
-from api.spec import api_route
 from core import audit
 from core.bodies import MAX_BODY_BYTES
 from core.errors import BadRequest
 from core.web import decode_json, ok
+from core.web.spec import api_route
 
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 
@@ -60,14 +60,14 @@ async def _csv_text(request: Request) -> str:
         ) from None
 
 
-async def get_table(request: Request) -> Response:
+async def get_reward_table(request: Request) -> Response:
     await authenticate(request, ADMIN)
     async with request.app.state.sessions() as session:
         table = await current_table(session)
     return ok(request, table)
 
 
-async def upload(request: Request) -> Response:
+async def upload_reward_table(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     rows = parse_csv(await _csv_text(request))
     async with request.app.state.sessions.begin() as session:
@@ -89,7 +89,7 @@ routes = [
     api_route(
         "GET",
         "/api/admin/reward-table",
-        get_table,
+        get_reward_table,
         summary="The box reward table in force (null before the first upload)",
         auth="admin",
         response=RewardTableView | None,
@@ -98,7 +98,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/reward-table",
-        upload,
+        upload_reward_table,
         summary="Upload a new reward table "
         "as CSV (amount,weight rows; text/csv body, or JSON {csv})",
         auth="admin",

@@ -8,23 +8,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate
-from api.spec import api_route
 from api.state import control
 from core import knobs
 from core.knobs import RuntimeSettings
 from core.runtime import load_runtime, update_runtime
 from core.web import decode_body, ok
+from core.web.spec import api_route
 from live import nudges
 
 
-async def get(request: Request) -> Response:
+async def get_settings(request: Request) -> Response:
     await authenticate(request, ADMIN)
     async with request.app.state.engine.connect() as conn:
         current = await load_runtime(conn, request.app.state.settings)
     return ok(request, current)
 
 
-async def put(request: Request) -> Response:
+async def put_settings(request: Request) -> Response:
     """Partial update: `{key: value}`; `null` puts a key back to its environment default.
     Answers the whole set after the change."""
     identity = await authenticate(request, ADMIN)
@@ -43,7 +43,7 @@ routes = [
     api_route(
         "GET",
         "/api/admin/settings",
-        get,
+        get_settings,
         summary="Read the runtime settings",
         auth="admin",
         response=RuntimeSettings,
@@ -52,7 +52,7 @@ routes = [
     api_route(
         "PUT",
         "/api/admin/settings",
-        put,
+        put_settings,
         summary="Change some runtime settings",
         auth="admin",
         body=knobs.Patch,  # any subset of the keys; null puts one back to its default

@@ -23,10 +23,10 @@ from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
 from api.pages import Page, PageQuery, sql_page
-from api.spec import api_route
 from core import audit
 from core.errors import Conflict, NotFound
 from core.web import decode_body, decode_query, invalid, ok
+from core.web.spec import api_route
 
 SETTLE_DELAY = timedelta(minutes=5)
 MAX_DAYS = 366
@@ -183,7 +183,7 @@ async def post_settlement(request: Request) -> Response:
     return ok(request, view, 201)
 
 
-async def confirm(request: Request) -> Response:
+async def confirm_settlement(request: Request) -> Response:
     identity = await authenticate(request, ADMIN)
     settlement_id = path_id(request)
     async with request.app.state.sessions.begin() as session:
@@ -268,7 +268,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/settlements/{id:int}/confirm",
-        confirm,
+        confirm_settlement,
         summary="Confirm a draft settlement",
         auth="admin",
         response=SettlementView,

@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
-from api.spec import api_route
 from api.state import control
 from core import blocks
 from core.blocks import BlockState
 from core.errors import BadRequest
 from core.web import decode_body, ok
+from core.web.spec import api_route
 from live import nudges
 
 
@@ -39,11 +39,11 @@ async def _change(request: Request, block: bool) -> Response:
     return ok(request, state)
 
 
-async def block(request: Request) -> Response:
+async def block_user(request: Request) -> Response:
     return await _change(request, True)
 
 
-async def unblock(request: Request) -> Response:
+async def unblock_user(request: Request) -> Response:
     return await _change(request, False)
 
 
@@ -52,7 +52,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/users/{id:int}/block",
-        block,
+        block_user,
         summary="Block a user",
         auth="admin",
         body=BlockBody | None,
@@ -62,7 +62,7 @@ routes = [
     api_route(
         "POST",
         "/api/admin/users/{id:int}/unblock",
-        unblock,
+        unblock_user,
         summary="Unblock a user",
         auth="admin",
         body=BlockBody | None,

@@ -13,8 +13,8 @@ from starlette.responses import Response
 from api.access import ADMIN, BIGINT_MAX, authenticate
 from api.campaigns import NO_NUL
 from api.pages import Page, PageQuery, sql_page
-from api.spec import api_route
 from core.web import decode_query, ok
+from core.web.spec import api_route
 
 
 class UsersQuery(PageQuery):

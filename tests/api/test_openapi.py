@@ -9,8 +9,8 @@ import pytest
 from starlette.routing import Route
 
 from api.app import create_app
-from api.openapi import build_document, error_statuses
-from api.spec import ApiRoute, api_route
+from core.web.openapi import build_document, error_statuses
+from core.web.spec import ApiRoute, api_route
 
 
 def _operations(doc):
@@ -27,7 +27,7 @@ def test_every_api_route_is_documented():
     """Each ApiRoute of the app appears once in the document with its method and path;
     plain routes (probes) do not."""
     app = create_app()
-    doc = build_document(app.routes)
+    doc = build_document(app.routes, "api")
     assert doc["openapi"].startswith("3.1")
     documented = {(m, p) for m, p, _ in _operations(doc)}
     declared = {
@@ -44,7 +44,7 @@ def test_every_api_route_is_documented():
 def test_error_responses_follow_the_route_kind():
     """Authenticated routes list 401/403/429, routes with a body 400 and 413, routes with a
     path id 404, and each error response names its codes."""
-    doc = build_document(create_app().routes)
+    doc = build_document(create_app().routes, "api")
     for method, path, op in _operations(doc):
         responses = op["responses"]
         assert {"403", "429", "503"} <= set(responses), (method, path)
@@ -67,7 +67,7 @@ def test_unknown_error_code_is_refused():
     """A route declaring an error code that no DomainError has fails at document build."""
     route = api_route("GET", "/api/x", _handler, summary="x", errors=["no_such_code"])
     with pytest.raises(ValueError, match="no_such_code"):
-        build_document([route])
+        build_document([route], "api")
 
 
 def test_query_parameters_come_from_the_query_struct():
@@ -75,7 +75,7 @@ def test_query_parameters_come_from_the_query_struct():
     from api.pages import PageQuery
 
     route = api_route("GET", "/api/x", _handler, summary="x", query=PageQuery)
-    op = build_document([route])["paths"]["/api/x"]["get"]
+    op = build_document([route], "api")["paths"]["/api/x"]["get"]
     params = {p["name"]: p for p in op["parameters"]}
     assert params["limit"]["schema"] == {
         "type": "integer",
@@ -144,3 +144,18 @@ async def test_admin_routes_refuse_a_viewer(client, auth):
         assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden"), (method, path)
         checked += 1
     assert checked >= 8
+
+
+def test_operation_ids_read_like_names_and_are_unique() -> None:
+    doc = build_document(create_app().routes, "api")
+    ids = [op["operationId"] for _, _, op in _operations(doc)]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", i) for i in ids), ids
+    assert "listContents" in ids
+
+
+async def test_redoc_renders_from_packaged_files(client) -> None:  # type: ignore[no-untyped-def]
+    page = await client.get("/redoc")
+    assert page.status_code == 200 and 'spec-url="/openapi.json"' in page.text
+    script = await client.get("/redoc/static/redoc.standalone.js")
+    assert script.status_code == 200 and len(script.content) > 100_000

@@ -1,6 +1,7 @@
-"""The OpenAPI 3.1 document (`/openapi.json`), generated from the routes declared with
-`api.spec.api_route`, and `/docs`, Swagger UI served from the `openapi-ui-bundles` package's
-static files (no CDN: it renders with no network access).
+"""The OpenAPI 3.1 document (`/openapi.json`) of an app (the api, the hub), generated from the
+routes declared with `core.web.spec.api_route`; `/docs` (Swagger UI) and `/redoc` (ReDoc)
+render it from the `openapi-ui-bundles` package's static files (no CDN: they work with no
+network access).
 
 Every operation lists its success envelope, and one error response per HTTP status it can
 answer, with the codes of that status as an enum: those the route declares, plus the ones
@@ -18,16 +19,15 @@ from typing import Any
 
 import msgspec
 import orjson
-from openapi_ui_bundles import swagger_ui
+from openapi_ui_bundles import redoc, swagger_ui
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.spec import ApiRoute, Spec
 from core.errors import DomainError
+from core.web.spec import ApiRoute, Spec
 
-TITLE = "watch-hub REST api"
 VERSION = "1"
 REF = "#/components/schemas/{name}"
 _PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
@@ -159,9 +159,20 @@ def _api_routes(routes: Iterable[BaseRoute]) -> list[ApiRoute]:
     return found
 
 
-def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+def operation_id(route: ApiRoute) -> str:
+    """The handler's name in camelCase (`list_contents` -> `listContents`)."""
+    head, *rest = route.endpoint.__name__.strip("_").split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def build_document(routes: Iterable[BaseRoute], title: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every ApiRoute among `routes`."""
-    specs = [route.spec for route in _api_routes(routes)]
+    found = _api_routes(routes)
+    specs = [route.spec for route in found]
+    ids = [operation_id(route) for route in found]
+    twice = {i for i in ids if ids.count(i) > 1}
+    if twice:
+        raise ValueError(f"operationIds not unique (rename the handlers): {sorted(twice)}")
     types: list[Any] = []
     for spec in specs:
         types += [spec.body, spec.query, spec.response]
@@ -193,9 +204,7 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             )
         op: dict[str, Any] = {
             "summary": spec.summary,
-            "operationId": spec.method.lower()
-            + "_"
-            + re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_"),
+            "operationId": ids[i],
             "tags": list(spec.tags) or [_default_tag(path)],
             "responses": {
                 str(spec.status): {
@@ -241,7 +250,7 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": TITLE,
+            "title": title,
             "version": VERSION,
             "description": "Envelope: `{success, data}` or `{success: false, data: null, "
             "error: {code, message, details, traceId}}`. Lists are "
@@ -263,13 +272,31 @@ def _default_tag(path: str) -> str:
     return parts[1] if len(parts) > 1 else "api"
 
 
-async def openapi_json(request: Request) -> Response:
-    """The document, built once per app (routes do not change after start)."""
-    cached = getattr(request.app.state, "openapi", None)
-    if cached is None:
-        cached = orjson.dumps(build_document(request.app.routes))
-        request.app.state.openapi = cached
-    return Response(cached, media_type="application/json")
+def routes(title: str) -> list[BaseRoute]:
+    """`/openapi.json`, `/docs` and `/redoc` for an app named `title`."""
+
+    async def openapi_json(request: Request) -> Response:
+        """The document, built once per app (routes do not change after start)."""
+        cached = getattr(request.app.state, "openapi", None)
+        if cached is None:
+            cached = orjson.dumps(build_document(request.app.routes, title))
+            request.app.state.openapi = cached
+        return Response(cached, media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        # validatorUrl null: Swagger UI would otherwise ask an online validator for a badge.
+        return HTMLResponse(_DOCS_HTML % {"title": title})
+
+    async def redoc_page(request: Request) -> Response:
+        return HTMLResponse(_REDOC_HTML % {"title": title})
+
+    return [
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Route("/redoc", redoc_page, methods=["GET"]),
+        Mount("/docs/static", StaticFiles(directory=swagger_ui.static_path), name="docs-static"),
+        Mount("/redoc/static", StaticFiles(directory=redoc.static_path), name="redoc-static"),
+    ]
 
 
 _DOCS_HTML = """<!DOCTYPE html>
@@ -298,13 +325,16 @@ window.ui = SwaggerUIBundle({
 """
 
 
-async def docs(request: Request) -> Response:
-    # validatorUrl null: Swagger UI would otherwise ask an online validator for a badge.
-    return HTMLResponse(_DOCS_HTML % {"title": TITLE})
-
-
-routes: list[BaseRoute] = [
-    Route("/openapi.json", openapi_json, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
-    Mount("/docs/static", StaticFiles(directory=swagger_ui.static_path), name="docs-static"),
-]
+_REDOC_HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>%(title)s</title>
+</head>
+<body>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="/redoc/static/redoc.standalone.js"></script>
+</body>
+</html>
+"""
