@@ -23,7 +23,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 IP_BIND_ADDRESS_NO_PORT = 24  # Linux: pick the source port at connect(), per 4-tuple
 ZERO_MASK = b"\x00\x00\x00\x00"
@@ -135,7 +135,7 @@ class WsConn(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  (uvloop's is not a subclass)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -1,4 +1,4 @@
-"""Any ASGI app with pause diagnostics, for `bench.py --diag`:
+"""Any ASGI app with pause diagnostics, for `python -m loadtests.bench --diag`:
 `DIAG_APP=realtime.app:app uvicorn loadtests.diag_app:app`.
 
 It records, without changing the wrapped app: every garbage collection's duration per

@@ -16,6 +16,7 @@ Every phase is bounded in time; connections only go to 127.0.0.0/8.
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 import time
@@ -334,7 +335,7 @@ class Worker(Sink):
 
         pool: list[HttpConn] = []
         for i in range(conns):
-            _, c = await loop.create_connection(lambda i=i: HttpConn(done, i), host, port)
+            _, c = await loop.create_connection(functools.partial(HttpConn, done, i), host, port)
             pool.append(c)
         cpu: dict[str, float] = {}
         await _sleep_until(t0)

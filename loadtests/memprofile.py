@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from devkit.servers import free_port
-from loadtests.bench import FIRST_UID, GATES_OFF, REAL_ENV, RESULTS
+from loadtests.bench.config import FIRST_UID, GATES_OFF, REAL_ENV, RESULTS
 from loadtests.loadgen import LoadGen, split
 from loadtests.stack import Stack, rss_kib, uvicorn_argv
 
