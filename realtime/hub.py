@@ -290,6 +290,9 @@ class Hub:
         for conn in list(self.conns.values()):
             if blocks.user_blocked(conn.user_id) or blocks.ip_blocked(conn.ip):
                 conn.forbid()
+        for listener in self.sse.listeners():
+            if blocks.ip_blocked(listener.ip):
+                listener.close()
 
     async def _pubsub_loop(self) -> None:
         await nudges.listen(
