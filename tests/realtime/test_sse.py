@@ -96,9 +96,12 @@ async def stream(url: str, **headers: str) -> AsyncIterator[Events]:
 
 
 async def refused(url: str, **headers: str) -> tuple[int, str, httpx.Headers]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        r = await client.get(url, headers=headers)
-    body = r.json()
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", url, headers=headers) as r,
+    ):
+        assert r.status_code != 200, f"a stream opened where a refusal was expected: {url}"
+        body = json.loads(await r.aread())
     assert body["success"] is False, body
     return r.status_code, body["error"]["code"], r.headers
 
@@ -262,3 +265,15 @@ def test_a_listener_that_stops_reading_is_dropped_not_buffered() -> None:
     assert not fast.dropped
     shared = streams.streams[1].chunk
     assert fast.last_id == streams.streams[1].event_id and shared.startswith(b"id: ")
+
+
+def test_a_stream_gets_no_second_event_within_2_s() -> None:
+    """The throttle is the stream's, not only the loop's: a value read for a stream's first
+    listener, or any event, holds the next change back until EVERY_S has passed."""
+    streams = sse.Streams(max_open=10, max_per_ip=10, keepalive_s=15)
+    _, listener = streams.attach(1, "192.0.2.1", None)
+    streams.publish(1, "viewers", {"content_id": 1, "count": 0}, now=100.0)
+    streams.publish(1, "viewers", {"content_id": 1, "count": 1}, now=100.0 + sse.EVERY_S - 0.1)
+    assert len(listener.chunks) == 1
+    streams.publish(1, "viewers", {"content_id": 1, "count": 1}, now=100.0 + sse.EVERY_S)
+    assert len(listener.chunks) == 2 and b'"count":1' in listener.chunks[-1]
