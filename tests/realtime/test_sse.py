@@ -259,11 +259,12 @@ def test_a_listener_that_stops_reading_is_dropped_not_buffered() -> None:
     _, slow = streams.attach(1, "192.0.2.1", None)
     _, fast = streams.attach(1, "192.0.2.2", None)
     for n in range(sse.QUEUE_EVENTS + 1):
-        streams.publish(1, "viewers", {"content_id": 1, "count": n}, now=n * sse.EVERY_S)
         fast.chunks.clear()
+        streams.publish(1, "viewers", {"content_id": 1, "count": n}, now=n * sse.EVERY_S)
     assert slow.dropped and slow.closed and len(slow.chunks) == sse.QUEUE_EVENTS
     assert not fast.dropped
     shared = streams.streams[1].chunk
+    assert fast.chunks[-1] is shared  # encoded once: the same bytes object for every listener
     assert fast.last_id == streams.streams[1].event_id and shared.startswith(b"id: ")
 
 
