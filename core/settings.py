@@ -39,6 +39,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_send_queue: int = 32
     ws_max_connections_per_ip: int = 500  # per hub process; NATs put many players behind one
     ws_connects_per_ip_per_minute: int = 600  # per hub process
+    # Server-Sent Events streams (realtime/sse.py): open ones per source address and in all,
+    # per hub process, and the keep-alive comment's period.
+    sse_max_connections_per_ip: int = 20
+    sse_max_connections: int = 10_000
+    sse_keepalive_ms: int = 15_000
     cors_origins: tuple[str, ...] = ()
     max_concurrent_requests: int = 256  # per api process; more at once are answered 503
     http_body_timeout_ms: int = 10_000  # a request body must arrive whole within this (408)
@@ -166,6 +171,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_connects_per_ip_per_minute=_int(
             env, "WS_CONNECTS_PER_IP_PER_MINUTE", 600, low=1, high=1_000_000
         ),
+        sse_max_connections_per_ip=_int(
+            env, "SSE_MAX_CONNECTIONS_PER_IP", 20, low=1, high=1_000_000
+        ),
+        sse_max_connections=_int(env, "SSE_MAX_CONNECTIONS", 10_000, low=1, high=1_000_000),
+        sse_keepalive_ms=_int(env, "SSE_KEEPALIVE_MS", 15_000, low=100, high=600_000),
         cors_origins=origins,
         max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 256, low=1, high=100_000),
         http_body_timeout_ms=_int(env, "HTTP_BODY_TIMEOUT_MS", 10_000, low=100, high=600_000),

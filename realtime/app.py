@@ -33,7 +33,7 @@ from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
 from core.web import HttpMetrics, RequestContext, exception_handlers, openapi
-from realtime import connection, fallback
+from realtime import connection, fallback, sse_routes
 from realtime.hub import Hub
 from realtime.metrics import HubMetrics
 
@@ -134,6 +134,7 @@ def create_app() -> HubApp:
         routes=[
             *fallback.routes,
             *openapi.routes(TITLE),
+            *sse_routes.routes,
             Route("/health", probes.health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", probes.metrics, methods=["GET"]),

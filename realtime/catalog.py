@@ -71,6 +71,12 @@ class Catalog:
     def cached(self, content_id: int) -> ContentInfo | None:
         return self._items.get(content_id)
 
+    def newest_watchable(self, now_ms: int, limit: int) -> list[int]:
+        """Ids of the cached watchable contents, newest published first, at most `limit`."""
+        items = [i for i in self._items.values() if i.watchable(now_ms)]
+        items.sort(key=lambda i: (i.published_at_ms or 0, i.id), reverse=True)
+        return [i.id for i in items[:limit]]
+
     async def get(self, content_id: int) -> ContentInfo | None:
         """The content, from the cache or else from PostgreSQL; None if there is no such id."""
         info = self._items.get(content_id)

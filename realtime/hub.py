@@ -27,7 +27,7 @@ from core.tokens import verify_access
 from live import keys, nudges
 from live.resp import ClusterResp, RespConnection
 from live.store import LiveStore
-from realtime import closes, protocol
+from realtime import closes, protocol, sse
 from realtime.catalog import Catalog
 from realtime.connection import Connection
 from realtime.limits import AddressGate
@@ -42,6 +42,10 @@ SWEEP_EVERY_S = 1.0
 VIEWERS_EVERY_S = 2.0  # PROTOCOL: at most one `viewers` push per content per 2 s
 STATS_EVERY_S = 5.0
 SEND_STALL_S = 10.0  # a send blocked this long (the client stopped reading) drops the client
+
+
+def sse_viewers(content_id: int, count: int) -> dict[str, int]:
+    return {"content_id": content_id, "count": count}
 
 
 class Hub:
@@ -78,6 +82,11 @@ class Hub:
         self.gate = AddressGate(
             settings.ws_max_connections_per_ip, settings.ws_connects_per_ip_per_minute
         )
+        self.sse = sse.Streams(
+            settings.sse_max_connections,
+            settings.sse_max_connections_per_ip,
+            settings.sse_keepalive_ms / 1000,
+        )
         self.provisioner = Provisioner(engine)
         self.policy = Policy(  # shared by every connection's session
             partial(verify_access, settings),
@@ -112,6 +121,7 @@ class Hub:
         await asyncio.gather(*self._loops, return_exceptions=True)
         for conn in list(self.conns.values()):
             conn.end(closes.SERVICE_RESTART, "server stopping")
+        self.sse.close_all()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2)
         await self.store.close()
@@ -123,19 +133,25 @@ class Hub:
 
     async def drain(self) -> None:
         """Close every connection with 1012 in batches spread over up to DRAIN_SECONDS, so that
-        clients reconnect to other nodes without a storm. New connections are refused."""
+        clients reconnect to other nodes without a storm; event streams end in the same
+        batches (their clients reconnect after the `retry:` advice). New connections and
+        streams are refused."""
         self.draining = True
-        conns = list(self.conns.values())
+        conns: list[Connection | sse.Listener] = [*self.conns.values(), *self.sse.listeners()]
         steps = max(1, min(10, len(conns)))
         pause = self.settings.drain_seconds / steps if conns else 0
         per_step = math.ceil(len(conns) / steps) if conns else 0
-        log.info("draining %d connections in %d batches", len(conns), steps)
+        log.info("draining %d connections and streams in %d batches", len(conns), steps)
         for i in range(steps):
             batch = conns[i * per_step : (i + 1) * per_step]
             for conn in batch:
-                conn.end(closes.SERVICE_RESTART, "node draining")
+                if isinstance(conn, sse.Listener):
+                    conn.close()
+                else:
+                    conn.end(closes.SERVICE_RESTART, "node draining")
             if i < steps - 1:
                 await asyncio.sleep(pause)
+        self.sse.close_all()  # any opened while draining began
 
     # Connections.
 
@@ -225,17 +241,34 @@ class Hub:
         await self._every(VIEWERS_EVERY_S, self.push_viewer_counts, "viewer counts", low=1.0)
 
     async def push_viewer_counts(self) -> None:
-        content_ids = list(self.watchers)
-        if not content_ids:
-            return
-        counts = await self.store.viewer_counts(content_ids)
-        for content_id, count in zip(content_ids, counts, strict=False):
-            if self.viewer_counts.get(content_id) == count:
-                continue
-            self.viewer_counts[content_id] = count
-            frame = protocol.encode(protocol.Viewers(content_id=content_id, count=count))
-            for conn in list(self.watchers.get(content_id, ())):
-                conn.write(frame)
+        """The counts of the contents watched here or streamed (SSE) from here, read in one
+        round trip: `viewers` frames for the watchers whose count changed, and the same
+        counts to the event streams."""
+        now = time.monotonic()
+        content_ids = list(dict.fromkeys([*self.watchers, *self.sse.content_ids()]))
+        if content_ids:
+            counts = await self.store.viewer_counts(content_ids)
+            for content_id, count in zip(content_ids, counts, strict=False):
+                self.sse.publish(content_id, "viewers", sse_viewers(content_id, count), now)
+                if content_id not in self.watchers or self.viewer_counts.get(content_id) == count:
+                    continue
+                self.viewer_counts[content_id] = count
+                frame = protocol.encode(protocol.Viewers(content_id=content_id, count=count))
+                for conn in list(self.watchers.get(content_id, ())):
+                    conn.write(frame)
+        if self.sse.live_listened():
+            self.sse.publish(sse.LIVE, "live", await self.live_top(), now)
+
+    async def sse_count(self, content_id: int) -> dict[str, int]:
+        """A content's `viewers` event data, read now (a stream's first listener)."""
+        (count,) = await self.store.viewer_counts([content_id])
+        return sse_viewers(content_id, count)
+
+    async def live_top(self) -> dict[str, Any]:
+        """The `live` event data: the newest watchable contents ranked by live viewers."""
+        ids = self.catalog.newest_watchable(int(time.time() * 1000), sse.LIVE_CANDIDATES)
+        counts = await self.store.viewer_counts(ids) if ids else []
+        return {"items": sse.top(list(zip(ids, counts, strict=True)))}
 
     async def _control_loop(self) -> None:
         period = self.settings.control_poll_ms / 1000
@@ -266,6 +299,9 @@ class Hub:
         for conn in list(self.conns.values()):
             if blocks.user_blocked(conn.user_id) or blocks.ip_blocked(conn.ip):
                 conn.forbid()
+        for listener in self.sse.listeners():
+            if blocks.ip_blocked(listener.ip):
+                listener.close()
 
     async def _pubsub_loop(self) -> None:
         await nudges.listen(

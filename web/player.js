@@ -30,6 +30,7 @@ const hook = {
   rewards: [],
   events: [],
   stopped: [],
+  live: [], // the `live` events' items from /sse/live, in order
   lastTick: null,
   startedAt: null, // Date.now() when the last `started` arrived
   watch: (id, opts) => watchContent(Number(id), opts),
@@ -205,13 +206,15 @@ function renderCatalog() {
     meta.className = "meta";
     const bits = [`#${c.id}`];
     if (c.duration_s != null) bits.push(`${Math.floor(c.duration_s / 60)}:${String(c.duration_s % 60).padStart(2, "0")}`);
-    if (c.viewer_count != null) bits.push(`${c.viewer_count} watching`);
     if (c.reward_interval_ms) bits.push(`reward every ${c.reward_interval_ms / 1000} s`);
     for (const b of bits) {
       const span = document.createElement("span");
       span.textContent = b;
       meta.append(span);
     }
+    const watching = document.createElement("span");
+    watching.className = "watching";
+    meta.insertBefore(watching, meta.children[c.duration_s != null ? 2 : 1] || null);
     for (const t of c.tags || []) {
       const span = document.createElement("span");
       span.className = "tag";
@@ -222,6 +225,44 @@ function renderCatalog() {
     li.addEventListener("click", () => watchContent(c.id));
     list.append(li);
   }
+  showLiveCounts();
+}
+
+// --- live viewer counts: one Server-Sent Events stream from the hub (/sse/live) -----------------
+
+const LIVE_TOP = 20; // the hub's `live` event lists at most this many contents (those watched)
+let live = null; // {counts: Map(content id -> viewers), complete: the list is not cut at LIVE_TOP}
+
+function liveCount(c) {
+  if (live && live.counts.has(c.id)) return live.counts.get(c.id);
+  if (live && live.complete) return 0; // not among the watched contents: nobody watches it
+  return c.viewer_count; // the api's count, from when the catalog was read
+}
+
+function showLiveCounts() {
+  let watched = 0;
+  let viewers = 0;
+  for (const li of $("catalog").children) {
+    const c = catalog.find((item) => String(item.id) === li.dataset.contentId);
+    const span = li.querySelector(".watching");
+    const n = c ? liveCount(c) : null;
+    if (span) span.textContent = n == null ? "" : `${n} watching`;
+    if (n) { watched += 1; viewers += n; }
+  }
+  // One polite summary for screen readers; the per-item counts change silently.
+  const summary = $("catalog-live");
+  if (live) summary.textContent = `live now: ${viewers} watching ${watched} content${watched === 1 ? "" : "s"}`;
+}
+
+function startLiveCounts() {
+  if (!("EventSource" in window)) return; // the counts of the catalog read stay as they are
+  const source = new EventSource("/sse/live"); // reconnects by itself (the hub sends `retry:`)
+  source.addEventListener("live", (ev) => {
+    const items = JSON.parse(ev.data).items || [];
+    hook.live.push(items);
+    live = { counts: new Map(items.map((i) => [i.content_id, i.count])), complete: items.length < LIVE_TOP };
+    showLiveCounts();
+  });
 }
 
 async function loadBalance() {
@@ -388,6 +429,7 @@ loadCatalog();
 setInterval(() => {
   if (document.visibilityState === "visible") loadCatalog();
 }, 10000);
+startLiveCounts();
 if ($("token").value) {
   makeClient();
   loadBalance();

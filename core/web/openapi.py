@@ -222,6 +222,11 @@ def build_document(routes: Iterable[BaseRoute], title: str) -> dict[str, Any]:
                 }
             },
         }
+        if spec.stream:
+            op["responses"][str(spec.status)] = {
+                "description": spec.stream,
+                "content": {"text/event-stream": {"schema": {"type": "string"}, "x-data": data}},
+            }
         if params:
             op["parameters"] = params
         if spec.body is not None:

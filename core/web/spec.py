@@ -30,6 +30,9 @@ class Spec:
     errors: Sequence[str] = ()  # error codes this route can answer, beyond the auth ones
     tags: Sequence[str] = ()
     headers: Sequence[str] = field(default=())  # request headers it reads (Idempotency-Key)
+    # A Server-Sent Events stream instead of a JSON envelope: `response` is the type of each
+    # event's data, and `stream` describes the events.
+    stream: str = ""
 
 
 class ApiRoute(Route):
@@ -54,6 +57,7 @@ def api_route(
     errors: Sequence[str] = (),
     tags: Sequence[str] = (),
     headers: Sequence[str] = (),
+    stream: str = "",
 ) -> ApiRoute:
     """Declare one api route. `path` uses Starlette converters (`{id:int}`)."""
     return ApiRoute(
@@ -69,6 +73,7 @@ def api_route(
             tuple(errors),
             tuple(tags),
             tuple(headers),
+            stream,
         ),
         endpoint,
     )

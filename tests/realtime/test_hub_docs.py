@@ -1,5 +1,5 @@
 """The hub describes its own HTTP routes: `/openapi.json` (the fallback's two routes, with
-their bodies, replies and error codes), `/docs` and `/redoc`, rendered from packaged files
+their bodies, replies and error codes, and the two event streams), `/docs` and `/redoc`, rendered from packaged files
 (no network)."""
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ async def test_the_hub_serves_its_openapi_document_and_both_renderers(hub, http)
     doc = (await http.get(f"{h.url}/openapi.json")).json()
     assert doc["openapi"] == "3.1.0" and "hub" in doc["info"]["title"]
     ops = {(m, p): op for p, item in doc["paths"].items() for m, op in item.items()}
-    assert set(ops) == {("post", "/api/service/timer-session"), ("post", "/api/service/out-event")}
+    assert set(ops) == {
+        ("post", "/api/service/timer-session"),
+        ("post", "/api/service/out-event"),
+        ("get", "/sse/contents/{content_id}/viewers"),
+        ("get", "/sse/live"),
+    }
+    live = ops[("get", "/sse/live")]["responses"]["200"]["content"]["text/event-stream"]
+    assert live["x-data"]["$ref"].endswith("/LiveEvent")
     timer = ops[("post", "/api/service/timer-session")]
     assert timer["operationId"] == "timerSession"
     assert {"409", "429", "503"} <= set(timer["responses"])
