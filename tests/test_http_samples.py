@@ -1,0 +1,325 @@
+"""The hand-run samples in `http/` (REST Client / JetBrains HTTP Client format) stay true:
+
+- every sample runs, in file order, against a live hub + api + worker, and answers the status
+  its `# expect: NNN` line declares (never a 5xx);
+- every route of the api's `/openapi.json` has a sample, and no sample names a route that does
+  not exist (the hub has no OpenAPI document: its routes are listed here).
+
+The parser reads the subset of the format the samples use: `@var = value` lines, requests
+separated by `###`, `# @name`, `# expect:`, headers, a body after a blank line, `{{var}}`,
+`{{$timestamp}}` and `{{name.response.body.$.a.b}}` (names are per file, as in the editors).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+HTTP_DIR = Path(__file__).resolve().parents[1] / "http"
+
+# Routes outside /openapi.json: the api's probes and pages, and every hub route but /ws.
+API_EXTRA = {
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/admin"),
+}
+HUB_ROUTES = {
+    ("POST", "/api/service/timer-session"),
+    ("POST", "/api/service/out-event"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/player"),
+}
+# The variables the runner gives (they win over the placeholders in the files).
+GIVEN = ("api", "hub", "viewer_token", "admin_token", "advertiser_token")
+# Timings of the stack (as the browser tests): short, so the fallback credits quickly.
+FAST = {
+    "REWARD_INTERVAL_MS": "1000",
+    "HEARTBEAT_INTERVAL_MS": "300",
+    "SESSION_TTL_MS": "5000",
+    "CONTROL_POLL_MS": "500",
+    "REDIS_PARTITIONS": "8",
+    "DRAIN_SECONDS": "1",
+}
+ADVERTISER_ID = 900_001
+
+_VAR = re.compile(r"^@([A-Za-z_][\w-]*)\s*=\s*(.*?)\s*$")
+_REF = re.compile(r"{{\s*([^{}]+?)\s*}}")
+_REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(\S+)(?:\s+HTTP/[\d.]+)?$")
+
+
+@dataclass
+class Sample:
+    file: str
+    line: int
+    name: str | None = None
+    comment: str | None = None
+    expect: int | None = None
+    method: str = ""
+    url: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: str = ""
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line} ({self.name})"
+
+
+@dataclass
+class HttpFile:
+    name: str
+    variables: dict[str, str]
+    samples: list[Sample]
+
+
+def parse(text: str, file: str = "<text>") -> HttpFile:
+    """Parse one .http file. File variables may sit anywhere outside a request's body."""
+    variables: dict[str, str] = {}
+    samples: list[Sample] = []
+    blocks: list[tuple[int, list[str]]] = [(1, [])]
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith("###"):
+            blocks.append((n, [line[3:].strip()]))
+        else:
+            blocks[-1][1].append(line)
+    for start, lines in blocks:
+        sample = Sample(file, start)
+        if start > 1 and lines and lines[0]:
+            sample.comment = lines[0]
+        rest = lines[1:] if start > 1 else lines
+        i = 0
+        # Before the request line: comments, variables, blank lines.
+        while i < len(rest):
+            line = rest[i].strip()
+            i += 1
+            if not line:
+                continue
+            if line.startswith(("#", "//")):
+                meta = line.lstrip("#/").strip()
+                if meta.startswith("@name"):
+                    sample.name = meta[len("@name") :].strip()
+                elif meta.startswith("expect:"):
+                    sample.expect = int(meta[len("expect:") :].strip())
+                continue
+            var = _VAR.match(line)
+            if var:
+                variables[var.group(1)] = var.group(2)
+                continue
+            request = _REQUEST_LINE.match(line)
+            if request is None:
+                raise ValueError(f"{file}:{start}: not a request line: {line!r}")
+            sample.method, sample.url = request.group(1), request.group(2)
+            break
+        if not sample.method:
+            if sample.name or sample.expect:
+                raise ValueError(f"{file}:{start}: a named block without a request")
+            continue
+        # Headers up to the first blank line, then the body.
+        while i < len(rest) and rest[i].strip():
+            header = rest[i].strip()
+            i += 1
+            if header.startswith(("#", "//")):
+                continue
+            key, sep, value = header.partition(":")
+            if not sep:
+                raise ValueError(f"{file}:{start}: not a header: {header!r}")
+            sample.headers.append((key.strip(), value.strip()))
+        sample.body = "\n".join(rest[i:]).strip()
+        samples.append(sample)
+    return HttpFile(file, variables, samples)
+
+
+def load_files() -> list[HttpFile]:
+    return [parse(p.read_text(), p.name) for p in sorted(HTTP_DIR.glob("*.http"))]
+
+
+def _json_path(value: Any, path: str) -> Any:
+    if not path.startswith("$"):
+        raise KeyError(path)
+    for part in [p for p in path[1:].split(".") if p]:
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def substitute(
+    text: str,
+    variables: Mapping[str, str],
+    responses: Mapping[str, Any],
+    depth: int = 0,
+) -> str:
+    """Fill `{{var}}`, `{{$timestamp}}` and `{{name.response.body.$.path}}`."""
+
+    def one(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        if ref == "$timestamp":
+            return str(int(time.time()))
+        if ".response.body." in ref:
+            name, _, path = ref.partition(".response.body.")
+            if name not in responses:
+                raise KeyError(f"{ref}: no earlier response named {name!r} in this file")
+            found = _json_path(responses[name], path)
+            return found if isinstance(found, str) else json.dumps(found)
+        if ref not in variables:
+            raise KeyError(f"{{{{{ref}}}}}: no such variable")
+        if depth > 5:
+            raise ValueError(f"{ref}: variables nest too deep")
+        return substitute(variables[ref], variables, responses, depth + 1)
+
+    return _REF.sub(one, text)
+
+
+def route_of(sample: Sample, variables: Mapping[str, str]) -> tuple[str, str, str]:
+    """(host variable, method, path) of a sample, read without running anything: the URL
+    must start with `{{api}}` or `{{hub}}`; placeholders in the path become one segment."""
+    match = re.match(r"^{{\s*(api|hub)\s*}}(/[^?#]*)", sample.url)
+    if match is None:
+        raise ValueError(f"{sample.where()}: the URL must start with {{{{api}}}} or {{{{hub}}}}")
+    path = _REF.sub("x", match.group(2))
+    return match.group(1), sample.method, path
+
+
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
+
+
+def check_coverage(files: list[HttpFile], openapi: Mapping[str, Any]) -> list[str]:
+    """Problems: api routes without a sample, samples of routes that do not exist."""
+    api_routes = {
+        (method.upper(), path) for path, ops in openapi["paths"].items() for method in ops
+    } | API_EXTRA
+    known = {"api": api_routes, "hub": HUB_ROUTES}
+    covered: set[tuple[str, str, str]] = set()
+    problems = []
+    for f in files:
+        for sample in f.samples:
+            host, method, path = route_of(sample, f.variables)
+            hits = [
+                (host, m, t) for m, t in known[host] if m == method and _template(t).match(path)
+            ]
+            if not hits:
+                problems.append(f"{sample.where()}: {method} {path} is no {host} route")
+            covered.update(hits)
+    for host, routes in known.items():
+        for method, template in sorted(routes):
+            if (host, method, template) not in covered:
+                problems.append(f"no sample of the {host}'s {method} {template}")
+    return problems
+
+
+def test_parser_reads_the_format() -> None:
+    text = """@api = http://h
+@id = 7
+### first one
+# @name a
+# expect: 201
+POST {{api}}/x/{{id}} HTTP/1.1
+Content-Type: application/json
+
+{"n": {{id}}}
+
+###
+# @name b
+# expect: 200
+GET {{api}}/y?v={{a.response.body.$.data.k.0}}
+"""
+    f = parse(text)
+    assert f.variables == {"api": "http://h", "id": "7"}
+    a, b = f.samples
+    assert (a.name, a.expect, a.method, a.comment) == ("a", 201, "POST", "first one")
+    assert a.headers == [("Content-Type", "application/json")] and a.body == '{"n": {{id}}}'
+    assert substitute(a.url, f.variables, {}) == "http://h/x/7"
+    responses = {"a": {"data": {"k": ["z"]}}}
+    assert substitute(b.url, f.variables, responses) == "http://h/y?v=z"
+    assert route_of(b, f.variables) == ("api", "GET", "/y")
+    with pytest.raises(KeyError):
+        substitute("{{nope}}", {}, {})
+
+
+def test_every_sample_is_named_and_declares_its_status() -> None:
+    files = load_files()
+    assert len(files) >= 7, "http/ holds the numbered sample files"
+    for f in files:
+        assert set(GIVEN) <= set(f.variables), f"{f.name}: declare @{', @'.join(GIVEN)}"
+        names = [s.name for s in f.samples]
+        assert len(set(names)) == len(names), f"{f.name}: names repeat"
+        for s in f.samples:
+            assert s.name and s.comment and s.expect, f"{s.where()}: # @name, comment, # expect"
+    env = json.loads((HTTP_DIR / "http-client.env.json").read_text())
+    assert all(set(GIVEN) <= set(v) for v in env.values())
+
+
+async def _seed(pg_server: Any) -> None:
+    """What `bash scripts/run.sh` seeds (admin 1, viewer 2, the demo catalog), and ten paid
+    watch rewards of the viewer: one earned box, so `POST /api/boxes/open` can open it."""
+    from scripts.seed import DEV_VIEWER_ID, seed
+
+    await seed(pg_server.url)
+    rows = ", ".join(f"({DEV_VIEWER_ID}, 'watch', 1, 'sample-{n}', 'paid')" for n in range(10))
+    pg_server.psql(
+        f"INSERT INTO coin_transactions (user_id, kind, amount, reward_id, status) VALUES {rows};"
+        f" UPDATE users SET balance = balance + 10 WHERE id = {DEV_VIEWER_ID};"
+    )
+
+
+async def test_samples_run_and_cover_every_route(
+    pg_server: Any,
+    redis_server: Any,
+    spawn: Callable[..., Any],
+    worker: Callable[..., Any],
+    token: Callable[..., str],
+) -> None:
+    from scripts.seed import DEV_ADMIN_ID, DEV_VIEWER_ID
+
+    await _seed(pg_server)
+    worker(REDIS_PARTITIONS=FAST["REDIS_PARTITIONS"])
+    hub = spawn("realtime.app:app", FAST)
+    api = spawn("api.app:app", {**FAST, "CORS_ORIGINS": hub.url})
+    given = {
+        "api": api.url,
+        "hub": hub.url,
+        "viewer_token": token(DEV_VIEWER_ID, ("viewer",)),
+        "admin_token": token(DEV_ADMIN_ID, ("admin", "viewer")),
+        "advertiser_token": token(ADVERTISER_ID, ("advertiser",)),
+    }
+    files = load_files()
+    async with httpx.AsyncClient(timeout=15) as http:
+        openapi = (await http.get(f"{api.url}/openapi.json")).json()
+        assert check_coverage(files, openapi) == []
+        failures = []
+        for f in files:
+            variables = {**f.variables, **given}
+            responses: dict[str, Any] = {}
+            for s in f.samples:
+                r = await http.request(
+                    s.method,
+                    substitute(s.url, variables, responses),
+                    headers=[(k, substitute(v, variables, responses)) for k, v in s.headers],
+                    content=substitute(s.body, variables, responses).encode() or None,
+                )
+                if r.headers.get("content-type", "").startswith("application/json"):
+                    responses[s.name or ""] = r.json()
+                if r.status_code >= 500 or r.status_code != s.expect:
+                    failures.append(
+                        f"{s.where()}: {r.status_code}, expected {s.expect}: {r.text[:300]}"
+                    )
+        assert failures == []
+
+
+def test_coverage_names_missing_and_unknown_routes() -> None:
+    files = load_files()
+    openapi = {"paths": {"/api/me": {"get": {}}, "/api/nope/{id}": {"delete": {}}}}
+    problems = check_coverage(files, openapi)
+    assert "no sample of the api's DELETE /api/nope/{id}" in problems
+    assert any("GET /api/contents is no api route" in p for p in problems)
+    assert not any("/api/me " in p for p in problems)
