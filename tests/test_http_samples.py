@@ -2,8 +2,9 @@
 
 - every sample runs, in file order, against a live hub + api + worker, and answers the status
   its `# expect: NNN` line declares (never a 5xx);
-- every route of the api's `/openapi.json` has a sample, and no sample names a route that does
-  not exist (the hub has no OpenAPI document: its routes are listed here).
+- every route of the api's and the hub's `/openapi.json` has a sample (plus the probes and
+  pages listed here, which the documents leave out), and no sample names a route that does
+  not exist; a Server-Sent Events sample answers with its first event.
 
 The parser reads the subset of the format the samples use: `@var = value` lines, requests
 separated by `###`, `# @name`, `# expect:`, headers, a body after a blank line, `{{var}}`,
@@ -32,15 +33,18 @@ API_EXTRA = {
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    ("GET", "/redoc"),
     ("GET", "/admin"),
 }
-HUB_ROUTES = {
-    ("POST", "/api/service/timer-session"),
-    ("POST", "/api/service/out-event"),
+# The hub's routes beyond its own /openapi.json (which lists the fallback and the streams).
+HUB_EXTRA = {
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
     ("GET", "/player"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
 }
 # The variables the runner gives (they win over the placeholders in the files).
 GIVEN = ("api", "hub", "viewer_token", "admin_token", "advertiser_token")
@@ -193,12 +197,19 @@ def _template(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
 
 
-def check_coverage(files: list[HttpFile], openapi: Mapping[str, Any]) -> list[str]:
-    """Problems: api routes without a sample, samples of routes that do not exist."""
-    api_routes = {
-        (method.upper(), path) for path, ops in openapi["paths"].items() for method in ops
-    } | API_EXTRA
-    known = {"api": api_routes, "hub": HUB_ROUTES}
+def _routes(openapi: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, ops in openapi["paths"].items() for method in ops}
+
+
+def check_coverage(
+    files: list[HttpFile], openapi: Mapping[str, Any], hub_openapi: Mapping[str, Any]
+) -> list[str]:
+    """Problems: routes (of either document) without a sample, samples of routes that do
+    not exist."""
+    known = {
+        "api": _routes(openapi) | API_EXTRA,
+        "hub": _routes(hub_openapi) | HUB_EXTRA,
+    }
     covered: set[tuple[str, str, str]] = set()
     problems = []
     for f in files:
@@ -295,18 +306,30 @@ async def test_samples_run_and_cover_every_route(
     files = load_files()
     async with httpx.AsyncClient(timeout=15) as http:
         openapi = (await http.get(f"{api.url}/openapi.json")).json()
-        assert check_coverage(files, openapi) == []
+        hub_openapi = (await http.get(f"{hub.url}/openapi.json")).json()
+        assert check_coverage(files, openapi, hub_openapi) == []
         failures = []
         for f in files:
             variables = {**f.variables, **given}
             responses: dict[str, Any] = {}
             for s in f.samples:
-                r = await http.request(
+                request = http.build_request(
                     s.method,
                     substitute(s.url, variables, responses),
                     headers=[(k, substitute(v, variables, responses)) for k, v in s.headers],
                     content=substitute(s.body, variables, responses).encode() or None,
                 )
+                r = await http.send(request, stream=True)
+                try:
+                    if r.headers.get("content-type", "").startswith("text/event-stream"):
+                        # A stream does not end: its first event is the sample's answer.
+                        async for line in r.aiter_lines():
+                            if line.startswith("data:"):
+                                break
+                    else:
+                        await r.aread()
+                finally:
+                    await r.aclose()
                 if r.headers.get("content-type", "").startswith("application/json"):
                     responses[s.name or ""] = r.json()
                 if r.status_code >= 500 or r.status_code != s.expect:
@@ -319,7 +342,7 @@ async def test_samples_run_and_cover_every_route(
 def test_coverage_names_missing_and_unknown_routes() -> None:
     files = load_files()
     openapi = {"paths": {"/api/me": {"get": {}}, "/api/nope/{id}": {"delete": {}}}}
-    problems = check_coverage(files, openapi)
+    problems = check_coverage(files, openapi, {"paths": {}})
     assert "no sample of the api's DELETE /api/nope/{id}" in problems
     assert any("GET /api/contents is no api route" in p for p in problems)
     assert not any("/api/me " in p for p in problems)
