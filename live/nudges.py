@@ -1,8 +1,9 @@
 """Pub/sub nudges: tell every process to re-read its control snapshot (runtime settings,
 blocks, catalog) now, instead of at its next poll.
 
-A writer publishes one after its PostgreSQL transaction committed (`control_changed`); the
-hub and the api listen (`listen`). Pub/sub is at-most-once and a subscription can die
+A writer publishes one after its PostgreSQL transaction committed (`control_changed`); every
+hub listens (`listen`); an api process applies its own changes at once and the others' at
+its poll. Pub/sub is at-most-once and a subscription can die
 silently, so every process also polls every CONTROL_POLL_MS: a lost nudge only delays a
 change to that poll. Nothing that moves money depends on a nudge.
 """
