@@ -112,7 +112,8 @@ export class HttpFallback {
       // After boundary n, the next one is n + 1 intervals in: that gives the interval.
       const n = Number(String(r.reward_id).split(":").pop());
       if (n > 0) this._intervals.set(data.content_id, (data.elapsed_ms + data.remaining_ms) / (n + 1));
-      this._emit("reward", { type: "reward", ...r });
+      // Through the push log's bookkeeping too: a later WebSocket start recovers from here.
+      this._onPush("reward", { type: "reward", ...r });
     }
     for (const code of data.notices || []) {
       this._emit("notice", { type: "notice", code, message: code });
