@@ -27,9 +27,10 @@ from core.bodies import BodyGuard
 from core.db import make_engine, make_sessionmaker
 from core.logs import AccessLog, setup_logging
 from core.migrate import require_current_schema_or_exit
-from core.redis_client import make_redis
+from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers, openapi
+from live import keys, nudges
 
 
 @contextlib.asynccontextmanager
@@ -45,13 +46,26 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     state = app.state
     state.settings, state.tz, state.engine = settings, settings.tz, engine
     state.sessions, state.redis, state.control = make_sessionmaker(engine), redis, control
-    poller = asyncio.create_task(control.run(), name="control-poll")
+    pubsub = make_pubsub_redis(settings)
+    refreshes = app.state.control_refreshes
+    tasks = [
+        asyncio.create_task(
+            control.run(lambda trigger: refreshes.labels(trigger).inc()), name="control-poll"
+        ),
+        asyncio.create_task(
+            nudges.listen(pubsub, (keys.CONTROL_CHANNEL,), lambda _: control.nudge()),
+            name="control-nudges",
+        ),
+    ]
     try:
         yield
     finally:
-        poller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poller
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await pubsub.aclose()
         await redis.aclose()
         pool = getattr(redis, "connection_pool", None)
         if pool is not None:  # a client given a pool does not close it itself
@@ -95,6 +109,7 @@ def create_app() -> Starlette:
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.control_refreshes = probes.control_refreshes(registry)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from core.blocks import Blocks
 from core.knobs import RuntimeSettings
 from core.settings import Settings
 from core.users import provision_user
+from live import nudges
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class Control:
         self.blocks = Blocks()
         self.runtime: RuntimeSettings = runtime.defaults(settings)
         self.known_users: set[int] = set()
+        self._now = asyncio.Event()
 
     async def refresh(self) -> None:
         async with self.engine.connect() as conn:
@@ -43,14 +46,15 @@ class Control:
         except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; /ready says why
             log.warning("control refresh failed: %s: %s", type(exc).__name__, exc)
 
-    async def run(self) -> None:
-        """Refresh every CONTROL_POLL_MS; cancelled at shutdown. (The hubs also re-read at
-        once on a control nudge; an api process applies its own changes at once and the
-        others' at this poll.)"""
-        interval = self.settings.control_poll_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            await self.try_refresh()
+    def nudge(self) -> None:
+        """A control nudge arrived (live.nudges): refresh now rather than at the poll."""
+        self._now.set()
+
+    async def run(self, refreshed: Callable[[str], None]) -> None:
+        """Refresh at once on a nudge, else every CONTROL_POLL_MS; cancelled at shutdown."""
+        await nudges.refresh_loop(
+            self._now, self.settings.control_poll_ms / 1000, self.refresh, refreshed
+        )
 
     async def ensure_user(self, user_id: int, roles: frozenset[str]) -> None:
         """Provision a token's user on first use (once per process per user)."""

@@ -11,7 +11,13 @@ import asyncio
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
@@ -87,3 +93,14 @@ routes = [
     Route("/ready", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
 ]
+
+
+def control_refreshes(registry: CollectorRegistry) -> Counter:
+    """Control snapshots re-read, by what triggered them (`nudge` or `poll`): the witness
+    that a change reached the process by its nudge."""
+    return Counter(
+        "control_refreshes_total",
+        "Control snapshots (runtime settings, blocks) re-read, by trigger",
+        ["trigger"],
+        registry=registry,
+    )

@@ -2,17 +2,17 @@
 blocks, catalog) now, instead of at its next poll.
 
 A writer publishes one after its PostgreSQL transaction committed (`control_changed`); every
-hub listens (`listen`); an api process applies its own changes at once and the others' at
-its poll. Pub/sub is at-most-once and a subscription can die
-silently, so every process also polls every CONTROL_POLL_MS: a lost nudge only delays a
-change to that poll. Nothing that moves money depends on a nudge.
+hub and every api process listens (`listen`) and re-reads in `refresh_loop`. Pub/sub is
+at-most-once and a subscription can die silently, so every process also polls every
+CONTROL_POLL_MS: a lost nudge only delays a change to that poll. Nothing that moves money
+depends on a nudge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from live import keys
@@ -61,3 +61,29 @@ async def listen(
             await asyncio.sleep(RESUBSCRIBE_S)
         finally:
             await pubsub.aclose()
+
+
+async def refresh_loop(
+    now: asyncio.Event,
+    period_s: float,
+    refresh: Callable[[], Awaitable[None]],
+    refreshed: Callable[[str], None],
+) -> None:
+    """Run `refresh` as soon as `now` is set (a nudge) and every `period_s` otherwise (the
+    poll), until cancelled; then `refreshed("nudge" | "poll")`. A failed refresh is logged
+    and retried at the next nudge or poll: the process keeps its last snapshot."""
+    while True:
+        try:
+            await asyncio.wait_for(now.wait(), timeout=period_s)
+            trigger = "nudge"
+        except TimeoutError:
+            trigger = "poll"
+        now.clear()
+        try:
+            await refresh()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep serving the last snapshot; /ready says why
+            log.warning("control refresh failed: %s: %s", type(exc).__name__, exc)
+        else:
+            refreshed(trigger)

@@ -271,19 +271,12 @@ class Hub:
         return {"items": sse.top(list(zip(ids, counts, strict=True)))}
 
     async def _control_loop(self) -> None:
-        period = self.settings.control_poll_ms / 1000
-        while True:
-            try:
-                await asyncio.wait_for(self._control_now.wait(), timeout=period)
-            except TimeoutError:
-                pass
-            self._control_now.clear()
-            try:
-                await self.refresh_control()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                log.warning("control refresh failed: %r", exc)
+        await nudges.refresh_loop(
+            self._control_now,
+            self.settings.control_poll_ms / 1000,
+            self.refresh_control,
+            lambda trigger: self.metrics.control_refreshes.labels(trigger).inc(),
+        )
 
     async def refresh_control(self) -> None:
         """Re-read runtime settings, blocks and catalog changes from PostgreSQL, and close the

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from core.probes import control_refreshes
+
 HEARTBEAT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -103,6 +105,7 @@ class HubMetrics:
         self.coins_total = Counter(
             "hub_reward_coins_total", "Coins granted by this node's watch rewards", registry=r
         )
+        self.control_refreshes = control_refreshes(r)
         self.outbox_entries = Gauge(
             "hub_outbox_entries", "Entries in the outbox streams (all partitions)", registry=r
         )
