@@ -73,6 +73,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+EXAMPLES = Path(__file__).with_name("openapi-examples.json")  # see core.web.openapi
 TITLE = "watch-hub REST api"
 WEB = Path(__file__).resolve().parents[1] / "web"  # the admin console page (docs/pages.md)
 
@@ -86,7 +87,7 @@ def create_app() -> Starlette:
     app = Starlette(
         routes=[
             *probes.routes,
-            *openapi.routes(TITLE),
+            *openapi.routes(TITLE, EXAMPLES),
             *auth.routes,
             *me.routes,
             *catalog.routes,

@@ -38,6 +38,7 @@ from realtime.hub import Hub
 from realtime.metrics import HubMetrics
 
 log = logging.getLogger("realtime.app")
+EXAMPLES = Path(__file__).with_name("openapi-examples.json")  # see core.web.openapi
 TITLE = "watch-hub realtime hub (HTTP routes)"
 WEB = Path(__file__).resolve().parents[1] / "web"  # the demo player and its client (docs/pages.md)
 
@@ -133,7 +134,7 @@ def create_app() -> HubApp:
     app = Starlette(
         routes=[
             *fallback.routes,
-            *openapi.routes(TITLE),
+            *openapi.routes(TITLE, EXAMPLES),
             *sse_routes.routes,
             Route("/health", probes.health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),

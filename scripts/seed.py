@@ -1,8 +1,10 @@
 """Seed a small demo catalog and the dev users, once.
 
 Inserts 8 published demo contents (public sample videos, with tags) when the contents table
-is empty, and the dev admin (id 1) and viewer (id 2) users when they are missing. Safe to run
-again: it never duplicates or overwrites anything.
+is empty, the dev admin (id 1) and viewer (id 2) users when they are missing, and two demo
+viewers (ids 3 and 4) that the multi-account review flagged on a shared device, so the review
+queue has something to decide. Safe to run again: it never duplicates or overwrites
+anything.
 
     DATABASE_URL=postgresql+asyncpg://... .venv/bin/python -m scripts.seed
 """
@@ -19,12 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from core.models import Content, User
+from core.models import AccountReview, Content, User
 
 # Ids below the registered-account range (1e9+): the dev tokens printed by scripts/run.sh
 # name these users.
 DEV_ADMIN_ID = 1
 DEV_VIEWER_ID = 2
+DEMO_FLAGGED_IDS = (3, 4)  # flagged on one device: open reviews in the queue
 
 _SAMPLES = "https://commondatastorage.googleapis.com/gtv-videos-bucket/sample/"
 
@@ -90,8 +93,34 @@ async def seed(database_url: str) -> dict[str, int]:
                             "id": DEV_ADMIN_ID,
                             "email": "admin@example.com",
                             "roles": ["admin", "viewer"],
+                            "review_hold": False,
                         },
-                        {"id": DEV_VIEWER_ID, "email": "viewer@example.com", "roles": ["viewer"]},
+                        {
+                            "id": DEV_VIEWER_ID,
+                            "email": "viewer@example.com",
+                            "roles": ["viewer"],
+                            "review_hold": False,
+                        },
+                        *(
+                            {"id": i, "email": None, "roles": ["viewer"], "review_hold": True}
+                            for i in DEMO_FLAGGED_IDS
+                        ),
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+            await conn.execute(
+                insert(AccountReview)
+                .values(
+                    [
+                        {
+                            "flag_id": f"demo:device:{i}",
+                            "user_id": i,
+                            "reason": "device",
+                            "key": "demo-shared-device",
+                            "accounts": len(DEMO_FLAGGED_IDS),
+                        }
+                        for i in DEMO_FLAGGED_IDS
                     ]
                 )
                 .on_conflict_do_nothing()

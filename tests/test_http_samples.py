@@ -6,6 +6,10 @@
   pages listed here, which the documents leave out), and no sample names a route that does
   not exist; a Server-Sent Events sample answers with its first event.
 
+With RECORD_EXAMPLES=1 the run also writes the documents' examples (core.web.openapi): per
+operation, the richest success it saw (lists cut to two items) and the body that asked for
+it, into api/ and realtime/openapi-examples.json.
+
 The parser reads the subset of the format the samples use: `@var = value` lines, requests
 separated by `###`, `# @name`, `# expect:`, headers, a body after a blank line, `{{var}}`,
 `{{$timestamp}}` and `{{name.response.body.$.a.b}}` (names are per file, as in the editors).
@@ -14,6 +18,7 @@ separated by `###`, `# @name`, `# expect:`, headers, a body after a blank line, 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +29,12 @@ from typing import Any
 import httpx
 import pytest
 
-HTTP_DIR = Path(__file__).resolve().parents[1] / "http"
+ROOT = Path(__file__).resolve().parents[1]
+HTTP_DIR = ROOT / "http"
+EXAMPLE_FILES = {
+    "api": ROOT / "api/openapi-examples.json",
+    "hub": ROOT / "realtime/openapi-examples.json",
+}
 
 # Routes outside /openapi.json: the api's probes and pages, and every hub route but /ws.
 API_EXTRA = {
@@ -201,6 +211,55 @@ def _routes(openapi: Mapping[str, Any]) -> set[tuple[str, str]]:
     return {(method.upper(), path) for path, ops in openapi["paths"].items() for method in ops}
 
 
+def operation_ids(openapi: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(method, path template) -> operationId."""
+    return {
+        (method.upper(), path): op["operationId"]
+        for path, ops in openapi["paths"].items()
+        for method, op in ops.items()
+    }
+
+
+def _cut(value: Any) -> Any:
+    """An example's lists cut to their first two items, at every depth."""
+    if isinstance(value, list):
+        return [_cut(v) for v in value[:2]]
+    if isinstance(value, dict):
+        return {k: _cut(v) for k, v in value.items()}
+    return value
+
+
+class Examples:
+    """The richest success seen per operation (the longest answer: a list with items beats
+    an empty one), with the request body that asked for it."""
+
+    def __init__(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        self.ids = {host: operation_ids(doc) for host, doc in documents.items()}
+        self.seen: dict[str, dict[str, dict[str, Any]]] = {host: {} for host in documents}
+
+    def see(
+        self, sample: Sample, variables: Mapping[str, str], body: str, answer: Any, envelope: bool
+    ) -> None:
+        """Keep `answer` (an envelope, or a stream's event data) if it is the richest yet."""
+        host, method, path = route_of(sample, variables)
+        ids = [
+            i for (m, t), i in self.ids[host].items() if m == method and _template(t).match(path)
+        ]
+        if not ids:
+            return
+        example: dict[str, Any] = {"response": _cut(answer["data"] if envelope else answer)}
+        if body:
+            example["request"] = json.loads(body)
+        old = self.seen[host].get(ids[0])
+        if old is None or len(json.dumps(example)) > len(json.dumps(old)):
+            self.seen[host][ids[0]] = example
+
+    def write(self) -> None:
+        for host, path in EXAMPLE_FILES.items():
+            text = json.dumps(self.seen[host], indent=1, sort_keys=True, ensure_ascii=False)
+            path.write_text(text + "\n")
+
+
 def check_coverage(
     files: list[HttpFile], openapi: Mapping[str, Any], hub_openapi: Mapping[str, Any]
 ) -> list[str]:
@@ -308,6 +367,7 @@ async def test_samples_run_and_cover_every_route(
         openapi = (await http.get(f"{api.url}/openapi.json")).json()
         hub_openapi = (await http.get(f"{hub.url}/openapi.json")).json()
         assert check_coverage(files, openapi, hub_openapi) == []
+        examples = Examples({"api": openapi, "hub": hub_openapi})
         failures = []
         for f in files:
             variables = {**f.variables, **given}
@@ -320,11 +380,13 @@ async def test_samples_run_and_cover_every_route(
                     content=substitute(s.body, variables, responses).encode() or None,
                 )
                 r = await http.send(request, stream=True)
+                event = None
                 try:
                     if r.headers.get("content-type", "").startswith("text/event-stream"):
                         # A stream does not end: its first event is the sample's answer.
                         async for line in r.aiter_lines():
                             if line.startswith("data:"):
+                                event = json.loads(line[len("data:") :])
                                 break
                     else:
                         await r.aread()
@@ -332,11 +394,17 @@ async def test_samples_run_and_cover_every_route(
                     await r.aclose()
                 if r.headers.get("content-type", "").startswith("application/json"):
                     responses[s.name or ""] = r.json()
+                    if r.is_success:
+                        examples.see(s, variables, request.content.decode(), r.json(), True)
+                elif event is not None and r.is_success:
+                    examples.see(s, variables, "", event, False)
                 if r.status_code >= 500 or r.status_code != s.expect:
                     failures.append(
                         f"{s.where()}: {r.status_code}, expected {s.expect}: {r.text[:300]}"
                     )
         assert failures == []
+    if os.environ.get("RECORD_EXAMPLES") == "1":
+        examples.write()
 
 
 def test_coverage_names_missing_and_unknown_routes() -> None:

@@ -8,13 +8,20 @@ answer, with the codes of that status as an enum: those the route declares, plus
 every route shares (403 blocked IP, 429 rate limited, 503 over the concurrency cap), 401 and
 403 for authenticated routes, 400 for routes that take a body or query parameters (and 413
 for bodies), 404 for routes with path parameters.
+
+Examples are real: each app keeps a JSON file, by operationId, of a request body and a
+success `data` recorded from a live stack running the samples in `http/`
+(`RECORD_EXAMPLES=1 bash scripts/test.sh tests/test_http_samples.py`); the document shows
+them on the request body and the success response. tests/api/test_openapi.py fails when an
+operation has none or when one no longer decodes as its route's types.
 """
 
 from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -165,8 +172,21 @@ def operation_id(route: ApiRoute) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def build_document(routes: Iterable[BaseRoute], title: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every ApiRoute among `routes`."""
+def load_examples(path: Path | None) -> dict[str, dict[str, Any]]:
+    """operationId -> {"request": body, "response": data} from an examples file (none: {})."""
+    if path is None or not path.exists():
+        return {}
+    return dict(orjson.loads(path.read_bytes()))
+
+
+def build_document(
+    routes: Iterable[BaseRoute],
+    title: str,
+    examples: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every ApiRoute among `routes`, with the `examples` of
+    their operations (operationId -> {"request": body, "response": data})."""
+    examples = examples or {}
     found = _api_routes(routes)
     specs = [route.spec for route in found]
     ids = [operation_id(route) for route in found]
@@ -222,20 +242,27 @@ def build_document(routes: Iterable[BaseRoute], title: str) -> dict[str, Any]:
                 }
             },
         }
+        example = examples.get(ids[i], {})
+        if "response" in example:
+            media = op["responses"][str(spec.status)]["content"]["application/json"]
+            media["example"] = {"success": True, "data": example["response"]}
         if spec.stream:
+            stream: dict[str, Any] = {"schema": {"type": "string"}, "x-data": data}
+            if "response" in example:
+                stream["example"] = "data: " + orjson.dumps(example["response"]).decode() + "\n\n"
             op["responses"][str(spec.status)] = {
                 "description": spec.stream,
-                "content": {"text/event-stream": {"schema": {"type": "string"}, "x-data": data}},
+                "content": {"text/event-stream": stream},
             }
         if params:
             op["parameters"] = params
         if spec.body is not None:
             # `Body | None`: the body may be left out
             optional = type(None) in typing.get_args(spec.body)
-            op["requestBody"] = {
-                "required": not optional,
-                "content": {"application/json": {"schema": body}},
-            }
+            media = {"schema": body}
+            if "request" in example:
+                media["example"] = example["request"]
+            op["requestBody"] = {"required": not optional, "content": {"application/json": media}}
         if spec.auth == "optional":
             op["security"] = [{}, {"bearer": []}]
         elif spec.auth != "none":
@@ -277,14 +304,16 @@ def _default_tag(path: str) -> str:
     return parts[1] if len(parts) > 1 else "api"
 
 
-def routes(title: str) -> list[BaseRoute]:
-    """`/openapi.json`, `/docs` and `/redoc` for an app named `title`."""
+def routes(title: str, examples: Path | None = None) -> list[BaseRoute]:
+    """`/openapi.json`, `/docs` and `/redoc` for an app named `title`, with the examples of
+    the file `examples` (see `load_examples`)."""
 
     async def openapi_json(request: Request) -> Response:
         """The document, built once per app (routes do not change after start)."""
         cached = getattr(request.app.state, "openapi", None)
         if cached is None:
-            cached = orjson.dumps(build_document(request.app.routes, title))
+            document = build_document(request.app.routes, title, load_examples(examples))
+            cached = orjson.dumps(document)
             request.app.state.openapi = cached
         return Response(cached, media_type="application/json")
 

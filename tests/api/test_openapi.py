@@ -4,6 +4,7 @@ document: every protected route refuses no token (401), every admin route a view
 from __future__ import annotations
 
 import re
+import typing
 
 import pytest
 from starlette.routing import Route
@@ -159,3 +160,56 @@ async def test_redoc_renders_from_packaged_files(client) -> None:  # type: ignor
     assert page.status_code == 200 and 'spec-url="/openapi.json"' in page.text
     script = await client.get("/redoc/static/redoc.standalone.js")
     assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def _apps():  # type: ignore[no-untyped-def]
+    from api.app import EXAMPLES as API_EXAMPLES
+    from realtime.app import EXAMPLES as HUB_EXAMPLES
+    from realtime.app import create_app as create_hub
+
+    return [
+        ("api", create_app().routes, API_EXAMPLES),
+        ("hub", create_hub().starlette.routes, HUB_EXAMPLES),
+    ]
+
+
+@pytest.mark.parametrize("name", ["api", "hub"])
+def test_every_operation_has_a_real_example_that_decodes_as_its_types(name: str) -> None:
+    """Each operation of the document shows a success `data` (and its request body, when
+    it takes one) recorded from a live stack; each still decodes as the route's types, so a
+    changed Struct cannot leave a stale example. Re-record with
+    `RECORD_EXAMPLES=1 bash scripts/test.sh tests/test_http_samples.py`."""
+    import msgspec
+
+    from core.web.openapi import load_examples, operation_id
+
+    [(_, routes, path)] = [a for a in _apps() if a[0] == name]
+    examples = load_examples(path)
+    doc = build_document(routes, name, examples)
+    problems = []
+    for route in routes:
+        if not isinstance(route, ApiRoute):
+            continue
+        spec, op_id = route.spec, operation_id(route)
+        example = examples.get(op_id)
+        if example is None or "response" not in example:
+            problems.append(f"{op_id}: no recorded success")
+            continue
+        wanted = [("response", spec.response)]
+        if spec.body is not None:
+            optional = type(None) in typing.get_args(spec.body)
+            if "request" in example or not optional:
+                wanted.append(("request", spec.body))
+        for part, type_ in wanted:
+            if part not in example:
+                problems.append(f"{op_id}: no recorded {part}")
+                continue
+            try:
+                msgspec.json.decode(msgspec.json.encode(example[part]), type=type_ or None)
+            except msgspec.ValidationError as exc:
+                problems.append(f"{op_id}: the recorded {part} no longer decodes: {exc}")
+    assert problems == []
+    for method, path, op in _operations(doc):
+        success = next(v for k, v in op["responses"].items() if k.startswith("2"))
+        [media] = success["content"].values()
+        assert "example" in media, (method, path)
