@@ -53,7 +53,8 @@ async def list_users(request: Request) -> Response:
     await authenticate(request, ADMIN)
     query = decode_query(request, UsersQuery)
     q = query.q.strip() if query.q else None
-    user_id = int(q) if q and q.isdigit() and int(q) <= BIGINT_MAX else None
+    # isascii: str.isdigit also takes "²", which int() refuses.
+    user_id = int(q) if q and q.isascii() and q.isdigit() and int(q) <= BIGINT_MAX else None
     async with request.app.state.sessions() as session:
         users = await sql_page(
             session,

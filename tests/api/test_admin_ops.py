@@ -64,6 +64,8 @@ async def test_user_search_by_email_or_id(client, admin, engine):
     assert await ids("a_b") == [12]
     assert await ids("11") == [11]
     assert await ids("nobody") == []
+    # Digits that are not ASCII ("²" passes str.isdigit, not int) are text, not an id.
+    assert await ids("1²") == [] and await ids("١١") == []
     await client.post("/api/admin/users/11/block", headers=admin, json={"reason": "spam"})
     [user] = (await client.get("/api/admin/users?q=bob", headers=admin)).json()["data"]["items"]
     assert (user["blocked"], user["block_reason"]) == (True, "spam")
