@@ -11,6 +11,10 @@ rotation and reuse detection, logout.
   both the thief's and the owner's next refresh fail with 401, so the owner logs in again.
 - Logout revokes the family of the given refresh token. Access tokens already issued stay
   valid until they expire (ACCESS_TTL_S): they are checked without a database round trip.
+- With `REFRESH_COOKIE=1` the refresh token is also handed as an httpOnly, Secure,
+  SameSite=Strict cookie scoped to /api/auth/refresh (docs/security.md): a page then
+  refreshes with an empty body and signs out with `DELETE /api/auth/refresh`, and its
+  script never holds the refresh token.
 - These routes admit callers by IP: 403 for a blocked address, 429 past
   `AUTH_RATE_LIMIT_PER_MINUTE` per IP (password guessing). Registration also counts
   against `REGISTER_LIMIT_PER_HOUR` per IP (account farms: docs/security.md).
@@ -108,7 +112,7 @@ def account_of(row: object) -> Account:
     )
 
 
-async def _new_refresh(session: object, user_id: int, family: str) -> str:
+async def new_refresh(session: object, user_id: int, family: str) -> str:
     token = secrets.token_urlsafe(32)
     await session.execute(  # type: ignore[attr-defined]
         insert(RefreshToken).values(
@@ -121,7 +125,38 @@ async def _new_refresh(session: object, user_id: int, family: str) -> str:
     return token
 
 
-def _tokens(request: Request, user_id: int, roles: list[str], refresh: str) -> Tokens:
+REFRESH_COOKIE = "refresh_token"
+REFRESH_PATH = "/api/auth/refresh"
+
+
+def hand_refresh(request: Request, response: Response, refresh_token: str) -> None:
+    """Also set the refresh token as its cookie, when the cookie option is on."""
+    if request.app.state.settings.refresh_cookie:
+        response.set_cookie(
+            REFRESH_COOKIE,
+            refresh_token,
+            max_age=REFRESH_TTL_S,
+            path=REFRESH_PATH,
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
+
+
+async def _presented_refresh(request: Request) -> str:
+    """The refresh token of the body, else of the cookie (an empty body)."""
+    body = await decode_body(request, RefreshBody | None)  # type: ignore[arg-type]
+    if body is not None:
+        return body.refresh_token
+    cookie = (
+        request.cookies.get(REFRESH_COOKIE) if request.app.state.settings.refresh_cookie else None
+    )
+    if not cookie or len(cookie) > 200:
+        raise Unauthorized("no refresh token (neither in the body nor in its cookie)")
+    return cookie
+
+
+def tokens_for(request: Request, user_id: int, roles: list[str], refresh: str) -> Tokens:
     settings = request.app.state.settings
     access = issue_access(settings, user_id, tuple(roles), ttl_s=ACCESS_TTL_S)
     return Tokens(access, refresh, "bearer", ACCESS_TTL_S, REFRESH_TTL_S, user_id, roles)
@@ -173,8 +208,10 @@ async def login(request: Request) -> Response:
             await session.execute(
                 update(User).where(User.id == row.id).values(password_hash=rehashed)
             )
-        refresh = await _new_refresh(session, row.id, uuid.uuid4().hex)
-    return ok(request, _tokens(request, row.id, list(row.roles), refresh))
+        refresh = await new_refresh(session, row.id, uuid.uuid4().hex)
+    response = ok(request, tokens_for(request, row.id, list(row.roles), refresh))
+    hand_refresh(request, response, refresh)
+    return response
 
 
 async def _revoke_family(session: object, family: str) -> None:
@@ -187,7 +224,7 @@ async def _revoke_family(session: object, family: str) -> None:
 
 async def refresh(request: Request) -> Response:
     await anonymous(request, auth_route=True)
-    body = await decode_body(request, RefreshBody)
+    presented = await _presented_refresh(request)
     query = (
         select(
             RefreshToken.id,
@@ -200,7 +237,7 @@ async def refresh(request: Request) -> Response:
             User.blocked_at,
         )
         .join(User, User.id == RefreshToken.user_id)
-        .where(RefreshToken.token_hash == _digest(body.refresh_token))
+        .where(RefreshToken.token_hash == _digest(presented))
         .with_for_update(of=RefreshToken)  # concurrent refreshes of one token serialise
     )
     refused: Exception | None = None
@@ -229,11 +266,30 @@ async def refresh(request: Request) -> Response:
             await session.execute(
                 update(RefreshToken).where(RefreshToken.id == row.id).values(used_at=func.now())
             )
-            token = await _new_refresh(session, row.user_id, row.family_id)
+            token = await new_refresh(session, row.user_id, row.family_id)
     if refused is not None:
         raise refused
     request.scope["user_id"] = row.user_id
-    return ok(request, _tokens(request, row.user_id, list(row.roles), token))
+    response = ok(request, tokens_for(request, row.user_id, list(row.roles), token))
+    hand_refresh(request, response, token)
+    return response
+
+
+async def _logout(request: Request, presented: str) -> Response:
+    async with request.app.state.sessions.begin() as session:
+        family = (
+            await session.execute(
+                select(RefreshToken.family_id).where(RefreshToken.token_hash == _digest(presented))
+            )
+        ).scalar()
+        if family is not None:
+            await _revoke_family(session, family)
+    response = ok(request, None)
+    if request.app.state.settings.refresh_cookie:
+        response.delete_cookie(
+            REFRESH_COOKIE, path=REFRESH_PATH, secure=True, httponly=True, samesite="strict"
+        )
+    return response
 
 
 async def logout(request: Request) -> Response:
@@ -241,17 +297,14 @@ async def logout(request: Request) -> Response:
     error: the caller is logged out either way."""
     await anonymous(request, auth_route=True)
     body = await decode_body(request, RefreshBody)
-    async with request.app.state.sessions.begin() as session:
-        family = (
-            await session.execute(
-                select(RefreshToken.family_id).where(
-                    RefreshToken.token_hash == _digest(body.refresh_token)
-                )
-            )
-        ).scalar()
-        if family is not None:
-            await _revoke_family(session, family)
-    return ok(request, None)
+    return await _logout(request, body.refresh_token)
+
+
+async def logout_cookie(request: Request) -> Response:
+    """Sign out a page: revoke the family of the refresh cookie (or of the body's token),
+    and clear the cookie. Lives on the refresh path, the only one the cookie is sent to."""
+    await anonymous(request, auth_route=True)
+    return await _logout(request, await _presented_refresh(request))
 
 
 TAGS = ("auth",)
@@ -283,9 +336,9 @@ routes = [
         "POST",
         "/api/auth/refresh",
         refresh,
-        summary="Exchange a refresh token for new tokens (rotation)",
+        summary="Exchange a refresh token (body, or its cookie) for new tokens (rotation)",
         auth="none",
-        body=RefreshBody,
+        body=RefreshBody | None,
         response=Tokens,
         errors=["unauthorized", "token_expired"],
         tags=TAGS,
@@ -297,6 +350,16 @@ routes = [
         summary="Revoke the refresh token's family",
         auth="none",
         body=RefreshBody,
+        tags=TAGS,
+    ),
+    api_route(
+        "DELETE",
+        "/api/auth/refresh",
+        logout_cookie,
+        summary="Sign out with the refresh cookie (or a body's token): revoke, clear it",
+        auth="none",
+        body=RefreshBody | None,
+        errors=["unauthorized"],
         tags=TAGS,
     ),
 ]

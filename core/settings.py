@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from core.knobs import KNOBS, RuntimeSettings
+from core.providers import Provider, ProviderConfigError, load_providers
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
+    # Social login (core/providers.py, docs/security.md): the configured providers, the page
+    # the callback hands the tokens to (empty: the callback answers the JSON envelope), and
+    # how long one call to a provider may take.
+    oauth_providers: tuple[Provider, ...] = ()
+    oauth_result_url: str = ""
+    oauth_timeout_ms: int = 5000
+    # Also hand the refresh token as an httpOnly cookie scoped to /api/auth/refresh.
+    refresh_cookie: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,6 +161,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {tz_name!r}") from None
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+    try:
+        providers = load_providers(env)
+    except ProviderConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -194,6 +207,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
+        oauth_providers=providers,
+        oauth_result_url=env.get("OAUTH_RESULT_URL", "").strip(),
+        oauth_timeout_ms=_int(env, "OAUTH_TIMEOUT_MS", 5000, low=100, high=60_000),
+        refresh_cookie=_bool(env, "REFRESH_COOKIE"),
     )
 
 
