@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from core import keyring
 from core.knobs import KNOBS, RuntimeSettings
 from core.providers import Provider, ProviderConfigError, load_providers
 
@@ -31,6 +32,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_secret: str
     jwt_issuer: str = "watch-hub"
     jwt_audience: str = "watch-clients"
+    # Token keys with kids (core/keyring.py): our own key file and its signing key, another
+    # issuer's JWKS, and `{service}:{role}` -> our role.
+    jwt_keys_file: str = ""
+    jwt_signing_kid: str = ""
+    jwt_jwks_url: str = ""
+    jwt_jwks_refresh_ms: int = 30_000
+    jwt_role_map: tuple[tuple[str, str], ...] = ()
     app_timezone: str = "Asia/Seoul"
     # Defaults of the runtime settings (core/knobs.py; admins override them through the api).
     runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
@@ -141,6 +149,36 @@ def _gc_threshold(env: Mapping[str, str]) -> tuple[int, int, int]:
     return (a, b, c)
 
 
+def _role_map(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    raw = env.get("JWT_ROLE_MAP", "").strip()
+    out: list[tuple[str, str]] = []
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, ours = (part.strip() for part in pair.partition("="))
+        if not sep or ":" not in name or ours not in ("viewer", "advertiser", "admin"):
+            raise ConfigError(
+                "JWT_ROLE_MAP must be like watch-hub:admin=admin,ads:manager=advertiser"
+                f" (our roles: viewer, advertiser, admin), got {pair!r}"
+            )
+        out.append((name, ours))
+    return tuple(out)
+
+
+def _keys(env: Mapping[str, str]) -> tuple[str, str, str]:
+    keys_file = env.get("JWT_KEYS_FILE", "").strip()
+    signing_kid = env.get("JWT_SIGNING_KID", "").strip()
+    jwks_url = env.get("JWT_JWKS_URL", "").strip()
+    if signing_kid and not keys_file:
+        raise ConfigError("JWT_SIGNING_KID needs JWT_KEYS_FILE")
+    if keys_file:
+        try:
+            keyring.check_file(keys_file, signing_kid)
+        except keyring.KeyringError as exc:
+            raise ConfigError(f"JWT_KEYS_FILE: {exc}") from None
+    if jwks_url and not jwks_url.startswith(("https://", "http://")):
+        raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, got {jwks_url!r}")
+    return keys_file, signing_kid, jwks_url
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate the settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -161,6 +199,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {tz_name!r}") from None
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+    keys_file, signing_kid, jwks_url = _keys(env)
     try:
         providers = load_providers(env)
     except ProviderConfigError as exc:
@@ -173,6 +212,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_secret=secret,
         jwt_issuer=env.get("JWT_ISSUER", "").strip() or "watch-hub",
         jwt_audience=env.get("JWT_AUDIENCE", "").strip() or "watch-clients",
+        jwt_keys_file=keys_file,
+        jwt_signing_kid=signing_kid,
+        jwt_jwks_url=jwks_url,
+        jwt_jwks_refresh_ms=_int(env, "JWT_JWKS_REFRESH_MS", 30_000, low=0, high=86_400_000),
+        jwt_role_map=_role_map(env),
         app_timezone=tz_name,
         runtime=_runtime_defaults(env),
         ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, low=128, high=1 << 20),

@@ -16,6 +16,9 @@ published at /jwks:
   matched;
 - `GET /userinfo` (OIDC) and `GET /v1/nid/me` (Naver's `{resultcode, message, response}`),
   with the access token the token endpoint handed out;
+- `POST /control/mint` (a JSON object of claims): a JWT signed with the current key, for
+  tests of access tokens verified through a JWKS URL; `POST /control/rotate`: a new current
+  key, the old one still published (`?drop=1`: no longer);
 - `GET /health`.
 
 State lives in the process's memory: one provider process per test.
@@ -45,9 +48,17 @@ ID_TOKEN_TTL_S = 300
 
 
 class Provider:
-    """The provider's key, its outstanding codes and the access tokens it handed out."""
+    """The provider's keys, its outstanding codes and the access tokens it handed out."""
 
     def __init__(self, client_secret: str) -> None:
+        self.published: list[dict[str, Any]] = []
+        self.rotate()
+        self.client_secret = client_secret
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.access: dict[str, dict[str, Any]] = {}
+
+    def rotate(self, *, drop: bool = False) -> None:
+        """A new signing key; the previous one stays published unless `drop`."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -58,10 +69,14 @@ class Provider:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.kid = "oidc-" + secrets.token_hex(4)
-        self.jwk = {**jwk.construct(public_pem, "RS256").to_dict(), "kid": self.kid, "use": "sig"}
-        self.client_secret = client_secret
-        self.codes: dict[str, dict[str, Any]] = {}
-        self.access: dict[str, dict[str, Any]] = {}
+        public = {**jwk.construct(public_pem, "RS256").to_dict(), "kid": self.kid, "use": "sig"}
+        self.published = [public] if drop else [*self.published, public]
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        token: str = jwt.encode(
+            claims, self.private_pem, algorithm="RS256", headers={"kid": self.kid}
+        )
+        return token
 
 
 def _issuer(request: Request) -> str:
@@ -91,7 +106,19 @@ async def discovery(request: Request) -> JSONResponse:
 
 async def jwks(request: Request) -> JSONResponse:
     provider: Provider = request.app.state.provider
-    return JSONResponse({"keys": [provider.jwk]})
+    return JSONResponse({"keys": provider.published})
+
+
+async def mint(request: Request) -> JSONResponse:
+    provider: Provider = request.app.state.provider
+    claims = await request.json()
+    return JSONResponse({"token": provider.sign(claims), "kid": provider.kid})
+
+
+async def rotate(request: Request) -> JSONResponse:
+    provider: Provider = request.app.state.provider
+    provider.rotate(drop=request.query_params.get("drop") == "1")
+    return JSONResponse({"kid": provider.kid})
 
 
 async def authorize(request: Request) -> Response:
@@ -179,9 +206,7 @@ async def token(request: Request) -> Response:
         }
         if grant["nonce"]:
             claims["nonce"] = grant["nonce"]
-        answer["id_token"] = jwt.encode(
-            claims, provider.private_pem, algorithm="RS256", headers={"kid": provider.kid}
-        )
+        answer["id_token"] = provider.sign(claims)
     return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 
@@ -226,6 +251,8 @@ def create_app() -> Starlette:
             Route("/token", token, methods=["POST"]),
             Route("/userinfo", userinfo),
             Route("/v1/nid/me", naver_profile),
+            Route("/control/mint", mint, methods=["POST"]),
+            Route("/control/rotate", rotate, methods=["POST"]),
             Route("/health", health),
         ]
     )
