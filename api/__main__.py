@@ -1,5 +1,13 @@
-"""`python -m api`: start the REST api with the deployed settings (core/launch.py)."""
+"""`python -m api`: start the REST api with the deployed settings (core/launch.py);
+`python -m api create-admin --email ...`: create an admin account (api/create_admin.py)."""
 
-from core.launch import main
+import sys
 
-main("api")
+if sys.argv[1:2] == ["create-admin"]:
+    from api.create_admin import main as create_admin
+
+    create_admin(sys.argv[2:])
+else:
+    from core.launch import main
+
+    main("api")

@@ -36,9 +36,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import limits, passwords
+from api import limits, login_guard, passwords
 from api.access import anonymous
 from api.state import control
+from core import audit
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
 from core.models import RefreshToken, User
 from core.tokens import issue_access
@@ -73,6 +74,11 @@ class RefreshBody(Struct, forbid_unknown_fields=True):
     refresh_token: OpaqueToken
 
 
+class InviteBody(Struct, forbid_unknown_fields=True):
+    invite_token: OpaqueToken
+    password: NewPassword
+
+
 class Account(Struct, frozen=True):
     id: int
     email: str | None
@@ -91,7 +97,7 @@ class Tokens(Struct, frozen=True):
     roles: list[str]
 
 
-def _clean_email(email: str) -> str:
+def clean_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.fullmatch(email):
         raise invalid("email", "must be an email address")
@@ -172,7 +178,7 @@ async def register(request: Request) -> Response:
         window_s=3600,
     )
     body = await decode_body(request, RegisterBody)
-    email = _clean_email(body.email)
+    email = clean_email(body.email)
     hashed = await passwords.hash_password(body.password)
     query = (
         pg_insert(User)
@@ -188,9 +194,14 @@ async def register(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """Password login. The refusal never says which part was wrong, and locks out with a
+    growing delay after repeated failures (api/login_guard.py). Admin logins, and failed
+    ones of admin accounts, are audited (`admin.login`, `admin.login_failed`)."""
     await anonymous(request, auth_route=True)
     body = await decode_body(request, LoginBody)
     email = body.email.strip().lower()
+    redis, ip, settings = request.app.state.redis, client_ip(request), request.app.state.settings
+    await login_guard.check(redis, email, ip)
     query = select(User.id, User.password_hash, User.roles, User.blocked_at).where(
         User.email == email
     )
@@ -198,9 +209,23 @@ async def login(request: Request) -> Response:
         row = (await session.execute(query)).first()
     stored = row.password_hash if row is not None else None
     if not await passwords.verify_password(body.password, stored) or row is None:
+        await login_guard.failed(
+            redis,
+            email,
+            ip,
+            per_account=settings.login_failures_per_account,
+            per_ip=settings.login_failures_per_ip,
+            max_s=settings.login_lockout_max_s,
+        )
+        if row is not None and "admin" in row.roles:
+            async with request.app.state.sessions.begin() as session:
+                audit.record(
+                    session, None, "admin.login_failed", f"user:{row.id}", after={"ip": ip}
+                )
         raise Unauthorized("invalid email or password")
     if row.blocked_at is not None:
         raise Forbidden("this user is blocked")
+    await login_guard.succeeded(redis, email)
     request.scope["user_id"] = row.id
     async with request.app.state.sessions.begin() as session:
         if passwords.needs_rehash(stored or ""):
@@ -209,7 +234,53 @@ async def login(request: Request) -> Response:
                 update(User).where(User.id == row.id).values(password_hash=rehashed)
             )
         refresh = await new_refresh(session, row.id, uuid.uuid4().hex)
+        if "admin" in row.roles:
+            audit_login(session, row.id, ip, "password")
     response = ok(request, tokens_for(request, row.id, list(row.roles), refresh))
+    hand_refresh(request, response, refresh)
+    return response
+
+
+def audit_login(session: object, user_id: int, ip: str, method: str) -> None:
+    """An admin signed in (password, or a provider's name): who, from where, how."""
+    audit.record(
+        session,  # type: ignore[arg-type]
+        user_id,
+        "admin.login",
+        f"user:{user_id}",
+        after={"ip": ip, "method": method},
+    )
+
+
+_TAKE_INVITE = text(
+    "UPDATE account_invites SET used_at = now()"
+    " WHERE token_hash = :t AND used_at IS NULL AND expires_at > now() RETURNING user_id"
+)
+
+
+async def accept_invite(request: Request) -> Response:
+    """An invited staff account sets its password with the invite token (once, before it
+    expires; api/admin/accounts.py) and is signed in."""
+    await anonymous(request, auth_route=True)
+    body = await decode_body(request, InviteBody)
+    hashed = await passwords.hash_password(body.password)
+    async with request.app.state.sessions.begin() as session:
+        user_id = (await session.execute(_TAKE_INVITE, {"t": _digest(body.invite_token)})).scalar()
+        if user_id is None:
+            raise Unauthorized("this invitation is unknown, used or expired")
+        row = (
+            await session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(password_hash=hashed, updated_at=func.now())
+                .returning(User.roles, User.blocked_at)
+            )
+        ).one()
+        if row.blocked_at is not None:
+            raise Forbidden("this user is blocked")
+        refresh = await new_refresh(session, user_id, uuid.uuid4().hex)
+    request.scope["user_id"] = user_id
+    response = ok(request, tokens_for(request, user_id, list(row.roles), refresh))
     hand_refresh(request, response, refresh)
     return response
 
@@ -329,7 +400,7 @@ routes = [
         auth="none",
         body=LoginBody,
         response=Tokens,
-        errors=["unauthorized"],
+        errors=["unauthorized", "rate_limited"],
         tags=TAGS,
     ),
     api_route(
@@ -350,6 +421,17 @@ routes = [
         summary="Revoke the refresh token's family",
         auth="none",
         body=RefreshBody,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/auth/invite",
+        accept_invite,
+        summary="Accept a staff invitation: set the password, get tokens",
+        auth="none",
+        body=InviteBody,
+        response=Tokens,
+        errors=["unauthorized"],
         tags=TAGS,
     ),
     api_route(

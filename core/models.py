@@ -451,3 +451,18 @@ class UserIdentity(Base):
         UniqueConstraint("provider", "subject", name="user_identities_provider_subject_key"),
         Index("user_identities_user_id", "user_id"),
     )
+
+
+class AccountInvite(Base):
+    """An invitation to a staff account without a password yet: the invitee sets it once
+    with the token (only its SHA-256 is kept), before `expires_at` (api/admin/accounts.py)."""
+
+    __tablename__ = "account_invites"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (Index("account_invites_user_id", "user_id"),)

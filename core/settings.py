@@ -59,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth_rate_limit_per_minute: int = 20  # per IP on /api/auth/* (password guessing)
     # New accounts per IP per hour (account farms; docs/security.md "Multi-account farmer").
     register_limit_per_hour: int = 10
+    # Login hardening (api/login_guard.py): failures before an email or an address is
+    # locked out, with a delay doubling per further failure up to the maximum.
+    login_failures_per_account: int = 5
+    login_failures_per_ip: int = 20
+    login_lockout_max_s: int = 900
     # Keyspace: number of partitions (hash tags); fixed for the life of a deployment.
     redis_partitions: int = 64
     redis_pool_size: int = 64
@@ -240,6 +245,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1, high=1_000_000
         ),
         register_limit_per_hour=_int(env, "REGISTER_LIMIT_PER_HOUR", 10, low=1, high=1_000_000),
+        login_failures_per_account=_int(
+            env, "LOGIN_FAILURES_PER_ACCOUNT", 5, low=1, high=1_000_000
+        ),
+        login_failures_per_ip=_int(env, "LOGIN_FAILURES_PER_IP", 20, low=1, high=1_000_000),
+        login_lockout_max_s=_int(env, "LOGIN_LOCKOUT_MAX_S", 900, low=1, high=86_400),
         redis_partitions=_int(env, "REDIS_PARTITIONS", 64, low=1, high=16384),
         redis_pool_size=_int(env, "REDIS_POOL_SIZE", 64, low=1, high=10_000),
         node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],

@@ -104,3 +104,9 @@ def oauth_state(state: str) -> str:
     """One social sign-in in flight (api/social/flow.py): its PKCE verifier, nonce and, for
     a link, the signed-in user; read and deleted at once by the callback (single use)."""
     return f"oauth:state:{state}"
+
+
+def login_failures(kind: str, who: str) -> str:
+    """Hash of recent failed logins (`n`, `until`: locked until, unix s) of one account
+    (`kind` `a`, `who` the SHA-256 of the email) or one address (`kind` `ip`)."""
+    return f"lf:{kind}:{who}"

@@ -30,7 +30,7 @@ from api.social.client import Providers
 from api.social.errors import BadState, ConsentDenied
 from core.errors import DomainError, NotFound, Unavailable
 from core.providers import Provider
-from core.web import ok
+from core.web import client_ip, ok
 from core.web.spec import api_route
 from live import keys
 
@@ -142,6 +142,8 @@ async def _sign_in(request: Request, provider: Provider) -> auth.Tokens:
                     session, provider.name, claims, pending.link_user_id
                 )
                 refresh = await auth.new_refresh(session, user_id, uuid.uuid4().hex)
+                if "admin" in roles:
+                    auth.audit_login(session, user_id, client_ip(request), provider.name)
             break
         except accounts.Raced:
             if attempt == 2:

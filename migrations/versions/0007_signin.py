@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_signin"
 down_revision: str | Sequence[str] | None = "0005_account_reviews"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+TS = sa.DateTime(timezone=True)
+NOW = sa.text("now()")
 
 
 def upgrade() -> None:
@@ -40,6 +44,24 @@ def upgrade() -> None:
     # A second call: asyncpg runs one statement per prepared statement.
     op.execute("CREATE INDEX IF NOT EXISTS user_identities_user_id ON user_identities (user_id);")
 
+    op.create_table(
+        "account_invites",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column(
+            "user_id",
+            sa.BigInteger(),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.Text(), nullable=False, unique=True),
+        sa.Column("created_by", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", TS, server_default=NOW, nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.Column("used_at", TS, nullable=True),
+    )
+    op.create_index("account_invites_user_id", "account_invites", ["user_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("account_invites")
     op.execute("DROP TABLE IF EXISTS user_identities")
