@@ -114,8 +114,11 @@ class Providers:
         self._keys[provider.name] = _Keys(keys, now)
         return keys
 
-    async def exchange(self, provider: Provider, code: str, pending: Pending) -> dict[str, Any]:
-        """Trade the code for the provider's tokens (with the PKCE verifier)."""
+    async def exchange(
+        self, provider: Provider, code: str, state: str, pending: Pending
+    ) -> dict[str, Any]:
+        """Trade the code for the provider's tokens (with the PKCE verifier; Naver also
+        wants the state back)."""
         endpoints = await self.endpoints(provider)
         form = {
             "grant_type": "authorization_code",
@@ -125,6 +128,8 @@ class Providers:
             "client_secret": provider.client_secret,
             "code_verifier": pending.verifier,
         }
+        if provider.kind == "naver":
+            form["state"] = state
         answer: dict[str, Any] = await self._call("POST", endpoints.token, data=form)
         return answer
 

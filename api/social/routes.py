@@ -133,7 +133,8 @@ async def _sign_in(request: Request, provider: Provider) -> auth.Tokens:
     code = request.query_params.get("code", "")
     if not code or len(code) > 2048:
         raise BadState("this sign-in link carries no code; start again")
-    tokens = await providers(request).exchange(provider, code, pending)
+    state = request.query_params["state"]
+    tokens = await providers(request).exchange(provider, code, state, pending)
     claims = await providers(request).identity(provider, tokens, pending)
     for attempt in (1, 2):
         try:

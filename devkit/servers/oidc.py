@@ -148,6 +148,9 @@ async def authorize(request: Request) -> Response:
         "email_verified": q.get("test_email_verified", "1") == "1",
         "delay_s": float(q.get("test_delay_s") or 0),
         "scope": q.get("scope", ""),
+        # Naver-style: the token request must carry the state back (no nonce, no openid)
+        "naver": "openid" not in q.get("scope", "").split(),
+        "state": q.get("state", ""),
         "expires": time.time() + CODE_TTL_S,
     }
     back["code"] = code
@@ -177,6 +180,8 @@ async def token(request: Request) -> Response:
         return _oauth_error("invalid_grant", "unknown, used or expired code")
     if grant["client_id"] != client_id or grant["redirect_uri"] != form.get("redirect_uri"):
         return _oauth_error("invalid_grant", "code issued to another client or redirect_uri")
+    if grant["naver"] and form.get("state") != grant["state"]:
+        return _oauth_error("invalid_request", "state is required (Naver)")
     if grant["challenge"]:
         verifier = str(form.get("code_verifier", ""))
         digest = hashlib.sha256(verifier.encode()).digest()
