@@ -151,3 +151,20 @@ def test_jwks_url_is_refetched_on_an_unknown_kid(spawn: Callable[..., Any]) -> N
     assert jwt.get_unverified_header(second)["kid"] != jwt.get_unverified_header(first)["kid"]
     assert verify_access(settings, second).user_id == 11
     assert verify_access(settings, first).user_id == 11
+
+
+def test_new_signing_key_command_makes_a_usable_key(
+    spawn_cmd: Callable[..., Any], tmp_path: Path
+) -> None:
+    """`python -m api new-signing-key ec KID` (the runbook's step 1, also in the image)
+    prints a private JWK that signs and verifies once it is in the key file."""
+    proc = spawn_cmd(["python", "-m", "api", "new-signing-key", "ec", "2027-01"])
+    assert proc.wait(60) == 0, proc.output_tail()
+    key = json.loads(proc.stdout_text())
+    assert (key["kid"], key["alg"], "d" in key) == ("2027-01", "ES256", True)
+    path = tmp_path / "keys.json"
+    jwks.write(path, [key])
+    settings = settings_with(JWT_KEYS_FILE=str(path))
+    token = issue_access(settings, 21)
+    assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": "2027-01", "typ": "JWT"}
+    assert verify_access(settings, token).user_id == 21

@@ -323,3 +323,23 @@ async def test_result_page_gets_tokens_in_the_fragment_and_refresh_cookie(social
         assert r.status_code == 303
         assert parse_qs(urlsplit(r.headers["location"]).fragment)["error"] == ["consent_denied"]
     assert await count(engine, "users") == 1
+
+
+async def test_the_dance_against_a_real_api_process(spawn, oidc, engine):
+    """The whole redirect dance over real HTTP between two real processes (the api as
+    deployed and the provider), the browser being an httpx client that keeps cookies and
+    follows nothing by itself: start, authorize, callback, then /api/me."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = provider_env(oidc.url) | {"OAUTH_GOOGLE_REDIRECT_URL": f"{base}/api/auth/google/callback"}
+    api = spawn("api.app:app", env_overrides=env, port=port)
+    async with httpx.AsyncClient(base_url=api.url) as browser:
+        r = await browser.get("/api/auth/google/start")
+        assert r.status_code == 302 and r.headers["location"].startswith(oidc.url)
+        r = await browser.get(r.headers["location"] + "&test_sub=real-1")
+        assert r.status_code == 302 and r.headers["location"].startswith(base)
+        r = await browser.get(r.headers["location"])
+        assert r.status_code == 200, r.text
+        bearer = {"Authorization": f"Bearer {r.json()['data']['access_token']}"}
+        assert (await browser.get("/api/me", headers=bearer)).status_code == 200
+    assert await count(engine, "user_identities") == 1
