@@ -42,6 +42,17 @@ async def _user(session: AsyncSession, user_id: int) -> Any:
     return row
 
 
+async def _owner(session: AsyncSession, provider: str, subject: str) -> int | None:
+    found = (
+        await session.execute(
+            select(UserIdentity.user_id).where(
+                UserIdentity.provider == provider, UserIdentity.subject == subject
+            )
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
 async def _add_identity(session: AsyncSession, user_id: int, provider: str, claims: Claims) -> bool:
     added = await session.execute(
         pg_insert(UserIdentity)
@@ -63,13 +74,7 @@ async def resolve(
 ) -> tuple[int, list[str], bool]:
     """(user id, roles, created) of the person who signed in; raises Raced when the
     transaction must be retried."""
-    owner = (
-        await session.execute(
-            select(UserIdentity.user_id).where(
-                UserIdentity.provider == provider, UserIdentity.subject == claims.subject
-            )
-        )
-    ).scalar()
+    owner = await _owner(session, provider, claims.subject)
     if link_user_id is not None:
         if owner is not None and owner != link_user_id:
             raise Conflict(f"this {provider} account is already linked to another account")
@@ -84,6 +89,12 @@ async def resolve(
     if email is not None and claims.email_verified:
         taken = (await session.execute(select(User.id).where(User.email == email))).scalar()
         if taken is not None:
+            # Made a moment ago by this same person's sign-in in another browser? (Each
+            # statement sees what committed before it: look for the identity again.)
+            owner = await _owner(session, provider, claims.subject)
+            if owner is not None:
+                row = await _user(session, owner)
+                return row.id, list(row.roles), False
             raise AccountExists(
                 f"an account with this email exists already: sign in to it, then link"
                 f" {provider} from your account",

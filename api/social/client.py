@@ -1,5 +1,8 @@
 """HTTP to a provider: discovery, its keys, the code exchange and Naver's profile.
 
+The standard library's client on a worker thread: these calls are few (two or three per
+sign-in), and httpx is only a test dependency here.
+
 Every call is bounded by `OAUTH_TIMEOUT_MS`; a provider that is down, slow or answers
 something that is not the protocol becomes `ProviderUnavailable` (502), and a refused code
 `SignInFailed`. The discovery document and the JWKS are cached per process: the keys are
@@ -9,11 +12,15 @@ at most once per MIN_REFRESH_S so that forged kids cannot make us hammer the pro
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
-import httpx
 import msgspec
 
 from api.social import idtoken
@@ -44,31 +51,58 @@ class Providers:
 
     def __init__(self, providers: tuple[Provider, ...], timeout_ms: int) -> None:
         self.by_name = {p.name: p for p in providers}
-        self.timeout = httpx.Timeout(timeout_ms / 1000)
+        self.timeout_s = timeout_ms / 1000
         self._endpoints: dict[str, Endpoints] = {}
         self._keys: dict[str, _Keys] = {}
 
     async def _get_json(self, url: str, headers: dict[str, str] | None = None) -> Any:
         return await self._call("GET", url, headers=headers)
 
-    async def _call(self, method: str, url: str, **kw: Any) -> Any:
+    def _fetch(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """One blocking HTTP exchange (run on a thread): (status, body)."""
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as http:
-                response = await http.request(method, url, **kw)
-        except httpx.HTTPError as exc:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
+                return int(answer.status), answer.read(MAX_BODY + 1)
+        except urllib.error.HTTPError as exc:  # a status >= 400 still has its body
+            with exc:
+                return int(exc.code), exc.read(MAX_BODY + 1)
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+    ) -> Any:
+        sent = {"Accept": "application/json", **(headers or {})}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            # The whole exchange is bounded, not only each socket read; a call that runs
+            # over is abandoned to its thread, which ends at its own socket timeout.
+            status, raw = await asyncio.wait_for(
+                asyncio.to_thread(self._fetch, method, url, data, sent), self.timeout_s
+            )
+        except (OSError, TimeoutError, ValueError) as exc:  # refused, reset, slow, bad URL
             log.warning("provider call failed: %s %s (%s)", method, url, type(exc).__name__)
             raise ProviderUnavailable(
                 "the sign-in provider did not answer; try again in a moment"
             ) from None
-        if response.status_code >= 500 or len(response.content) > MAX_BODY:
+        if status >= 500 or len(raw) > MAX_BODY:
             raise ProviderUnavailable("the sign-in provider is failing; try again in a moment")
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
             raise ProviderUnavailable(
                 "the sign-in provider answered something unexpected"
             ) from None
-        if response.status_code >= 400:
+        if status >= 400:
             log.info("provider refused %s %s: %s", method, url, str(body)[:200])
             raise SignInFailed(
                 "the provider refused this sign-in (the link was used already or has"
@@ -130,7 +164,7 @@ class Providers:
         }
         if provider.kind == "naver":
             form["state"] = state
-        answer: dict[str, Any] = await self._call("POST", endpoints.token, data=form)
+        answer: dict[str, Any] = await self._call("POST", endpoints.token, form=form)
         return answer
 
     async def identity(
