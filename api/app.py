@@ -21,6 +21,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api import admin, ads, advertiser, auth, boxes, catalog, me
+from api.social import routes as social
+from api.social.client import Providers
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -46,6 +48,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     state = app.state
     state.settings, state.tz, state.engine = settings, settings.tz, engine
     state.sessions, state.redis, state.control = make_sessionmaker(engine), redis, control
+    state.social = Providers(settings.oauth_providers, settings.oauth_timeout_ms)
     pubsub = make_pubsub_redis(settings)
     refreshes = app.state.control_refreshes
     tasks = [
@@ -89,6 +92,7 @@ def create_app() -> Starlette:
             *probes.routes,
             *openapi.routes(TITLE, EXAMPLES),
             *auth.routes,
+            *social.routes,
             *me.routes,
             *catalog.routes,
             *admin.routes,

@@ -11,6 +11,10 @@ rotation and reuse detection, logout.
   both the thief's and the owner's next refresh fail with 401, so the owner logs in again.
 - Logout revokes the family of the given refresh token. Access tokens already issued stay
   valid until they expire (ACCESS_TTL_S): they are checked without a database round trip.
+- With `REFRESH_COOKIE=1` the refresh token is also handed as an httpOnly, Secure,
+  SameSite=Strict cookie scoped to /api/auth/refresh (docs/security.md): a page then
+  refreshes with an empty body and signs out with `DELETE /api/auth/refresh`, and its
+  script never holds the refresh token.
 - These routes admit callers by IP: 403 for a blocked address, 429 past
   `AUTH_RATE_LIMIT_PER_MINUTE` per IP (password guessing). Registration also counts
   against `REGISTER_LIMIT_PER_HOUR` per IP (account farms: docs/security.md).
@@ -32,9 +36,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import limits, passwords
+from api import limits, login_guard, passwords
 from api.access import anonymous
 from api.state import control
+from core import audit
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
 from core.models import RefreshToken, User
 from core.tokens import issue_access
@@ -69,6 +74,11 @@ class RefreshBody(Struct, forbid_unknown_fields=True):
     refresh_token: OpaqueToken
 
 
+class InviteBody(Struct, forbid_unknown_fields=True):
+    invite_token: OpaqueToken
+    password: NewPassword
+
+
 class Account(Struct, frozen=True):
     id: int
     email: str | None
@@ -87,7 +97,7 @@ class Tokens(Struct, frozen=True):
     roles: list[str]
 
 
-def _clean_email(email: str) -> str:
+def clean_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.fullmatch(email):
         raise invalid("email", "must be an email address")
@@ -108,7 +118,7 @@ def account_of(row: object) -> Account:
     )
 
 
-async def _new_refresh(session: object, user_id: int, family: str) -> str:
+async def new_refresh(session: object, user_id: int, family: str) -> str:
     token = secrets.token_urlsafe(32)
     await session.execute(  # type: ignore[attr-defined]
         insert(RefreshToken).values(
@@ -121,7 +131,38 @@ async def _new_refresh(session: object, user_id: int, family: str) -> str:
     return token
 
 
-def _tokens(request: Request, user_id: int, roles: list[str], refresh: str) -> Tokens:
+REFRESH_COOKIE = "refresh_token"
+REFRESH_PATH = "/api/auth/refresh"
+
+
+def hand_refresh(request: Request, response: Response, refresh_token: str) -> None:
+    """Also set the refresh token as its cookie, when the cookie option is on."""
+    if request.app.state.settings.refresh_cookie:
+        response.set_cookie(
+            REFRESH_COOKIE,
+            refresh_token,
+            max_age=REFRESH_TTL_S,
+            path=REFRESH_PATH,
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
+
+
+async def _presented_refresh(request: Request) -> str:
+    """The refresh token of the body, else of the cookie (an empty body)."""
+    body = await decode_body(request, RefreshBody | None)  # type: ignore[arg-type]
+    if body is not None:
+        return body.refresh_token
+    cookie = (
+        request.cookies.get(REFRESH_COOKIE) if request.app.state.settings.refresh_cookie else None
+    )
+    if not cookie or len(cookie) > 200:
+        raise Unauthorized("no refresh token (neither in the body nor in its cookie)")
+    return cookie
+
+
+def tokens_for(request: Request, user_id: int, roles: list[str], refresh: str) -> Tokens:
     settings = request.app.state.settings
     access = issue_access(settings, user_id, tuple(roles), ttl_s=ACCESS_TTL_S)
     return Tokens(access, refresh, "bearer", ACCESS_TTL_S, REFRESH_TTL_S, user_id, roles)
@@ -137,7 +178,7 @@ async def register(request: Request) -> Response:
         window_s=3600,
     )
     body = await decode_body(request, RegisterBody)
-    email = _clean_email(body.email)
+    email = clean_email(body.email)
     hashed = await passwords.hash_password(body.password)
     query = (
         pg_insert(User)
@@ -153,9 +194,14 @@ async def register(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """Password login. The refusal never says which part was wrong, and locks out with a
+    growing delay after repeated failures (api/login_guard.py). Admin logins, and failed
+    ones of admin accounts, are audited (`admin.login`, `admin.login_failed`)."""
     await anonymous(request, auth_route=True)
     body = await decode_body(request, LoginBody)
     email = body.email.strip().lower()
+    redis, ip, settings = request.app.state.redis, client_ip(request), request.app.state.settings
+    await login_guard.check(redis, email, ip)
     query = select(User.id, User.password_hash, User.roles, User.blocked_at).where(
         User.email == email
     )
@@ -163,9 +209,23 @@ async def login(request: Request) -> Response:
         row = (await session.execute(query)).first()
     stored = row.password_hash if row is not None else None
     if not await passwords.verify_password(body.password, stored) or row is None:
+        await login_guard.failed(
+            redis,
+            email,
+            ip,
+            per_account=settings.login_failures_per_account,
+            per_ip=settings.login_failures_per_ip,
+            max_s=settings.login_lockout_max_s,
+        )
+        if row is not None and "admin" in row.roles:
+            async with request.app.state.sessions.begin() as session:
+                audit.record(
+                    session, None, "admin.login_failed", f"user:{row.id}", after={"ip": ip}
+                )
         raise Unauthorized("invalid email or password")
     if row.blocked_at is not None:
         raise Forbidden("this user is blocked")
+    await login_guard.succeeded(redis, email)
     request.scope["user_id"] = row.id
     async with request.app.state.sessions.begin() as session:
         if passwords.needs_rehash(stored or ""):
@@ -173,8 +233,56 @@ async def login(request: Request) -> Response:
             await session.execute(
                 update(User).where(User.id == row.id).values(password_hash=rehashed)
             )
-        refresh = await _new_refresh(session, row.id, uuid.uuid4().hex)
-    return ok(request, _tokens(request, row.id, list(row.roles), refresh))
+        refresh = await new_refresh(session, row.id, uuid.uuid4().hex)
+        if "admin" in row.roles:
+            audit_login(session, row.id, ip, "password")
+    response = ok(request, tokens_for(request, row.id, list(row.roles), refresh))
+    hand_refresh(request, response, refresh)
+    return response
+
+
+def audit_login(session: object, user_id: int, ip: str, method: str) -> None:
+    """An admin signed in (password, or a provider's name): who, from where, how."""
+    audit.record(
+        session,  # type: ignore[arg-type]
+        user_id,
+        "admin.login",
+        f"user:{user_id}",
+        after={"ip": ip, "method": method},
+    )
+
+
+_TAKE_INVITE = text(
+    "UPDATE account_invites SET used_at = now()"
+    " WHERE token_hash = :t AND used_at IS NULL AND expires_at > now() RETURNING user_id"
+)
+
+
+async def accept_invite(request: Request) -> Response:
+    """An invited staff account sets its password with the invite token (once, before it
+    expires; api/admin/accounts.py) and is signed in."""
+    await anonymous(request, auth_route=True)
+    body = await decode_body(request, InviteBody)
+    hashed = await passwords.hash_password(body.password)
+    async with request.app.state.sessions.begin() as session:
+        user_id = (await session.execute(_TAKE_INVITE, {"t": _digest(body.invite_token)})).scalar()
+        if user_id is None:
+            raise Unauthorized("this invitation is unknown, used or expired")
+        row = (
+            await session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(password_hash=hashed, updated_at=func.now())
+                .returning(User.roles, User.blocked_at)
+            )
+        ).one()
+        if row.blocked_at is not None:
+            raise Forbidden("this user is blocked")
+        refresh = await new_refresh(session, user_id, uuid.uuid4().hex)
+    request.scope["user_id"] = user_id
+    response = ok(request, tokens_for(request, user_id, list(row.roles), refresh))
+    hand_refresh(request, response, refresh)
+    return response
 
 
 async def _revoke_family(session: object, family: str) -> None:
@@ -187,7 +295,7 @@ async def _revoke_family(session: object, family: str) -> None:
 
 async def refresh(request: Request) -> Response:
     await anonymous(request, auth_route=True)
-    body = await decode_body(request, RefreshBody)
+    presented = await _presented_refresh(request)
     query = (
         select(
             RefreshToken.id,
@@ -200,7 +308,7 @@ async def refresh(request: Request) -> Response:
             User.blocked_at,
         )
         .join(User, User.id == RefreshToken.user_id)
-        .where(RefreshToken.token_hash == _digest(body.refresh_token))
+        .where(RefreshToken.token_hash == _digest(presented))
         .with_for_update(of=RefreshToken)  # concurrent refreshes of one token serialise
     )
     refused: Exception | None = None
@@ -229,11 +337,30 @@ async def refresh(request: Request) -> Response:
             await session.execute(
                 update(RefreshToken).where(RefreshToken.id == row.id).values(used_at=func.now())
             )
-            token = await _new_refresh(session, row.user_id, row.family_id)
+            token = await new_refresh(session, row.user_id, row.family_id)
     if refused is not None:
         raise refused
     request.scope["user_id"] = row.user_id
-    return ok(request, _tokens(request, row.user_id, list(row.roles), token))
+    response = ok(request, tokens_for(request, row.user_id, list(row.roles), token))
+    hand_refresh(request, response, token)
+    return response
+
+
+async def _logout(request: Request, presented: str) -> Response:
+    async with request.app.state.sessions.begin() as session:
+        family = (
+            await session.execute(
+                select(RefreshToken.family_id).where(RefreshToken.token_hash == _digest(presented))
+            )
+        ).scalar()
+        if family is not None:
+            await _revoke_family(session, family)
+    response = ok(request, None)
+    if request.app.state.settings.refresh_cookie:
+        response.delete_cookie(
+            REFRESH_COOKIE, path=REFRESH_PATH, secure=True, httponly=True, samesite="strict"
+        )
+    return response
 
 
 async def logout(request: Request) -> Response:
@@ -241,17 +368,14 @@ async def logout(request: Request) -> Response:
     error: the caller is logged out either way."""
     await anonymous(request, auth_route=True)
     body = await decode_body(request, RefreshBody)
-    async with request.app.state.sessions.begin() as session:
-        family = (
-            await session.execute(
-                select(RefreshToken.family_id).where(
-                    RefreshToken.token_hash == _digest(body.refresh_token)
-                )
-            )
-        ).scalar()
-        if family is not None:
-            await _revoke_family(session, family)
-    return ok(request, None)
+    return await _logout(request, body.refresh_token)
+
+
+async def logout_cookie(request: Request) -> Response:
+    """Sign out a page: revoke the family of the refresh cookie (or of the body's token),
+    and clear the cookie. Lives on the refresh path, the only one the cookie is sent to."""
+    await anonymous(request, auth_route=True)
+    return await _logout(request, await _presented_refresh(request))
 
 
 TAGS = ("auth",)
@@ -276,16 +400,16 @@ routes = [
         auth="none",
         body=LoginBody,
         response=Tokens,
-        errors=["unauthorized"],
+        errors=["unauthorized", "rate_limited"],
         tags=TAGS,
     ),
     api_route(
         "POST",
         "/api/auth/refresh",
         refresh,
-        summary="Exchange a refresh token for new tokens (rotation)",
+        summary="Exchange a refresh token (body, or its cookie) for new tokens (rotation)",
         auth="none",
-        body=RefreshBody,
+        body=RefreshBody | None,
         response=Tokens,
         errors=["unauthorized", "token_expired"],
         tags=TAGS,
@@ -297,6 +421,27 @@ routes = [
         summary="Revoke the refresh token's family",
         auth="none",
         body=RefreshBody,
+        tags=TAGS,
+    ),
+    api_route(
+        "POST",
+        "/api/auth/invite",
+        accept_invite,
+        summary="Accept a staff invitation: set the password, get tokens",
+        auth="none",
+        body=InviteBody,
+        response=Tokens,
+        errors=["unauthorized"],
+        tags=TAGS,
+    ),
+    api_route(
+        "DELETE",
+        "/api/auth/refresh",
+        logout_cookie,
+        summary="Sign out with the refresh cookie (or a body's token): revoke, clear it",
+        auth="none",
+        body=RefreshBody | None,
+        errors=["unauthorized"],
         tags=TAGS,
     ),
 ]

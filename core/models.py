@@ -430,3 +430,39 @@ class AccountReview(Base):
         Index("account_reviews_user_id", "user_id", "id"),
         Index("account_reviews_key", "reason", "key"),
     )
+
+
+# --- sign-in (migration 0006) --------------------------------------------------------------
+
+
+class UserIdentity(Base):
+    """An account at a social login provider, found by (provider, subject); one user may
+    hold several (api/social/accounts.py). `email` is as the provider gave it."""
+
+    __tablename__ = "user_identities"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    email_verified: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("provider", "subject", name="user_identities_provider_subject_key"),
+        Index("user_identities_user_id", "user_id"),
+    )
+
+
+class AccountInvite(Base):
+    """An invitation to a staff account without a password yet: the invitee sets it once
+    with the token (only its SHA-256 is kept), before `expires_at` (api/admin/accounts.py)."""
+
+    __tablename__ = "account_invites"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (Index("account_invites_user_id", "user_id"),)

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from core import keyring
 from core.knobs import KNOBS, RuntimeSettings
+from core.providers import Provider, ProviderConfigError, load_providers
 
 
 class ConfigError(ValueError):
@@ -30,6 +32,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_secret: str
     jwt_issuer: str = "watch-hub"
     jwt_audience: str = "watch-clients"
+    # Token keys with kids (core/keyring.py): our own key file and its signing key, another
+    # issuer's JWKS, and `{service}:{role}` -> our role.
+    jwt_keys_file: str = ""
+    jwt_signing_kid: str = ""
+    jwt_jwks_url: str = ""
+    jwt_jwks_refresh_ms: int = 30_000
+    jwt_role_map: tuple[tuple[str, str], ...] = ()
     app_timezone: str = "Asia/Seoul"
     # Defaults of the runtime settings (core/knobs.py; admins override them through the api).
     runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
@@ -50,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth_rate_limit_per_minute: int = 20  # per IP on /api/auth/* (password guessing)
     # New accounts per IP per hour (account farms; docs/security.md "Multi-account farmer").
     register_limit_per_hour: int = 10
+    # Login hardening (api/login_guard.py): failures before an email or an address is
+    # locked out, with a delay doubling per further failure up to the maximum.
+    login_failures_per_account: int = 5
+    login_failures_per_ip: int = 20
+    login_lockout_max_s: int = 900
     # Keyspace: number of partitions (hash tags); fixed for the life of a deployment.
     redis_partitions: int = 64
     redis_pool_size: int = 64
@@ -66,6 +80,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
+    # Social login (core/providers.py, docs/security.md): the configured providers, the page
+    # the callback hands the tokens to (empty: the callback answers the JSON envelope), and
+    # how long one call to a provider may take.
+    oauth_providers: tuple[Provider, ...] = ()
+    oauth_result_url: str = ""
+    oauth_timeout_ms: int = 5000
+    # Also hand the refresh token as an httpOnly cookie scoped to /api/auth/refresh.
+    refresh_cookie: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -132,6 +154,36 @@ def _gc_threshold(env: Mapping[str, str]) -> tuple[int, int, int]:
     return (a, b, c)
 
 
+def _role_map(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    raw = env.get("JWT_ROLE_MAP", "").strip()
+    out: list[tuple[str, str]] = []
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, ours = (part.strip() for part in pair.partition("="))
+        if not sep or ":" not in name or ours not in ("viewer", "advertiser", "admin"):
+            raise ConfigError(
+                "JWT_ROLE_MAP must be like watch-hub:admin=admin,ads:manager=advertiser"
+                f" (our roles: viewer, advertiser, admin), got {pair!r}"
+            )
+        out.append((name, ours))
+    return tuple(out)
+
+
+def _keys(env: Mapping[str, str]) -> tuple[str, str, str]:
+    keys_file = env.get("JWT_KEYS_FILE", "").strip()
+    signing_kid = env.get("JWT_SIGNING_KID", "").strip()
+    jwks_url = env.get("JWT_JWKS_URL", "").strip()
+    if signing_kid and not keys_file:
+        raise ConfigError("JWT_SIGNING_KID needs JWT_KEYS_FILE")
+    if keys_file:
+        try:
+            keyring.check_file(keys_file, signing_kid)
+        except keyring.KeyringError as exc:
+            raise ConfigError(f"JWT_KEYS_FILE: {exc}") from None
+    if jwks_url and not jwks_url.startswith(("https://", "http://")):
+        raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, got {jwks_url!r}")
+    return keys_file, signing_kid, jwks_url
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate the settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -152,6 +204,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {tz_name!r}") from None
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+    keys_file, signing_kid, jwks_url = _keys(env)
+    try:
+        providers = load_providers(env)
+    except ProviderConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -160,6 +217,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_secret=secret,
         jwt_issuer=env.get("JWT_ISSUER", "").strip() or "watch-hub",
         jwt_audience=env.get("JWT_AUDIENCE", "").strip() or "watch-clients",
+        jwt_keys_file=keys_file,
+        jwt_signing_kid=signing_kid,
+        jwt_jwks_url=jwks_url,
+        jwt_jwks_refresh_ms=_int(env, "JWT_JWKS_REFRESH_MS", 30_000, low=0, high=86_400_000),
+        jwt_role_map=_role_map(env),
         app_timezone=tz_name,
         runtime=_runtime_defaults(env),
         ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, low=128, high=1 << 20),
@@ -183,6 +245,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "AUTH_RATE_LIMIT_PER_MINUTE", 20, low=1, high=1_000_000
         ),
         register_limit_per_hour=_int(env, "REGISTER_LIMIT_PER_HOUR", 10, low=1, high=1_000_000),
+        login_failures_per_account=_int(
+            env, "LOGIN_FAILURES_PER_ACCOUNT", 5, low=1, high=1_000_000
+        ),
+        login_failures_per_ip=_int(env, "LOGIN_FAILURES_PER_IP", 20, low=1, high=1_000_000),
+        login_lockout_max_s=_int(env, "LOGIN_LOCKOUT_MAX_S", 900, low=1, high=86_400),
         redis_partitions=_int(env, "REDIS_PARTITIONS", 64, low=1, high=16384),
         redis_pool_size=_int(env, "REDIS_POOL_SIZE", 64, low=1, high=10_000),
         node_id=env.get("NODE_ID", "").strip() or uuid.uuid4().hex[:12],
@@ -194,6 +261,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
+        oauth_providers=providers,
+        oauth_result_url=env.get("OAUTH_RESULT_URL", "").strip(),
+        oauth_timeout_ms=_int(env, "OAUTH_TIMEOUT_MS", 5000, low=100, high=60_000),
+        refresh_cookie=_bool(env, "REFRESH_COOKIE"),
     )
 
 

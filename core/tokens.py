@@ -1,7 +1,11 @@
-"""Access tokens: HS256 JWTs with `sub`, `exp`, `iat`, `iss`, `aud`, `roles`, `typ`.
+"""Access tokens: JWTs with `sub`, `exp`, `iat`, `iss`, `aud`, `roles`, `typ`.
 
-The algorithm is never taken from the token: only the configured one is accepted, so
-`alg: none` and HS/RS confusion are refused. Every claim is required: python-jose on its own
+A token without `kid` is HS256 with `JWT_SECRET`; one with a `kid` is verified by that key
+of the keyring (core/keyring.py: our key file, rotating, or another issuer's JWKS), with
+the algorithm that key pins. The algorithm is never taken from the token, so `alg: none`
+and HS/RS confusion are refused. Roles are ours (`viewer`, `advertiser`, `admin`) or
+`{service}:{role}` names mapped to ours by `JWT_ROLE_MAP`; any other is dropped, never
+widened. Every claim is required: python-jose on its own
 lets a token without `aud` through, and never looks at whether `iat` lies in the future
 (docs/fuzzing.md has the whole matrix of refused tokens).
 """
@@ -17,6 +21,7 @@ import msgspec
 from jose import ExpiredSignatureError, JWTError, jwk, jwt
 from jose.backends.base import Key
 
+from core import keyring
 from core.settings import Settings
 
 ALGORITHM = "HS256"
@@ -69,8 +74,11 @@ def issue_access(
     }
     if extra:
         claims.update(extra)
+    key = keyring.signer(settings.jwt_keys_file, settings.jwt_signing_kid)
     # python-jose is untyped (Any); jwt.encode returns the compact token as a str.
-    return cast(str, jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM))
+    if key is None:
+        return cast(str, jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM))
+    return cast(str, jwt.encode(claims, key.sign, algorithm=key.alg, headers={"kid": key.kid}))
 
 
 @functools.lru_cache(maxsize=4)
@@ -95,10 +103,30 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
         "require_iss": True,
     }
     try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except (JWTError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise TokenError(f"invalid token: {exc}") from None
+    if kid is None:
+        key, algorithm = _verify_key(settings.jwt_secret), ALGORITHM
+    else:
+        entry = (
+            keyring.find(
+                kid,
+                settings.jwt_keys_file,
+                settings.jwt_jwks_url,
+                settings.jwt_jwks_refresh_ms / 1000,
+            )
+            if isinstance(kid, str)
+            else None
+        )
+        if entry is None:
+            raise TokenError("unknown key id")
+        key, algorithm = entry.verify, entry.alg
+    try:
         claims = jwt.decode(
             token,
-            _verify_key(settings.jwt_secret),
-            algorithms=[ALGORITHM],
+            key,
+            algorithms=[algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options=options,
@@ -129,7 +157,16 @@ def verify_access(settings: Settings, token: str, *, now: float | None = None) -
         raise TokenError("exp must be an integer")
     if now is not None and exp <= now:
         raise TokenExpired("token expired")
-    return Identity(user_id=int(sub), roles=frozenset(roles) & KNOWN_ROLES, expires_at=exp)
+    return Identity(user_id=int(sub), roles=map_roles(roles, settings.jwt_role_map), expires_at=exp)
+
+
+def map_roles(roles: list[str], role_map: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """Our roles among `roles`: our own names as they are, `{service}:{role}` names through
+    the configured map; anything else is ignored (never widened to a role we know)."""
+    mapped = dict(role_map)
+    return frozenset(r for r in roles if r in KNOWN_ROLES) | frozenset(
+        mapped[r] for r in roles if r in mapped
+    )
 
 
 def bearer_token(authorization: str | None) -> str | None:

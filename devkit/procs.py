@@ -34,6 +34,18 @@ APP_VARS = frozenset(
         "JWT_SECRET",
         "JWT_ISSUER",
         "JWT_AUDIENCE",
+        "JWT_KEYS_FILE",
+        "JWT_SIGNING_KID",
+        "JWT_JWKS_URL",
+        "JWT_JWKS_REFRESH_MS",
+        "JWT_ROLE_MAP",
+        "OAUTH_RESULT_URL",
+        "OAUTH_TIMEOUT_MS",
+        "REFRESH_COOKIE",
+        "LOGIN_FAILURES_PER_ACCOUNT",
+        "LOGIN_FAILURES_PER_IP",
+        "LOGIN_LOCKOUT_MAX_S",
+        "ADMIN_PASSWORD",
         "APP_TIMEZONE",
         "REWARD_INTERVAL_MS",
         "REWARD_AMOUNT",
@@ -68,7 +80,11 @@ def child_env(
     base: Mapping[str, str], overrides: Mapping[str, str | None] | None
 ) -> dict[str, str]:
     """os.environ without app variables, plus `base`, plus `overrides` (None removes one)."""
-    env = {k: v for k, v in os.environ.items() if k not in APP_VARS}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in APP_VARS and not k.startswith("OAUTH_")  # the providers' variables
+    }
     env.update(base)
     env["PYTHONUNBUFFERED"] = "1"
     for key, value in (overrides or {}).items():

@@ -169,6 +169,11 @@ def token_cases(settings: Any, user_id: int) -> dict[str, TokenCase]:
             "unauthorized",
             "HS256 with the attacker's key, named in an embedded `jwk` header",
         ),
+        "unknown_kid": TokenCase(
+            hs_sign({"alg": "HS256", "typ": "JWT", "kid": "nobody"}, good, secret),
+            "unauthorized",
+            "the right secret, but naming a `kid` no configured key has (no fallback)",
+        ),
         "crit_header": TokenCase(
             hs_sign({"alg": "HS256", "typ": "JWT", "crit": ["exp2"], "exp2": 1}, good, secret),
             "unauthorized",

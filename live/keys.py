@@ -98,3 +98,15 @@ def api_rate(bucket: str, who: str, window: int) -> str:
     """Counter of one caller's REST api requests in one window of its bucket (`api`,
     `admin`, `auth`: minutes; `register`: hours); `who` is `u<user id>` or `ip<address>`."""
     return f"rl:api:{bucket}:{who}:{window}"
+
+
+def oauth_state(state: str) -> str:
+    """One social sign-in in flight (api/social/flow.py): its PKCE verifier, nonce and, for
+    a link, the signed-in user; read and deleted at once by the callback (single use)."""
+    return f"oauth:state:{state}"
+
+
+def login_failures(kind: str, who: str) -> str:
+    """Hash of recent failed logins (`n`, `until`: locked until, unix s) of one account
+    (`kind` `a`, `who` the SHA-256 of the email) or one address (`kind` `ip`)."""
+    return f"lf:{kind}:{who}"

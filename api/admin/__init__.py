@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.admin import (
+    accounts,
     ads,
     audit,
     contents,
@@ -19,6 +20,7 @@ from api.admin import (
 routes = [*contents.routes, *settings.routes, *users.routes]
 routes += [
     *users_list.routes,
+    *accounts.routes,
     *ipblocks.routes,
     *ads.routes,
     *rewards.routes,

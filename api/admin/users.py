@@ -9,6 +9,7 @@ from msgspec import Meta, Struct
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api import staff
 from api.access import ADMIN, authenticate, path_id
 from api.state import control
 from core import blocks
@@ -31,6 +32,8 @@ async def _change(request: Request, block: bool) -> Response:
         raise BadRequest("an admin cannot block themselves", details={"field": "id"})
     change = blocks.block_user if block else blocks.unblock_user
     async with request.app.state.sessions.begin() as session:
+        if block:  # a block disables an account: never the last active admin
+            await staff.keep_an_admin(session, user_id, after=("admin",), blocked=True)
         state = await change(session, user_id, body.reason, identity.user_id)
     # Apply here at once and nudge the other processes; their poll is the guarantee.
     ctl = control(request)
@@ -57,6 +60,7 @@ routes = [
         auth="admin",
         body=BlockBody | None,
         response=BlockState,
+        errors=["conflict"],
         tags=TAGS,
     ),
     api_route(

@@ -254,6 +254,16 @@ def build_document(
                 "description": spec.stream,
                 "content": {"text/event-stream": stream},
             }
+        if spec.redirect:
+            if spec.redirect == spec.status:
+                del op["responses"][str(spec.status)]
+            op["responses"][str(spec.redirect)] = {
+                "description": "redirect to the `Location`",
+                "headers": {
+                    "X-Request-ID": _REQUEST_ID,
+                    "Location": {"schema": {"type": "string"}, "required": True},
+                },
+            }
         if params:
             op["parameters"] = params
         if spec.body is not None:
