@@ -6,6 +6,7 @@ from api.admin import (
     ads,
     audit,
     contents,
+    gold,
     ipblocks,
     live,
     reviews,
@@ -26,4 +27,5 @@ routes += [
     *live.routes,
     *audit.routes,
     *reviews.routes,
+    *gold.routes,
 ]
