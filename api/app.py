@@ -20,7 +20,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, gold, me
+from api import admin, ads, advertiser, auth, boxes, catalog, gold, me, missions
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -79,6 +79,7 @@ def create_app() -> Starlette:
             *admin.routes,
             *boxes.routes,
             *gold.routes,
+            *missions.routes,
             *ads.routes,
             *advertiser.routes,
             Route("/admin", admin_page, methods=["GET"]),

@@ -35,6 +35,7 @@ from starlette.responses import Response
 from api import limits, passwords
 from api.access import anonymous
 from api.state import control
+from core import user_events
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
 from core.models import RefreshToken, User
 from core.tokens import issue_access
@@ -174,6 +175,7 @@ async def login(request: Request) -> Response:
                 update(User).where(User.id == row.id).values(password_hash=rehashed)
             )
         refresh = await _new_refresh(session, row.id, uuid.uuid4().hex)
+        await user_events.record(session, row.id, user_events.LOGIN, {"ip": client_ip(request)})
     return ok(request, _tokens(request, row.id, list(row.roles), refresh))
 
 

@@ -79,3 +79,20 @@ async def record(
     if type_ not in TYPES:
         raise ValueError(f"unknown user event type {type_!r}")
     await session.execute(_INSERT, {"u": user_id, "t": type_, "k": key, "d": encode(data or {})})
+
+
+async def record_ad(
+    session: AsyncSession, user_id: int, what: str, ad_id: int, result: Any
+) -> None:
+    """An ad `impression` (logged once it counts) or `click` (once per impression), from the
+    api's event result (`impression_id`, `counted`, `cost_micros`); repeats write nothing."""
+    if what == "impression" and not result.counted:
+        return
+    data = {
+        "ad_id": ad_id,
+        "impression_id": result.impression_id,
+        "counted": result.counted,
+        "cost_micros": result.cost_micros,
+    }
+    type_ = AD_IMPRESSION if what == "impression" else AD_CLICK
+    await record(session, user_id, type_, data, key=f"ad_{what}:{ad_id}:{result.impression_id}")

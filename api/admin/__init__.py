@@ -9,10 +9,12 @@ from api.admin import (
     gold,
     ipblocks,
     live,
+    missions,
     reviews,
     rewards,
     settings,
     settlements,
+    user_events,
     users,
     users_list,
 )
@@ -28,4 +30,6 @@ routes += [
     *audit.routes,
     *reviews.routes,
     *gold.routes,
+    *missions.routes,
+    *user_events.routes,
 ]

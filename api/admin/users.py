@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
 from api.state import control
-from core import blocks
+from core import blocks, user_events
 from core.blocks import BlockState
 from core.errors import BadRequest
 from core.web import decode_body, ok
@@ -32,6 +32,8 @@ async def _change(request: Request, block: bool) -> Response:
     change = blocks.block_user if block else blocks.unblock_user
     async with request.app.state.sessions.begin() as session:
         state = await change(session, user_id, body.reason, identity.user_id)
+        if block:
+            await user_events.record(session, user_id, user_events.BLOCK, {"by": identity.user_id})
     # Apply here at once and nudge the other processes; their poll is the guarantee.
     ctl = control(request)
     await ctl.try_refresh()

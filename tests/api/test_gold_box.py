@@ -48,9 +48,7 @@ async def test_every_nth_box_earns_a_gold_box_and_shows_progress(client, admin, 
     assert (data["progress"], data["next_gold_in"]) == (1, 1)
     history = (await client.get("/api/gold-box/history", headers=auth(5))).json()["data"]
     assert [(e["kind"], e["source_id"]) for e in history["items"]] == [("earned", "g:b:5:2")]
-    [(action, after)] = await rows(
-        engine, "SELECT action, after FROM audit_log WHERE action = 'gold_box.rules'"
-    )
+    [(after,)] = await rows(engine, "SELECT after FROM audit_log WHERE action = 'gold_box.rules'")
     assert after == {"enabled": True, "boxes_per_gold": 2}
 
 
