@@ -8,7 +8,7 @@ reward table (api/rewards.py, `GOLD`), paid through the ledger as kind `gold_box
   number n, and `gold_box_opens (user_id, gold_no)` is unique: never more opens than grants.
   The payment is a `coin_transactions` row of kind `gold_box`, reward id `gb:<user>:<n>`.
 - `Idempotency-Key`: a retried open answers the first open's result and pays nothing.
-- The admin's switch off: no box earns a gold box, and opens answer 503 `unavailable`;
+- The admin's switch off: no box earns a gold box, and opens answer 409 `conflict`;
   gold boxes held stay held (and mission rewards still grant them) until it is on again.
 """
 
@@ -28,7 +28,7 @@ from api.idempotency import HEADER, idempotency_key, replay_headers
 from api.pages import Page, PageQuery, decode_cursor, page
 from api.rewards import GOLD, RewardRow, current_table, draw, lock_user, pay
 from core import user_events
-from core.errors import NoGoldBox, Unavailable
+from core.errors import Conflict, NoGoldBox, Unavailable
 from core.web import decode_query, ok
 from core.web.spec import api_route
 from live.balance_cache import cache_balance
@@ -156,7 +156,8 @@ async def open_gold_box(
     session: AsyncSession, user_id: int, key: str | None
 ) -> tuple[GoldBoxOpenView, bool, int]:
     """Open the user's next gold box: (the open, replayed?, balance_version). Raises
-    NoGoldBox, or Unavailable while switched off or before a gold table exists. No commit."""
+    NoGoldBox with none held, Conflict while switched off, Unavailable before the first
+    gold table. No commit."""
     await lock_user(session, user_id)
     if key is not None:
         found = (
@@ -167,11 +168,11 @@ async def open_gold_box(
         ).first()
         if found is not None:
             return _open_view(found), True, 0
-    if not (await load_rules(session)).enabled:
-        raise Unavailable("gold boxes are switched off")
     earned, opened, _ = await _counts(session, user_id)
     if earned <= opened:
         raise NoGoldBox("no unopened gold box", details={"earned": earned, "opened": opened})
+    if not (await load_rules(session)).enabled:
+        raise Conflict("gold boxes are switched off", details={"reason": "switched_off"})
     table = await current_table(session, GOLD)
     if table is None:
         raise Unavailable("gold boxes cannot be opened before a gold reward table is uploaded")
@@ -287,7 +288,7 @@ routes = [
         summary="Open a gold box held (Idempotency-Key: a retry answers the first result)",
         response=GoldBoxOpenView,
         status=201,
-        errors=["bad_request", "no_gold_box", "unavailable"],
+        errors=["bad_request", "no_gold_box", "conflict", "unavailable"],
         headers=[HEADER],
         tags=TAGS,
     ),

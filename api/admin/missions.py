@@ -86,6 +86,8 @@ async def _check(session: AsyncSession, body: MissionBody) -> None:
         value = getattr(body, name)
         if value is not None and value.tzinfo is None:
             raise invalid(name, "needs a time zone offset")
+        if value is not None and not 2000 <= value.year <= 2999:
+            raise invalid(name, "must be in the years 2000-2999")
     if body.period == "range" and (body.starts_at is None or body.ends_at is None):
         raise invalid("ends_at", "a range mission needs starts_at and ends_at")
     if body.starts_at and body.ends_at and body.starts_at >= body.ends_at:

@@ -75,16 +75,16 @@ async def test_open_pays_gold_box_once_from_its_own_table(client, admin, auth, e
     await assert_balances_are_ledger_sums(engine, [5])
 
 
-async def test_switched_off_or_no_table_is_unavailable(client, admin, auth, engine):
-    """Off: a held gold box cannot be opened (503) and boxes earn none; on but without a gold
-    table: 503 too. Nothing is paid."""
+async def test_switched_off_or_no_table_refuses_the_open(client, admin, auth, engine):
+    """On but without a gold table: 503 unavailable; off: a held gold box cannot be opened
+    (409 conflict, reason switched_off) and boxes earn none. Nothing is paid."""
     await _earn(client, admin, auth, engine, 5, 1)
     r = await client.post("/api/gold-box/open", headers=auth(5))
     assert (r.status_code, r.json()["error"]["code"]) == (503, "unavailable")
     await client.put(RULES, json={"enabled": False, "boxes_per_gold": 2}, headers=admin)
     await _gold_table(client, admin, "5,1\n")
     r = await client.post("/api/gold-box/open", headers=auth(5))
-    assert (r.status_code, r.json()["error"]["code"]) == (503, "unavailable")
+    assert (r.status_code, r.json()["error"]["details"]) == (409, {"reason": "switched_off"})
     await grant_watch_rewards(engine, 5, 20)
     for _ in range(2):
         assert (await client.post("/api/boxes/open", headers=auth(5))).status_code == 201
