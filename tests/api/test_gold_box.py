@@ -54,7 +54,7 @@ async def test_every_nth_box_earns_a_gold_box_and_shows_progress(client, admin, 
 
 async def test_open_pays_gold_box_once_from_its_own_table(client, admin, auth, engine):
     """The open draws from the gold table (not the random box's), writes one `gold_box` row
-    gb:<user>:1, and the second open with none held is 409 no_gold_box."""
+    gb:<user>:1 and its event, and the second open with none held is 409 no_gold_box."""
     await _earn(client, admin, auth, engine, 5, 1)
     table = await _gold_table(client, admin, "amount,weight\n500,1\n")
     before = await scalar(engine, "SELECT balance FROM users WHERE id = 5")
@@ -70,6 +70,8 @@ async def test_open_pays_gold_box_once_from_its_own_table(client, admin, auth, e
     ) == [("gb:5:1", 500)]
     history = (await client.get("/api/gold-box/history", headers=auth(5))).json()["data"]
     assert [e["kind"] for e in history["items"]] == ["opened", "earned"]
+    logged = await rows(engine, "SELECT type, data->>'reward_id' FROM user_events ORDER BY id")
+    assert logged == [("box_open", "b:5:1"), ("box_open", "b:5:2"), ("gold_box_open", "gb:5:1")]
     random_table = (await client.get("/api/admin/reward-table", headers=admin)).json()["data"]
     assert random_table["rows"][0]["amount"] == 1  # the random box's table is unchanged
     await assert_balances_are_ledger_sums(engine, [5])
