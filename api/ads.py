@@ -27,6 +27,7 @@ from starlette.responses import Response
 from api.access import BIGINT_MAX, authenticate, path_id
 from api.campaigns import UNIT_SQL, Placement
 from api.wallets import lock_wallet, post_entry
+from core import user_events
 from core.errors import Conflict, NotFound
 from core.web import decode_body, decode_query, ok
 from core.web.spec import api_route
@@ -295,6 +296,7 @@ async def post_impression(request: Request) -> Response:
     body = await decode_body(request, ImpressionBody)
     async with request.app.state.sessions.begin() as session:
         result = await record_impression(session, ad_id, identity.user_id, body)
+        await user_events.record_ad(session, identity.user_id, "impression", ad_id, result)
     return ok(request, result)
 
 
@@ -304,6 +306,7 @@ async def post_click(request: Request) -> Response:
     body = await decode_body(request, ClickBody)
     async with request.app.state.sessions.begin() as session:
         result = await record_click(session, ad_id, identity.user_id, body.impression_id)
+        await user_events.record_ad(session, identity.user_id, "click", ad_id, result)
     return ok(request, result)
 
 

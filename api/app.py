@@ -20,7 +20,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, me
+from api import admin, ads, advertiser, auth, boxes, catalog, gold, me, missions
 from api.social import routes as social
 from api.social.client import Providers
 from api.state import Control
@@ -97,6 +97,8 @@ def create_app() -> Starlette:
             *catalog.routes,
             *admin.routes,
             *boxes.routes,
+            *gold.routes,
+            *missions.routes,
             *ads.routes,
             *advertiser.routes,
             Route("/admin", admin_page, methods=["GET"]),

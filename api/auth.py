@@ -39,7 +39,7 @@ from starlette.responses import Response
 from api import limits, login_guard, passwords
 from api.access import anonymous
 from api.state import control
-from core import audit
+from core import audit, user_events
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
 from core.models import RefreshToken, User
 from core.tokens import issue_access
@@ -234,6 +234,7 @@ async def login(request: Request) -> Response:
                 update(User).where(User.id == row.id).values(password_hash=rehashed)
             )
         refresh = await new_refresh(session, row.id, uuid.uuid4().hex)
+        await user_events.record(session, row.id, user_events.LOGIN, {"ip": ip})
         if "admin" in row.roles:
             audit_login(session, row.id, ip, "password")
     response = ok(request, tokens_for(request, row.id, list(row.roles), refresh))

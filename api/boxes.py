@@ -8,7 +8,9 @@ one pays coins through the ledger exactly once.
   box number n, and `box_opens (user_id, box_no)` is unique, so more boxes than earned can
   never be opened. The payment is a `coin_transactions` row of kind `box` with
   `reward_id` `b:<user>:<box_no>` and `users.balance` / `balance_version` change in the
-  same transaction; the hub's cached balance is refreshed after the commit.
+  same transaction; the hub's cached balance is refreshed after the commit. The same
+  transaction records the open for mission progress and the user event log, and grants the
+  gold box that the admin's rule gives for every N-th box (api/gold.py).
 - `Idempotency-Key`: an open with a key this user used before answers the stored result of
   the first open (header `Idempotent-Replayed: true`) and pays nothing.
 """
@@ -24,12 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api import gold, progress
 from api.access import authenticate, path_id
 from api.idempotency import HEADER, idempotency_key, replay_headers
 from api.pages import Page, PageQuery, sql_page
-from api.rewards import RewardRow, current_table, draw
+from api.rewards import RewardRow, current_table, draw, lock_user, pay
+from core import user_events
 from core.errors import NoBoxAvailable, NotFound, Unavailable
-from core.users import provision_user
 from core.web import decode_query, ok
 from core.web.spec import api_route
 from live.balance_cache import cache_balance
@@ -132,10 +135,7 @@ async def open_box(
     """Open the user's next box: (the open, replayed?, balance_version). Raises
     NoBoxAvailable, or Unavailable before any reward table exists. No commit."""
     # The user's row lock serialises this user's opens (and any other balance writer).
-    lock = text("SELECT 1 FROM users WHERE id = :u FOR UPDATE")
-    if (await session.execute(lock, {"u": user_id})).first() is None:
-        await provision_user(session, user_id)  # type: ignore[arg-type]
-        await session.execute(lock, {"u": user_id})
+    await lock_user(session, user_id)
     if key is not None:
         found = await _find_by_key(session, user_id, key)
         if found is not None:
@@ -157,24 +157,7 @@ async def open_box(
     amount = draw(table)
     box_no = opened + 1
     reward_id = f"b:{user_id}:{box_no}"
-    tx_id = (
-        await session.execute(
-            text(
-                "INSERT INTO coin_transactions (user_id, kind, amount, reward_id)"
-                " VALUES (:u, 'box', :a, :r) RETURNING id"
-            ),
-            {"u": user_id, "a": amount, "r": reward_id},
-        )
-    ).scalar_one()
-    balance, version = (
-        await session.execute(
-            text(
-                "UPDATE users SET balance = balance + :a, balance_version = balance_version + 1,"
-                " updated_at = now() WHERE id = :u RETURNING balance, balance_version"
-            ),
-            {"u": user_id, "a": amount},
-        )
-    ).one()
+    tx_id, balance, version = await pay(session, user_id, "box", amount, reward_id)
     open_id, created_at = (
         await session.execute(
             text(
@@ -194,7 +177,13 @@ async def open_box(
         )
     ).one()
     result = BoxOpenView(open_id, box_no, amount, balance, reward_id, tx_id, table.id, created_at)
-    return result, False, int(version)
+    # In the same transaction: the gold box this open may earn, mission progress, the log.
+    await gold.earn_from_boxes(session, user_id, box_no)
+    await progress.record_box(session, user_id, reward_id)
+    await user_events.record(
+        session, user_id, user_events.BOX_OPEN, {"reward_id": reward_id, "amount": amount}
+    )
+    return result, False, version
 
 
 async def post_open(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""The box reward table: weighted `amount,weight` rows that set the odds of a random box.
+"""The box reward tables: weighted `amount,weight` rows that set the odds of a random box
+(`box` = BOX) or of a gold box (`box` = GOLD); one parser, one store and one draw for both.
 
 Uploads are CSV and are checked whole before anything is written (a bad row is refused with
 its line number, nothing is half-applied). Every upload is a new version; the newest one is
@@ -20,7 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import BadRequest
+from core.users import provision_user
 
+BOX = "box"  # the random box
+GOLD = "gold"  # the gold box
 MAX_ROWS = 1000
 AMOUNT_MAX = 1_000_000
 WEIGHT_MAX = 1_000_000_000
@@ -101,29 +105,35 @@ def view(
     )
 
 
-async def current_table(session: AsyncSession) -> RewardTableView | None:
-    """The table in force (the newest upload), or None before the first upload."""
+async def current_table(session: AsyncSession, box: str = BOX) -> RewardTableView | None:
+    """The `box`'s table in force (its newest upload), or None before its first upload."""
     row = (
         await session.execute(
             text(
-                "SELECT id, rows, created_at, created_by FROM reward_tables ORDER BY id DESC LIMIT 1"
-            )
+                "SELECT id, rows, created_at, created_by FROM reward_tables WHERE box = :box"
+                " ORDER BY id DESC LIMIT 1"
+            ),
+            {"box": box},
         )
     ).first()
     return None if row is None else view(row[0], row[1], row[2], row[3])
 
 
 async def insert_table(
-    session: AsyncSession, rows: Sequence[tuple[int, int]], actor_id: int | None
+    session: AsyncSession,
+    rows: Sequence[tuple[int, int]],
+    actor_id: int | None,
+    box: str = BOX,
 ) -> RewardTableView:
-    """Store a new version, which is in force once the caller commits."""
+    """Store a new version of `box`'s table, which is in force once the caller commits."""
     row = (
         await session.execute(
             text(
-                "INSERT INTO reward_tables (rows, total_weight, created_by)"
-                " VALUES (CAST(:rows AS jsonb), :total, :actor) RETURNING id, created_at"
+                "INSERT INTO reward_tables (rows, total_weight, created_by, box)"
+                " VALUES (CAST(:rows AS jsonb), :total, :actor, :box) RETURNING id, created_at"
             ),
             {
+                "box": box,
                 "rows": msgspec.json.encode([list(r) for r in rows]).decode(),
                 "total": sum(w for _, w in rows),
                 "actor": actor_id,
@@ -142,3 +152,38 @@ def draw(table: RewardTableView) -> int:
             return row.amount
         ticket -= row.weight
     raise AssertionError("unreachable: weights sum to total_weight")
+
+
+async def lock_user(session: AsyncSession, user_id: int) -> None:
+    """Lock the user's row (provisioning it first if needed): every balance writer of the
+    api takes this lock, so one user's opens and claims run one at a time."""
+    lock = text("SELECT 1 FROM users WHERE id = :u FOR UPDATE")
+    if (await session.execute(lock, {"u": user_id})).first() is None:
+        await provision_user(session, user_id)  # type: ignore[arg-type]
+        await session.execute(lock, {"u": user_id})
+
+
+async def pay(
+    session: AsyncSession, user_id: int, kind: str, amount: int, reward_id: str
+) -> tuple[int, int, int]:
+    """One ledger row (`kind`, unique `reward_id`) and the balance change, in the caller's
+    transaction under `lock_user`: (transaction id, balance, balance_version)."""
+    tx_id = (
+        await session.execute(
+            text(
+                "INSERT INTO coin_transactions (user_id, kind, amount, reward_id)"
+                " VALUES (:u, :k, :a, :r) RETURNING id"
+            ),
+            {"u": user_id, "k": kind, "a": amount, "r": reward_id},
+        )
+    ).scalar_one()
+    balance, version = (
+        await session.execute(
+            text(
+                "UPDATE users SET balance = balance + :a, balance_version = balance_version + 1,"
+                " updated_at = now() WHERE id = :u RETURNING balance, balance_version"
+            ),
+            {"u": user_id, "a": amount},
+        )
+    ).one()
+    return int(tx_id), int(balance), int(version)

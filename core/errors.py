@@ -75,3 +75,21 @@ class NoBoxAvailable(DomainError):
     """Every box the user has earned so far is already open."""
 
     code, status = "no_box_available", 409
+
+
+class NoGoldBox(DomainError):
+    """The user holds no unopened gold box."""
+
+    code, status = "no_gold_box", 409
+
+
+class NotComplete(DomainError):
+    """A mission's reward was claimed before its target was reached in this window."""
+
+    code, status = "not_complete", 409
+
+
+class AlreadyClaimed(DomainError):
+    """A mission's reward for this window was paid already."""
+
+    code, status = "already_claimed", 409

@@ -167,7 +167,13 @@ class RewardTable(Base):
     total_weight: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     created_by: Mapped[int | None] = mapped_column(BigInteger)
-    __table_args__ = (CheckConstraint("total_weight > 0", name="reward_tables_weight"),)
+    # Which box the table sets the odds of (migration 0007): `box` (random) or `gold`.
+    box: Mapped[str] = mapped_column(Text, server_default="box")
+    __table_args__ = (
+        CheckConstraint("total_weight > 0", name="reward_tables_weight"),
+        CheckConstraint("box IN ('box', 'gold')", name="reward_tables_box"),
+        Index("reward_tables_box_id", "box", "id"),
+    )
 
 
 class BoxOpen(Base):
@@ -466,3 +472,152 @@ class AccountInvite(Base):
     expires_at: Mapped[datetime] = mapped_column(TS)
     used_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (Index("account_invites_user_id", "user_id"),)
+
+
+# --- gold boxes, missions, the user event log (migration 0007) ------------------------------
+
+
+class GoldBoxRules(Base):
+    """The admin's gold box rules, one row (id 1; none yet means off): the on/off switch,
+    and one gold box per `boxes_per_gold` random boxes opened (0: not earned that way)."""
+
+    __tablename__ = "gold_box_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    boxes_per_gold: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("id = 1", name="gold_box_rules_one_row"),
+        CheckConstraint("boxes_per_gold >= 0", name="gold_box_rules_values"),
+    )
+
+
+class GoldBoxGrant(Base):
+    """A gold box earned: one row per earning event, `source_id` unique (`g:b:<user>:<box_no>`
+    for every N-th random box opened, the mission's reward id for a mission reward), so an
+    event that is replayed or retried earns nothing more."""
+
+    __tablename__ = "gold_box_grants"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(Text)  # boxes | mission
+    source_id: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("source IN ('boxes', 'mission')", name="gold_box_grants_source"),
+        Index("gold_box_grants_user_id", "user_id", "id"),
+    )
+
+
+class GoldBoxOpen(Base):
+    """A gold box opened: the user's `gold_no`-th (unique, so never more than earned), paid by
+    the coin transaction `reward_id` = `gb:<user>:<gold_no>` of kind `gold_box`."""
+
+    __tablename__ = "gold_box_opens"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    gold_no: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reward_table_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("reward_tables.id"))
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coin_transactions.id"))
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("user_id", "gold_no", name="gold_box_opens_user_no"),
+        UniqueConstraint("user_id", "idempotency_key", name="gold_box_opens_user_key"),
+        CheckConstraint("gold_no >= 1 AND amount >= 0", name="gold_box_opens_values"),
+    )
+
+
+class Mission(Base):
+    """An admin-defined mission (the replaced service's "task"): what to do (`kind`,
+    `target`, and `content_id` or `tag` for the kinds that name one), in which window, for
+    which reward."""
+
+    __tablename__ = "missions"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    target: Mapped[int] = mapped_column(BigInteger)
+    content_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("contents.id"))
+    tag: Mapped[str | None] = mapped_column(Text)
+    period: Mapped[str] = mapped_column(Text)  # daily | weekly | range
+    starts_at: Mapped[datetime | None] = mapped_column(TS)
+    ends_at: Mapped[datetime | None] = mapped_column(TS)
+    reward_kind: Mapped[str] = mapped_column(Text)  # coins | gold_box
+    reward_amount: Mapped[int] = mapped_column(BigInteger)
+    join_required: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    status: Mapped[str] = mapped_column(Text, server_default="active")  # active | paused
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('watch_minutes', 'watch_content_minutes', 'watch_tag_minutes',"
+            " 'watch_contents', 'open_boxes', 'watch_streak_days')",
+            name="missions_kind",
+        ),
+        CheckConstraint("period IN ('daily', 'weekly', 'range')", name="missions_period"),
+        CheckConstraint("reward_kind IN ('coins', 'gold_box')", name="missions_reward_kind"),
+        CheckConstraint("status IN ('active', 'paused')", name="missions_status"),
+        CheckConstraint("target >= 1 AND reward_amount >= 1", name="missions_values"),
+    )
+
+
+class MissionJoin(Base):
+    __tablename__ = "mission_joins"
+    mission_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("missions.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class MissionCompletion(Base):
+    """A user who reached a mission's target in one window (first seen by the api), and the
+    payment of its reward (`reward_id` `m:<mission>:<user>:<window>`, unique: paid once)."""
+
+    __tablename__ = "mission_completions"
+    mission_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("missions.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), primary_key=True)
+    window_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    reward_id: Mapped[str] = mapped_column(Text, unique=True)
+    completed_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    claimed_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class MissionActivity(Base):
+    """What mission progress is measured from: the server's own events, one row per event id
+    (`s:<session_id>` for a session's credited watch time, `b:<user>:<box_no>` for a box
+    opened), so a replayed outbox entry or a retried request counts once."""
+
+    __tablename__ = "mission_activity"
+    event_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(Text)  # watch | box
+    content_id: Mapped[int | None] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # credited ms (watch), 1 (box)
+    at: Mapped[datetime] = mapped_column(TS)
+    __table_args__ = (
+        CheckConstraint("kind IN ('watch', 'box')", name="mission_activity_kind"),
+        Index("mission_activity_user_at", "user_id", "at"),
+    )
+
+
+class UserEvent(Base):
+    """The append-only log of what users did (docs/api.md, "User event log"). `event_key`
+    is unique where the event has an id of its own (a session, a reward), so the worker's
+    replayed outbox entries write nothing twice; api events have none."""
+
+    __tablename__ = "user_events"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(Text)
+    event_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    data: Mapped[Any] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (
+        Index("user_events_user_id", "user_id", "id"),
+        Index("user_events_type_id", "type", "id"),
+        Index("user_events_at", "at"),
+    )

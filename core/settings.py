@@ -77,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     review_accounts_per_device: int = 3
     review_accounts_per_ip: int = 20
     review_window_hours: int = 24
+    # The user event log keeps this many days (the worker's hourly retention job).
+    user_events_retention_days: int = 90
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
@@ -265,6 +267,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oauth_result_url=env.get("OAUTH_RESULT_URL", "").strip(),
         oauth_timeout_ms=_int(env, "OAUTH_TIMEOUT_MS", 5000, low=100, high=60_000),
         refresh_cookie=_bool(env, "REFRESH_COOKIE"),
+        user_events_retention_days=_int(env, "USER_EVENTS_RETENTION_DAYS", 90, low=1, high=36_500),
     )
 
 

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from core.redis_client import LiveRedis
 from live import keys
-from workers import ledger
+from workers import activity, ledger
 from workers.config import WorkerConfig
 from workers.entries import Bad, Batch, Entry, Grant, as_dict, entry_ms, parse_flat, pend_share
 from workers.leases import Leases
@@ -324,6 +324,7 @@ class Drainer:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     written = await ledger.write(conn, batch, self.known_users)
+                    await activity.write(conn, batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

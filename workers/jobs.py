@@ -7,7 +7,9 @@ idempotent, writing absolute values or applying a condition that a second run fi
 - `reconcile_balances`, every 5 minutes and at start: workers.reconcile;
 - `report_dead_letters`, every 5 minutes and at start: gauge, and a log line while any wait;
 - `expire_contents`, hourly and at start: mark contents past expires_at (expired_at,
-  updated_at), unmark those whose expires_at moved on.
+  updated_at), unmark those whose expires_at moved on;
+- `prune_user_events`, hourly and at start: delete user events older than
+  `USER_EVENTS_RETENTION_DAYS` (a second run finds nothing older).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from core import user_events
 from live import keys
 from workers import reconcile
 
@@ -105,6 +108,22 @@ async def _expire(app: WorkerApp) -> tuple[int, int]:
     if expired or restored:
         log.info("contents expired: %s; no longer expired: %s", expired[:50], restored[:50])
     return len(expired), len(restored)
+
+
+async def prune_user_events(ctx: dict[str, Any]) -> int:
+    """Delete user events older than the retention (USER_EVENTS_RETENTION_DAYS)."""
+    app = _app(ctx)
+    return await _run(ctx, "prune_user_events", _prune(app))
+
+
+async def _prune(app: WorkerApp) -> int:
+    days = app.settings.user_events_retention_days
+    async with app.pool.acquire() as conn:
+        status = await conn.execute(user_events.PRUNE, days)
+    deleted = int(status.rsplit(" ", 1)[-1])
+    if deleted:
+        log.info("user events older than %d days deleted: %d", days, deleted)
+    return deleted
 
 
 async def reconcile_balances(ctx: dict[str, Any]) -> dict[str, Any]:

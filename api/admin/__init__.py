@@ -7,12 +7,15 @@ from api.admin import (
     ads,
     audit,
     contents,
+    gold,
     ipblocks,
     live,
+    missions,
     reviews,
     rewards,
     settings,
     settlements,
+    user_events,
     users,
     users_list,
 )
@@ -28,4 +31,7 @@ routes += [
     *live.routes,
     *audit.routes,
     *reviews.routes,
+    *gold.routes,
+    *missions.routes,
+    *user_events.routes,
 ]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from api import staff
 from api.access import ADMIN, authenticate, path_id
 from api.state import control
-from core import blocks
+from core import blocks, user_events
 from core.blocks import BlockState
 from core.errors import BadRequest
 from core.web import decode_body, ok
@@ -35,6 +35,8 @@ async def _change(request: Request, block: bool) -> Response:
         if block:  # a block disables an account: never the last active admin
             await staff.keep_an_admin(session, user_id, after=("admin",), blocked=True)
         state = await change(session, user_id, body.reason, identity.user_id)
+        if block:
+            await user_events.record(session, user_id, user_events.BLOCK, {"by": identity.user_id})
     # Apply here at once and nudge the other processes; their poll is the guarantee.
     ctl = control(request)
     await ctl.try_refresh()

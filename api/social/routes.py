@@ -28,6 +28,7 @@ from api.access import anonymous, authenticate
 from api.social import accounts, flow
 from api.social.client import Providers
 from api.social.errors import BadState, ConsentDenied
+from core import user_events
 from core.errors import DomainError, NotFound, Unavailable
 from core.providers import Provider
 from core.web import client_ip, ok
@@ -143,6 +144,12 @@ async def _sign_in(request: Request, provider: Provider) -> auth.Tokens:
                     session, provider.name, claims, pending.link_user_id
                 )
                 refresh = await auth.new_refresh(session, user_id, uuid.uuid4().hex)
+                await user_events.record(
+                    session,
+                    user_id,
+                    user_events.LOGIN,
+                    {"ip": client_ip(request), "provider": provider.name},
+                )
                 if "admin" in roles:
                     auth.audit_login(session, user_id, client_ip(request), provider.name)
             break
