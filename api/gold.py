@@ -152,7 +152,7 @@ def _open_view(row: Row[Any]) -> GoldBoxOpenView:
     return GoldBoxOpenView(**row._mapping)
 
 
-async def open_gold_box(
+async def open_held(
     session: AsyncSession, user_id: int, key: str | None
 ) -> tuple[GoldBoxOpenView, bool, int]:
     """Open the user's next gold box: (the open, replayed?, balance_version). Raises
@@ -207,11 +207,11 @@ async def open_gold_box(
     return view, False, version
 
 
-async def post_gold_box_open(request: Request) -> Response:
+async def open_gold_box(request: Request) -> Response:
     identity = await authenticate(request)
     key = idempotency_key(request, required=False)
     async with request.app.state.sessions.begin() as session:
-        result, replayed, version = await open_gold_box(session, identity.user_id, key)
+        result, replayed, version = await open_held(session, identity.user_id, key)
     if not replayed:
         state = request.app.state
         await cache_balance(
@@ -284,7 +284,7 @@ routes = [
     api_route(
         "POST",
         "/api/gold-box/open",
-        post_gold_box_open,
+        open_gold_box,
         summary="Open a gold box held (Idempotency-Key: a retry answers the first result)",
         response=GoldBoxOpenView,
         status=201,

@@ -8,7 +8,8 @@
 
 With RECORD_EXAMPLES=1 the run also writes the documents' examples (core.web.openapi): per
 operation, the richest success it saw (lists cut to two items) and the body that asked for
-it, into api/ and realtime/openapi-examples.json.
+it, into api/ and realtime/openapi-examples.json, for the operations the files lack
+(RECORD_EXAMPLES=all: for every operation).
 
 The parser reads the subset of the format the samples use: `@var = value` lines, requests
 separated by `###`, `# @name`, `# expect:`, headers, a body after a blank line, `{{var}}`,
@@ -254,9 +255,13 @@ class Examples:
         if old is None or len(json.dumps(example)) > len(json.dumps(old)):
             self.seen[host][ids[0]] = example
 
-    def write(self) -> None:
+    def write(self, everything: bool) -> None:
+        """Write the examples: all of them, or (`everything` false) only those of operations
+        the files lack, so that a re-record does not churn ids and timings."""
         for host, path in EXAMPLE_FILES.items():
-            text = json.dumps(self.seen[host], indent=1, sort_keys=True, ensure_ascii=False)
+            kept = {} if everything or not path.exists() else json.loads(path.read_text())
+            merged = {**self.seen[host], **kept}
+            text = json.dumps(merged, indent=1, sort_keys=True, ensure_ascii=False)
             path.write_text(text + "\n")
 
 
@@ -403,8 +408,8 @@ async def test_samples_run_and_cover_every_route(
                         f"{s.where()}: {r.status_code}, expected {s.expect}: {r.text[:300]}"
                     )
         assert failures == []
-    if os.environ.get("RECORD_EXAMPLES") == "1":
-        examples.write()
+    if os.environ.get("RECORD_EXAMPLES") in ("1", "all"):
+        examples.write(everything=os.environ["RECORD_EXAMPLES"] == "all")
 
 
 def test_coverage_names_missing_and_unknown_routes() -> None:

@@ -91,7 +91,7 @@ async def _begin(request: Request, provider: Provider, link_user_id: int | None)
     return state, flow.authorize_url(provider, endpoint, state, pending)
 
 
-async def start(request: Request) -> Response:
+async def start_sign_in(request: Request) -> Response:
     await anonymous(request, auth_route=True)
     provider = _provider(request)
     state, url = await _begin(request, provider, None)
@@ -100,7 +100,7 @@ async def start(request: Request) -> Response:
     return response
 
 
-async def link(request: Request) -> Response:
+async def link_provider(request: Request) -> Response:
     identity = await authenticate(request)
     provider = _provider(request)
     state, url = await _begin(request, provider, identity.user_id)
@@ -175,7 +175,7 @@ def _to_page(base: str, values: dict[str, str | int]) -> RedirectResponse:
     return response
 
 
-async def callback(request: Request) -> Response:
+async def sign_in_callback(request: Request) -> Response:
     await anonymous(request, auth_route=True)
     provider = _provider(request)
     page = request.app.state.settings.oauth_result_url
@@ -214,7 +214,7 @@ async def list_identities(request: Request) -> Response:
     return ok(request, LinkedPage(items))
 
 
-async def unlink(request: Request) -> Response:
+async def unlink_provider(request: Request) -> Response:
     identity = await authenticate(request)
     name = request.path_params["provider"]
     async with request.app.state.sessions.begin() as session:
@@ -235,7 +235,7 @@ routes = [
     api_route(
         "GET",
         "/api/auth/{provider}/start",
-        start,
+        start_sign_in,
         summary="Social login: redirect to the provider (state, PKCE, nonce)",
         auth="none",
         status=302,
@@ -246,7 +246,7 @@ routes = [
     api_route(
         "GET",
         "/api/auth/{provider}/callback",
-        callback,
+        sign_in_callback,
         summary="Social login: the provider's redirect back; signs in (tokens)",
         auth="none",
         response=auth.Tokens,
@@ -257,7 +257,7 @@ routes = [
     api_route(
         "POST",
         "/api/auth/{provider}/link",
-        link,
+        link_provider,
         summary="Link a provider to the signed-in account: where to send the browser",
         response=Started,
         errors=["provider_unavailable"],
@@ -274,7 +274,7 @@ routes = [
     api_route(
         "DELETE",
         "/api/me/identities/{provider}",
-        unlink,
+        unlink_provider,
         summary="Unlink a provider (never the last way to sign in)",
         errors=["conflict"],
         tags=("me",),

@@ -173,6 +173,11 @@ def _apps():  # type: ignore[no-untyped-def]
     ]
 
 
+# Their success needs a provider's consent in a browser, which the samples run cannot give:
+# tests/api/test_social_login.py runs them, whole, against the stand-in provider.
+NO_SAMPLE_SUCCESS = {"startSignIn", "signInCallback", "linkProvider", "unlinkProvider"}
+
+
 @pytest.mark.parametrize("name", ["api", "hub"])
 def test_every_operation_has_a_real_example_that_decodes_as_its_types(name: str) -> None:
     """Each operation of the document shows a success `data` (and its request body, when
@@ -191,6 +196,8 @@ def test_every_operation_has_a_real_example_that_decodes_as_its_types(name: str)
         if not isinstance(route, ApiRoute):
             continue
         spec, op_id = route.spec, operation_id(route)
+        if op_id in NO_SAMPLE_SUCCESS:
+            continue
         example = examples.get(op_id)
         if example is None or "response" not in example:
             problems.append(f"{op_id}: no recorded success")
@@ -210,6 +217,8 @@ def test_every_operation_has_a_real_example_that_decodes_as_its_types(name: str)
                 problems.append(f"{op_id}: the recorded {part} no longer decodes: {exc}")
     assert problems == []
     for method, path, op in _operations(doc):
+        if op["operationId"] in NO_SAMPLE_SUCCESS:
+            continue
         success = next(v for k, v in op["responses"].items() if k.startswith("2"))
         [media] = success["content"].values()
         assert "example" in media, (method, path)
