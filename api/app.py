@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api import admin, ads, advertiser, auth, boxes, catalog, me
+from api.ad_refusals import refusal_counter
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -95,6 +96,7 @@ def create_app() -> Starlette:
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.ad_refused = refusal_counter(registry)
     return app
 
 

@@ -63,6 +63,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     review_accounts_per_device: int = 3
     review_accounts_per_ip: int = 20
     review_window_hours: int = 24
+    # Ads (docs/api.md "Ads"): how long an impression token from GET /api/ads may be
+    # reported, and how long after its impression counted a click may count.
+    ad_impression_ttl_s: int = 1800
+    ad_click_window_s: int = 1800
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
@@ -194,6 +198,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
+        ad_impression_ttl_s=_int(env, "AD_IMPRESSION_TTL_S", 1800, low=10, high=86_400),
+        ad_click_window_s=_int(env, "AD_CLICK_WINDOW_S", 1800, low=1, high=86_400),
     )
 
 

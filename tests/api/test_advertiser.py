@@ -16,6 +16,7 @@ from tests.api.money import (
     ledger_is_consistent,
     live_ad,
     scalar,
+    show,
 )
 
 UNIT = CPM_AD["price_micros"] // 1000
@@ -106,7 +107,7 @@ async def test_ledger_is_newest_first_and_paginated(client, admin, auth):
     """Charges and debits in the ledger, newest first, two pages of 2."""
     ad = await live_ad(client, admin, adv(auth), wallet=10 * UNIT)
     await charge(client, adv(auth), 5)
-    await impression(client, auth(7), ad["id"], "i1")
+    await show(client, auth(7), ad["id"])
     first = (
         await client.get("/api/advertiser/wallet/transactions?limit=2", headers=adv(auth))
     ).json()["data"]
@@ -160,13 +161,13 @@ async def test_advertisers_see_only_their_own_ads(client, admin, auth):
 
 
 async def test_stats_count_billed_events_by_day(client, admin, auth):
-    """Stats: counted impressions and clicks, reported impressions, CTR, spend, and today's
-    row in the daily breakdown."""
+    """Stats: counted impressions and clicks, reported impressions (counted + refused), CTR,
+    spend, refusals by reason, and today's row in the daily breakdown."""
     ad = await live_ad(client, admin, adv(auth), wallet=10 * UNIT)
-    for i in range(3):
-        await impression(client, auth(7), ad["id"], f"i{i}")
-    await impression(client, auth(7), ad["id"], "short", viewed_ms=10)
-    await client.post(f"/api/ads/{ad['id']}/clicks", headers=auth(7), json={"impression_id": "i0"})
+    tokens = [await show(client, auth(7), ad["id"]) for _ in range(3)]
+    await impression(client, auth(7), ad["id"], "made-up", viewed_ms=10)  # refused
+    click = {"impression_id": tokens[0]}
+    await client.post(f"/api/ads/{ad['id']}/clicks", headers=auth(7), json=click)
     stats = (await client.get(f"/api/advertiser/ads/{ad['id']}/stats", headers=adv(auth))).json()[
         "data"
     ]
@@ -176,8 +177,10 @@ async def test_stats_count_billed_events_by_day(client, admin, auth):
         3 * UNIT,
         CPM_AD["budget_micros"] - 3 * UNIT,
     )
+    assert stats["refused"] == {"impression:invalid_token": 1}
     [day] = stats["days"]
     assert (day["impressions"], day["clicks"], day["spent_micros"]) == (3, 1, 3 * UNIT)
+    assert (day["ctr"], day["refused"]) == (round(1 / 3, 6), 1)
 
 
 async def test_text_with_nul_and_far_dates_are_400(client, auth):
