@@ -59,9 +59,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     drain_seconds: float = 10.0
     # Multi-account review (docs/money.md): most distinct accounts one device id / one IP
     # address may start sessions for within the window before all of them are put on hold;
-    # 0 turns a check off. An address is shared by households and carrier NATs.
+    # 0 turns a check off. An address is shared by households, campus and office Wi-Fi and
+    # carrier NATs (thousands of honest viewers): its check is off unless a deployment sets it.
     review_accounts_per_device: int = 3
-    review_accounts_per_ip: int = 20
+    review_accounts_per_ip: int = 0
     review_window_hours: int = 24
     # Ads (docs/api.md "Ads"): how long an impression token from GET /api/ads may be
     # reported, and how long after its impression counted a click may count.
@@ -196,7 +197,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         review_accounts_per_device=_int(
             env, "REVIEW_ACCOUNTS_PER_DEVICE", 3, low=0, high=1_000_000
         ),
-        review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
+        review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 0, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
         ad_impression_ttl_s=_int(env, "AD_IMPRESSION_TTL_S", 1800, low=10, high=86_400),
         ad_click_window_s=_int(env, "AD_CLICK_WINDOW_S", 1800, low=1, high=86_400),
