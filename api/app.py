@@ -20,7 +20,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, me
+from api import admin, ads, advertiser, auth, boxes, catalog, me, payments
 from api.ad_refusals import refusal_counter
 from api.state import Control
 from core import probes
@@ -81,6 +81,7 @@ def create_app() -> Starlette:
             *boxes.routes,
             *ads.routes,
             *advertiser.routes,
+            *payments.routes,
             Route("/admin", admin_page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
         ],

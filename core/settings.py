@@ -68,6 +68,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # reported, and how long after its impression counted a click may count.
     ad_impression_ttl_s: int = 1800
     ad_click_window_s: int = 1800
+    # Payment gateway (Toss Payments' protocol, api/gateway.py); no PG_API_URL: charges 503.
+    pg_api_url: str = ""
+    pg_client_key: str = ""
+    pg_secret_key: str = ""
+    pg_webhook_secret: str = ""
+    payment_return_url: str = ""  # where the hosted checkout sends the browser back
+    payment_ttl_s: int = 1800  # a payment not confirmed by then expires, never credited
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
@@ -201,6 +208,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
         ad_impression_ttl_s=_int(env, "AD_IMPRESSION_TTL_S", 1800, low=10, high=86_400),
         ad_click_window_s=_int(env, "AD_CLICK_WINDOW_S", 1800, low=1, high=86_400),
+        pg_api_url=env.get("PG_API_URL", "").strip().rstrip("/"),
+        pg_client_key=env.get("PG_CLIENT_KEY", "").strip(),
+        pg_secret_key=env.get("PG_SECRET_KEY", "").strip(),
+        pg_webhook_secret=env.get("PG_WEBHOOK_SECRET", "").strip(),
+        payment_return_url=env.get("PAYMENT_RETURN_URL", "").strip()
+        or "http://127.0.0.1:8000/static/payment.html",
+        payment_ttl_s=_int(env, "PAYMENT_TTL_S", 1800, low=10, high=7 * 86_400),
     )
 
 

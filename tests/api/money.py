@@ -97,14 +97,41 @@ async def live_ad(
     return r.json()["data"]
 
 
+def _admin_headers() -> dict[str, str]:
+    from core.settings import Settings
+    from core.tokens import issue_access
+    from tests.conftest import TEST_JWT_SECRET
+
+    settings = Settings(
+        database_url="postgresql+asyncpg://unused",
+        redis_url="redis://unused",
+        redis_cluster=False,
+        arq_redis_url="redis://unused",
+        jwt_secret=TEST_JWT_SECRET,
+    )
+    return {"Authorization": f"Bearer {issue_access(settings, 1, ('admin',), ttl_s=3600)}"}
+
+
+def _user_of(headers: dict[str, str]) -> int:
+    import base64
+    import json
+
+    payload = headers["Authorization"].split()[1].split(".")[1]
+    return int(json.loads(base64.urlsafe_b64decode(payload + "==="))["sub"])
+
+
 async def charge(
     http: Any, advertiser: dict[str, str], amount: int, key: str | None = None, base: str = ""
 ) -> Any:
+    """Fund the advertiser's wallet with `amount` micros by an admin's manual credit (a bank
+    transfer: any micros, credited at once); gateway payments are tests/api/test_payments.py's."""
     import uuid
 
-    headers = {**advertiser, "Idempotency-Key": key or uuid.uuid4().hex}
+    headers = {**_admin_headers(), "Idempotency-Key": key or uuid.uuid4().hex}
     r = await http.post(
-        f"{base}/api/advertiser/wallet/charges", json={"amount_micros": amount}, headers=headers
+        f"{base}/api/admin/wallets/{_user_of(advertiser)}/credits",
+        json={"amount_micros": amount, "reference": "test transfer"},
+        headers=headers,
     )
     assert r.status_code == 201, r.text
     return r.json()["data"]
