@@ -76,13 +76,15 @@ _COLUMNS = (
 )
 
 
-def gateway(request: Request) -> Gateway:
+def gateway(request: Request, *, calls: bool = True) -> Gateway:
+    """The configured gateway; 503 when one is needed for a call and PG_API_URL is unset
+    (a webhook is only verified: without a secret it never verifies)."""
     state = request.app.state
+    s = state.settings
+    if calls and not s.pg_api_url:
+        raise Unavailable("no payment gateway is configured (PG_API_URL)")
     found: Gateway | None = getattr(state, "gateway", None)
     if found is None:
-        s = state.settings
-        if not s.pg_api_url:
-            raise Unavailable("no payment gateway is configured (PG_API_URL)")
         found = TossGateway(
             api_url=s.pg_api_url,
             client_key=s.pg_client_key,
@@ -247,7 +249,7 @@ async def post_confirm(request: Request) -> Response:
 
 
 async def post_webhook(request: Request) -> Response:
-    gw = gateway(request)
+    gw = gateway(request, calls=False)
     raw = await request.body()
     event = gw.verify_webhook(raw, {k.lower(): v for k, v in request.headers.items()})
     if event is None:
@@ -294,7 +296,7 @@ routes = [
         auth="advertiser",
         body=ConfirmBody,
         response=PaymentView,
-        errors=["conflict"],
+        errors=["conflict", "not_found"],
         tags=TAGS,
     ),
     api_route(
