@@ -1,23 +1,26 @@
-"""Admin manual credit of an advertiser wallet (a bank transfer received outside the
-gateway): one ledger row of kind `credit`, once per `Idempotency-Key` (ref
-`credit:<advertiser>:<key>`), audited as `wallet.credit` in the same transaction."""
+"""Admin wallet money: the manual credit of an advertiser wallet (a bank transfer received
+outside the gateway: one ledger row of kind `credit`, once per `Idempotency-Key`, ref
+`credit:<advertiser>:<key>`, audited as `wallet.credit` in the same transaction), and the
+payments view (gateway charges by advertiser and status)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.access import ADMIN, authenticate, path_id
+from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
 from api.campaigns import NO_NUL
 from api.idempotency import HEADER, idempotency_key, replay_headers
+from api.pages import Page, PageQuery, sql_page
 from api.wallets import ensure_wallet, lock_wallet, post_entry
 from core import audit
 from core.errors import Conflict
-from core.web import decode_body, ok
+from core.web import decode_body, decode_query, ok
 from core.web.spec import api_route
 
 
@@ -89,3 +92,60 @@ routes = [
         tags=("admin",),
     ),
 ]
+
+
+class PaymentsQuery(PageQuery):
+    advertiser_id: Annotated[int, Meta(ge=1, le=BIGINT_MAX)] | None = None
+    status: Literal["pending", "paid", "failed", "expired"] | None = None
+
+
+class AdminPayment(Struct, frozen=True):
+    id: int
+    advertiser_id: int
+    order_id: str
+    amount_micros: int
+    status: str
+    payment_key: str | None
+    failure: str | None
+    transaction_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+
+
+async def list_payments(request: Request) -> Response:
+    """Gateway payments, newest first, of one advertiser and/or in one status."""
+    await authenticate(request, ADMIN)
+    query = decode_query(request, PaymentsQuery)
+    sql = (
+        "SELECT id, advertiser_id, order_id, amount_micros, status, payment_key, failure,"
+        " transaction_id, created_at, expires_at, decided_at FROM payments"
+        " WHERE (CAST(:adv AS bigint) IS NULL OR advertiser_id = :adv)"
+        " AND (CAST(:status AS text) IS NULL OR status = :status)"
+        " AND (CAST(:after AS bigint) IS NULL OR id < :after) ORDER BY id DESC LIMIT :n"
+    )
+    async with request.app.state.sessions() as session:
+        found = await sql_page(
+            session,
+            query,
+            "payments",
+            sql,
+            AdminPayment,
+            adv=query.advertiser_id,
+            status=query.status,
+        )
+    return ok(request, found)
+
+
+routes.append(
+    api_route(
+        "GET",
+        "/api/admin/payments",
+        list_payments,
+        summary="Gateway payments (charges), newest first; by advertiser and status",
+        auth="admin",
+        query=PaymentsQuery,
+        response=Page[AdminPayment],
+        tags=("admin",),
+    )
+)

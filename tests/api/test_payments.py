@@ -173,6 +173,23 @@ async def test_bad_signatures_failed_and_expired_payments_never_credit(spawn, to
         (300, "failed"),
     ]
     assert await ledger_is_consistent(engine, ADV) == (0, 0)
+    admin = {"Authorization": f"Bearer {token(1, ('admin',))}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        view = (
+            await http.get(f"{api.url}/api/admin/payments?advertiser_id={ADV}", headers=admin)
+        ).json()
+        failed = (
+            await http.get(f"{api.url}/api/admin/payments?status=failed", headers=admin)
+        ).json()
+        other = (
+            await http.get(f"{api.url}/api/admin/payments?advertiser_id=51", headers=admin)
+        ).json()
+    assert [p["status"] for p in view["data"]["items"]] == ["failed", "failed", "expired"]
+    assert {p["failure"] for p in failed["data"]["items"]} == {
+        "ABORTED",
+        "amount 299 KRW differs from the order's",
+    }
+    assert other["data"]["items"] == []
 
 
 async def test_admin_manual_credit_is_audited_and_applied_once(client, admin, auth, engine):
