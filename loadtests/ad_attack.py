@@ -18,7 +18,8 @@ not the per-minute request limit in front of them. The attacks, each against a f
 - `clicks`: CPC clicks on made-up (or instantly reported) impressions, against a wallet that
   holds 20 clicks;
 - `competitor`: an advertiser reports impressions of another advertiser's ad with its own
-  (advertiser) token and made-up ids.
+  (advertiser) token and made-up ids;
+- `self_credit`: an advertiser charges its own wallet 1,000,000 KRW and never pays.
 
 Each attack's figure is the micros billed to the victim's wallet and the events billed.
 """
@@ -118,6 +119,16 @@ class Drill:
         r = await self.http.get(f"/api/ads?placement={placement}&content_id=1", headers=self.viewer)
         return str(r.json()["data"]["impression_id"])
 
+    async def self_credit(self) -> dict[str, Any]:
+        before = await self.wallet()
+        r = await self.http.post(
+            "/api/advertiser/wallet/charges",
+            json={"amount_micros": 10**12},
+            headers={**self.adv, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        credited = await self.wallet() - before
+        return {"attack": "self_credit", "status": r.status_code, "credited_micros": credited}
+
     async def measure(self, name: str, fields: dict[str, Any], attack: Any) -> dict[str, Any]:
         self.bounded()
         await self.fund(100_000_000)
@@ -173,6 +184,7 @@ async def run(stack: Stack, count: int) -> list[dict[str, Any]]:
             await d.measure("replay", CPM, replay),
             await d.measure("clicks", CPC, clicks),
             await d.measure("competitor", CPM, competitor),
+            await d.self_credit(),
         ]
 
 
