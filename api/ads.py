@@ -1,38 +1,40 @@
 """Serving ads to viewers, and their impressions and clicks, which bill the advertiser.
 
-- `GET /api/ads?placement=`: a random ad among those that are approved, inside their dates,
-  and whose remaining budget and advertiser wallet both cover one billable event (so an ad
-  whose budget or wallet is spent stops being served), or `data: null`.
-- Impressions are unique per (ad, `impression_id`). One counts when its `viewed_ms` reaches
-  the ad's `required_view_ms`; a report below it is kept (a later report of the same id
-  with more viewing can still count). A CPM impression is billed `price_micros / 1000`
-  when it counts; if the budget or wallet cannot pay, it is kept uncounted (`reason`).
-- Clicks are unique per impression; a CPC click is billed `price_micros`.
-- Billing locks the wallet row, then the ad row, re-reads the impression or click under
-  those locks, and writes the ledger row, the wallet, the ad counters and the event in one
-  transaction: concurrent events can never take a wallet below zero or bill twice.
+- `GET /api/ads?placement=&content_id=`: a random ad among those that are approved, inside
+  their dates, whose remaining budget, remaining budget today (`daily_budget_micros`) and
+  advertiser wallet all cover one billable event, and that this viewer has not yet seen
+  `frequency_cap` times today; or `data: null`. Each answer carries a fresh impression
+  token (`impression_id`, api/ad_tokens.py) bound to the viewer, the ad, its placement and
+  the content, stamped with the server's clock.
+- `POST /api/ads/{id}/impressions` with that token counts (and, for CPM, bills
+  `price_micros / 1000`) once, when the ad's `required_view_ms` has passed on the server's
+  clock since it was served; `viewed_ms` is the player's own figure, kept (capped at what
+  the server saw pass) but never trusted. Made-up, altered, expired or another viewer's
+  tokens bill nothing (api/ad_billing.py).
+- `POST /api/ads/{id}/clicks` with the token of a counted impression counts (CPC bills
+  `price_micros`) once, within `AD_CLICK_WINDOW_S` of the impression.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, TypedDict
+import secrets
+from typing import Annotated
 
 from msgspec import Meta, Struct
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api import ad_tokens
 from api.access import BIGINT_MAX, authenticate, path_id
+from api.ad_billing import NOW_MS, Clocks, EventResult, record_click, record_impression
 from api.campaigns import UNIT_SQL, Placement
-from api.wallets import lock_wallet, post_entry
 from core import user_events
-from core.errors import Conflict, NotFound
 from core.web import decode_body, decode_query, ok
 from core.web.spec import api_route
 
-EventId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+# An impression token (api/ad_tokens.py); the pattern and length older made-up ids had fit.
+Token = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
 ContentId = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
 
 
@@ -47,256 +49,112 @@ class ServedAd(Struct, frozen=True):
     creative_url: str
     click_url: str | None
     placement: str
-    required_view_ms: int  # report the impression once this much of it was seen
-    impression_id: str  # a fresh id to report this showing with (any unique id will do)
+    required_view_ms: int  # report the impression once this much of it was shown
+    # The impression token: report this showing (and a click on it) with it, once
+    # required_view_ms has passed since this answer; it expires after AD_IMPRESSION_TTL_S.
+    impression_id: str
     content_id: int | None
+    expires_in_ms: int = 0  # the token's life left at serving
 
 
 class ImpressionBody(Struct, forbid_unknown_fields=True):
-    impression_id: EventId
-    viewed_ms: Annotated[int, Meta(ge=0, le=86_400_000)]
+    impression_id: Token
+    viewed_ms: Annotated[int, Meta(ge=0, le=86_400_000)] = 0  # the player's figure: kept
     content_id: ContentId | None = None
 
 
 class ClickBody(Struct, forbid_unknown_fields=True):
-    impression_id: EventId  # the impression that was clicked (reported before)
-
-
-class EventResult(Struct, frozen=True):
-    ad_id: int
-    impression_id: str
-    counted: bool  # counted (and billed, when it is the ad's billable event)
-    duplicate: bool  # this id was already counted: nothing changed
-    # why it is not counted: below_exposure, not_in_flight, budget_exhausted, wallet_empty
-    reason: str | None
-    cost_micros: int  # billed for this event (0 when not billed)
-    click_url: str | None = None  # clicks: where to send the viewer
-
-
-class _EventOf(TypedDict):
-    """The fields of an EventResult that name the event."""
-
-    ad_id: int
-    impression_id: str
+    impression_id: Token  # the token of the impression that was clicked (counted before)
 
 
 _SERVE = text(
-    "SELECT a.id, a.title, a.creative_url, a.click_url, a.placement, a.required_view_ms"
+    "SELECT a.id, a.title, a.creative_url, a.click_url, a.placement, a.required_view_ms,"
+    f" {NOW_MS}"
     " FROM ads a JOIN advertiser_wallets w ON w.advertiser_id = a.advertiser_id"
     " WHERE a.status = 'approved' AND a.placement = :placement"
     " AND (a.starts_at IS NULL OR a.starts_at <= now())"
     " AND (a.ends_at IS NULL OR a.ends_at > now())"
     f" AND a.budget_micros - a.spent_micros >= {UNIT_SQL}"
     f" AND w.balance_micros >= {UNIT_SQL}"
+    " AND (a.daily_budget_micros IS NULL OR a.daily_budget_micros - COALESCE("
+    "   (SELECT d.spent_micros FROM ad_days d WHERE d.ad_id = a.id"
+    f"    AND d.day = (now() AT TIME ZONE :tz)::date), 0) >= {UNIT_SQL})"
+    " AND (a.frequency_cap IS NULL OR (SELECT count(*) FROM ad_impressions i"
+    "   WHERE i.ad_id = a.id AND i.user_id = :u AND i.counted AND i.counted_at >="
+    "   ((now() AT TIME ZONE :tz)::date)::timestamp AT TIME ZONE :tz) < a.frequency_cap)"
     " ORDER BY random() LIMIT 1"
 )
-# The ad as billing needs it, row-locked (after its wallet).
-_BILLING = text(
-    f"SELECT a.billing, {UNIT_SQL}, a.budget_micros - a.spent_micros, a.click_url,"
-    " a.status = 'approved' AND (a.starts_at IS NULL OR a.starts_at <= now())"
-    " AND (a.ends_at IS NULL OR a.ends_at > now())"
-    " FROM ads a WHERE a.id = :id FOR UPDATE"
-)
-_UPSERT_IMPRESSION = text(
-    "INSERT INTO ad_impressions (ad_id, impression_id, user_id, content_id, viewed_ms,"
-    " counted, cost_micros, counted_at) VALUES (:ad, :imp, :u, :c, :v, :counted, :cost,"
-    " CASE WHEN :counted THEN now() END)"
-    " ON CONFLICT (ad_id, impression_id) DO UPDATE SET"
-    " viewed_ms = GREATEST(ad_impressions.viewed_ms, EXCLUDED.viewed_ms),"
-    " content_id = COALESCE(ad_impressions.content_id, EXCLUDED.content_id),"
-    " counted = ad_impressions.counted OR EXCLUDED.counted,"
-    " cost_micros = CASE WHEN ad_impressions.counted THEN ad_impressions.cost_micros"
-    "   ELSE EXCLUDED.cost_micros END,"
-    " counted_at = COALESCE(ad_impressions.counted_at, EXCLUDED.counted_at)"
-    " WHERE ad_impressions.user_id = EXCLUDED.user_id RETURNING counted"
-)
+
+
+def clocks(request: Request) -> Clocks:
+    state = request.app.state
+    found: Clocks | None = getattr(state, "ad_clocks", None)
+    if found is None:
+        s = state.settings
+        found = Clocks(
+            key=ad_tokens.token_key(s.jwt_secret),
+            tz=s.app_timezone,
+            token_ttl_ms=s.ad_impression_ttl_s * 1000,
+            click_window_ms=s.ad_click_window_s * 1000,
+        )
+        state.ad_clocks = found
+    return found
 
 
 async def serve_ad(request: Request) -> Response:
-    await authenticate(request)
+    identity = await authenticate(request)
     query = decode_query(request, AdQuery)
+    c = clocks(request)
+    params = {"placement": query.placement, "tz": c.tz, "u": identity.user_id}
     async with request.app.state.sessions() as session:
-        row = (await session.execute(_SERVE, {"placement": query.placement})).first()
+        row = (await session.execute(_SERVE, params)).first()
     if row is None:
         return ok(request, None)
-    # (id, title, creative_url, click_url, placement, required_view_ms), as _SERVE selects them
-    ad: tuple[int, str, str, str | None, str, int] = tuple(row)
-    return ok(request, ServedAd(*ad, impression_id=uuid.uuid4().hex, content_id=query.content_id))
-
-
-async def _ad_owner(session: AsyncSession, ad_id: int) -> tuple[int, int]:
-    """(advertiser id, required_view_ms) of an ad that was ever servable (not pending)."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT advertiser_id, required_view_ms FROM ads WHERE id = :id AND status <> 'pending'"
-            ),
-            {"id": ad_id},
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"no ad {ad_id}")
-    return int(row[0]), int(row[1])
-
-
-async def _impression(
-    session: AsyncSession, ad_id: int, impression_id: str
-) -> tuple[int, bool, int] | None:
-    row = (
-        await session.execute(
-            text(
-                "SELECT user_id, counted, cost_micros FROM ad_impressions"
-                " WHERE ad_id = :ad AND impression_id = :imp"
-            ),
-            {"ad": ad_id, "imp": impression_id},
-        )
-    ).first()
-    return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
-
-
-async def _upsert_impression(
-    session: AsyncSession, ad_id: int, user_id: int, body: ImpressionBody, counted: bool, cost: int
-) -> None:
-    row = (
-        await session.execute(
-            _UPSERT_IMPRESSION,
-            {
-                "ad": ad_id,
-                "imp": body.impression_id,
-                "u": user_id,
-                "c": body.content_id,
-                "v": body.viewed_ms,
-                "counted": counted,
-                "cost": cost,
-            },
-        )
-    ).first()
-    if row is None:
-        raise Conflict("this impression_id was reported by another viewer")
-
-
-def _refusal(in_flight: bool, cost: int, remaining: int, balance: int) -> str | None:
-    if not in_flight:
-        return "not_in_flight"
-    if cost > remaining:
-        return "budget_exhausted"
-    if cost > balance:
-        return "wallet_empty"
-    return None
-
-
-async def record_impression(
-    session: AsyncSession, ad_id: int, user_id: int, body: ImpressionBody
-) -> EventResult:
-    """Record (and count and bill, when due) one impression report. No commit."""
-    advertiser_id, required_ms = await _ad_owner(session, ad_id)
-    result: _EventOf = {"ad_id": ad_id, "impression_id": body.impression_id}
-    seen = await _impression(session, ad_id, body.impression_id)
-    if seen is not None and seen[0] != user_id:
-        raise Conflict("this impression_id was reported by another viewer")
-    if seen is not None and seen[1]:
-        return EventResult(**result, counted=True, duplicate=True, reason=None, cost_micros=0)
-    if body.viewed_ms < required_ms:
-        await _upsert_impression(session, ad_id, user_id, body, False, 0)
-        return EventResult(
-            **result, counted=False, duplicate=False, reason="below_exposure", cost_micros=0
-        )
-    # Counting: wallet lock, then ad lock, then re-read what a racing report may have done.
-    balance = await lock_wallet(session, advertiser_id)
-    billing, unit, remaining, _, in_flight = (await session.execute(_BILLING, {"id": ad_id})).one()
-    seen = await _impression(session, ad_id, body.impression_id)
-    if seen is not None and seen[0] != user_id:
-        raise Conflict("this impression_id was reported by another viewer")
-    if seen is not None and seen[1]:
-        return EventResult(**result, counted=True, duplicate=True, reason=None, cost_micros=0)
-    cost = int(unit) if billing == "cpm" else 0
-    reason = _refusal(bool(in_flight), cost, int(remaining), balance)
-    if reason is not None:
-        await _upsert_impression(session, ad_id, user_id, body, False, 0)
-        return EventResult(**result, counted=False, duplicate=False, reason=reason, cost_micros=0)
-    if cost:
-        await post_entry(
-            session, advertiser_id, "impression", -cost, f"imp:{ad_id}:{body.impression_id}", ad_id
-        )
-    await session.execute(
-        text(
-            "UPDATE ads SET spent_micros = spent_micros + :m, impressions = impressions + 1,"
-            " updated_at = now() WHERE id = :id"
-        ),
-        {"id": ad_id, "m": cost},
+    ad_id, title, creative, click_url, placement, required_ms, now_ms = row
+    claims = ad_tokens.Claims(
+        int(ad_id),
+        identity.user_id,
+        placement,
+        query.content_id,
+        int(now_ms),
+        secrets.token_hex(12),
     )
-    await _upsert_impression(session, ad_id, user_id, body, True, cost)
-    return EventResult(**result, counted=True, duplicate=False, reason=None, cost_micros=cost)
+    served = ServedAd(
+        id=int(ad_id),
+        title=title,
+        creative_url=creative,
+        click_url=click_url,
+        placement=placement,
+        required_view_ms=int(required_ms),
+        impression_id=ad_tokens.issue(c.key, claims),
+        content_id=query.content_id,
+        expires_in_ms=c.token_ttl_ms,
+    )
+    return ok(request, served)
 
 
-async def record_click(
-    session: AsyncSession, ad_id: int, user_id: int, impression_id: str
-) -> EventResult:
-    """Record (and count and bill, when due) a click on one of the user's impressions."""
-    advertiser_id, _ = await _ad_owner(session, ad_id)
-    seen = await _impression(session, ad_id, impression_id)
-    if seen is None or seen[0] != user_id:
-        raise NotFound(f"no impression {impression_id} of ad {ad_id} by this viewer")
-    result: dict[str, Any] = {"ad_id": ad_id, "impression_id": impression_id}
-    balance = await lock_wallet(session, advertiser_id)
-    billing, unit, remaining, click_url, in_flight = (
-        await session.execute(_BILLING, {"id": ad_id})
-    ).one()
-    result["click_url"] = click_url
-    clicked = (
-        await session.execute(
-            text("SELECT counted FROM ad_clicks WHERE ad_id = :ad AND impression_id = :imp"),
-            {"ad": ad_id, "imp": impression_id},
-        )
-    ).first()
-    if clicked is not None:
-        return EventResult(
-            **result, counted=bool(clicked[0]), duplicate=True, reason=None, cost_micros=0
-        )
-    cost = int(unit) if billing == "cpc" else 0
-    reason = _refusal(bool(in_flight), cost, int(remaining), balance)
-    counted = reason is None
-    if counted:
-        if cost:
-            await post_entry(
-                session, advertiser_id, "click", -cost, f"click:{ad_id}:{impression_id}", ad_id
-            )
-        await session.execute(
-            text(
-                "UPDATE ads SET spent_micros = spent_micros + :m, clicks = clicks + 1,"
-                " updated_at = now() WHERE id = :id"
-            ),
-            {"id": ad_id, "m": cost},
-        )
-    await session.execute(
-        text(
-            "INSERT INTO ad_clicks (ad_id, impression_id, user_id, counted, cost_micros)"
-            " VALUES (:ad, :imp, :u, :counted, :cost)"
-        ),
-        {
-            "ad": ad_id,
-            "imp": impression_id,
-            "u": user_id,
-            "counted": counted,
-            "cost": cost if counted else 0,
-        },
-    )
-    return EventResult(
-        **result,
-        counted=counted,
-        duplicate=False,
-        reason=reason,
-        cost_micros=cost if counted else 0,
-    )
+def _count(request: Request, event: str, result: EventResult) -> None:
+    if result.reason is not None:
+        request.app.state.ad_refused.labels(event, result.reason).inc()
 
 
 async def post_impression(request: Request) -> Response:
     identity = await authenticate(request)
     ad_id = path_id(request)
     body = await decode_body(request, ImpressionBody)
+    c = clocks(request)
     async with request.app.state.sessions.begin() as session:
-        result = await record_impression(session, ad_id, identity.user_id, body)
+        result = await record_impression(
+            session,
+            c,
+            ad_id,
+            identity.user_id,
+            body.impression_id,
+            body.viewed_ms,
+            body.content_id,
+        )
         await user_events.record_ad(session, identity.user_id, "impression", ad_id, result)
+    _count(request, "impression", result)
     return ok(request, result)
 
 
@@ -304,9 +162,11 @@ async def post_click(request: Request) -> Response:
     identity = await authenticate(request)
     ad_id = path_id(request)
     body = await decode_body(request, ClickBody)
+    c = clocks(request)
     async with request.app.state.sessions.begin() as session:
-        result = await record_click(session, ad_id, identity.user_id, body.impression_id)
+        result = await record_click(session, c, ad_id, identity.user_id, body.impression_id)
         await user_events.record_ad(session, identity.user_id, "click", ad_id, result)
+    _count(request, "click", result)
     return ok(request, result)
 
 
@@ -316,7 +176,8 @@ routes = [
         "GET",
         "/api/ads",
         serve_ad,
-        summary="Pick an ad to show for a placement (data null when none has budget left)",
+        summary="Pick an ad to show for a placement, with its impression token "
+        "(data null when none has budget left or the viewer reached its daily cap)",
         query=AdQuery,
         response=ServedAd | None,
         tags=TAGS,
@@ -325,18 +186,18 @@ routes = [
         "POST",
         "/api/ads/{id:int}/impressions",
         post_impression,
-        summary="Report an impression (deduplicated by impression_id; counts and "
-        "bills once viewed_ms reaches the ad's required exposure)",
+        summary="Report an impression with its token (counts and bills once, after the "
+        "ad's required exposure has passed on the server's clock since it was served)",
         body=ImpressionBody,
         response=EventResult,
-        errors=["conflict"],
         tags=TAGS,
     ),
     api_route(
         "POST",
         "/api/ads/{id:int}/clicks",
         post_click,
-        summary="Report a click on a reported impression (once per impression; CPC ads bill it)",
+        summary="Report a click on a counted impression (its token; once, within the click "
+        "window; CPC ads bill it)",
         body=ClickBody,
         response=EventResult,
         tags=TAGS,

@@ -20,7 +20,8 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, gold, me, missions
+from api import admin, ads, advertiser, auth, boxes, catalog, gold, me, missions, payments
+from api.ad_refusals import refusal_counter
 from api.social import routes as social
 from api.social.client import Providers
 from api.state import Control
@@ -101,6 +102,7 @@ def create_app() -> Starlette:
             *missions.routes,
             *ads.routes,
             *advertiser.routes,
+            *payments.routes,
             Route("/admin", admin_page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
         ],
@@ -117,6 +119,7 @@ def create_app() -> Starlette:
     )
     app.state.registry = registry
     app.state.control_refreshes = probes.control_refreshes(registry)
+    app.state.ad_refused = refusal_counter(registry)
     return app
 
 

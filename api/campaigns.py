@@ -56,6 +56,8 @@ class AdView(Struct, frozen=True):
     clicks: int  # counted
     created_at: datetime
     updated_at: datetime
+    frequency_cap: int | None = None  # counted impressions per viewer per local day
+    daily_budget_micros: int | None = None  # most spend per local day (APP_TIMEZONE)
 
 
 class AdCreate(Struct, forbid_unknown_fields=True):
@@ -69,6 +71,8 @@ class AdCreate(Struct, forbid_unknown_fields=True):
     required_view_ms: ViewMs = 5000
     starts_at: When | None = None
     ends_at: When | None = None
+    frequency_cap: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    daily_budget_micros: Budget | None = None
 
 
 UNIT_SQL = "CASE WHEN a.billing = 'cpm' THEN a.price_micros / 1000 ELSE a.price_micros END"
@@ -76,7 +80,8 @@ AD_COLUMNS = (
     "a.id, a.advertiser_id, a.title, a.creative_url, a.click_url, a.placement, a.billing,"
     f" a.price_micros, {UNIT_SQL} AS unit_micros, a.budget_micros, a.spent_micros,"
     " a.budget_micros - a.spent_micros AS remaining_micros, a.required_view_ms, a.starts_at, a.ends_at, a.status,"
-    " a.review_reason, a.reviewed_at, a.impressions, a.clicks, a.created_at, a.updated_at"
+    " a.review_reason, a.reviewed_at, a.impressions, a.clicks, a.created_at, a.updated_at,"
+    " a.frequency_cap, a.daily_budget_micros"
 )
 
 
@@ -111,8 +116,11 @@ def clean_create(body: AdCreate) -> dict[str, Any]:
             "a CPM price must be a multiple of 1000 micros, so "
             "that each impression costs a whole micro-unit",
         )
-    if body.budget_micros < unit_of(body.billing, body.price_micros):
+    unit = unit_of(body.billing, body.price_micros)
+    if body.budget_micros < unit:
         raise invalid("budget_micros", "must cover at least one billable event")
+    if body.daily_budget_micros is not None and body.daily_budget_micros < unit:
+        raise invalid("daily_budget_micros", "must cover at least one billable event")
     for field in ("starts_at", "ends_at"):
         when = getattr(body, field)
         if when is not None and not YEARS[0] <= when.year <= YEARS[1]:
@@ -130,6 +138,8 @@ def clean_create(body: AdCreate) -> dict[str, Any]:
         "required_view_ms": body.required_view_ms,
         "starts_at": body.starts_at,
         "ends_at": body.ends_at,
+        "frequency_cap": body.frequency_cap,
+        "daily_budget_micros": body.daily_budget_micros,
     }
 
 
@@ -139,9 +149,11 @@ async def create_ad(session: AsyncSession, advertiser_id: int, values: dict[str,
         await session.execute(
             text(
                 "INSERT INTO ads (advertiser_id, title, creative_url, click_url, placement, billing,"
-                " price_micros, budget_micros, required_view_ms, starts_at, ends_at) VALUES"
+                " price_micros, budget_micros, required_view_ms, starts_at, ends_at,"
+                " frequency_cap, daily_budget_micros) VALUES"
                 " (:advertiser, :title, :creative_url, :click_url, :placement, :billing,"
-                " :price_micros, :budget_micros, :required_view_ms, :starts_at, :ends_at) RETURNING id"
+                " :price_micros, :budget_micros, :required_view_ms, :starts_at, :ends_at,"
+                " :frequency_cap, :daily_budget_micros) RETURNING id"
             ),
             {"advertiser": advertiser_id, **values},
         )
@@ -195,57 +207,90 @@ class DayStats(Struct, frozen=True):
     impressions: int
     clicks: int
     spent_micros: int
+    ctr: float = 0.0  # clicks / impressions that day (0 when none)
+    refused: int = 0  # impression and click reports refused that day (any reason)
 
 
 class AdStats(Struct, frozen=True):
     ad_id: int
     status: str
     billing: str
-    impressions: int  # counted (reached the required exposure, and paid for CPM)
-    impressions_reported: int  # every distinct impression_id reported
+    impressions: int  # counted (served, shown long enough, within the caps, paid for CPM)
+    impressions_reported: int  # counted + refused impression reports
     clicks: int  # counted
     ctr: float  # clicks / impressions (0 when none)
     spent_micros: int
     budget_micros: int
     remaining_micros: int
     days: list[DayStats]  # the last STATS_DAYS local days with activity, newest first
+    # Refused reports over the same days, by "event:reason" (api/ad_refusals.py).
+    refused: dict[str, int] = {}
 
 
 STATS_DAYS = 30
 
 
+def _ctr(clicks: int, impressions: int) -> float:
+    return round(clicks / impressions, 6) if impressions else 0.0
+
+
 async def ad_stats(session: AsyncSession, ad: AdView, tz: str) -> AdStats:
-    reported = (
+    window = {"id": ad.id, "tz": tz, "days": STATS_DAYS}
+    since = "day > (now() AT TIME ZONE :tz)::date - CAST(:days AS integer)"
+    refusals = (
         await session.execute(
-            text("SELECT count(*) FROM ad_impressions WHERE ad_id = :id"), {"id": ad.id}
+            text(
+                f"SELECT day, event, reason, count FROM ad_refusals WHERE ad_id = :id AND {since}"
+            ),
+            window,
         )
-    ).scalar_one()
+    ).all()
+    by_reason: dict[str, int] = {}
+    by_day: dict[Any, int] = {}
+    for day, event, reason, count in refusals:
+        by_reason[f"{event}:{reason}"] = by_reason.get(f"{event}:{reason}", 0) + int(count)
+        by_day[day] = by_day.get(day, 0) + int(count)
     rows = (
         await session.execute(
             text(
-                "SELECT day, sum(i), sum(c), sum(m) FROM ("
-                "  SELECT (counted_at AT TIME ZONE :tz)::date AS day, 1 AS i, 0 AS c, cost_micros AS m"
-                "  FROM ad_impressions WHERE ad_id = :id AND counted"
-                "  UNION ALL"
-                "  SELECT (created_at AT TIME ZONE :tz)::date, 0, 1, cost_micros"
-                "  FROM ad_clicks WHERE ad_id = :id AND counted"
-                ") e WHERE day > (now() AT TIME ZONE :tz)::date - CAST(:days AS integer)"
-                " GROUP BY day ORDER BY day DESC"
+                "SELECT day, impressions, clicks, spent_micros FROM ad_days"
+                f" WHERE ad_id = :id AND {since}"
             ),
-            {"id": ad.id, "tz": tz, "days": STATS_DAYS},
+            window,
         )
     ).all()
-    days = [DayStats(d.isoformat(), int(i), int(c), int(m)) for d, i, c, m in rows]
+    counted = {d: (int(i), int(c), int(m)) for d, i, c, m in rows}
+    days = [
+        DayStats(
+            d.isoformat(),
+            counted.get(d, (0, 0, 0))[0],
+            counted.get(d, (0, 0, 0))[1],
+            counted.get(d, (0, 0, 0))[2],
+            _ctr(counted.get(d, (0, 0, 0))[1], counted.get(d, (0, 0, 0))[0]),
+            by_day.get(d, 0),
+        )
+        for d in sorted(set(counted) | set(by_day), reverse=True)
+    ]
+    refused_impressions = (
+        await session.execute(
+            text(
+                "SELECT COALESCE(sum(count), 0) FROM ad_refusals"
+                " WHERE ad_id = :id AND event = 'impression'"
+            ),
+            {"id": ad.id},
+        )
+    ).scalar_one()
     return AdStats(
         ad_id=ad.id,
         status=ad.status,
         billing=ad.billing,
         impressions=ad.impressions,
-        impressions_reported=int(reported),
+        impressions_reported=ad.impressions + int(refused_impressions),
         clicks=ad.clicks,
-        ctr=round(ad.clicks / ad.impressions, 6) if ad.impressions else 0.0,
+        ctr=_ctr(ad.clicks, ad.impressions),
         spent_micros=ad.spent_micros,
         budget_micros=ad.budget_micros,
         remaining_micros=ad.remaining_micros,
         days=days,
+        refused=by_reason,
     )

@@ -15,7 +15,7 @@ import asyncio
 from datetime import datetime
 
 from msgspec import Struct
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,9 +33,22 @@ from live.keys import UserKeys
 REDIS_TIMEOUT_S = 2.0
 
 
-class Balance(Struct, frozen=True):
+class Balance(Struct, frozen=True, omit_defaults=True):
     balance: int  # every coin granted so far, also those not yet in PostgreSQL
     pending: int  # the part not yet written to PostgreSQL
+    # The account is on multi-account review: its new rewards are granted but wait for a
+    # person's check (docs/money.md "What a held viewer sees"); `held` of them reached the
+    # ledger so far. Never says which rule or threshold held it. Left out of the answer
+    # while not on review, so the ordinary answer is what it always was.
+    on_review: bool = False
+    held: int = 0
+    notice: str | None = None  # what a player shows while on_review (REVIEW_NOTICE)
+
+
+REVIEW_NOTICE = (
+    "Your recent rewards are waiting for a routine account check. They are kept safe and "
+    "are added to your balance once the check is done."
+)
 
 
 class CoinTransactionView(Struct, frozen=True):
@@ -72,7 +85,9 @@ async def read_balance(request: Request, user_id: int) -> Balance:
     redis, partitions = state.redis, state.settings.redis_partitions
     key = UserKeys(user_id, partitions).balance
     try:
-        pg, pend = await asyncio.wait_for(redis.hmget(key, "pg", "pend"), REDIS_TIMEOUT_S)
+        pg, pend, hold = await asyncio.wait_for(
+            redis.hmget(key, "pg", "pend", "hold"), REDIS_TIMEOUT_S
+        )
         if pg is None:
             async with state.engine.connect() as conn:
                 balance, version = await load_balance(conn, user_id)
@@ -82,7 +97,17 @@ async def read_balance(request: Request, user_id: int) -> Balance:
     except Exception as exc:  # noqa: BLE001 - any Redis failure is a 503, never a 500
         raise Unavailable(f"balance unavailable ({type(exc).__name__})") from None
     pending = _int(pend)
-    return Balance(_int(pg) + pending, pending)
+    if _int(hold) != 1:
+        return Balance(_int(pg) + pending, pending)
+    async with state.engine.connect() as conn:
+        held = (
+            await conn.execute(
+                select(func.coalesce(func.sum(CoinTransaction.amount), 0)).where(
+                    CoinTransaction.user_id == user_id, CoinTransaction.status == "held"
+                )
+            )
+        ).scalar_one()
+    return Balance(_int(pg) + pending, pending, True, int(held), REVIEW_NOTICE)
 
 
 async def get_balance(request: Request) -> Response:

@@ -25,13 +25,13 @@ class WalletView(Struct, frozen=True):
     advertiser_id: int
     balance_micros: int
     spent_micros: int  # everything ever debited (impressions and clicks)
-    charged_micros: int  # everything ever credited (charges)
+    charged_micros: int  # everything ever credited (gateway payments, manual credits)
     updated_at: datetime
 
 
 class WalletEntry(Struct, frozen=True):
     id: int
-    kind: str  # charge (+), impression (-), click (-)
+    kind: str  # charge (+, a gateway payment), credit (+, by an admin), impression (-), click (-)
     amount_micros: int  # signed: credits positive, debits negative
     balance_after_micros: int
     ad_id: int | None
@@ -106,7 +106,11 @@ async def get_wallet(session: AsyncSession, advertiser_id: int) -> WalletView:
             text(
                 "SELECT w.balance_micros,"
                 " COALESCE((SELECT sum(spent_micros) FROM ads WHERE advertiser_id = :a), 0),"
-                " COALESCE((SELECT sum(amount_micros) FROM wallet_charges WHERE advertiser_id = :a), 0),"
+                " COALESCE((SELECT sum(amount_micros) FROM wallet_charges WHERE advertiser_id = :a), 0)"
+                " + COALESCE((SELECT sum(amount_micros) FROM payments"
+                "   WHERE advertiser_id = :a AND status = 'paid'), 0)"
+                " + COALESCE((SELECT sum(amount_micros) FROM wallet_transactions"
+                "   WHERE advertiser_id = :a AND kind = 'credit'), 0),"
                 " w.updated_at FROM advertiser_wallets w WHERE w.advertiser_id = :a"
             ),
             {"a": advertiser_id},

@@ -231,7 +231,15 @@ class Ad(Base):
     clicks: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    # Pacing (migration 0008): counted impressions per viewer per local day, spend per day.
+    frequency_cap: Mapped[int | None] = mapped_column(Integer)
+    daily_budget_micros: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
+        CheckConstraint(
+            "(frequency_cap IS NULL OR frequency_cap > 0)"
+            " AND (daily_budget_micros IS NULL OR daily_budget_micros > 0)",
+            name="ads_pacing",
+        ),
         CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="ads_status"),
         CheckConstraint("billing IN ('cpm', 'cpc')", name="ads_billing"),
         CheckConstraint(
@@ -256,14 +264,16 @@ class WalletTransaction(Base):
     advertiser_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("advertiser_wallets.advertiser_id")
     )
-    kind: Mapped[str] = mapped_column(Text)  # charge, impression, click
+    kind: Mapped[str] = mapped_column(Text)  # charge, impression, click, credit
     amount_micros: Mapped[int] = mapped_column(BigInteger)
     balance_after_micros: Mapped[int] = mapped_column(BigInteger)
     ad_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ads.id"))
     ref: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     __table_args__ = (
-        CheckConstraint("kind IN ('charge', 'impression', 'click')", name="wallet_tx_kind"),
+        CheckConstraint(
+            "kind IN ('charge', 'impression', 'click', 'credit')", name="wallet_tx_kind"
+        ),
         CheckConstraint("balance_after_micros >= 0", name="wallet_tx_balance"),
         Index("wallet_transactions_advertiser_id", "advertiser_id", "id"),
         Index("wallet_transactions_created_at", "created_at"),
@@ -304,6 +314,8 @@ class AdImpression(Base):
     cost_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     counted_at: Mapped[datetime | None] = mapped_column(TS)
+    served_at: Mapped[datetime | None] = mapped_column(TS)  # by GET /api/ads (migration 0008)
+    __table_args__ = (Index("ad_impressions_viewer", "ad_id", "user_id", "counted_at"),)
 
 
 class AdClick(Base):
@@ -621,3 +633,7 @@ class UserEvent(Base):
         Index("user_events_type_id", "type", "id"),
         Index("user_events_at", "at"),
     )
+
+
+# Ad pacing, refusals and gateway payments (migration 0008) live in their own module.
+from core import ad_tables as _ad_tables  # noqa: E402,F401  (registers them on Base)

@@ -73,12 +73,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     drain_seconds: float = 10.0
     # Multi-account review (docs/money.md): most distinct accounts one device id / one IP
     # address may start sessions for within the window before all of them are put on hold;
-    # 0 turns a check off. An address is shared by households and carrier NATs.
+    # 0 turns a check off. An address is shared by households, campus and office Wi-Fi and
+    # carrier NATs (thousands of honest viewers): its check is off unless a deployment sets it.
     review_accounts_per_device: int = 3
-    review_accounts_per_ip: int = 20
+    review_accounts_per_ip: int = 0
     review_window_hours: int = 24
     # The user event log keeps this many days (the worker's hourly retention job).
     user_events_retention_days: int = 90
+    # Ads (docs/api.md "Ads"): how long an impression token from GET /api/ads may be
+    # reported, and how long after its impression counted a click may count.
+    ad_impression_ttl_s: int = 1800
+    ad_click_window_s: int = 1800
+    # Payment gateway (Toss Payments' protocol, api/gateway.py); no PG_API_URL: charges 503.
+    pg_api_url: str = ""
+    pg_client_key: str = ""
+    pg_secret_key: str = ""
+    pg_webhook_secret: str = ""
+    payment_return_url: str = ""  # where the hosted checkout sends the browser back
+    payment_ttl_s: int = 1800  # a payment not confirmed by then expires, never credited
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
@@ -261,13 +273,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         review_accounts_per_device=_int(
             env, "REVIEW_ACCOUNTS_PER_DEVICE", 3, low=0, high=1_000_000
         ),
-        review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
+        review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 0, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
         oauth_providers=providers,
         oauth_result_url=env.get("OAUTH_RESULT_URL", "").strip(),
         oauth_timeout_ms=_int(env, "OAUTH_TIMEOUT_MS", 5000, low=100, high=60_000),
         refresh_cookie=_bool(env, "REFRESH_COOKIE"),
         user_events_retention_days=_int(env, "USER_EVENTS_RETENTION_DAYS", 90, low=1, high=36_500),
+        ad_impression_ttl_s=_int(env, "AD_IMPRESSION_TTL_S", 1800, low=10, high=86_400),
+        ad_click_window_s=_int(env, "AD_CLICK_WINDOW_S", 1800, low=1, high=86_400),
+        pg_api_url=env.get("PG_API_URL", "").strip().rstrip("/"),
+        pg_client_key=env.get("PG_CLIENT_KEY", "").strip(),
+        pg_secret_key=env.get("PG_SECRET_KEY", "").strip(),
+        pg_webhook_secret=env.get("PG_WEBHOOK_SECRET", "").strip(),
+        payment_return_url=env.get("PAYMENT_RETURN_URL", "").strip()
+        or "http://127.0.0.1:8000/static/payment.html",
+        payment_ttl_s=_int(env, "PAYMENT_TTL_S", 1800, low=10, high=7 * 86_400),
     )
 
 

@@ -86,7 +86,7 @@ async def record_ad(
 ) -> None:
     """An ad `impression` (logged once it counts) or `click` (once per impression), from the
     api's event result (`impression_id`, `counted`, `cost_micros`); repeats write nothing."""
-    if what == "impression" and not result.counted:
+    if not result.counted:  # a refused report is invalid traffic, not something the user did
         return
     data = {
         "ad_id": ad_id,

@@ -72,6 +72,14 @@ APP_VARS = frozenset(
         "REVIEW_ACCOUNTS_PER_DEVICE",
         "REVIEW_ACCOUNTS_PER_IP",
         "REVIEW_WINDOW_HOURS",
+        "AD_IMPRESSION_TTL_S",
+        "AD_CLICK_WINDOW_S",
+        "PG_API_URL",
+        "PG_CLIENT_KEY",
+        "PG_SECRET_KEY",
+        "PG_WEBHOOK_SECRET",
+        "PAYMENT_RETURN_URL",
+        "PAYMENT_TTL_S",
     }
 )
 

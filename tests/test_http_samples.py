@@ -359,7 +359,13 @@ async def test_samples_run_and_cover_every_route(
     await _seed(pg_server)
     worker(REDIS_PARTITIONS=FAST["REDIS_PARTITIONS"])
     hub = spawn("realtime.app:app", FAST)
-    api = spawn("api.app:app", {**FAST, "CORS_ORIGINS": hub.url})
+    # The payment gateway's stand-in (devkit/servers/pg.py), for 10-ad-money.http.
+    gateway_keys = {"PG_SECRET_KEY": "test_sk_samples", "PG_WEBHOOK_SECRET": "whsec_samples"}
+    gateway = spawn("devkit.servers.pg:app", gateway_keys)
+    api = spawn(
+        "api.app:app",
+        {**FAST, **gateway_keys, "PG_API_URL": gateway.url, "CORS_ORIGINS": hub.url},
+    )
     given = {
         "api": api.url,
         "hub": hub.url,

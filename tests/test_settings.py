@@ -30,7 +30,7 @@ def test_defaults_follow_the_protocol() -> None:
     assert s.arq_redis_url == s.redis_url and s.gc_threshold == (50_000, 20, 1000)
     assert (s.review_accounts_per_device, s.review_accounts_per_ip, s.review_window_hours) == (
         3,
-        20,
+        0,  # the address rule is off by default (issue 17: NATs, campus Wi-Fi)
         24,
     )
 

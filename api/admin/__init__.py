@@ -18,6 +18,7 @@ from api.admin import (
     user_events,
     users,
     users_list,
+    wallets,
 )
 
 routes = [*contents.routes, *settings.routes, *users.routes]
@@ -34,4 +35,5 @@ routes += [
     *gold.routes,
     *missions.routes,
     *user_events.routes,
+    *wallets.routes,
 ]

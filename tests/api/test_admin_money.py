@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from tests.api.money import CPM_AD, impression, live_ad, rows, upload_table
+from tests.api.money import CPM_AD, live_ad, rows, show, upload_table
 
 UNIT = CPM_AD["price_micros"] // 1000
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -148,10 +148,10 @@ async def _spend_two_days_ago(client, admin, auth, engine):
     """Advertisers 50 and 51 spend 3 and 1 impressions; the ledger rows are moved to two
     days ago (local), as if billed then."""
     ad50 = await live_ad(client, admin, adv(auth), wallet=10 * UNIT)
-    ad51 = await live_ad(client, admin, adv(auth, 51), wallet=10 * UNIT)
-    for i in range(3):
-        await impression(client, auth(7), ad50["id"], f"a{i}")
-    await impression(client, auth(7), ad51["id"], "b0")
+    ad51 = await live_ad(client, admin, adv(auth, 51), wallet=10 * UNIT, placement="banner")
+    for _ in range(3):
+        await show(client, auth(7), ad50["id"])
+    await show(client, auth(7), ad51["id"], "banner")
     async with engine.begin() as conn:
         await conn.execute(
             text(

@@ -263,3 +263,19 @@ async def test_held_and_void_grants_earn_no_box_and_show_in_the_ledger(
     ]
     assert sorted({i["status"] for i in items}) == ["held", "paid"]
     assert sum(1 for i in items if i["status"] == "held") == 10
+
+
+async def test_a_held_viewer_sees_that_rewards_wait_for_review(
+    client, admin, auth, engine, redis, settings
+):
+    """While on hold, the viewer's balance says so (on_review, the held coins, the notice)
+    without naming the rule or a threshold; after the approval it shows the coins paid and
+    no notice."""
+    await flagged(engine, redis, settings, 5, held=3, balance=40)
+    data = (await client.get("/api/me/balance", headers=auth(5))).json()["data"]
+    assert (data["balance"], data["on_review"], data["held"]) == (40, True, 30)
+    assert "check" in data["notice"] and not any(c.isdigit() for c in data["notice"])
+    assert "device" not in data["notice"] and "address" not in data["notice"]
+    await client.post("/api/admin/users/5/review/approve", headers=admin)
+    data = (await client.get("/api/me/balance", headers=auth(5))).json()["data"]
+    assert data == {"balance": 70, "pending": 0}  # the ordinary answer, nothing more

@@ -1,21 +1,14 @@
-"""Advertiser routes: wallet, ledger, idempotent charges, ads and their stats, and that an
+"""Advertiser routes: wallet, ledger, ads and their stats, and that an
 advertiser never sees or touches another advertiser's ads."""
 
 from __future__ import annotations
 
-import asyncio
-import collections
-
-import httpx
-
 from tests.api.money import (
     CPM_AD,
-    FAST_ENV,
     charge,
     impression,
-    ledger_is_consistent,
     live_ad,
-    scalar,
+    show,
 )
 
 UNIT = CPM_AD["price_micros"] // 1000
@@ -36,81 +29,15 @@ async def test_new_wallet_is_empty_and_advertiser_only(client, auth):
     assert (await client.get("/api/advertiser/wallet")).status_code == 401
 
 
-async def test_retried_charge_is_applied_once(client, auth, engine):
-    """The same Idempotency-Key twice: one credit, the same charge answered with
-    Idempotent-Replayed: true; the same key with another amount is 409."""
-    headers = {**adv(auth), "Idempotency-Key": "pay-1"}
-    first = await client.post(
-        "/api/advertiser/wallet/charges", headers=headers, json={"amount_micros": 5_000_000}
-    )
-    again = await client.post(
-        "/api/advertiser/wallet/charges", headers=headers, json={"amount_micros": 5_000_000}
-    )
-    assert first.status_code == again.status_code == 201
-    assert (first.headers["idempotent-replayed"], again.headers["idempotent-replayed"]) == (
-        "false",
-        "true",
-    )
-    assert first.json()["data"] == again.json()["data"]
-    assert first.json()["data"]["status"] == "succeeded"
-    assert first.json()["data"]["balance_after_micros"] == 5_000_000
-    r = await client.post(
-        "/api/advertiser/wallet/charges", headers=headers, json={"amount_micros": 1}
-    )
-    assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
-    wallet = (await client.get("/api/advertiser/wallet", headers=adv(auth))).json()["data"]
-    assert (wallet["balance_micros"], wallet["charged_micros"]) == (5_000_000, 5_000_000)
-    assert await scalar(engine, "SELECT count(*) FROM wallet_transactions") == 1
-    assert await ledger_is_consistent(engine, 50) == (5_000_000, 0)
-
-
-async def test_charge_needs_a_key_and_a_positive_amount(client, auth):
-    """No Idempotency-Key, or an amount of 0, is a 400 naming what is wrong."""
-    r = await client.post(
-        "/api/advertiser/wallet/charges", headers=adv(auth), json={"amount_micros": 10}
-    )
-    assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "Idempotency-Key")
-    r = await client.post(
-        "/api/advertiser/wallet/charges",
-        headers={**adv(auth), "Idempotency-Key": "k"},
-        json={"amount_micros": 0},
-    )
-    assert (r.status_code, r.json()["error"]["details"]["field"]) == (400, "amount_micros")
-
-
-async def test_concurrent_retries_of_one_charge_credit_once(spawn, token, engine):
-    """30 concurrent charges with the same key on two api processes: one credit."""
-    a, b = spawn("api.app:app", FAST_ENV), spawn("api.app:app", FAST_ENV)
-    headers = {"Authorization": f"Bearer {token(50, ('advertiser',))}", "Idempotency-Key": "once"}
-    async with httpx.AsyncClient(timeout=30) as http:
-        answers = await asyncio.gather(
-            *(
-                http.post(
-                    f"{(a, b)[i % 2].url}/api/advertiser/wallet/charges",
-                    headers=headers,
-                    json={"amount_micros": 700},
-                )
-                for i in range(30)
-            )
-        )
-    assert {r.status_code for r in answers} == {201}
-    assert collections.Counter(r.headers["idempotent-replayed"] for r in answers) == {
-        "false": 1,
-        "true": 29,
-    }
-    assert await scalar(engine, "SELECT count(*) FROM wallet_transactions") == 1
-    assert await ledger_is_consistent(engine, 50) == (700, 0)
-
-
 async def test_ledger_is_newest_first_and_paginated(client, admin, auth):
     """Charges and debits in the ledger, newest first, two pages of 2."""
     ad = await live_ad(client, admin, adv(auth), wallet=10 * UNIT)
     await charge(client, adv(auth), 5)
-    await impression(client, auth(7), ad["id"], "i1")
+    await show(client, auth(7), ad["id"])
     first = (
         await client.get("/api/advertiser/wallet/transactions?limit=2", headers=adv(auth))
     ).json()["data"]
-    assert [e["kind"] for e in first["items"]] == ["impression", "charge"]
+    assert [e["kind"] for e in first["items"]] == ["impression", "credit"]
     assert first["items"][0]["amount_micros"] == -UNIT
     assert first["items"][0]["ad_id"] == ad["id"]
     second = (
@@ -160,13 +87,13 @@ async def test_advertisers_see_only_their_own_ads(client, admin, auth):
 
 
 async def test_stats_count_billed_events_by_day(client, admin, auth):
-    """Stats: counted impressions and clicks, reported impressions, CTR, spend, and today's
-    row in the daily breakdown."""
+    """Stats: counted impressions and clicks, reported impressions (counted + refused), CTR,
+    spend, refusals by reason, and today's row in the daily breakdown."""
     ad = await live_ad(client, admin, adv(auth), wallet=10 * UNIT)
-    for i in range(3):
-        await impression(client, auth(7), ad["id"], f"i{i}")
-    await impression(client, auth(7), ad["id"], "short", viewed_ms=10)
-    await client.post(f"/api/ads/{ad['id']}/clicks", headers=auth(7), json={"impression_id": "i0"})
+    tokens = [await show(client, auth(7), ad["id"]) for _ in range(3)]
+    await impression(client, auth(7), ad["id"], "made-up", viewed_ms=10)  # refused
+    click = {"impression_id": tokens[0]}
+    await client.post(f"/api/ads/{ad['id']}/clicks", headers=auth(7), json=click)
     stats = (await client.get(f"/api/advertiser/ads/{ad['id']}/stats", headers=adv(auth))).json()[
         "data"
     ]
@@ -176,8 +103,10 @@ async def test_stats_count_billed_events_by_day(client, admin, auth):
         3 * UNIT,
         CPM_AD["budget_micros"] - 3 * UNIT,
     )
+    assert stats["refused"] == {"impression:invalid_token": 1}
     [day] = stats["days"]
     assert (day["impressions"], day["clicks"], day["spent_micros"]) == (3, 1, 3 * UNIT)
+    assert (day["ctr"], day["refused"]) == (round(1 / 3, 6), 1)
 
 
 async def test_text_with_nul_and_far_dates_are_400(client, auth):

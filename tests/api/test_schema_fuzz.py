@@ -32,9 +32,14 @@ HIGH = "1000000"
 
 @pytest.fixture
 def api_schema(spawn, token):
+    # A payment gateway as deployed: its local stand-in (devkit/servers/pg.py).
+    keys = {"PG_SECRET_KEY": "test_sk_fuzz", "PG_WEBHOOK_SECRET": "whsec_fuzz"}
+    gateway = spawn("devkit.servers.pg:app", keys)
     proc = spawn(
         "api.app:app",
         env_overrides={
+            **keys,
+            "PG_API_URL": gateway.url,
             "RATE_LIMIT_PER_MINUTE": HIGH,
             "ADMIN_RATE_LIMIT_PER_MINUTE": HIGH,
             "AUTH_RATE_LIMIT_PER_MINUTE": HIGH,
