@@ -221,7 +221,7 @@ async def get_charge(request: Request) -> Response:
     return ok(request, _view(row, getattr(request.app.state, "gateway", None)))
 
 
-async def post_confirm(request: Request) -> Response:
+async def confirm_charge(request: Request) -> Response:
     identity = await authenticate(request, ADVERTISER)
     body = await decode_body(request, ConfirmBody)
     gw = gateway(request)
@@ -248,7 +248,7 @@ async def post_confirm(request: Request) -> Response:
     return ok(request, _view(row, gw))
 
 
-async def post_webhook(request: Request) -> Response:
+async def payment_webhook(request: Request) -> Response:
     gw = gateway(request, calls=False)
     raw = await request.body()
     event = gw.verify_webhook(raw, {k.lower(): v for k, v in request.headers.items()})
@@ -290,7 +290,7 @@ routes = [
     api_route(
         "POST",
         "/api/advertiser/wallet/charges/confirm",
-        post_confirm,
+        confirm_charge,
         summary="Confirm a paid checkout with the gateway (after its success redirect); "
         "credits the wallet once",
         auth="advertiser",
@@ -311,7 +311,7 @@ routes = [
     api_route(
         "POST",
         "/api/payments/webhook",
-        post_webhook,
+        payment_webhook,
         summary="The payment gateway's signed status webhook (Toss Payments' "
         "PAYMENT_STATUS_CHANGED)",
         auth="none",

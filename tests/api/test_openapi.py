@@ -173,9 +173,17 @@ def _apps():  # type: ignore[no-untyped-def]
     ]
 
 
-# Their success needs a provider's consent in a browser, which the samples run cannot give:
-# tests/api/test_social_login.py runs them, whole, against the stand-in provider.
-NO_SAMPLE_SUCCESS = {"startSignIn", "signInCallback", "linkProvider", "unlinkProvider"}
+# Their success needs an outside party's step in a browser, which the samples run cannot
+# give: a provider's consent (tests/api/test_social_login.py runs the dance whole against the
+# stand-in provider) or the gateway's checkout and signature (tests/api/test_payments.py).
+NO_SAMPLE_SUCCESS = {
+    "startSignIn",
+    "signInCallback",
+    "linkProvider",
+    "unlinkProvider",
+    "confirmCharge",
+    "paymentWebhook",
+}
 
 
 @pytest.mark.parametrize("name", ["api", "hub"])
