@@ -4,11 +4,12 @@ api writes its events with the action, admins query them, and the retention job 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from live import keys
 from live.outbox import GrantEntry, SessionEndEntry, SessionStartEntry, stream_fields
-from tests.api.money import impression, live_ad, rows, scalar
+from tests.api.money import impression, live_ad, rows, scalar, served_token
 from tests.api.test_auth import login, register
 from tests.support.waiting import wait_until
 
@@ -120,19 +121,25 @@ async def test_api_actions_log_their_events_and_admins_query_them(client, admin,
 
 
 async def test_ad_impressions_and_clicks_are_logged_once(client, admin, auth, engine):
-    """An impression is logged once it counts (not below the exposure, not again when
-    reported again); its click once."""
+    """An impression is logged once it counts (not before its exposure has passed, not
+    again when reported again); its click once."""
     viewer = auth(USER)
-    ad = await live_ad(client, admin, auth(50, ("advertiser",)), wallet=10_000_000)
-    for viewed_ms in (10, 5000, 9000):
-        r = await impression(client, viewer, ad["id"], "imp-1", viewed_ms=viewed_ms)
+    ad = await live_ad(
+        client, admin, auth(50, ("advertiser",)), wallet=10_000_000, required_view_ms=200
+    )
+    token = await served_token(client, viewer, ad["id"])
+    r = await impression(client, viewer, ad["id"], token, viewed_ms=10)
+    assert r.json()["data"]["reason"] == "too_early", r.text
+    await asyncio.sleep(0.25)  # the exposure passes on the server's clock
+    for viewed_ms in (5000, 9000):
+        r = await impression(client, viewer, ad["id"], token, viewed_ms=viewed_ms)
         assert r.status_code == 200, r.text
     for _ in range(2):
         r = await client.post(
-            f"/api/ads/{ad['id']}/clicks", json={"impression_id": "imp-1"}, headers=viewer
+            f"/api/ads/{ad['id']}/clicks", json={"impression_id": token}, headers=viewer
         )
         assert r.status_code == 200, r.text
     logged = await rows(
         engine, "SELECT type, data->>'impression_id' FROM user_events WHERE user_id = :u", u=USER
     )
-    assert sorted(logged) == [("ad_click", "imp-1"), ("ad_impression", "imp-1")]
+    assert sorted(logged) == [("ad_click", token), ("ad_impression", token)]
