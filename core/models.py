@@ -430,3 +430,9 @@ class AccountReview(Base):
         Index("account_reviews_user_id", "user_id", "id"),
         Index("account_reviews_key", "reason", "key"),
     )
+
+
+# --- reward boosts, recommendations, legacy import, identities (migration 0010) -------------
+# The tables live in core/models_rewards.py (this module is near its size limit); importing
+# it here puts them on Base.metadata for Alembic and the schema test.
+from core import models_rewards  # noqa: E402, F401

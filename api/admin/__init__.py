@@ -5,6 +5,7 @@ from __future__ import annotations
 from api.admin import (
     ads,
     audit,
+    boosts,
     contents,
     ipblocks,
     live,
@@ -26,4 +27,5 @@ routes += [
     *live.routes,
     *audit.routes,
     *reviews.routes,
+    *boosts.routes,
 ]
