@@ -20,7 +20,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, me, reward_posts
+from api import admin, ads, advertiser, auth, boxes, catalog, me, recommendations, reward_posts
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -77,6 +77,7 @@ def create_app() -> Starlette:
             *me.routes,
             *catalog.routes,
             *reward_posts.routes,
+            *recommendations.routes,
             *admin.routes,
             *boxes.routes,
             *ads.routes,

@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from live import keys
-from workers import reconcile
+from workers import recommend, reconcile
 
 if TYPE_CHECKING:
     from workers.main import WorkerApp
@@ -141,3 +141,9 @@ async def _dead_letters(app: WorkerApp) -> dict[int, int]:
             dict(list(held.items())[:16]),
         )
     return held
+
+
+async def compute_recommendations(ctx: dict[str, Any]) -> tuple[int, int]:
+    """Related contents and per-user recommendations from watch_sessions (workers/recommend.py)."""
+    app = _app(ctx)
+    return await _run(ctx, "recommendations", recommend.refresh(app.pool))
