@@ -85,6 +85,23 @@ class LegacyId(Base):
     imported_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
 
 
+class LegacyCoinHistory(Base):
+    """The replaced service's coin history, as imported: outside the ledger (the balance
+    arrived as one opening entry per user, so `users.balance` stays the sum of the ledger),
+    kept for support and disputes."""
+
+    __tablename__ = "legacy_coin_history"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    legacy_id: Mapped[str] = mapped_column(Text, unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    imported_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    __table_args__ = (Index("legacy_coin_history_user", "user_id", "id"),)
+
+
 class UserIdentity(Base):
     """A social identity (Google, Kakao, Naver) of a user. The table is shared with the
     social login: both migrations create it with the same SQL; no columns of our own."""

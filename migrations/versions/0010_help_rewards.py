@@ -12,6 +12,8 @@ Reward posts, recommendations and the import (docs/api.md "Reward posts",
 - `content_related`, `user_recommendations`: what the recommendation job computed from
   `watch_sessions` (replaced whole on each run), served as they are.
 - `legacy_ids`: which row each imported row of the replaced service became.
+- `legacy_coin_history`: the replaced service's coin history, kept for support and
+  disputes; outside the ledger (the balance moved here as one opening entry per user).
 - `user_identities`: the social identities, shared with the social login branch: created
   with the exact same SQL (IF NOT EXISTS), whichever migration runs first.
 """
@@ -111,11 +113,34 @@ def upgrade_rewards() -> None:
         sa.Column("local_id", sa.BigInteger(), nullable=False),
         sa.Column("imported_at", TS, server_default=NOW, nullable=False),
     )
+    op.create_table(
+        "legacy_coin_history",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column("legacy_id", sa.Text(), nullable=False, unique=True),
+        sa.Column(
+            "user_id",
+            sa.BigInteger(),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("imported_at", TS, server_default=NOW, nullable=False),
+    )
+    op.create_index("legacy_coin_history_user", "legacy_coin_history", ["user_id", "id"])
     op.execute(USER_IDENTITIES)
     op.execute(USER_IDENTITIES_INDEX)
 
 
 def downgrade_rewards() -> None:
     op.execute("DROP TABLE IF EXISTS user_identities")
-    for table in ("legacy_ids", "user_recommendations", "content_related", "content_boosts"):
+    for table in (
+        "legacy_coin_history",
+        "legacy_ids",
+        "user_recommendations",
+        "content_related",
+        "content_boosts",
+    ):
         op.drop_table(table)
