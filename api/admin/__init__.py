@@ -13,6 +13,7 @@ from api.admin import (
     rewards,
     settings,
     settlements,
+    tags,
     users,
     users_list,
 )
@@ -28,4 +29,5 @@ routes += [
     *audit.routes,
     *reviews.routes,
     *boosts.routes,
+    *tags.routes,
 ]
