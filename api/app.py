@@ -20,7 +20,18 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, me, recommendations, reward_posts
+from api import (
+    admin,
+    ads,
+    advertiser,
+    auth,
+    boxes,
+    catalog,
+    help,
+    me,
+    recommendations,
+    reward_posts,
+)
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -78,6 +89,7 @@ def create_app() -> Starlette:
             *catalog.routes,
             *reward_posts.routes,
             *recommendations.routes,
+            *help.routes,
             *admin.routes,
             *boxes.routes,
             *ads.routes,

@@ -432,7 +432,7 @@ class AccountReview(Base):
     )
 
 
-# --- reward boosts, recommendations, legacy import, identities (migration 0010) -------------
-# The tables live in core/models_rewards.py (this module is near its size limit); importing
-# it here puts them on Base.metadata for Alembic and the schema test.
-from core import models_rewards  # noqa: E402, F401
+# --- help center, reward boosts, recommendations, legacy import (migration 0010) ------------
+# The tables live in core/models_help.py and core/models_rewards.py (this module is near its
+# size limit); importing them here puts them on Base.metadata for Alembic and the schema test.
+from core import models_help, models_rewards  # noqa: E402, F401

@@ -7,6 +7,7 @@ from api.admin import (
     audit,
     boosts,
     contents,
+    help,
     ipblocks,
     live,
     reviews,
@@ -28,6 +29,7 @@ routes += [
     *live.routes,
     *audit.routes,
     *reviews.routes,
+    *help.routes,
     *boosts.routes,
     *tags.routes,
 ]

@@ -1,11 +1,19 @@
-"""reward boosts, recommendations, legacy import
+"""help center (FAQ categories and articles)
 
 Revision ID: 0010_help_rewards
 Revises: 0005_account_reviews
 Create Date: 2026-12-03
 
+Issue 18 (docs/help.md):
+- `help_categories`: FAQ categories, ordered by `position`, draft or published, a Korean
+  title and an optional English one (`slug` unique: links and the import refer to it).
+- `help_articles`: questions and answers in Korean (required) and English (optional, the
+  Korean text is served in its place), ordered within their category. A category with
+  articles cannot be deleted (the foreign key has no cascade: an admin deletes or moves the
+  articles first, so nothing is lost by one click).
+
 Reward posts, recommendations and the import (docs/api.md "Reward posts",
-"Recommendations"; docs/migration.md):
+"Recommendations"; docs/migration.md), in this same file (one migration per branch):
 - `content_boosts`: at most one boost per content, a multiplier in percent for a time
   window. Writing one touches `contents.updated_at`, so the hubs' catalog poll carries it to
   tick.lua, which applies it on Redis TIME.
@@ -32,14 +40,47 @@ depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
 NOW = sa.text("now()")
+STATUS = "status IN ('published', 'draft')"
 
 
 def upgrade() -> None:
+    op.create_table(
+        "help_categories",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column("slug", sa.Text(), nullable=False, unique=True),
+        sa.Column("title_ko", sa.Text(), nullable=False),
+        sa.Column("title_en", sa.Text(), nullable=True),
+        sa.Column("position", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("status", sa.Text(), server_default="draft", nullable=False),
+        sa.Column("created_at", TS, server_default=NOW, nullable=False),
+        sa.Column("updated_at", TS, server_default=NOW, nullable=False),
+        sa.CheckConstraint(STATUS, name="help_categories_status"),
+    )
+    op.create_table(
+        "help_articles",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column(
+            "category_id", sa.BigInteger(), sa.ForeignKey("help_categories.id"), nullable=False
+        ),
+        sa.Column("question_ko", sa.Text(), nullable=False),
+        sa.Column("answer_ko", sa.Text(), nullable=False),
+        sa.Column("question_en", sa.Text(), nullable=True),
+        sa.Column("answer_en", sa.Text(), nullable=True),
+        sa.Column("position", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("status", sa.Text(), server_default="draft", nullable=False),
+        sa.Column("created_at", TS, server_default=NOW, nullable=False),
+        sa.Column("updated_at", TS, server_default=NOW, nullable=False),
+        sa.CheckConstraint(STATUS, name="help_articles_status"),
+    )
+    op.create_index("help_articles_category", "help_articles", ["category_id", "position", "id"])
+
     upgrade_rewards()
 
 
 def downgrade() -> None:
     downgrade_rewards()
+    op.drop_table("help_articles")
+    op.drop_table("help_categories")
 
 
 # --- reward boosts, recommendations, legacy import, identities -------------------------------
@@ -80,9 +121,7 @@ def upgrade_rewards() -> None:
         sa.Column("ends_at", TS, nullable=False),
         sa.Column("created_by", sa.BigInteger(), nullable=True),
         sa.Column("created_at", TS, server_default=NOW, nullable=False),
-        sa.CheckConstraint(
-            "multiplier_pct BETWEEN 101 AND 1000", name="content_boosts_multiplier"
-        ),
+        sa.CheckConstraint("multiplier_pct BETWEEN 101 AND 1000", name="content_boosts_multiplier"),
         sa.CheckConstraint("ends_at > starts_at", name="content_boosts_window"),
     )
     op.create_table(
