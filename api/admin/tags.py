@@ -91,7 +91,7 @@ async def _exists(session: AsyncSession, tag: str) -> bool:
     return (await session.execute(_EXISTS, {"tag": tag})).first() is not None
 
 
-async def list_tags(request: Request) -> Response:
+async def list_admin_tags(request: Request) -> Response:
     await authenticate(request, ADMIN)
     q = decode_query(request, TagsQuery)
     after = decode_cursor(q.cursor, "admin_tags", tuple[str])
@@ -171,7 +171,7 @@ routes = [
     api_route(
         "GET",
         "/api/admin/tags",
-        list_tags,
+        list_admin_tags,
         summary="Every tag with its content counts, by name",
         auth="admin",
         query=TagsQuery,
