@@ -226,3 +226,27 @@ async def test_the_command_line_dry_run(env, tmp_path, engine) -> None:  # type:
     )
     assert run.returncode == 1
     assert "users.csv:2: refused: email is not an address: 'bad'" in run.stdout
+
+
+async def test_rows_that_would_take_another_users_email_or_identity_are_refused(
+    engine: Any, tmp_path: Path
+) -> None:
+    """An email held by another account, and a social identity linked to another user, are
+    refused by line; nothing of those files is written."""
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO users (id, email) VALUES (5, 'kim@example.com')"))
+    folder = export(tmp_path)
+    users = {r.name: r for r in await import_dir(engine, folder, dry_run=False)}["users.csv"]
+    assert users.refused == [(2, "email kim@example.com belongs to user 5")]
+    fixed = export(
+        tmp_path,
+        **{
+            "users.csv": "id,email\n11,\n12,\n",
+            "user_identities.csv": "user_id,provider,subject\n11,kakao,k-1\n12,kakao,k-1\n",
+        },
+    )
+    reports = {r.name: r for r in await import_dir(engine, fixed, dry_run=False)}
+    assert reports["users.csv"].applied
+    assert reports["user_identities.csv"].refused == [(3, "kakao identity k-1 belongs to user 11")]
+    snap = await snapshot(engine)
+    assert snap["user_identities"] == []
