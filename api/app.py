@@ -20,7 +20,21 @@ from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import admin, ads, advertiser, auth, boxes, catalog, gold, me, missions, payments
+from api import (
+    admin,
+    ads,
+    advertiser,
+    auth,
+    boxes,
+    catalog,
+    gold,
+    help,
+    me,
+    missions,
+    payments,
+    recommendations,
+    reward_posts,
+)
 from api.ad_refusals import refusal_counter
 from api.social import routes as social
 from api.social.client import Providers
@@ -96,6 +110,9 @@ def create_app() -> Starlette:
             *social.routes,
             *me.routes,
             *catalog.routes,
+            *reward_posts.routes,
+            *recommendations.routes,
+            *help.routes,
             *admin.routes,
             *boxes.routes,
             *gold.routes,

@@ -637,3 +637,8 @@ class UserEvent(Base):
 
 # Ad pacing, refusals and gateway payments (migration 0008) live in their own module.
 from core import ad_tables as _ad_tables  # noqa: E402,F401  (registers them on Base)
+
+# --- help center, reward boosts, recommendations, legacy import (migration 0010) ------------
+# The tables live in core/models_help.py and core/models_rewards.py (this module is near its
+# size limit); importing them here puts them on Base.metadata for Alembic and the schema test.
+from core import models_help, models_rewards  # noqa: E402, F401

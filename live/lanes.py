@@ -41,6 +41,11 @@ class TickParams:
     tz_offset_ms: int
     push_keep: int = 50  # pushes kept per user for recovery (0: none)
     push_ttl_ms: int = 300_000
+    # The content's boost (docs/api.md, "Reward posts"): a multiplier in percent and the
+    # window it holds in, judged by tick.lua on Redis TIME. 100: none.
+    boost_pct: int = 100
+    boost_from_ms: int = 0
+    boost_until_ms: int = 0
 
     def args(self) -> tuple[object, ...]:
         """tick.lua's arguments after `earning`, in its order."""
@@ -54,10 +59,13 @@ class TickParams:
             self.tz_offset_ms,
             self.push_keep,
             self.push_ttl_ms,
+            self.boost_pct,
+            self.boost_from_ms,
+            self.boost_until_ms,
         )
 
 
-TAIL_ARGC = 10  # `earning` + the 9 of TickParams.args
+TAIL_ARGC = 13  # `earning` + the 12 of TickParams.args
 
 
 class TickLane(Protocol):

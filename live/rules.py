@@ -33,6 +33,18 @@ def reward_id(user_id: int, content_id: int, n: int) -> str:
     return f"w:{user_id}:{content_id}:{n}"
 
 
+def boosted_amount(amount: int, now_ms: int, boost: tuple[int, int, int] | None) -> int:
+    """What one grant pays at `now_ms` (the script's clock) under an admin's boost
+    (percent, from ms, until ms): floor(amount x percent / 100) inside [from, until), else
+    `amount`. Coins are whole: the floor keeps a 150 % boost of 1 coin at 1."""
+    if boost is None:
+        return amount
+    pct, start, until = boost
+    if pct != 100 and start <= now_ms < until:
+        return amount * pct // 100
+    return amount
+
+
 def remaining_ms(elapsed_ms: int, interval_ms: int) -> int:
     return interval_ms - elapsed_ms % interval_ms
 
@@ -139,6 +151,7 @@ class ReferenceStore:
     # and the offset of the first push the last tick logged (0: none).
     pushes: list[Push] = field(default_factory=list)
     last_first_push: int = 0
+    last_amount: int = 0  # what each grant of the last accepted tick paid (boost applied)
 
     def _end(self, s: _Session, now: int, why: str) -> None:
         self.outbox.append(
@@ -188,9 +201,10 @@ class ReferenceStore:
         tab: str = "",
         device: str = "",
         content_id: int = 0,
+        boost: tuple[int, int, int] | None = None,
     ) -> RefTickReply:
         """A heartbeat by session id and epoch (WebSocket), or with `sid` '' by tab, device
-        and content (HTTP fallback)."""
+        and content (HTTP fallback). `boost`: the content's (percent, from ms, until ms)."""
         s = self.session
         if s is None or s.deadline < now:
             return ("no_session",)
@@ -202,6 +216,7 @@ class ReferenceStore:
         elif s.tab != tab or s.device != device or s.content_id != content_id:
             return ("no_session",)
         credit = credit_ms(earning, now, s.last, self.heartbeat_ms)
+        amount = self.last_amount = boosted_amount(amount, now, boost)
         cid = s.content_id
         elapsed = self.elapsed.get(cid, 0)
         today = local_day(now, offset)

@@ -60,6 +60,7 @@ class TickResult:
     push_offset: int = 0  # the first push this tick logged (one per reward, then the notice)
     push_epoch: str = ""
     granted: tuple[str, ...] = ()  # the reward ids paid by this tick (tick.lua builds them)
+    amount: int = 0  # what each of them pays (the content's boost applied)
     active_device: str = ""
     active_content: int | None = None
 
@@ -90,7 +91,8 @@ def tick_result(r: Any) -> TickResult:
         session_id=_s(r[8]),
         push_offset=int(r[9]),
         push_epoch=_s(r[10]),
-        granted=tuple(_s(rid) for rid in r[11:]),
+        amount=int(r[11]),
+        granted=tuple(_s(rid) for rid in r[12:]),
     )
 
 

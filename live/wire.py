@@ -1,8 +1,8 @@
 """RESP encoding of commands, and the heartbeat's tick call built from cached pieces.
 
-A heartbeat's EVALSHA has 23 arguments, of which only the `earning` flag changes between the
+A heartbeat's EVALSHA has 26 arguments, of which only the `earning` flag changes between the
 heartbeats of one session and the runtime values (heartbeat, TTL, reward interval and
-amount, cap, pause, time-zone offset) change rarely: `TickWire` encodes the session's part
+amount, cap, pause, time-zone offset, the content's boost) change rarely: `TickWire` encodes the session's part
 once, `tail` caches the runtime part, and a heartbeat joins three byte strings plus the
 viewer-set ZADD. Pure: no I/O here.
 """

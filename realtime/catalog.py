@@ -19,9 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
 
-_COLUMNS = "id, status, deleted_at, published_at, expires_at, reward_interval_ms, updated_at"
-_ONE = text(f"SELECT {_COLUMNS} FROM contents WHERE id = :id")
-_CHANGED = text(f"SELECT {_COLUMNS} FROM contents WHERE updated_at >= :since ORDER BY updated_at")
+# A content's boost (content_boosts) comes with it: writing a boost touches the content's
+# updated_at, so the same poll that sees a content change sees its boost change.
+_SELECT = (
+    "SELECT c.id, c.status, c.deleted_at, c.published_at, c.expires_at, c.reward_interval_ms,"
+    " c.updated_at, b.multiplier_pct, b.starts_at, b.ends_at"
+    " FROM contents c LEFT JOIN content_boosts b ON b.content_id = c.id"
+)
+_ONE = text(f"{_SELECT} WHERE c.id = :id")
+_CHANGED = text(f"{_SELECT} WHERE c.updated_at >= :since ORDER BY c.updated_at")
 # Transactions commit out of updated_at order; re-reading a window behind the newest seen
 # change catches a row whose commit landed after a later one was read.
 _OVERLAP = timedelta(seconds=30)
@@ -36,6 +42,8 @@ class ContentInfo:
     published_at_ms: int | None
     expires_at_ms: int | None
     reward_interval_ms: int | None
+    # (percent, from ms, until ms): the admin's boost, applied by tick.lua on its own clock.
+    boost: tuple[int, int, int] | None = None
 
     def watchable(self, now_ms: int) -> bool:
         if not self.published or self.deleted:
@@ -50,7 +58,11 @@ def _ms(value: datetime | None) -> int | None:
 
 
 def _info(row: Row[*tuple[Any, ...]]) -> ContentInfo:
-    r = row  # (id, status, deleted_at, published_at, expires_at, reward_interval_ms, updated_at)
+    r = row  # (id, status, deleted_at, published_at, expires_at, reward_interval_ms, updated_at,
+    #         boost percent, boost from, boost until)
+    boost = None
+    if r[7] is not None:
+        boost = (int(r[7]), int(r[8].timestamp() * 1000), int(r[9].timestamp() * 1000))
     return ContentInfo(
         id=int(r[0]),
         published=r[1] == "published",
@@ -58,6 +70,7 @@ def _info(row: Row[*tuple[Any, ...]]) -> ContentInfo:
         published_at_ms=_ms(r[3]),
         expires_at_ms=_ms(r[4]),
         reward_interval_ms=r[5],
+        boost=boost,
     )
 
 

@@ -138,7 +138,9 @@ class WatchService:
         self._tz = settings.tz
         self._offset_ms = 0
         self._offset_until = 0.0
-        self._params_cache: dict[int, tuple[Runtime, int, TickParams]] = {}
+        self._params_cache: dict[
+            tuple[int, tuple[int, int, int] | None], tuple[Runtime, int, TickParams]
+        ] = {}
 
     async def _content(self, content_id: int, now_ms: int) -> ContentInfo:
         info = await self.catalog.get(content_id)
@@ -233,13 +235,16 @@ class WatchService:
         )
 
     def _params(self, info: ContentInfo, now_ms: int) -> TickParams:
-        """The tick's runtime values, one object per (runtime settings, interval, offset)."""
+        """The tick's runtime values, one object per (runtime settings, interval, boost,
+        offset)."""
         rt = self.runtime()
         interval = self._interval(info, rt)
         offset = self._tz_offset(now_ms)
-        cached = self._params_cache.get(interval)
+        key = (interval, info.boost)
+        cached = self._params_cache.get(key)
         if cached is not None and cached[0] is rt and cached[1] == offset:
             return cached[2]
+        pct, start, until = info.boost or (100, 0, 0)
         params = TickParams(
             heartbeat_ms=rt.heartbeat_interval_ms,
             ttl_ms=rt.session_ttl_ms,
@@ -250,10 +255,13 @@ class WatchService:
             tz_offset_ms=offset,
             push_keep=rt.push_replay_count,
             push_ttl_ms=rt.push_replay_ms,
+            boost_pct=pct,
+            boost_from_ms=start,
+            boost_until_ms=until,
         )
         if len(self._params_cache) > 1000:
             self._params_cache.clear()
-        self._params_cache[interval] = (rt, offset, params)
+        self._params_cache[key] = (rt, offset, params)
         return params
 
     async def heartbeat(
@@ -355,7 +363,7 @@ class WatchService:
     def _outcome(self, user_id: int, content_id: int, r: TickResult, balance: int) -> Ticked:
         grants: tuple[Grant, ...] = ()
         if r.granted:
-            amount = self.runtime().reward_amount
+            amount = r.amount  # tick.lua's, the content's boost applied
             count = len(r.granted)
             first = r.push_offset
             grants = tuple(

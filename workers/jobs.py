@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import user_events
 from live import keys
-from workers import reconcile
+from workers import recommend, reconcile
 
 if TYPE_CHECKING:
     from workers.main import WorkerApp
@@ -160,3 +160,9 @@ async def _dead_letters(app: WorkerApp) -> dict[int, int]:
             dict(list(held.items())[:16]),
         )
     return held
+
+
+async def compute_recommendations(ctx: dict[str, Any]) -> tuple[int, int]:
+    """Related contents and per-user recommendations from watch_sessions (workers/recommend.py)."""
+    app = _app(ctx)
+    return await _run(ctx, "recommendations", recommend.refresh(app.pool))

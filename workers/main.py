@@ -181,6 +181,13 @@ def build() -> dict[str, Any]:
             ),
             cron(jobs.expire_contents, minute=7, second=0, timeout=300, run_at_startup=True),
             cron(jobs.prune_user_events, minute=37, second=0, timeout=600, run_at_startup=True),
+            cron(
+                jobs.compute_recommendations,
+                minute=_every(15, 60),
+                second=50,
+                timeout=600,
+                run_at_startup=True,
+            ),
         ],
         "health_check_interval": 30,
         "max_jobs": 4,

@@ -11,12 +11,17 @@
 --       3 epoch, 4 tab id, 5 device id, 6 content id, 7 earning (1 = playing and visible),
 --       8 heartbeat interval ms, 9 session ttl ms, 10 reward interval ms, 11 reward amount,
 --       12 daily cap (0 = none), 13 rewards paused (1/0), 14 time zone offset ms,
---       15 pushes kept for recovery (0 = none), 16 how long they are kept (ms)
+--       15 pushes kept for recovery (0 = none), 16 how long they are kept (ms),
+--       17 boost multiplier in percent (100 = none), 18 boost from ms, 19 boost until ms
+--       (an admin's boost of the content: while from <= Redis TIME < until, each grant is
+--       floor(amount * percent / 100); the window is judged here, on the script's clock, so
+--       every hub and tab that races for a boundary pays it once at the same amount)
 -- While the user is on hold (flag.lua), each boundary is granted all the same (same reward
 -- id, n:<cid> and the day's count advance) but its outbox entry is marked 'hold' '1', it is
 -- not added to `pend`, and it is not listed in the reply: the client is not told of it.
 -- Returns {'ok', elapsed_ms, credited_ms, remaining_ms, pg|false, pending, now_ms, notice,
---          session_id, push_offset, push_epoch, rid1, rid2, ...}  (the ids of the rewards
+--          session_id, push_offset, push_epoch, amount, rid1, rid2, ...}  (amount: what each
+--          grant of this tick pays, the boost applied)  (the ids of the rewards
 --          granted and paid by this tick; push_offset: the offset of the first push this tick
 --          logged, 0 when none, then one per reward and one for the notice, in that order)
 --      or {'no_session'} or {'replaced', device_id, content_id} (a newer session holds it)
@@ -41,6 +46,10 @@ end
 
 local hb, ttl, ivl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local amount, cap = tonumber(ARGV[11]), tonumber(ARGV[12])
+local boost = tonumber(ARGV[17]) or 100
+if boost ~= 100 and now >= (tonumber(ARGV[18]) or 0) and now < (tonumber(ARGV[19]) or 0) then
+  amount = math.floor(amount * boost / 100)
+end
 local credit = 0
 if ARGV[7] == '1' then
   credit = now - (tonumber(s[6]) or now)
@@ -141,7 +150,7 @@ end
 redis.call('HSET', KEYS[1], 'last', now, 'dl', now + ttl, 'wms', (tonumber(s[8]) or 0) + credit)
 redis.call('ZADD', KEYS[5], now + ttl, uid)
 local reply = {'ok', new_elapsed, credit, ivl - (new_elapsed % ivl), b[1] or false, pend, now, notice,
-  s[4], first, pepoch}
+  s[4], first, pepoch, amount}
 for _, rid in ipairs(rids) do
   reply[#reply + 1] = rid
 end

@@ -248,8 +248,9 @@ HOUR_MS = 3_600_000
 async def test_lua_matches_the_reference_model_on_random_histories(store: LiveStore) -> None:
     """The scripts and live.rules.ReferenceStore agree step by step on random histories of
     start (resume, conflict, switch, takeover, after expiry), tick (by session id or HTTP
-    style; stale tabs; paused or hidden; random amounts, intervals, kill switch and time zone
-    offsets, with local midnight inside each history), stop, sleeps past the TTL, sweep,
+    style; stale tabs; paused or hidden; random amounts, intervals, kill switch, content
+    boosts in, before and after their window, and time zone offsets, with local midnight
+    inside each history), stop, sleeps past the TTL, sweep,
     flag and review decisions; and at the end the outboxes are equal entry for entry (every
     kind, every field), as are pend, the day hash and the watch hash.
 
@@ -265,7 +266,7 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
     # these has happened at least once.
     want = {"grant", "held grant", "FlagEntry", "end expired", "end stop", "end switched"}
     want |= {"end replaced", "notice", "new local day", "no_session", "replaced", "conflict"}
-    want |= {"swept"}
+    want |= {"swept", "boosted grant"}
     got: tuple[object, ...]
     expect: tuple[object, ...]
     where: object
@@ -340,6 +341,13 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                 sid, epoch = ("", 0) if http else (s.sid, s.epoch)
                 cid = s.cid if not http or rng.random() < 0.8 else 3 - s.cid
                 earning = rng.random() < 0.75
+                before = await _now(redis)
+                # A boost in force (its window around now), over, not yet begun, or none;
+                # the edges of the window are the script's to judge, on its clock.
+                boost_pct = rng.choice([100, 150, 200, 333])
+                windows = [(before - 1000, before + 60_000), (before - 2000, before - 1000)]
+                windows.append((before + 60_000, before + 120_000))
+                boost_from, boost_until = rng.choice(windows)
                 p = params(
                     heartbeat_ms=hb,
                     ttl_ms=ttl,
@@ -348,8 +356,10 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                     cap=cap,
                     paused=rng.random() < 0.1,
                     tz_offset_ms=rng.choice(offsets),
+                    boost_pct=boost_pct,
+                    boost_from_ms=boost_from,
+                    boost_until_ms=boost_until,
                 )
-                before = await _now(redis)
                 ticked = await store.tick(uid, cid, sid, epoch, s.tab, "dev-" + s.tab, earning, p)
                 if ticked.status == "ok":
                     now = ticked.now_ms
@@ -382,10 +392,14 @@ async def test_lua_matches_the_reference_model_on_random_histories(store: LiveSt
                     tab=s.tab,
                     device="dev-" + s.tab,
                     content_id=cid,
+                    boost=(boost_pct, boost_from, boost_until),
                 )
                 assert got == expect, where
                 if ticked.status == "ok":
                     assert ticked.push_offset == model.last_first_push, where
+                    assert ticked.amount == model.last_amount, where
+                    if ticked.granted and ticked.amount != p.amount:
+                        seen["boosted grant"] += 1
                 seen[ticked.status] += 1
                 seen["notice"] += ticked.notice
                 if model.day != day_before and day_before != -1:
