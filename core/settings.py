@@ -66,6 +66,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
+    # YouTube Data API v3 (docs/youtube.md): the key (empty: the import routes answer 503
+    # and the refresh job does nothing), the base URL (tests point it at a stand-in), the
+    # units per Pacific quota day this deployment may spend, a request's timeout, the region
+    # whose blocks unpublish a video, how often live/upcoming contents are refreshed (others
+    # daily), and the most videos one import takes.
+    youtube_api_key: str = ""
+    youtube_api_url: str = "https://www.googleapis.com/youtube/v3"
+    youtube_daily_quota: int = 10_000
+    youtube_timeout_ms: int = 10_000
+    youtube_region: str = "KR"
+    youtube_live_refresh_s: int = 300
+    youtube_import_max_items: int = 500
 
     @property
     def tz(self) -> ZoneInfo:
@@ -132,6 +144,20 @@ def _gc_threshold(env: Mapping[str, str]) -> tuple[int, int, int]:
     return (a, b, c)
 
 
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {value!r}")
+    return value.rstrip("/")
+
+
+def _region(env: Mapping[str, str]) -> str:
+    value = env.get("YOUTUBE_REGION", "").strip().upper() or "KR"
+    if len(value) != 2 or not value.isalpha():
+        raise ConfigError(f"YOUTUBE_REGION must be a two-letter country code, got {value!r}")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate the settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -194,6 +220,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         review_accounts_per_ip=_int(env, "REVIEW_ACCOUNTS_PER_IP", 20, low=0, high=1_000_000),
         review_window_hours=_int(env, "REVIEW_WINDOW_HOURS", 24, low=1, high=24 * 90),
+        youtube_api_key=env.get("YOUTUBE_API_KEY", "").strip(),
+        youtube_api_url=_http_url(env, "YOUTUBE_API_URL", "https://www.googleapis.com/youtube/v3"),
+        youtube_daily_quota=_int(env, "YOUTUBE_DAILY_QUOTA", 10_000, low=1, high=100_000_000),
+        youtube_timeout_ms=_int(env, "YOUTUBE_TIMEOUT_MS", 10_000, low=100, high=120_000),
+        youtube_region=_region(env),
+        youtube_live_refresh_s=_int(env, "YOUTUBE_LIVE_REFRESH_S", 300, low=60, high=86_400),
+        youtube_import_max_items=_int(env, "YOUTUBE_IMPORT_MAX_ITEMS", 500, low=1, high=20_000),
     )
 
 

@@ -98,3 +98,14 @@ def api_rate(bucket: str, who: str, window: int) -> str:
     """Counter of one caller's REST api requests in one window of its bucket (`api`,
     `admin`, `auth`: minutes; `register`: hours); `who` is `u<user id>` or `ip<address>`."""
     return f"rl:api:{bucket}:{who}:{window}"
+
+
+def youtube_units(day: str) -> str:
+    """Counter of YouTube quota units spent on one quota day (YYYY-MM-DD, Pacific time),
+    by every process (live/youtube_quota.py)."""
+    return "yt:units:" + day
+
+
+def youtube_stop(day: str) -> str:
+    """Set when YouTube answered quotaExceeded on that quota day: no call until it ends."""
+    return "yt:stop:" + day
