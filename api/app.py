@@ -2,7 +2,7 @@
 
 Nothing connects at import: settings, the engine and the Redis client are made in
 `lifespan` and kept on `app.state` (settings, tz, engine, sessions, redis, control,
-registry).
+registry, youtube: the YouTube client, whose quota state /ready's details show).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_redis
 from core.settings import load_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers, openapi
+from core.youtube.metrics import YouTubeMetrics
+from live.youtube_quota import make_client
 
 
 @contextlib.asynccontextmanager
@@ -45,6 +47,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     state = app.state
     state.settings, state.tz, state.engine = settings, settings.tz, engine
     state.sessions, state.redis, state.control = make_sessionmaker(engine), redis, control
+    state.youtube = youtube = make_client(settings, redis, state.youtube_metrics)
+    state.ready_details = {"youtube": youtube.status}
     poller = asyncio.create_task(control.run(), name="control-poll")
     try:
         yield
@@ -52,6 +56,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poller
+        await youtube.http.aclose()
         await redis.aclose()
         pool = getattr(redis, "connection_pool", None)
         if pool is not None:  # a client given a pool does not close it itself
@@ -95,6 +100,7 @@ def create_app() -> Starlette:
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.youtube_metrics = YouTubeMetrics(registry)  # the client is made in lifespan
     return app
 
 

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
+from core.settings import Settings
+from core.youtube.client import YouTubeClient
+from core.youtube.metrics import YouTubeMetrics
 from live import keys
 
 
@@ -35,3 +40,16 @@ class RedisQuota:
 
     async def used(self, day: str) -> int:
         return int(await self.redis.get(keys.youtube_units(day)) or 0)
+
+
+def make_client(settings: Settings, redis: Any, metrics: YouTubeMetrics) -> YouTubeClient:
+    """The process's YouTube client on this Redis quota ledger (close `client.http`)."""
+    http = httpx.AsyncClient(timeout=settings.youtube_timeout_ms / 1000)
+    return YouTubeClient(
+        http,
+        api_key=settings.youtube_api_key,
+        base_url=settings.youtube_api_url,
+        ledger=RedisQuota(redis),
+        metrics=metrics,
+        daily_budget=settings.youtube_daily_quota,
+    )

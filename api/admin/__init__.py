@@ -14,6 +14,7 @@ from api.admin import (
     settlements,
     users,
     users_list,
+    youtube,
 )
 
 routes = [*contents.routes, *settings.routes, *users.routes]
@@ -26,4 +27,5 @@ routes += [
     *live.routes,
     *audit.routes,
     *reviews.routes,
+    *youtube.routes,
 ]
