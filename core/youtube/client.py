@@ -153,8 +153,12 @@ class YouTubeClient:
         while True:
             await self._charge(endpoint)
             try:
+                # The key goes in Google's header, not the query string: httpx logs
+                # request URLs at INFO, and a key in a URL ends up in every log line.
                 response = await self.http.get(
-                    f"{self.base_url}/{endpoint}", params={**params, "key": self.api_key}
+                    f"{self.base_url}/{endpoint}",
+                    params=params,
+                    headers={"X-Goog-Api-Key": self.api_key},
                 )
             except httpx.TransportError as exc:
                 failure: YouTubeError = YouTubeError("unavailable", f"{type(exc).__name__}")

@@ -11,7 +11,8 @@ quota stop sends nothing. Test controls (never part of YouTube's API):
 - `PUT /_videos/{id}` an item (e.g. `live_ended.json`: the live has ended), `DELETE
   /_videos/{id}` (the video is gone);
 - `POST /_reset`: the recorded data and counts, as at start.
-Accepted key: `YOUTUBE_STANDIN_KEY` (default `test-key`)."""
+Accepted key (the `X-Goog-Api-Key` header, or `?key=` as YouTube also takes it):
+`YOUTUBE_STANDIN_KEY` (default `test-key`)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def _error(name: str, status: int) -> JSONResponse:
 def _refusal(request: Request, method: str) -> JSONResponse | None:
     """Count the request, then the error it gets, if any (in YouTube's order)."""
     STATE.calls[method] += 1
-    if request.query_params.get("key") != os.environ.get("YOUTUBE_STANDIN_KEY", "test-key"):
+    key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    if key != os.environ.get("YOUTUBE_STANDIN_KEY", "test-key"):
         return _error("key_invalid.json", 400)
     if STATE.quota_exceeded:
         return _error("quota_exceeded.json", 403)
