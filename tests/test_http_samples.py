@@ -295,7 +295,17 @@ async def test_samples_run_and_cover_every_route(
     await _seed(pg_server)
     worker(REDIS_PARTITIONS=FAST["REDIS_PARTITIONS"])
     hub = spawn("realtime.app:app", FAST)
-    api = spawn("api.app:app", {**FAST, "CORS_ORIGINS": hub.url})
+    # The api's YouTube client on the stand-in (http/08-youtube.http imports from it).
+    youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
+    api = spawn(
+        "api.app:app",
+        {
+            **FAST,
+            "CORS_ORIGINS": hub.url,
+            "YOUTUBE_API_KEY": "test-key",
+            "YOUTUBE_API_URL": youtube,
+        },
+    )
     given = {
         "api": api.url,
         "hub": hub.url,
