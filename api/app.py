@@ -2,7 +2,7 @@
 
 Nothing connects at import: settings, the engine and the Redis client are made in
 `lifespan` and kept on `app.state` (settings, tz, engine, sessions, redis, control,
-registry).
+registry, youtube: the YouTube client, whose quota state /ready's details show).
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers, openapi
+from core.youtube.metrics import YouTubeMetrics
 from live import keys, nudges
+from live.youtube_quota import make_client
 
 
 @contextlib.asynccontextmanager
@@ -64,6 +66,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     state.settings, state.tz, state.engine = settings, settings.tz, engine
     state.sessions, state.redis, state.control = make_sessionmaker(engine), redis, control
     state.social = Providers(settings.oauth_providers, settings.oauth_timeout_ms)
+    state.youtube = youtube = make_client(settings, redis, state.youtube_metrics)
+    state.ready_details = {"youtube": youtube.status}
     pubsub = make_pubsub_redis(settings)
     refreshes = app.state.control_refreshes
     tasks = [
@@ -83,6 +87,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await youtube.http.aclose()
         await pubsub.aclose()
         await redis.aclose()
         pool = getattr(redis, "connection_pool", None)
@@ -137,6 +142,7 @@ def create_app() -> Starlette:
     app.state.registry = registry
     app.state.control_refreshes = probes.control_refreshes(registry)
     app.state.ad_refused = refusal_counter(registry)
+    app.state.youtube_metrics = YouTubeMetrics(registry)  # the client is made in lifespan
     return app
 
 

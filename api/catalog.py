@@ -52,12 +52,15 @@ class ContentItem(Struct, frozen=True):
     title: str
     source_url: str
     provider: str
-    duration_s: int
+    duration_s: int | None  # None: no fixed duration (a live or upcoming broadcast)
     tags: list[str]
     reward_interval_ms: int | None
     published_at: datetime | None
     expires_at: datetime | None
     view_count: int
+    # The provider's live state (none, upcoming, live, ended: docs/youtube.md), beside our
+    # own count of live sessions on it.
+    live_state: str
     viewer_count: int  # live sessions on it now
 
 

@@ -32,7 +32,7 @@ class ContentView(Struct, frozen=True):
     title: str
     source_url: str
     provider: str
-    duration_s: int
+    duration_s: int | None  # None: no fixed duration (a live or upcoming broadcast)
     tags: list[str]
     status: str
     reward_interval_ms: int | None

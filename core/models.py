@@ -63,7 +63,8 @@ class Content(Base):
     title: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str] = mapped_column(Text)
     provider: Mapped[str] = mapped_column(Text, server_default="url")
-    duration_s: Mapped[int] = mapped_column(Integer)
+    # None: no fixed duration (a YouTube live or upcoming broadcast, migration 0011).
+    duration_s: Mapped[int | None] = mapped_column(Integer)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     status: Mapped[str] = mapped_column(Text, server_default="published")
     reward_interval_ms: Mapped[int | None] = mapped_column(Integer)
@@ -78,7 +79,23 @@ class Content(Base):
     live_viewers: Mapped[int] = mapped_column(BigInteger, server_default="0")
     live_viewers_at: Mapped[datetime | None] = mapped_column(TS)
     expired_at: Mapped[datetime | None] = mapped_column(TS)
+    # From the provider (migration 0011, docs/youtube.md): its id (unique per provider, so a
+    # re-import updates), its metadata, its live state, and why we unpublished it.
+    external_id: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    thumbnail_url: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(Text)
+    channel_title: Mapped[str | None] = mapped_column(Text)
+    provider_published_at: Mapped[datetime | None] = mapped_column(TS)
+    live_state: Mapped[str] = mapped_column(Text, server_default="none")
+    scheduled_start_at: Mapped[datetime | None] = mapped_column(TS)
+    unpublished_reason: Mapped[str | None] = mapped_column(Text)
+    metadata_refreshed_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (
+        UniqueConstraint("provider", "external_id", name="contents_provider_external_id"),
+        CheckConstraint(
+            "live_state IN ('none', 'upcoming', 'live', 'ended')", name="contents_live_state"
+        ),
         CheckConstraint("status IN ('published', 'draft')", name="contents_status"),
         CheckConstraint("duration_s >= 0", name="contents_duration"),
         CheckConstraint(
@@ -642,3 +659,32 @@ from core import ad_tables as _ad_tables  # noqa: E402,F401  (registers them on 
 # The tables live in core/models_help.py and core/models_rewards.py (this module is near its
 # size limit); importing them here puts them on Base.metadata for Alembic and the schema test.
 from core import models_help, models_rewards  # noqa: E402, F401
+
+# --- YouTube imports (migration 0011) ------------------------------------------------------
+
+
+class YoutubeImport(Base):
+    """One import of a video, playlist or channel (docs/youtube.md): what was asked, its
+    progress (found, created, updated, skipped with each skipped video's reason) and how
+    it ended."""
+
+    __tablename__ = "youtube_imports"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)  # video | playlist | channel | handle
+    status: Mapped[str] = mapped_column(Text, server_default="running")
+    found: Mapped[int] = mapped_column(Integer, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped_items: Mapped[Any] = mapped_column(JSONB, server_default="[]")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'done', 'failed')", name="youtube_imports_status"),
+        CheckConstraint(
+            "kind IN ('video', 'playlist', 'channel', 'handle')", name="youtube_imports_kind"
+        ),
+    )

@@ -57,13 +57,30 @@ async def _checks(request: Request) -> dict[str, str]:
     return {"redis": redis_state, "postgresql": pg_state}
 
 
+async def _details(request: Request) -> dict[str, Any]:
+    """What the app adds beside its checks (`app.state.ready_details`: name -> an async
+    callable), never deciding readiness: the api's YouTube quota state is shown here, and
+    a stopped quota fails nothing else. A detail that fails says so in its place."""
+    out: dict[str, Any] = {}
+    for name, detail in getattr(request.app.state, "ready_details", {}).items():
+        try:
+            out[name] = await asyncio.wait_for(detail(), CHECK_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - a detail reports whatever broke
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return out
+
+
 async def ready(request: Request) -> Response:
-    """200 when Redis and PostgreSQL both answer, else 503 naming what is down."""
-    checks = await _checks(request)
+    """200 when Redis and PostgreSQL both answer, else 503 naming what is down; `details`
+    carries the app's extra state, when it has any."""
+    checks, details = await asyncio.gather(_checks(request), _details(request))
     down = [name for name, state in checks.items() if state != "ok"]
+    body: dict[str, Any] = {"checks": checks}
+    if details:
+        body["details"] = details
     if down:
-        return _json({"status": "unavailable", "down": down, "checks": checks}, 503)
-    return _json({"status": "ready", "checks": checks})
+        return _json({"status": "unavailable", "down": down, **body}, 503)
+    return _json({"status": "ready", **body})
 
 
 def _dependency_gauge(request: Request) -> Gauge:
@@ -82,6 +99,7 @@ def _dependency_gauge(request: Request) -> Gauge:
 
 async def metrics(request: Request) -> Response:
     gauge = _dependency_gauge(request)
+    await _details(request)  # they refresh their own gauges (youtube_quota_exhausted)
     for name, state in (await _checks(request)).items():
         gauge.labels(name).set(1 if state == "ok" else 0)
     body = generate_latest(request.app.state.registry)

@@ -102,6 +102,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oauth_timeout_ms: int = 5000
     # Also hand the refresh token as an httpOnly cookie scoped to /api/auth/refresh.
     refresh_cookie: bool = False
+    # YouTube Data API v3 (docs/youtube.md): the key (empty: the import routes answer 503
+    # and the refresh job does nothing), the base URL (tests point it at a stand-in), the
+    # units per Pacific quota day this deployment may spend, a request's timeout, the region
+    # whose blocks unpublish a video, how often live/upcoming contents are refreshed (others
+    # daily), and the most videos one import takes.
+    youtube_api_key: str = ""
+    youtube_api_url: str = "https://www.googleapis.com/youtube/v3"
+    youtube_daily_quota: int = 10_000
+    youtube_timeout_ms: int = 10_000
+    youtube_region: str = "KR"
+    youtube_live_refresh_s: int = 300
+    youtube_import_max_items: int = 500
 
     @property
     def tz(self) -> ZoneInfo:
@@ -198,6 +210,20 @@ def _keys(env: Mapping[str, str]) -> tuple[str, str, str]:
     return keys_file, signing_kid, jwks_url
 
 
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {value!r}")
+    return value.rstrip("/")
+
+
+def _region(env: Mapping[str, str]) -> str:
+    value = env.get("YOUTUBE_REGION", "").strip().upper() or "KR"
+    if len(value) != 2 or not value.isalpha():
+        raise ConfigError(f"YOUTUBE_REGION must be a two-letter country code, got {value!r}")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate the settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -289,6 +315,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         payment_return_url=env.get("PAYMENT_RETURN_URL", "").strip()
         or "http://127.0.0.1:8000/static/payment.html",
         payment_ttl_s=_int(env, "PAYMENT_TTL_S", 1800, low=10, high=7 * 86_400),
+        youtube_api_key=env.get("YOUTUBE_API_KEY", "").strip(),
+        youtube_api_url=_http_url(env, "YOUTUBE_API_URL", "https://www.googleapis.com/youtube/v3"),
+        youtube_daily_quota=_int(env, "YOUTUBE_DAILY_QUOTA", 10_000, low=1, high=100_000_000),
+        youtube_timeout_ms=_int(env, "YOUTUBE_TIMEOUT_MS", 10_000, low=100, high=120_000),
+        youtube_region=_region(env),
+        youtube_live_refresh_s=_int(env, "YOUTUBE_LIVE_REFRESH_S", 300, low=60, high=86_400),
+        youtube_import_max_items=_int(env, "YOUTUBE_IMPORT_MAX_ITEMS", 500, low=1, high=20_000),
     )
 
 

@@ -110,3 +110,14 @@ def login_failures(kind: str, who: str) -> str:
     """Hash of recent failed logins (`n`, `until`: locked until, unix s) of one account
     (`kind` `a`, `who` the SHA-256 of the email) or one address (`kind` `ip`)."""
     return f"lf:{kind}:{who}"
+
+
+def youtube_units(day: str) -> str:
+    """Counter of YouTube quota units spent on one quota day (YYYY-MM-DD, Pacific time),
+    by every process (live/youtube_quota.py)."""
+    return "yt:units:" + day
+
+
+def youtube_stop(day: str) -> str:
+    """Set when YouTube answered quotaExceeded on that quota day: no call until it ends."""
+    return "yt:stop:" + day

@@ -359,12 +359,21 @@ async def test_samples_run_and_cover_every_route(
     await _seed(pg_server)
     worker(REDIS_PARTITIONS=FAST["REDIS_PARTITIONS"])
     hub = spawn("realtime.app:app", FAST)
-    # The payment gateway's stand-in (devkit/servers/pg.py), for 10-ad-money.http.
+    # The payment gateway's stand-in (devkit/servers/pg.py), for 10-ad-money.http, and the
+    # api's YouTube client on its stand-in (http/08-youtube.http imports from it).
     gateway_keys = {"PG_SECRET_KEY": "test_sk_samples", "PG_WEBHOOK_SECRET": "whsec_samples"}
     gateway = spawn("devkit.servers.pg:app", gateway_keys)
+    youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
     api = spawn(
         "api.app:app",
-        {**FAST, **gateway_keys, "PG_API_URL": gateway.url, "CORS_ORIGINS": hub.url},
+        {
+            **FAST,
+            **gateway_keys,
+            "PG_API_URL": gateway.url,
+            "CORS_ORIGINS": hub.url,
+            "YOUTUBE_API_KEY": "test-key",
+            "YOUTUBE_API_URL": youtube,
+        },
     )
     given = {
         "api": api.url,

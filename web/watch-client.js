@@ -1,10 +1,11 @@
 // watch-client.js: a browser client for the watch-hub session protocol (PROTOCOL.md 4-5).
 // ES modules, no build step, no dependencies. Served by the hub at /static/watch-client.js,
 // which imports its parts from /static/watch/ (wire, storage, tokens, timers, socket,
-// heartbeats, fallback: one concern each).
+// heartbeats, fallback, youtube: one concern each).
 //
 //   import { WatchClient } from "/static/watch-client.js";
 //   const client = new WatchClient({ hubUrl: location.origin, token, getToken, media: video });
+//   // or, for a YouTube IFrame player (a YT.Player): { ..., youtube: player }
 //   client.on("reward", (r) => toast(`+${r.amount}`));
 //   await client.watch(contentId);          // connects if needed, resolves with `started`
 //
@@ -35,9 +36,11 @@ import { MAX_CHANGE_BEATS_PER_S, WatchError } from "./watch/wire.js";
 import { SocketTransport } from "./watch/socket.js";
 import { Timers } from "./watch/timers.js";
 import { Tokens } from "./watch/tokens.js";
+import { YouTubeFollower } from "./watch/youtube.js";
 
 export { CLOSE_CODES, WatchError, backoffDelay, isTerminalClose } from "./watch/wire.js";
 export { tokenClaims } from "./watch/tokens.js";
+export { YT_STATE, youtubeState } from "./watch/youtube.js";
 
 export class WatchClient {
   /**
@@ -48,6 +51,8 @@ export class WatchClient {
    * @param {string} [options.token] the access token; else getToken() is asked first
    * @param {() => Promise<string>} [options.getToken] a fresh token, for refresh and reconnect
    * @param {HTMLMediaElement} [options.media] the player; its play state is followed
+   * @param {object} [options.youtube] instead of `media`: a YouTube IFrame player (YT.Player);
+   *   its onStateChange is followed (playing earns; paused, buffering, ended, cued do not)
    * @param {() => boolean} [options.isPlaying] instead of `media`: is the player playing now
    *   (then call client.playerChanged() whenever that changes)
    * @param {() => number} [options.position] the playback position in seconds
@@ -119,6 +124,7 @@ export class WatchClient {
     this._onPageShow = (ev) => this._pageShow(ev);
     this._pageGone = false; // between pagehide and pageshow: the page sends nothing
     this._buffering = false; // the media element waits for data: not playing
+    this.youtube = options.youtube ? new YouTubeFollower(options.youtube, this._onPlayer) : null;
     if (this.media) {
       this._onWaiting = () => { this._buffering = true; };
       this._onPlaying = () => { this._buffering = false; };
@@ -214,6 +220,7 @@ export class WatchClient {
       this.media.removeEventListener("waiting", this._onWaiting);
       this.media.removeEventListener("playing", this._onPlaying);
     }
+    if (this.youtube) this.youtube.detach();
     if (typeof document !== "undefined") {
       document.removeEventListener("visibilitychange", this._onPlayer);
       removeEventListener("pagehide", this._onPageHide);
@@ -298,6 +305,7 @@ export class WatchClient {
 
   _isPlayingNow() {
     if (this._isPlaying) return Boolean(this._isPlaying());
+    if (this.youtube) return this.youtube.playing;
     const m = this.media;
     if (!m) return true; // no player given: the caller reports through isVisible alone
     return !m.paused && !m.ended && !this._buffering;
@@ -309,6 +317,7 @@ export class WatchClient {
 
   _positionNow() {
     if (this._position) return this._position();
+    if (this.youtube) return this.youtube.position();
     return this.media ? this.media.currentTime : undefined;
   }
 

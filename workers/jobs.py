@@ -10,6 +10,10 @@ idempotent, writing absolute values or applying a condition that a second run fi
   updated_at), unmark those whose expires_at moved on;
 - `prune_user_events`, hourly and at start: delete user events older than
   `USER_EVENTS_RETENTION_DAYS` (a second run finds nothing older).
+- `refresh_youtube`, every minute: the YouTube contents whose metadata is due (live and
+  upcoming ones every YOUTUBE_LIVE_REFRESH_S, others daily), within the quota budget
+  (docs/youtube.md); a second run finds nothing due, and a row is only written when the
+  metadata changed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import user_events
+from core.youtube import importer, quota
+from core.youtube.client import QuotaExhausted, YouTubeError
 from live import keys
 from workers import recommend, reconcile
 
@@ -28,6 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("workers.jobs")
 T = TypeVar("T")
+
+# The refresh job's share of the YouTube quota: at most this many videos.list calls per run
+# (50 videos each), and never the last RESERVE of the daily budget, which is kept for the
+# admins' imports and refreshes.
+YOUTUBE_CALLS_PER_RUN = 20
+YOUTUBE_RESERVE = 0.1
 
 _LIVE_CONTENTS = "SELECT id FROM contents WHERE deleted_at IS NULL OR live_viewers <> 0"
 _SET_VIEWERS = """
@@ -166,3 +178,32 @@ async def compute_recommendations(ctx: dict[str, Any]) -> tuple[int, int]:
     """Related contents and per-user recommendations from watch_sessions (workers/recommend.py)."""
     app = _app(ctx)
     return await _run(ctx, "recommendations", recommend.refresh(app.pool))
+
+
+async def refresh_youtube(ctx: dict[str, Any]) -> int:
+    """Refresh the YouTube contents that are due; returns how many were refreshed. A quota
+    stop ends the run quietly (the rest waits for the quota day's reset)."""
+    app = _app(ctx)
+    return await _run(ctx, "youtube_refresh", _refresh_youtube(app))
+
+
+async def _refresh_youtube(app: WorkerApp) -> int:
+    client, settings = app.youtube, app.settings
+    if not client.configured:
+        return 0
+    used = await client.ledger.used(quota.quota_day(client.clock()))
+    spendable = int(settings.youtube_daily_quota * (1 - YOUTUBE_RESERVE)) - used
+    calls = min(YOUTUBE_CALLS_PER_RUN, spendable)
+    if calls <= 0:
+        return 0
+    async with app.sessions() as session:
+        ids = await importer.due(session, settings.youtube_live_refresh_s, calls * importer.BATCH)
+    if not ids:
+        return 0
+    try:
+        return await importer.refresh(app.sessions, client, ids, settings.youtube_region)
+    except QuotaExhausted as exc:
+        log.warning("youtube refresh stopped: quota %s until %s", exc.why, exc.reset_at)
+    except YouTubeError as exc:
+        log.warning("youtube refresh failed: %s: %s", exc.reason, exc)
+    return 0

@@ -22,12 +22,15 @@ from arq.cron import cron
 from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 
+from core.db import make_engine, make_sessionmaker
 from core.logs import setup_logging
 from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_redis
 from core.settings import ConfigError, Settings, load_or_exit
+from core.youtube.metrics import YouTubeMetrics
 from live.scripts import ScriptRunner
 from live.store import LiveStore
+from live.youtube_quota import make_client
 from workers import jobs
 from workers.config import WorkerConfig, load_config
 from workers.drain import Drainer
@@ -68,6 +71,12 @@ class WorkerApp:
         self.pool = pool
         self.metrics = metrics
         self.store = LiveStore(redis, settings.redis_partitions)
+        # The YouTube refresh job's clients (docs/youtube.md): the importer is SQLAlchemy
+        # code shared with the api, so it gets a small engine of its own (no connection is
+        # made until the job runs).
+        self.engine = make_engine(settings, pool_size=2)
+        self.sessions = make_sessionmaker(self.engine)
+        self.youtube = make_client(settings, redis, YouTubeMetrics(metrics.registry))
         self.drainer: Drainer | None = None
         self._http: WSGIServer | None = None
 
@@ -118,6 +127,8 @@ class WorkerApp:
         if self.drainer is not None:
             await self.drainer.stop(self.config.shutdown_s)
         await self.store.close()
+        await self.youtube.http.aclose()
+        await self.engine.dispose()
         await self.pool.close()
         await close_redis(self.redis)
         if self._http is not None:
@@ -188,6 +199,7 @@ def build() -> dict[str, Any]:
                 timeout=600,
                 run_at_startup=True,
             ),
+            cron(jobs.refresh_youtube, second=50, timeout=300),
         ],
         "health_check_interval": 30,
         "max_jobs": 4,

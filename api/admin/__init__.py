@@ -22,6 +22,7 @@ from api.admin import (
     users,
     users_list,
     wallets,
+    youtube,
 )
 
 routes = [*contents.routes, *settings.routes, *users.routes]
@@ -42,4 +43,5 @@ routes += [
     *help.routes,
     *boosts.routes,
     *tags.routes,
+    *youtube.routes,
 ]
