@@ -67,6 +67,8 @@ FAST = {
     "CONTROL_POLL_MS": "500",
     "REDIS_PARTITIONS": "8",
     "DRAIN_SECONDS": "1",
+    # The samples make more admin calls in a minute than one admin's default limit (60).
+    "ADMIN_RATE_LIMIT_PER_MINUTE": "1000",
 }
 ADVERTISER_ID = 900_001
 
