@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from live import keys
-from workers import reconcile
+from workers import reconcile, stats_sampler
 
 if TYPE_CHECKING:
     from workers.main import WorkerApp
@@ -90,6 +90,14 @@ async def _viewers(app: WorkerApp) -> int:
     async with app.pool.acquire() as conn:
         await conn.execute(_SET_VIEWERS, ids, counts)
     return len(ids)
+
+
+async def sample_stats(ctx: dict[str, Any]) -> bool:
+    """Record the console charts' sample of this 10 s slot (workers/stats_sampler.py)."""
+    app = _app(ctx)
+    return await _run(
+        ctx, "stats", stats_sampler.record(app.redis, app.pool, app.settings.redis_partitions)
+    )
 
 
 async def expire_contents(ctx: dict[str, Any]) -> tuple[int, int]:

@@ -8,10 +8,12 @@ from api.admin import (
     contents,
     ipblocks,
     live,
+    nodes,
     reviews,
     rewards,
     settings,
     settlements,
+    stats,
     users,
     users_list,
 )
@@ -26,4 +28,6 @@ routes += [
     *live.routes,
     *audit.routes,
     *reviews.routes,
+    *nodes.routes,
+    *stats.routes,
 ]
