@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
-from api.pages import Page, PageQuery, sql_page
 from api.catalog import catalog_changed
 from api.contents import (
     ContentCreate,
@@ -22,6 +21,7 @@ from api.contents import (
     patch_values,
     update_content,
 )
+from api.pages import Page, PageQuery, sql_page
 from core import audit
 from core.web import decode_body, decode_query, ok
 from core.web.spec import api_route
