@@ -14,10 +14,8 @@ from workers import jobs, stats_sampler
 
 
 def _sample(t_ms: int, heartbeats: int, **kw: int) -> stats.Sample:
-    base = dict(
-        sessions=0, rewards_1m=0, coins_1m=0, outbox_entries=0, outbox_lag_ms=0,
-        spend_1m_micros=0, nodes=1,
-    )  # fmt: skip
+    base = {"sessions": 0, "rewards_1m": 0, "coins_1m": 0, "outbox_entries": 0, "nodes": 1}
+    base |= {"outbox_lag_ms": 0, "spend_1m_micros": 0}
     return stats.Sample(t_ms=t_ms, heartbeats=heartbeats, **{**base, **kw})
 
 
