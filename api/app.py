@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api import admin, ads, advertiser, auth, boxes, catalog, me
+from api import config as page_config
 from api.state import Control
 from core import probes
 from core.bodies import BodyGuard
@@ -73,6 +74,7 @@ def create_app() -> Starlette:
         routes=[
             *probes.routes,
             *openapi.routes(TITLE),
+            *page_config.routes,
             *auth.routes,
             *me.routes,
             *catalog.routes,

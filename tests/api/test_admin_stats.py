@@ -55,3 +55,10 @@ async def test_series_refuses_a_window_out_of_bounds(client: Any, admin: Any) ->
     """minutes above 60 is a 400 envelope naming the field, not a 500."""
     r = await client.get("/api/admin/stats/series?minutes=61", headers=admin)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+
+
+async def test_config_tells_any_page_the_time_zone(client: Any) -> None:
+    """GET /api/config needs no token and names APP_TIMEZONE, so pages show its times."""
+    r = await client.get("/api/config")
+    assert r.status_code == 200
+    assert r.json()["data"]["timezone"] == "Asia/Seoul"
