@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.admin import (
+    ad_stats,
     ads,
     audit,
     contents,
@@ -30,4 +31,5 @@ routes += [
     *reviews.routes,
     *nodes.routes,
     *stats.routes,
+    *ad_stats.routes,
 ]
