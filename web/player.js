@@ -202,13 +202,15 @@ function renderCatalog() {
   for (const c of catalog) {
     const li = document.createElement("li");
     li.dataset.contentId = c.id;
-    li.tabIndex = 0; // the catalog is reachable and usable by keyboard: Tab, then Enter or Space
-    li.setAttribute("role", "button");
-    li.setAttribute("aria-pressed", String(Boolean(current && current.id === c.id)));
+
     if (current && current.id === c.id) li.className = "active";
-    const title = document.createElement("div");
-    title.className = "title";
+    // The title is a button: the catalog is reachable and usable by keyboard (Tab, then
+    // Enter or Space); its click bubbles to the item's handler.
+    const title = document.createElement("button");
+    title.type = "button";
+    title.className = "title pick";
     title.textContent = c.title;
+    title.setAttribute("aria-pressed", String(Boolean(current && current.id === c.id)));
     const meta = document.createElement("div");
     meta.className = "meta";
     const bits = [`#${c.id}`];
@@ -230,12 +232,6 @@ function renderCatalog() {
     }
     li.append(title, meta);
     li.addEventListener("click", () => watchContent(c.id));
-    li.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") {
-        e.preventDefault();
-        watchContent(c.id);
-      }
-    });
     list.append(li);
   }
   showLiveCounts();
