@@ -39,7 +39,9 @@ async def themed(browser: Any) -> AsyncIterator[Callable[..., Any]]:
         await context.close()
 
 
-async def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+async def axe_violations(
+    page: Any, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[str]:
     """axe-core's violations of `impacts` on the page as it is now, one line each (rule id,
     impact, the first offending nodes)."""
     if not await page.evaluate("() => typeof window.axe !== 'undefined'"):

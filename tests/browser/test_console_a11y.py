@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pages import DESKTOP, axe_violations, themed  # noqa: F401 - fixture
+from tests.browser.pages import DESKTOP, axe_violations
 from tests.browser.test_player import wait_for
 
 CASES = [(scheme, lang) for scheme in ("light", "dark") for lang in ("en", "ko")]
