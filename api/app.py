@@ -35,6 +35,7 @@ from api import (
     recommendations,
     reward_posts,
 )
+from api import config as page_config
 from api.ad_refusals import refusal_counter
 from api.social import routes as social
 from api.social.client import Providers
@@ -111,6 +112,7 @@ def create_app() -> Starlette:
         routes=[
             *probes.routes,
             *openapi.routes(TITLE, EXAMPLES),
+            *page_config.routes,
             *auth.routes,
             *social.routes,
             *me.routes,

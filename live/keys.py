@@ -121,3 +121,24 @@ def youtube_units(day: str) -> str:
 def youtube_stop(day: str) -> str:
     """Set when YouTube answered quotaExceeded on that quota day: no call until it ends."""
     return "yt:stop:" + day
+
+
+# Hub nodes announce themselves (live/nodes.py): ZSET node id -> last announcement (ms), and
+# one hash per node with its figures, expiring unless announced again.
+NODES = "hub:nodes"
+
+
+def node_info(node_id: str) -> str:
+    """Hash: one hub node's figures (connections, watching, heartbeats, pid, host, started)."""
+    return "hub:nodeinfo:" + node_id
+
+
+# Console charts (live/stats.py): a counter every hub adds its handled heartbeats to, and the
+# list of samples the worker records (newest first).
+STATS_HEARTBEATS = "stats:heartbeats"
+STATS_SERIES = "stats:series"
+
+
+def stats_tick(slot: int) -> str:
+    """String: set once by the worker that records the sample of one 10 s slot."""
+    return f"stats:tick:{slot}"

@@ -15,3 +15,4 @@ BAD_REQUEST = 4500
 UNAUTHORIZED = 4501
 FORBIDDEN = 4503
 REPLACED = 4509
+DISCONNECTED = 4510  # an admin ended the user's connections (docs/protocol-notes.md)

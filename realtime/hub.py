@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
+import socket
 import time
 from collections.abc import Coroutine
 from functools import partial
@@ -24,7 +26,7 @@ from core.blocks import Blocks, load_blocks
 from core.redis_client import LiveRedis
 from core.settings import Settings
 from core.tokens import verify_access
-from live import keys, nudges
+from live import keys, nodes, nudges
 from live.resp import ClusterResp, RespConnection
 from live.store import LiveStore
 from realtime import closes, protocol, sse
@@ -97,6 +99,8 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._control_now = asyncio.Event()
+        self.started_ms = int(time.time() * 1000)
+        self._heartbeats_reported = 0  # of the node's heartbeats, added to stats:heartbeats
 
     # Lifecycle.
 
@@ -119,6 +123,10 @@ class Hub:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        try:
+            await nodes.withdraw(self.redis, self.node_id)
+        except (RedisError, OSError) as exc:  # its entry expires anyway
+            log.warning("node not withdrawn: %r", exc)
         for conn in list(self.conns.values()):
             conn.end(closes.SERVICE_RESTART, "server stopping")
         self.sse.close_all()
@@ -202,6 +210,19 @@ class Hub:
         conn = self.conns.get(conn_id)
         if conn is not None:
             conn.kicked(content_id, by_device)
+
+    def disconnect_user(self, user_id: int) -> int:
+        """An admin disconnected the user (short of a block): close each of the user's
+        connections here with 4510; the client does not reconnect on its own. Returns how
+        many were closed."""
+        closed = 0
+        for conn in list(self.conns.values()):
+            if conn.user_id == user_id and not conn.closed:
+                conn.end(closes.DISCONNECTED, "disconnected by an operator")
+                closed += 1
+        if closed:
+            log.info("user %s disconnected by an operator: %d connections", user_id, closed)
+        return closed
 
     # Background loops. Each survives Redis or PostgreSQL failures and tries again.
 
@@ -311,6 +332,8 @@ class Hub:
             command = orjson.loads(message["data"])
             if command.get("op") == "kick":
                 self.kick_local(str(command["conn"]), int(command["cid"]), str(command["by"]))
+            elif command.get("op") == "disconnect":
+                self.disconnect_user(int(command["user"]))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("bad node command %r: %r", message.get("data"), exc)
 
@@ -325,3 +348,27 @@ class Hub:
         replies = await pipe.execute()
         self.metrics.sessions_live.set(sum(replies[0::2]))
         self.metrics.outbox_entries.set(sum(replies[1::2]))
+        await self.announce()
+
+    async def announce(self) -> None:
+        """Put this node in the admin node view (live/nodes.py) and add the heartbeats it
+        handled since the last time to the charts' counter."""
+        handled = sum(self.metrics.heartbeats.counts.values())
+        delta, self._heartbeats_reported = handled - self._heartbeats_reported, handled
+        if delta:
+            await self.redis.incrby(keys.STATS_HEARTBEATS, delta)
+        await nodes.announce(
+            self.redis,
+            nodes.NodeInfo(
+                node_id=self.node_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started_ms=self.started_ms,
+                seen_ms=int(time.time() * 1000),
+                connections=len(self.conns),
+                watching=sum(map(len, self.watchers.values())),
+                streams=len(self.sse.listeners()),
+                heartbeats=handled,
+                draining=self.draining,
+            ),
+        )

@@ -41,8 +41,11 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missi
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 have_pg || missing+=(postgresql)
 # Browser tests (tests/browser): Debian's Chromium, driven by Playwright from PyPI; never
-# `playwright install`, whose browser download does not work here. A font for screenshots.
+# `playwright install`, whose browser download does not work here. A font for screenshots,
+# and a CJK one: the pages speak Korean (docs/pages.md), and Hangul must not be boxes.
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK-* >/dev/null 2>&1 ||
+  missing+=(fonts-noto-cjk)
 if ! venv_ok; then
   if py=$(pick_python); then
     "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -6,6 +6,8 @@
 //   takeover=1 take the session over from another tab or device on that first start
 //   transport= auto (default), ws or http;  ws=  another WebSocket URL (tests)
 import { CLOSE_CODES, WatchClient } from "/static/watch-client.js";
+import { apply, fmtTime, languageSwitch, loadTimeZone, t } from "/static/i18n.js";
+import "./player-messages.js";
 
 const $ = (id) => document.getElementById(id);
 // Parameters come from the query or the fragment (#token=...: a fragment never reaches a
@@ -41,7 +43,7 @@ window.watchPlayer = hook;
 
 function log(text) {
   const li = document.createElement("li");
-  li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  li.textContent = `${fmtTime(Date.now())}  ${text}`; // the log stays English: a technical trace
   const list = $("log");
   list.prepend(li);
   while (list.children.length > 80) list.lastChild.remove();
@@ -94,29 +96,31 @@ function hideBanner() {
 }
 
 const STATE_LOOK = {
-  idle: ["idle", "not connected"],
-  connecting: ["warn", "connecting…"],
-  connected: ["good", "connected"],
-  watching: ["good", "watching"],
-  reconnecting: ["warn", "reconnecting"],
-  closed: ["bad", "closed"],
+  idle: "idle",
+  connecting: "warn",
+  connected: "good",
+  watching: "good",
+  reconnecting: "warn",
+  closed: "bad",
 };
+let lastState = { state: "idle" };
 
 function showState(ev) {
+  lastState = ev;
   const pill = $("state");
-  const [cls, label] = STATE_LOOK[ev.state] || ["idle", ev.state];
-  let text = label;
+  const cls = STATE_LOOK[ev.state] || "idle";
+  let text = t(`player.state.${ev.state}`);
   if (ev.state === "reconnecting" && ev.delayMs != null) {
-    text = `reconnecting in ${(ev.delayMs / 1000).toFixed(1)} s (attempt ${ev.attempt})`;
+    text = t("player.reconnectingIn", { s: (ev.delayMs / 1000).toFixed(1), n: ev.attempt });
   } else if (ev.state === "closed") {
-    text = `closed: ${ev.name} (${ev.code})`;
+    text = t("player.closed", { name: ev.name, code: ev.code });
   }
-  if (ev.transport === "http" && ev.state !== "closed") text += " · HTTP fallback";
+  if (ev.transport === "http" && ev.state !== "closed") text += ` · ${t("player.httpFallback")}`;
   pill.className = `pill ${cls}`;
   pill.textContent = text;
   pill.dataset.state = ev.state;
   pill.dataset.code = ev.code ?? "";
-  $("transport").textContent = `transport: ${ev.transport === "http" ? "HTTP timer endpoints" : "WebSocket"}`;
+  $("transport").textContent = t(ev.transport === "http" ? "player.transportHttp" : "player.transportWs");
 }
 
 function fmtRemaining(ms, intervalMs) {
@@ -133,17 +137,17 @@ function render() {
     cd.textContent = "–";
     cd.dataset.remainingMs = "";
     $("progress").style.width = "0";
-    $("earning").textContent = client?.session ? "" : "not watching";
+    $("earning").textContent = client?.session ? "" : t("player.notWatching");
     return;
   }
   cd.textContent = fmtRemaining(p.remainingMs, p.intervalMs);
   cd.dataset.remainingMs = String(Math.round(p.remainingMs));
   const frac = p.intervalMs ? 1 - p.remainingMs / p.intervalMs : 0;
   $("progress").style.width = `${Math.max(0, Math.min(1, frac)) * 100}%`;
-  let why = "earning";
-  if (document.visibilityState !== "visible") why = "page hidden: not earning";
-  else if (video.paused) why = "paused: not earning";
-  else if (!p.earning) why = "resuming…";
+  let why = t("player.earning");
+  if (document.visibilityState !== "visible") why = t("player.hidden");
+  else if (video.paused) why = t("player.paused");
+  else if (!p.earning) why = t("player.resuming");
   $("earning").textContent = why;
   $("earning").dataset.earning = String(p.earning);
 }
@@ -173,16 +177,16 @@ async function loadCatalog() {
   try {
     const data = await apiGet("/api/contents?limit=50");
     catalog = Array.isArray(data) ? data : data.items || [];
-    status.textContent = `${catalog.length} content${catalog.length === 1 ? "" : "s"}`;
+    status.textContent = t(catalog.length === 1 ? "player.contentsOne" : "player.contents", { n: catalog.length });
     status.className = "aside small muted";
   } catch (err) {
     catalog = [];
     status.className = "aside small error-text";
     status.textContent = err.status === 404
-      ? "catalog not available on this api yet: enter an id"
+      ? t("player.noCatalog")
       : err.status
-        ? `catalog: ${err.message}`
-        : `api not reachable at ${apiBase()} (is CORS_ORIGINS set to ${location.origin}?)`;
+        ? t("player.catalogError", { message: err.message })
+        : t("player.apiUnreachable", { api: apiBase(), origin: location.origin });
   }
   renderCatalog();
 }
@@ -193,20 +197,25 @@ function renderCatalog() {
   const known = current && catalog.find((c) => c.id === current.id);
   if (known && known.title !== current.title) {
     current.title = known.title;
-    $("now").textContent = `Now watching: ${current.title}`;
+    $("now").textContent = t("player.nowWatching", { title: current.title });
   }
   for (const c of catalog) {
     const li = document.createElement("li");
     li.dataset.contentId = c.id;
+
     if (current && current.id === c.id) li.className = "active";
-    const title = document.createElement("div");
-    title.className = "title";
+    // The title is a button: the catalog is reachable and usable by keyboard (Tab, then
+    // Enter or Space); its click bubbles to the item's handler.
+    const title = document.createElement("button");
+    title.type = "button";
+    title.className = "title pick";
     title.textContent = c.title;
+    title.setAttribute("aria-pressed", String(Boolean(current && current.id === c.id)));
     const meta = document.createElement("div");
     meta.className = "meta";
     const bits = [`#${c.id}`];
     if (c.duration_s != null) bits.push(`${Math.floor(c.duration_s / 60)}:${String(c.duration_s % 60).padStart(2, "0")}`);
-    if (c.reward_interval_ms) bits.push(`reward every ${c.reward_interval_ms / 1000} s`);
+    if (c.reward_interval_ms) bits.push(t("player.rewardEvery", { s: c.reward_interval_ms / 1000 }));
     for (const b of bits) {
       const span = document.createElement("span");
       span.textContent = b;
@@ -215,10 +224,10 @@ function renderCatalog() {
     const watching = document.createElement("span");
     watching.className = "watching";
     meta.insertBefore(watching, meta.children[c.duration_s != null ? 2 : 1] || null);
-    for (const t of c.tags || []) {
+    for (const tag of c.tags || []) {
       const span = document.createElement("span");
       span.className = "tag";
-      span.textContent = t;
+      span.textContent = tag;
       meta.append(span);
     }
     li.append(title, meta);
@@ -246,12 +255,12 @@ function showLiveCounts() {
     const c = catalog.find((item) => String(item.id) === li.dataset.contentId);
     const span = li.querySelector(".watching");
     const n = c ? liveCount(c) : null;
-    if (span) span.textContent = n == null ? "" : `${n} watching`;
+    if (span) span.textContent = n == null ? "" : t("player.watchingN", { n });
     if (n) { watched += 1; viewers += n; }
   }
   // One polite summary for screen readers; the per-item counts change silently.
   const summary = $("catalog-live");
-  if (live) summary.textContent = `live now: ${viewers} watching ${watched} content${watched === 1 ? "" : "s"}`;
+  if (live) summary.textContent = t(watched === 1 ? "player.liveSummaryOne" : "player.liveSummary", { viewers, n: watched });
 }
 
 function startLiveCounts() {
@@ -277,18 +286,20 @@ async function loadBalance() {
 // --- the watch client ---------------------------------------------------------------------------
 
 function closedBanner(ev) {
-  const again = [["Connect again", () => reconnectAndWatch(false)]];
+  const again = [[t("player.connectAgain"), () => reconnectAndWatch(false)]];
   switch (ev.code) {
     case 4503:
-      return showBanner("bad", "Blocked", "The server closed this player (4503 forbidden): this account or network is blocked.");
+      return showBanner("bad", t("player.blocked"), t("player.blockedText"));
     case 4501:
-      return showBanner("bad", "Token refused", "The hub refused the token (4501 unauthorized). Paste a valid token and connect again.", again);
+      return showBanner("bad", t("player.tokenRefused"), t("player.tokenRefusedText"), again);
     case 4005:
-      return showBanner("bad", "Token expired", "The token expired (4005) and no fresh one could be had. Paste a new token and connect again.", again);
+      return showBanner("bad", t("player.tokenExpired"), t("player.tokenExpiredText"), again);
+    case 4510:
+      return showBanner("warn", t("player.disconnectedByAdmin"), t("player.disconnectedByAdminText"), again);
     case 4509:
       return; // the replaced banner says it
     default:
-      return showBanner("bad", "Disconnected", `The connection closed (${ev.code} ${ev.name}): ${ev.reason || "no reason given"}.`, again);
+      return showBanner("bad", t("player.disconnected"), t("player.disconnectedText", { code: ev.code, name: ev.name, reason: ev.reason || t("player.noReason") }), again);
   }
 }
 
@@ -306,7 +317,7 @@ function makeClient() {
     getToken: async () => (window.watchGetToken ? window.watchGetToken() : $("token").value.trim()),
     media: video,
   });
-  $("ids").textContent = `tab ${client.tabId} · device ${client.deviceId} · hub ${location.origin}`;
+  $("ids").textContent = t("player.ids", { tab: client.tabId, device: client.deviceId, hub: location.origin });
   client.on("state", (ev) => {
     showState(ev);
     log(`state ${ev.state}${ev.code ? ` ${ev.code}` : ""}${ev.delayMs != null ? ` retry in ${ev.delayMs} ms` : ""}${ev.transport === "http" ? " (http)" : ""}`);
@@ -335,29 +346,29 @@ function makeClient() {
     hook.rewards.push(m);
     setBalance(m.balance);
     $("rewards").textContent = String(rewards);
-    $("last-reward").textContent = `last: +${m.amount} (${m.reward_id})`;
-    toast(`+${m.amount} coins`, "reward");
+    $("last-reward").textContent = t("player.lastReward", { amount: m.amount, id: m.reward_id });
+    toast(t("player.rewardToast", { amount: m.amount }), "reward");
     log(`reward ${m.reward_id}: +${m.amount}, balance ${m.balance}`);
   });
   client.on("viewers", (m) => {
     if (!current || m.content_id === current.id) setViewers(m.count);
   });
   client.on("notice", (m) => {
-    toast(m.code === "daily_cap_reached" ? "Daily reward cap reached: no more rewards today" : m.message);
+    toast(m.code === "daily_cap_reached" ? t("player.dailyCap") : m.message);
     log(`notice ${m.code}: ${m.message}`);
   });
   client.on("replaced", (m) => {
     video.pause();
     const where = !m.by_device_id
-      ? "in another tab or on another device"
+      ? t("player.whereAny")
       : m.by_device_id === client.deviceId
-        ? "in another tab of this browser"
-        : `on another device (${m.by_device_id})`;
+        ? t("player.whereTab")
+        : t("player.whereDevice", { device: m.by_device_id });
     showBanner(
       "warn",
-      "Taken over by another tab",
-      `This session is now watched ${where}. Watching has stopped here.`,
-      [["Watch here instead", () => reconnectAndWatch(true)]],
+      t("player.takenOver"),
+      t("player.takenOverText", { where }),
+      [[t("player.watchHere"), () => reconnectAndWatch(true)]],
     );
     log(`replaced by ${m.by_device_id}`);
   });
@@ -365,20 +376,20 @@ function makeClient() {
     hook.stopped.push(m);
     log(`stopped: ${m.watched_ms} ms watched`);
   });
-  client.on("authed", (m) => log(`token refreshed, expires ${new Date(m.expires_at * 1000).toLocaleTimeString()}`));
+  client.on("authed", (m) => log(`token refreshed, expires ${fmtTime(m.expires_at * 1000)}`));
   client.on("error", (err) => {
     log(`error ${err.code}: ${err.message}`);
     if (err.code === "session_conflict") {
       video.pause();
       showBanner(
         "warn",
-        "Watching elsewhere",
-        `You are already watching content #${err.active_content_id} on device ${err.active_device_id}.`,
-        [["Watch here instead", () => watchContent(current.id, { takeover: true })]],
+        t("player.elsewhere"),
+        t("player.elsewhereText", { id: err.active_content_id, device: err.active_device_id }),
+        [[t("player.watchHere"), () => watchContent(current.id, { takeover: true })]],
       );
     } else if (err.code === "content_unavailable") {
       video.pause();
-      showBanner("bad", "Content unavailable", "This content does not exist or is no longer published.");
+      showBanner("bad", t("player.unavailable"), t("player.unavailableText"));
     }
   });
   return client;
@@ -394,10 +405,10 @@ async function watchContent(id, { takeover = false } = {}) {
   if (!Number.isInteger(id) || id < 1) return;
   if (!client || client.state === "closed") makeClient();
   const known = catalog.find((c) => c.id === id);
-  current = { id, title: known ? known.title : `content #${id}` };
-  $("now").textContent = `Now watching: ${current.title}`;
+  current = { id, title: known ? known.title : t("player.contentN", { id }) };
+  $("now").textContent = t("player.nowWatching", { title: current.title });
   if (known?.source_url) {
-    $("now").title = `the demo plays a local sample clip instead of ${known.source_url}`;
+    $("now").title = t("player.sampleInstead", { url: known.source_url });
   }
   $("content-id").value = String(id);
   renderCatalog();
@@ -420,11 +431,20 @@ $("watch").addEventListener("click", () => watchContent(Number($("content-id").v
 $("stop").addEventListener("click", async () => {
   video.pause();
   await client?.stop().catch((err) => log(`stop failed: ${err.message}`));
-  $("now").textContent = "Stopped. Pick a content to start watching.";
+  $("now").textContent = t("player.stopped");
 });
 
 // --- start-up -------------------------------------------------------------------------------------
 
+$("lang-slot").append(languageSwitch());
+apply();
+window.addEventListener("langchange", () => {
+  showState(lastState);
+  renderCatalog();
+  $("now").textContent = current ? t("player.nowWatching", { title: current.title }) : t("player.pick");
+  if (client) $("ids").textContent = t("player.ids", { tab: client.tabId, device: client.deviceId, hub: location.origin });
+});
+loadTimeZone(apiBase());
 loadCatalog();
 setInterval(() => {
   if (document.visibilityState === "visible") loadCatalog();

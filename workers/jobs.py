@@ -27,7 +27,7 @@ from core import user_events
 from core.youtube import importer, quota
 from core.youtube.client import QuotaExhausted, YouTubeError
 from live import keys
-from workers import recommend, reconcile
+from workers import recommend, reconcile, stats_sampler
 
 if TYPE_CHECKING:
     from workers.main import WorkerApp
@@ -105,6 +105,14 @@ async def _viewers(app: WorkerApp) -> int:
     async with app.pool.acquire() as conn:
         await conn.execute(_SET_VIEWERS, ids, counts)
     return len(ids)
+
+
+async def sample_stats(ctx: dict[str, Any]) -> bool:
+    """Record the console charts' sample of this 10 s slot (workers/stats_sampler.py)."""
+    app = _app(ctx)
+    return await _run(
+        ctx, "stats", stats_sampler.record(app.redis, app.pool, app.settings.redis_partitions)
+    )
 
 
 async def expire_contents(ctx: dict[str, Any]) -> tuple[int, int]:

@@ -176,6 +176,7 @@ def build() -> dict[str, Any]:
         "cron_jobs": [
             cron(jobs.sweep_sessions, second=_every(5, 60), timeout=60),
             cron(jobs.sync_viewer_counts, second=15, timeout=60),
+            cron(jobs.sample_stats, second=_every(10, 60), timeout=30, run_at_startup=True),
             cron(
                 jobs.reconcile_balances,
                 minute=_every(5, 60),

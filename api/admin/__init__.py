@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.admin import (
     accounts,
+    ad_stats,
     ads,
     audit,
     boosts,
@@ -13,10 +14,12 @@ from api.admin import (
     ipblocks,
     live,
     missions,
+    nodes,
     reviews,
     rewards,
     settings,
     settlements,
+    stats,
     tags,
     user_events,
     users,
@@ -44,4 +47,7 @@ routes += [
     *boosts.routes,
     *tags.routes,
     *youtube.routes,
+    *nodes.routes,
+    *stats.routes,
+    *ad_stats.routes,
 ]

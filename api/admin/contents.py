@@ -4,6 +4,8 @@ writes nothing."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import func
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,9 +21,34 @@ from api.contents import (
     patch_values,
     update_content,
 )
+from api.pages import Page, PageQuery, sql_page
 from core import audit
-from core.web import decode_body, ok
+from core.web import decode_body, decode_query, ok
 from core.web.spec import api_route
+
+
+class AdminContentsQuery(PageQuery):
+    """`state`: `live` (not deleted, any status), `deleted`, or `all`; newest first."""
+
+    state: Literal["live", "deleted", "all"] = "live"
+
+
+_LIST = (
+    "SELECT " + ", ".join(ContentView.__struct_fields__) + " FROM contents"
+    " WHERE (CAST(:after AS bigint) IS NULL OR id < :after)"
+    " AND (:state = 'all' OR (deleted_at IS NOT NULL) = (:state = 'deleted'))"
+    " ORDER BY id DESC LIMIT :n"
+)
+
+
+async def list_contents(request: Request) -> Response:
+    """Every content, drafts and deleted ones included (the catalog shows only what viewers
+    may watch): the console's content list, where a deleted one can be restored."""
+    await authenticate(request, ADMIN)
+    query = decode_query(request, AdminContentsQuery)
+    async with request.app.state.sessions() as session:
+        found = await sql_page(session, query, "acontents", _LIST, ContentView, state=query.state)
+    return ok(request, found)
 
 
 async def post_content(request: Request) -> Response:
@@ -80,6 +107,16 @@ async def restore_content(request: Request) -> Response:
 
 TAGS = ("admin",)
 routes = [
+    api_route(
+        "GET",
+        "/api/admin/contents",
+        list_contents,
+        summary="Every content, drafts and deleted ones included, newest first",
+        auth="admin",
+        query=AdminContentsQuery,
+        response=Page[ContentView],
+        tags=TAGS,
+    ),
     api_route(
         "POST",
         "/api/admin/contents",

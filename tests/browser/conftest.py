@@ -174,3 +174,6 @@ async def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
     path = folder / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+from tests.browser.pages import themed  # noqa: E402, F401 - the fixture of the console tests
