@@ -41,7 +41,7 @@ _LIST = (
 )
 
 
-async def list_contents(request: Request) -> Response:
+async def list_all_contents(request: Request) -> Response:
     """Every content, drafts and deleted ones included (the catalog shows only what viewers
     may watch): the console's content list, where a deleted one can be restored."""
     await authenticate(request, ADMIN)
@@ -110,7 +110,7 @@ routes = [
     api_route(
         "GET",
         "/api/admin/contents",
-        list_contents,
+        list_all_contents,
         summary="Every content, drafts and deleted ones included, newest first",
         auth="admin",
         query=AdminContentsQuery,
