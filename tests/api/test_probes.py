@@ -75,7 +75,7 @@ async def test_request_id_and_not_found_envelope(spawn):
                 "traceId": "trace-me-1",
             },
         }
-        r = await http.get("/api/admin/contents")
+        r = await http.get("/api/auth/login")  # POST only
         assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
         assert r.json()["error"]["traceId"] == r.headers["x-request-id"]
 

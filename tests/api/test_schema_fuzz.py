@@ -35,11 +35,16 @@ def api_schema(spawn, token):
     # A payment gateway as deployed: its local stand-in (devkit/servers/pg.py).
     keys = {"PG_SECRET_KEY": "test_sk_fuzz", "PG_WEBHOOK_SECRET": "whsec_fuzz"}
     gateway = spawn("devkit.servers.pg:app", keys)
+    # YouTube as deployed: its stand-in (devkit/servers/youtube.py); without a key the
+    # import routes answer 503 `unavailable`, which is a server error to this run.
+    youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
     proc = spawn(
         "api.app:app",
         env_overrides={
             **keys,
             "PG_API_URL": gateway.url,
+            "YOUTUBE_API_KEY": "test-key",
+            "YOUTUBE_API_URL": youtube,
             "RATE_LIMIT_PER_MINUTE": HIGH,
             "ADMIN_RATE_LIMIT_PER_MINUTE": HIGH,
             "AUTH_RATE_LIMIT_PER_MINUTE": HIGH,
