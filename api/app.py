@@ -34,6 +34,7 @@ from api import (
     payments,
     recommendations,
     reward_posts,
+    withdrawals,
 )
 from api import config as page_config
 from api.ad_refusals import refusal_counter
@@ -127,6 +128,7 @@ def create_app() -> Starlette:
             *ads.routes,
             *advertiser.routes,
             *payments.routes,
+            *withdrawals.routes,
             Route("/admin", admin_page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
         ],

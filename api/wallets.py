@@ -3,7 +3,8 @@
 Money is in integer micro-units. Every change of a balance is one ledger row carrying the
 signed amount and the balance after it, written in the same transaction as the balance, and
 keyed by a unique `ref` (`charge:<advertiser>:<Idempotency-Key>`, `imp:<ad>:<impression>`,
-`click:<ad>:<impression>`), so a retried or raced write can never land twice.
+`click:<ad>:<impression>`, `withdraw:<advertiser>:<key>`, `reversal:<withdrawal>`, ...), so
+a retried or raced write can never land twice.
 
 Lock order, everywhere money moves: the wallet row first, then the ad row
 (`SELECT ... FOR UPDATE`). Helpers never commit.
@@ -26,12 +27,15 @@ class WalletView(Struct, frozen=True):
     balance_micros: int
     spent_micros: int  # everything ever debited (impressions and clicks)
     charged_micros: int  # everything ever credited (gateway payments, manual credits)
+    withdrawn_micros: int  # taken back by withdrawals (pending or approved; not rejected)
     updated_at: datetime
 
 
 class WalletEntry(Struct, frozen=True):
     id: int
-    kind: str  # charge (+, a gateway payment), credit (+, by an admin), impression (-), click (-)
+    # charge (+, a gateway payment), credit (+, by an admin), impression (-), click (-),
+    # withdrawal (-, api/withdrawals.py), reversal (+, a rejected withdrawal put back)
+    kind: str
     amount_micros: int  # signed: credits positive, debits negative
     balance_after_micros: int
     ad_id: int | None
@@ -111,12 +115,14 @@ async def get_wallet(session: AsyncSession, advertiser_id: int) -> WalletView:
                 "   WHERE advertiser_id = :a AND status = 'paid'), 0)"
                 " + COALESCE((SELECT sum(amount_micros) FROM wallet_transactions"
                 "   WHERE advertiser_id = :a AND kind = 'credit'), 0),"
+                " COALESCE((SELECT sum(amount_micros) FROM withdrawals"
+                "   WHERE advertiser_id = :a AND status <> 'rejected'), 0),"
                 " w.updated_at FROM advertiser_wallets w WHERE w.advertiser_id = :a"
             ),
             {"a": advertiser_id},
         )
     ).one()
-    return WalletView(advertiser_id, int(row[0]), int(row[1]), int(row[2]), row[3])
+    return WalletView(advertiser_id, int(row[0]), int(row[1]), int(row[2]), int(row[3]), row[4])
 
 
 async def list_entries(

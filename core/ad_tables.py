@@ -1,5 +1,5 @@
-"""Tables of migration 0008 (issue 17): per-ad daily counters, refused reports, and wallet
-charges through the payment gateway. Registered on `core.models.Base` (imported at the end
+"""Tables of migrations 0008 and 0012 (issue 17): per-ad daily counters, refused reports,
+wallet charges through the payment gateway, and withdrawals. Registered on `core.models.Base` (imported at the end
 of core/models.py), so the migrated schema check covers them."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,4 +87,40 @@ class Payment(Base):
         ),
         UniqueConstraint("advertiser_id", "idempotency_key", name="payments_key"),
         Index("payments_advertiser_id", "advertiser_id", "id"),
+    )
+
+
+class Withdrawal(Base):
+    """Unspent balance an advertiser takes back (migration 0012, api/withdrawals.py): the
+    amount left the wallet with `transaction_id`; `approved` ones are paid out by bank
+    transfer, `rejected` ones came back with `reversal_id`."""
+
+    __tablename__ = "withdrawals"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    advertiser_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("advertiser_wallets.advertiser_id")
+    )
+    idempotency_key: Mapped[str] = mapped_column(Text)
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    bank_account: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("wallet_transactions.id"))
+    reversal_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("wallet_transactions.id")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    decided_at: Mapped[datetime | None] = mapped_column(TS)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="withdrawals_status"),
+        CheckConstraint(
+            "amount_micros > 0 AND amount_micros % 1000000 = 0", name="withdrawals_amount"
+        ),
+        CheckConstraint(
+            "(status = 'rejected') = (reversal_id IS NOT NULL)", name="withdrawals_reversed"
+        ),
+        UniqueConstraint("advertiser_id", "idempotency_key", name="withdrawals_key"),
+        Index("withdrawals_advertiser_id", "advertiser_id", "id"),
+        Index("withdrawals_pending", "id", postgresql_where=text("status = 'pending'")),
     )

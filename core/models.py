@@ -289,7 +289,8 @@ class WalletTransaction(Base):
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('charge', 'impression', 'click', 'credit')", name="wallet_tx_kind"
+            "kind IN ('charge', 'impression', 'click', 'credit', 'withdrawal', 'reversal')",
+            name="wallet_tx_kind",
         ),
         CheckConstraint("balance_after_micros >= 0", name="wallet_tx_balance"),
         Index("wallet_transactions_advertiser_id", "advertiser_id", "id"),

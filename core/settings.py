@@ -91,6 +91,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pg_webhook_secret: str = ""
     payment_return_url: str = ""  # where the hosted checkout sends the browser back
     payment_ttl_s: int = 1800  # a payment not confirmed by then expires, never credited
+    # A withdrawal up to this many micros is approved at once; above it an admin decides.
+    withdrawal_approval_micros: int = 100_000 * 1_000_000
     # CPython's collector thresholds for the hub (gen0, gen1, gen2): with 10k+ long-lived
     # connection objects the defaults make frequent, long pauses (docs/performance.md).
     gc_threshold: tuple[int, int, int] = (50_000, 20, 1000)
@@ -315,6 +317,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         payment_return_url=env.get("PAYMENT_RETURN_URL", "").strip()
         or "http://127.0.0.1:8000/static/payment.html",
         payment_ttl_s=_int(env, "PAYMENT_TTL_S", 1800, low=10, high=7 * 86_400),
+        withdrawal_approval_micros=_int(
+            env, "WITHDRAWAL_APPROVAL_MICROS", 100_000 * 1_000_000, low=0, high=10**15
+        ),
         youtube_api_key=env.get("YOUTUBE_API_KEY", "").strip(),
         youtube_api_url=_http_url(env, "YOUTUBE_API_URL", "https://www.googleapis.com/youtube/v3"),
         youtube_daily_quota=_int(env, "YOUTUBE_DAILY_QUOTA", 10_000, low=1, high=100_000_000),

@@ -420,6 +420,8 @@ async def test_samples_run_and_cover_every_route(
                         examples.see(s, variables, request.content.decode(), r.json(), True)
                 elif event is not None and r.is_success:
                     examples.see(s, variables, "", event, False)
+                elif r.headers.get("content-type", "").startswith("text/csv") and r.is_success:
+                    examples.see(s, variables, "", r.text, False)
                 if r.status_code >= 500 or r.status_code != s.expect:
                     failures.append(
                         f"{s.where()}: {r.status_code}, expected {s.expect}: {r.text[:300]}"

@@ -25,6 +25,7 @@ from api.admin import (
     users,
     users_list,
     wallets,
+    withdrawals,
     youtube,
 )
 
@@ -50,4 +51,5 @@ routes += [
     *nodes.routes,
     *stats.routes,
     *ad_stats.routes,
+    *withdrawals.routes,
 ]

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
+from api.admin.settlement_csv import settlement_csv
 from api.pages import Page, PageQuery, sql_page
 from core import audit
 from core.errors import Conflict, NotFound
@@ -275,3 +276,42 @@ routes = [
         tags=TAGS,
     ),
 ]
+
+
+async def export_settlement(request: Request) -> Response:
+    await authenticate(request, ADMIN)
+    settlement_id = path_id(request)
+    async with request.app.state.sessions() as session:
+        view = await _get(session, settlement_id)
+        emails = dict(
+            (
+                await session.execute(
+                    text(
+                        "SELECT u.id, u.email FROM users u JOIN settlement_lines l"
+                        " ON l.advertiser_id = u.id WHERE l.settlement_id = :id"
+                    ),
+                    {"id": settlement_id},
+                )
+            ).all()
+        )
+    return Response(
+        settlement_csv(view, emails),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="settlement-{settlement_id}.csv"'},
+    )
+
+
+routes.append(
+    api_route(
+        "GET",
+        "/api/admin/settlements/{id:int}/csv",
+        export_settlement,
+        summary="One settlement's lines as a CSV file, for the books",
+        auth="admin",
+        response=str,
+        csv="UTF-8 with a byte-order mark, CRLF; columns settlement_id, period_start, "
+        "period_end, status, advertiser_id, advertiser_email, impressions, clicks, "
+        "amount_micros, amount_krw (exact, six decimals)",
+        tags=TAGS,
+    )
+)

@@ -254,6 +254,15 @@ def build_document(
                 "description": spec.stream,
                 "content": {"text/event-stream": stream},
             }
+        if spec.csv:
+            table: dict[str, Any] = {"schema": {"type": "string"}}
+            if "response" in example:
+                table["example"] = example["response"]
+            op["responses"][str(spec.status)] = {
+                "description": spec.csv,
+                "headers": {"X-Request-ID": _REQUEST_ID},
+                "content": {"text/csv": table},
+            }
         if spec.redirect:
             if spec.redirect == spec.status:
                 del op["responses"][str(spec.status)]

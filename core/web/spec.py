@@ -33,6 +33,9 @@ class Spec:
     # A Server-Sent Events stream instead of a JSON envelope: `response` is the type of each
     # event's data, and `stream` describes the events.
     stream: str = ""
+    # A CSV file instead of a JSON envelope (`response` is `str`, the file's text): `csv`
+    # describes its columns. Errors are still envelopes.
+    csv: str = ""
     # A redirect the route may answer (302, 303) with a `Location`; when it equals `status`
     # it is the route's success answer (no envelope).
     redirect: int = 0
@@ -61,6 +64,7 @@ def api_route(
     tags: Sequence[str] = (),
     headers: Sequence[str] = (),
     stream: str = "",
+    csv: str = "",
     redirect: int = 0,
 ) -> ApiRoute:
     """Declare one api route. `path` uses Starlette converters (`{id:int}`)."""
@@ -78,6 +82,7 @@ def api_route(
             tuple(tags),
             tuple(headers),
             stream,
+            csv,
             redirect,
         ),
         endpoint,

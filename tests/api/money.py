@@ -169,18 +169,30 @@ async def impression(
 
 async def ledger_is_consistent(engine, advertiser_id):
     """The advertiser-money oracle: wallet balance == the sum of its ledger, each row's
-    balance_after chains and never goes below zero, debits == the ads' spend. Returns
-    (balance, debits) for the test to compare with what it billed."""
+    balance_after chains and never goes below zero, ad debits == the ads' spend, and the
+    withdrawals' rows are the withdrawals (each taken once, put back once when rejected).
+    Returns (balance, ad debits) for the test to compare with what it billed."""
     entries = await rows(
         engine,
-        "SELECT amount_micros, balance_after_micros FROM"
+        "SELECT amount_micros, balance_after_micros, kind FROM"
         " wallet_transactions WHERE advertiser_id = :a ORDER BY id",
         a=advertiser_id,
     )
     running = 0
-    for amount, after in entries:
+    for amount, after, _ in entries:
         running += amount
         assert after == running >= 0
+    withdrawals = await rows(
+        engine,
+        "SELECT w.amount_micros, t.amount_micros, r.amount_micros, w.status FROM withdrawals w"
+        " JOIN wallet_transactions t ON t.id = w.transaction_id"
+        " LEFT JOIN wallet_transactions r ON r.id = w.reversal_id WHERE w.advertiser_id = :a",
+        a=advertiser_id,
+    )
+    for amount, taken, returned, status in withdrawals:
+        assert (taken, returned) == (-amount, amount if status == "rejected" else None)
+    moved = [(a, k) for a, _, k in entries if k in ("withdrawal", "reversal")]
+    assert len(moved) == len(withdrawals) + sum(1 for w in withdrawals if w[3] == "rejected")
     balance = await scalar(
         engine,
         "SELECT balance_micros FROM advertiser_wallets WHERE advertiser_id = :a",
@@ -191,7 +203,7 @@ async def ledger_is_consistent(engine, advertiser_id):
         "SELECT COALESCE(sum(spent_micros), 0) FROM ads WHERE advertiser_id = :a",
         a=advertiser_id,
     )
-    debits = -sum(a for a, _ in entries if a < 0)
+    debits = -sum(a for a, _, k in entries if k in ("impression", "click"))
     assert balance == running and debits == spent
     return balance, debits
 

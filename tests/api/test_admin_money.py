@@ -193,6 +193,39 @@ async def test_settlement_sums_spend_per_advertiser_and_confirms(client, admin, 
     assert (r.json()["data"]["total_micros"], r.json()["data"]["lines"]) == (0, [])
 
 
+async def test_settlement_exports_as_csv_for_the_books(client, admin, auth, engine):
+    """The CSV holds the settlement's lines with exact amounts (micros and KRW to six
+    places), opens as UTF-8 in a spreadsheet (byte-order mark), and an email a spreadsheet
+    would run as a formula is defused; a missing settlement is the 404 envelope."""
+    import csv
+    import io
+
+    day = await _spend_two_days_ago(client, admin, auth, engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE users SET email = '=HYPERLINK(1)@x.example' WHERE id = 51"))
+    body = {"period_start": day.isoformat(), "period_end": (day + timedelta(1)).isoformat()}
+    s = (await client.post("/api/admin/settlements", headers=admin, json=body)).json()["data"]
+    r = await client.get(f"/api/admin/settlements/{s['id']}/csv", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert f'filename="settlement-{s["id"]}.csv"' in r.headers["content-disposition"]
+    assert r.content.startswith(b"\xef\xbb\xbf") and b"\r\n" in r.content
+    table = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [(x["advertiser_id"], x["impressions"], x["amount_micros"]) for x in table] == [
+        ("50", "3", str(3 * UNIT)),
+        ("51", "1", str(UNIT)),
+    ]
+    assert table[0]["amount_krw"] == f"{3 * UNIT // 1_000_000}.{3 * UNIT % 1_000_000:06d}"
+    assert table[1]["advertiser_email"] == "'=HYPERLINK(1)@x.example"
+    assert {(x["settlement_id"], x["period_start"], x["status"]) for x in table} == {
+        (str(s["id"]), day.isoformat(), "draft")
+    }
+    r = await client.get("/api/admin/settlements/999999/csv", headers=admin)
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+    r = await client.get(f"/api/admin/settlements/{s['id']}/csv", headers=adv(auth))
+    assert r.status_code == 403
+
+
 async def test_settlement_errors(client, admin, auth):
     """Overlapping periods are 409; a period not over yet or reversed is 400; an unknown
     settlement is 404; a viewer is refused."""
