@@ -29,6 +29,7 @@ from core.web import decode_query, ok
 from core.web.spec import api_route
 from live.balance_cache import set_cached_balance
 from live.keys import UserKeys
+from live.review import REVIEW_NOTICE
 
 REDIS_TIMEOUT_S = 2.0
 
@@ -43,12 +44,6 @@ class Balance(Struct, frozen=True, omit_defaults=True):
     on_review: bool = False
     held: int = 0
     notice: str | None = None  # what a player shows while on_review (REVIEW_NOTICE)
-
-
-REVIEW_NOTICE = (
-    "Your recent rewards are waiting for a routine account check. They are kept safe and "
-    "are added to your balance once the check is done."
-)
 
 
 class CoinTransactionView(Struct, frozen=True):

@@ -23,6 +23,12 @@ DEVICE = "device"
 IP = "ip"
 REASONS = (DEVICE, IP)
 HOUR_MS = 3_600_000
+# What a held viewer is told (GET /api/me/balance `notice`, the hub's `rewards_on_review`
+# notice): the rewards are kept and will come; never which rule, key or threshold held them.
+REVIEW_NOTICE = (
+    "Your recent rewards are waiting for a routine account check. They are kept safe and "
+    "are added to your balance once the check is done."
+)
 # Accounts remembered per key (the newest ones): a busy carrier NAT must not grow a key, or a
 # start's flagging, without bound.
 MAX_TRACKED = 1000

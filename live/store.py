@@ -255,6 +255,11 @@ class LiveStore:
         await self.redis.zrem(keys.viewers(result.content_id), user_id)
         return result
 
+    async def on_review(self, user_id: int) -> bool:
+        """Whether the user is on hold for multi-account review (flag.lua's `hold`)."""
+        hold = await self.redis.execute_command("HGET", self.user_keys(user_id).balance, "hold")
+        return hold in (b"1", "1")
+
     async def pushes(self, user_id: int) -> list[Push]:
         """The user's push log (tick.lua), oldest first; an entry that does not parse is
         skipped (it cannot be shown anyway)."""

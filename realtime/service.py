@@ -92,6 +92,7 @@ class Started:
     push_offset: int = 0
     push_epoch: str = ""
     recovery: Recovery | None = None  # when the start asked to recover
+    on_review: bool = False  # the account is on hold: its rewards wait (REVIEW_NOTICE)
 
 
 @dataclass(slots=True)
@@ -232,6 +233,7 @@ class WatchService:
             push_offset=r.push_offset,
             push_epoch=r.push_epoch,
             recovery=recovery,
+            on_review=await self.store.on_review(user_id),
         )
 
     def _params(self, info: ContentInfo, now_ms: int) -> TickParams:

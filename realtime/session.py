@@ -23,6 +23,7 @@ from typing import Any
 
 from core.errors import ContentUnavailable, DomainError, NoSession
 from core.tokens import Identity, TokenError
+from live.review import REVIEW_NOTICE
 from live.rules import Push
 from realtime import closes, protocol
 from realtime.limits import MalformedCounter, RateLimiter
@@ -31,6 +32,9 @@ from realtime.service import Replaced, SessionRef, Started, Ticked
 
 CAP_MESSAGE = "daily reward cap reached: watching goes on, no rewards today"
 CAP_NOTICE = protocol.encode(protocol.Notice(code="daily_cap_reached", message=CAP_MESSAGE))
+# After `started` when the account is on hold for review (docs/money.md "What a held viewer
+# sees"): not a push (no offset), it is said again at every start while the hold lasts.
+REVIEW_FRAME = protocol.encode(protocol.Notice(code="rewards_on_review", message=REVIEW_NOTICE))
 
 
 # Plain slotted dataclasses: a frozen one costs ~1.4 µs more to build, and a `Tick` is built on
@@ -292,6 +296,8 @@ class Session:
             )
             if out.recovery is not None:
                 actions.extend(_recovered(out.recovery.missed, out.push_epoch, out.balance))
+            if out.on_review:
+                actions.append(REVIEW_FRAME)
         self._done(actions, now)
         return actions
 
@@ -431,7 +437,7 @@ def timer_reply(
             "viewers": started.viewers,
             "resumed": started.resumed,
             "rewards": [],
-            "notices": [],
+            "notices": ["rewards_on_review"] if started.on_review else [],
         }
     assert ticked is not None and viewers is not None
     return {

@@ -31,6 +31,8 @@ define({
     "player.noReason": "no reason given", "player.ids": "tab {tab} · device {device} · hub {hub}",
     "player.lastReward": "last: +{amount} ({id})", "player.rewardToast": "+{amount} coins",
     "player.dailyCap": "Daily reward cap reached: no more rewards today",
+    "player.onReview":
+      "Your recent rewards are waiting for a routine account check. They are kept safe and are added to your balance once the check is done.",
     "player.whereAny": "in another tab or on another device", "player.whereTab": "in another tab of this browser",
     "player.whereDevice": "on another device ({device})", "player.takenOver": "Taken over by another tab",
     "player.takenOverText": "This session is now watched {where}. Watching has stopped here.",
@@ -68,6 +70,8 @@ define({
     "player.noReason": "사유 없음", "player.ids": "탭 {tab} · 기기 {device} · 허브 {hub}",
     "player.lastReward": "최근: +{amount} ({id})", "player.rewardToast": "+{amount} 코인",
     "player.dailyCap": "오늘의 보상 한도에 도달했습니다: 오늘은 더 이상 보상이 없습니다",
+    "player.onReview":
+      "최근 보상이 정기 계정 확인을 기다리고 있습니다. 보상은 안전하게 보관되며 확인이 끝나면 잔액에 더해집니다.",
     "player.whereAny": "다른 탭이나 다른 기기에서", "player.whereTab": "이 브라우저의 다른 탭에서",
     "player.whereDevice": "다른 기기({device})에서", "player.takenOver": "다른 탭이 시청을 가져감",
     "player.takenOverText": "이 세션은 이제 {where} 시청 중입니다. 여기서는 시청이 멈췄습니다.",

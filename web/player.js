@@ -354,7 +354,8 @@ function makeClient() {
     if (!current || m.content_id === current.id) setViewers(m.count);
   });
   client.on("notice", (m) => {
-    toast(m.code === "daily_cap_reached" ? t("player.dailyCap") : m.message);
+    const known = { daily_cap_reached: "player.dailyCap", rewards_on_review: "player.onReview" };
+    toast(known[m.code] ? t(known[m.code]) : m.message);
     log(`notice ${m.code}: ${m.message}`);
   });
   client.on("replaced", (m) => {
