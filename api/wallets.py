@@ -108,21 +108,24 @@ async def get_wallet(session: AsyncSession, advertiser_id: int) -> WalletView:
     row = (
         await session.execute(
             text(
-                "SELECT w.balance_micros,"
-                " COALESCE((SELECT sum(spent_micros) FROM ads WHERE advertiser_id = :a), 0),"
-                " COALESCE((SELECT sum(amount_micros) FROM wallet_charges WHERE advertiser_id = :a), 0)"
+                "SELECT w.advertiser_id, w.balance_micros,"
+                " CAST(COALESCE((SELECT sum(spent_micros) FROM ads WHERE advertiser_id = :a), 0)"
+                "   AS bigint) AS spent_micros,"
+                " CAST(COALESCE((SELECT sum(amount_micros) FROM wallet_charges"
+                "   WHERE advertiser_id = :a), 0)"
                 " + COALESCE((SELECT sum(amount_micros) FROM payments"
                 "   WHERE advertiser_id = :a AND status = 'paid'), 0)"
                 " + COALESCE((SELECT sum(amount_micros) FROM wallet_transactions"
-                "   WHERE advertiser_id = :a AND kind = 'credit'), 0),"
-                " COALESCE((SELECT sum(amount_micros) FROM withdrawals"
-                "   WHERE advertiser_id = :a AND status <> 'rejected'), 0),"
+                "   WHERE advertiser_id = :a AND kind = 'credit'), 0) AS bigint) AS charged_micros,"
+                " CAST(COALESCE((SELECT sum(amount_micros) FROM withdrawals"
+                "   WHERE advertiser_id = :a AND status <> 'rejected'), 0) AS bigint)"
+                "   AS withdrawn_micros,"
                 " w.updated_at FROM advertiser_wallets w WHERE w.advertiser_id = :a"
             ),
             {"a": advertiser_id},
         )
     ).one()
-    return WalletView(advertiser_id, int(row[0]), int(row[1]), int(row[2]), int(row[3]), row[4])
+    return WalletView(**row._mapping)
 
 
 async def list_entries(

@@ -5,7 +5,7 @@ NORMAL = 1000
 GOING_AWAY = 1001
 TOO_BIG = 1009
 SERVICE_RESTART = 1012
-TRY_AGAIN = 1013  # a dependency (PostgreSQL) failed while admitting the connection
+TRY_AGAIN_LATER = 1013  # a dependency (PostgreSQL) failed while admitting the connection
 TOKEN_EXPIRED = 4005
 SLOW_CONSUMER = (
     4008  # not in PROTOCOL 4.3: the client did not read its frames (docs/protocol-notes.md)

@@ -416,7 +416,7 @@ async def _admit(scope: Scope, send: Send, hub: Hub, ip: str) -> Connection | No
         await hub.provision(identity.user_id)
     except (SQLAlchemyError, OSError):
         log.exception("cannot provision user %s", identity.user_id)
-        await _close(send, closes.TRY_AGAIN, "try again later")
+        await _close(send, closes.TRY_AGAIN_LATER, "try again later")
         return None
     direct = scope.get("extensions", {}).get(EXTENSION)
     return Connection(send, hub, identity.user_id, identity.expires_at, ip, direct)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the project needs, idempotently: redis-server, redis-tools, PostgreSQL (from
+# Install what the project needs, idempotently: redis-server, redis-tools, PostgreSQL, node (from
 # Debian's packages, only when missing), a Python venv in .venv with `pip install -e .[dev]`
 # (skipped while pyproject.toml is unchanged since the last install). Quick when all is there.
 #
@@ -46,6 +46,9 @@ have_pg || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK-* >/dev/null 2>&1 ||
   missing+=(fonts-noto-cjk)
+# The JavaScript client is also an npm package (web/package.json): its tests run node and
+# `npm pack` (tests/test_js_package.py).
+command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if ! venv_ok; then
   if py=$(pick_python); then
     "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

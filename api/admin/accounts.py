@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -92,13 +93,11 @@ async def list_staff(request: Request) -> Response:
     return ok(request, found)
 
 
-async def _item(session: object, user_id: int) -> StaffItem:
-    row = (
-        await session.execute(text(_ITEM + " WHERE u.id = :id"), {"id": user_id})  # type: ignore[attr-defined]
-    ).first()
+async def _item(session: AsyncSession, user_id: int) -> StaffItem:
+    row = (await session.execute(text(_ITEM + " WHERE u.id = :id"), {"id": user_id})).first()
     if row is None:
         raise NotFound("no such account")
-    return StaffItem(*row)
+    return StaffItem(**row._mapping)
 
 
 def _digest(token: str) -> str:

@@ -12,7 +12,9 @@ export const STABLE_AFTER_MS = 5000; // a connection open this long resets the b
 export const REQUEST_TIMEOUT_MS = 10000;
 export const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this (a token of 25+ days)
 
-/** Close codes and what they mean to a client (PROTOCOL 4.3). */
+/** Close codes and what they mean to a client (PROTOCOL 4.3; 4008 and 4510 are
+ * docs/protocol-notes.md's; 1006 is the browser's own, never sent). The same codes and names
+ * as the hub's realtime/closes.py (tests/test_js_package.py). */
 export const CLOSE_CODES = Object.freeze({
   1000: "normal",
   1001: "going_away",
@@ -21,11 +23,13 @@ export const CLOSE_CODES = Object.freeze({
   1012: "service_restart",
   1013: "try_again_later",
   4005: "token_expired",
+  4008: "slow_consumer",
   4029: "rate_limited",
   4500: "bad_request",
   4501: "unauthorized",
   4503: "forbidden",
   4509: "replaced",
+  4510: "disconnected",
 });
 
 /** True when a close with this code ends the connection for good (no automatic reconnect). */
