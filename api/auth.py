@@ -31,8 +31,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -41,7 +40,6 @@ from api.access import anonymous
 from api.state import control
 from core import audit, user_events
 from core.errors import Conflict, Forbidden, TokenExpiredError, Unauthorized
-from core.models import RefreshToken, User
 from core.tokens import issue_access
 from core.web import client_ip, decode_body, invalid, ok
 from core.web.spec import api_route
@@ -108,7 +106,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-ACCOUNT_COLUMNS = (User.id, User.email, User.roles, User.blocked_at, User.created_at)
+ACCOUNT_COLUMNS = "id, email, roles, blocked_at, created_at"  # of `users`, for account_of
 
 
 def account_of(row: object) -> Account:
@@ -121,12 +119,11 @@ def account_of(row: object) -> Account:
 async def new_refresh(session: object, user_id: int, family: str) -> str:
     token = secrets.token_urlsafe(32)
     await session.execute(  # type: ignore[attr-defined]
-        insert(RefreshToken).values(
-            user_id=user_id,
-            family_id=family,
-            token_hash=_digest(token),
-            expires_at=func.now() + text(f"interval '{REFRESH_TTL_S} seconds'"),
-        )
+        text(
+            "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
+            " VALUES (:u, :f, :t, now() + make_interval(secs => :ttl))"
+        ),
+        {"u": user_id, "f": family, "t": _digest(token), "ttl": REFRESH_TTL_S},
     )
     return token
 
@@ -180,14 +177,14 @@ async def register(request: Request) -> Response:
     body = await decode_body(request, RegisterBody)
     email = clean_email(body.email)
     hashed = await passwords.hash_password(body.password)
-    query = (
-        pg_insert(User)
-        .values(email=email, password_hash=hashed, roles=[body.account_type])
-        .on_conflict_do_nothing(index_elements=["email"])
-        .returning(*ACCOUNT_COLUMNS)
+    query = text(
+        "INSERT INTO users (email, password_hash, roles) VALUES (:e, :h, ARRAY[:role])"
+        f" ON CONFLICT (email) DO NOTHING RETURNING {ACCOUNT_COLUMNS}"
     )
     async with request.app.state.sessions.begin() as session:
-        row = (await session.execute(query)).first()
+        row = (
+            await session.execute(query, {"e": email, "h": hashed, "role": body.account_type})
+        ).first()
     if row is None:
         raise Conflict("this email is already registered", details={"field": "email"})
     return ok(request, account_of(row), 201)
@@ -202,11 +199,9 @@ async def login(request: Request) -> Response:
     email = body.email.strip().lower()
     redis, ip, settings = request.app.state.redis, client_ip(request), request.app.state.settings
     await login_guard.check(redis, email, ip)
-    query = select(User.id, User.password_hash, User.roles, User.blocked_at).where(
-        User.email == email
-    )
+    query = text("SELECT id, password_hash, roles, blocked_at FROM users WHERE email = :e")
     async with request.app.state.sessions() as session:
-        row = (await session.execute(query)).first()
+        row = (await session.execute(query, {"e": email})).first()
     stored = row.password_hash if row is not None else None
     if not await passwords.verify_password(body.password, stored) or row is None:
         await login_guard.failed(
@@ -231,7 +226,8 @@ async def login(request: Request) -> Response:
         if passwords.needs_rehash(stored or ""):
             rehashed = await passwords.hash_password(body.password)
             await session.execute(
-                update(User).where(User.id == row.id).values(password_hash=rehashed)
+                text("UPDATE users SET password_hash = :h WHERE id = :u"),
+                {"h": rehashed, "u": row.id},
             )
         refresh = await new_refresh(session, row.id, uuid.uuid4().hex)
         await user_events.record(session, row.id, user_events.LOGIN, {"ip": ip})
@@ -271,10 +267,11 @@ async def accept_invite(request: Request) -> Response:
             raise Unauthorized("this invitation is unknown, used or expired")
         row = (
             await session.execute(
-                update(User)
-                .where(User.id == user_id)
-                .values(password_hash=hashed, updated_at=func.now())
-                .returning(User.roles, User.blocked_at)
+                text(
+                    "UPDATE users SET password_hash = :h, updated_at = now() WHERE id = :u"
+                    " RETURNING roles, blocked_at"
+                ),
+                {"h": hashed, "u": user_id},
             )
         ).one()
         if row.blocked_at is not None:
@@ -288,33 +285,28 @@ async def accept_invite(request: Request) -> Response:
 
 async def _revoke_family(session: object, family: str) -> None:
     await session.execute(  # type: ignore[attr-defined]
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=func.now())
+        text(
+            "UPDATE refresh_tokens SET revoked_at = now()"
+            " WHERE family_id = :f AND revoked_at IS NULL"
+        ),
+        {"f": family},
     )
+
+
+_FIND_REFRESH = text(
+    "SELECT r.id, r.user_id, r.family_id, r.used_at, r.revoked_at,"
+    " r.expires_at <= now() AS expired, u.roles, u.blocked_at"
+    " FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = :t"
+    " FOR UPDATE OF r"  # concurrent refreshes of one token serialise
+)
 
 
 async def refresh(request: Request) -> Response:
     await anonymous(request, auth_route=True)
     presented = await _presented_refresh(request)
-    query = (
-        select(
-            RefreshToken.id,
-            RefreshToken.user_id,
-            RefreshToken.family_id,
-            RefreshToken.used_at,
-            RefreshToken.revoked_at,
-            (RefreshToken.expires_at <= func.now()).label("expired"),
-            User.roles,
-            User.blocked_at,
-        )
-        .join(User, User.id == RefreshToken.user_id)
-        .where(RefreshToken.token_hash == _digest(presented))
-        .with_for_update(of=RefreshToken)  # concurrent refreshes of one token serialise
-    )
     refused: Exception | None = None
     async with request.app.state.sessions.begin() as session:
-        row = (await session.execute(query)).first()
+        row = (await session.execute(_FIND_REFRESH, {"t": _digest(presented)})).first()
         if row is None:
             refused = Unauthorized("invalid refresh token")
         elif row.revoked_at is not None:
@@ -336,7 +328,7 @@ async def refresh(request: Request) -> Response:
             refused = Forbidden("this user is blocked")
         else:
             await session.execute(
-                update(RefreshToken).where(RefreshToken.id == row.id).values(used_at=func.now())
+                text("UPDATE refresh_tokens SET used_at = now() WHERE id = :id"), {"id": row.id}
             )
             token = await new_refresh(session, row.user_id, row.family_id)
     if refused is not None:
@@ -351,7 +343,8 @@ async def _logout(request: Request, presented: str) -> Response:
     async with request.app.state.sessions.begin() as session:
         family = (
             await session.execute(
-                select(RefreshToken.family_id).where(RefreshToken.token_hash == _digest(presented))
+                text("SELECT family_id FROM refresh_tokens WHERE token_hash = :t"),
+                {"t": _digest(presented)},
             )
         ).scalar()
         if family is not None:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
-from sqlalchemy import REAL, ColumnElement, and_, cast, func, or_, select, tuple_
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,7 +31,6 @@ from api.access import optional_identity, path_id
 from api.pagecache import PageCache
 from api.pages import Cursor, Limit, Page, decode_cursor, encode_cursor, page
 from core.errors import NotFound, Unavailable
-from core.models import CONTENT_LISTED_AT, Content
 from core.web import JSONBytes, decode_query, invalid, ok, ok_body
 from core.web.spec import api_route
 from live import viewers
@@ -87,19 +86,37 @@ class TagsQuery(Struct):
     cursor: Cursor | None = None
 
 
-_ITEM_COLUMNS = tuple(
-    Content.__table__.c[name] for name in ContentItem.__struct_fields__ if name != "viewer_count"
+# SQL fragments over `contents c` (api/sql.py: the api's SQL is text). LISTABLE's first two
+# terms are the partial indexes' predicate; LISTED_AT is contents_latest's expression.
+ITEM_NAMES = tuple(name for name in ContentItem.__struct_fields__ if name != "viewer_count")
+ITEM_COLUMNS = ", ".join(f"c.{name}" for name in ITEM_NAMES)
+LISTABLE = (
+    "c.status = 'published' AND c.deleted_at IS NULL"
+    " AND (c.published_at IS NULL OR c.published_at <= now())"
+    " AND (c.expires_at IS NULL OR c.expires_at > now())"
 )
-
-
-def listable() -> ColumnElement[bool]:
-    now = func.now()
-    return and_(
-        Content.status == "published",
-        Content.deleted_at.is_(None),
-        or_(Content.published_at.is_(None), Content.published_at <= now),
-        or_(Content.expires_at.is_(None), Content.expires_at > now),
-    )
+LISTED_AT = "COALESCE(c.published_at, c.created_at)"
+_ITEMS = f"SELECT {ITEM_COLUMNS} FROM contents c WHERE {LISTABLE}"
+# The list's sorts: (extra columns, keyset condition on :k1 and :k2, order).
+_SORTS = {
+    "latest": (
+        f", {LISTED_AT} AS listed_at",
+        f"({LISTED_AT}, c.id) < (:k1, :k2)",
+        f"{LISTED_AT} DESC, c.id DESC",
+    ),
+    "popular": ("", "(c.view_count, c.id) < (:k1, :k2)", "c.view_count DESC, c.id DESC"),
+}
+_LIVE_CANDIDATES = text(
+    f"SELECT c.id, c.tags FROM contents c WHERE {LISTABLE}"
+    f" ORDER BY {LISTED_AT} DESC, c.id DESC LIMIT :n"
+)
+_SEARCH_RANK = "ts_rank(c.search, to_tsquery('simple', :tsq))"
+_TAGS = text(
+    "SELECT tag, count FROM (SELECT unnest(c.tags) AS tag, count(*) AS count FROM contents c"
+    f" WHERE {LISTABLE} GROUP BY 1) t"
+    " WHERE CAST(:k1 AS bigint) IS NULL OR count < :k1 OR (count = :k1 AND tag > :k2)"
+    " ORDER BY count DESC, tag LIMIT :n"
+)
 
 
 # ---------------------------------------------------------------------------- viewer counts
@@ -138,14 +155,7 @@ class LiveRanking:
         return self.entries
 
     async def _compute(self, request: Request) -> list[tuple[int, int, tuple[str, ...]]]:
-        query = (
-            select(Content.id, Content.tags)
-            .where(listable())
-            .order_by(CONTENT_LISTED_AT.desc(), Content.id.desc())
-            .limit(LIVE_CANDIDATES)
-        )
-        async with request.app.state.sessions() as session:
-            rows = (await session.execute(query)).all()
+        rows = await _fetch(request, _LIVE_CANDIDATES, n=LIVE_CANDIDATES)
         counts = await viewer_counts(request.app.state.redis, [r.id for r in rows])
         entries = [(counts[r.id], r.id, tuple(r.tags)) for r in rows]
         entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
@@ -163,9 +173,9 @@ def live_ranking(request: Request) -> LiveRanking:
 # ---------------------------------------------------------------------------- routes
 
 
-async def _fetch(request: Request, query: Any) -> list[Any]:
+async def _fetch(request: Request, query: Any, **params: Any) -> list[Any]:
     async with request.app.state.sessions() as session:
-        return list((await session.execute(query)).all())
+        return list((await session.execute(query, params)).all())
 
 
 def page_cache(request: Request) -> PageCache:
@@ -199,22 +209,23 @@ async def _list_body(request: Request, q: ListQuery, tag: str | None) -> bytes:
 async def _list_page(request: Request, q: ListQuery, tag: str | None) -> Page[ContentItem]:
     if q.sort == "live":
         return await _live_page(request, q, tag)
-    base = select(*_ITEM_COLUMNS).where(listable())
-    if tag is not None:
-        base = base.where(Content.tags.contains([tag]))
     after: tuple[datetime, int] | tuple[int, int] | None  # the key of the sort chosen
     if q.sort == "latest":
         after = decode_cursor(q.cursor, "latest", tuple[datetime, int])
-        if after is not None:
-            base = base.where(tuple_(CONTENT_LISTED_AT, Content.id) < tuple_(*after))
-        base = base.order_by(CONTENT_LISTED_AT.desc(), Content.id.desc())
-        base = base.add_columns(CONTENT_LISTED_AT.label("listed_at"))
     else:
         after = decode_cursor(q.cursor, "popular", tuple[int, int])
-        if after is not None:
-            base = base.where(tuple_(Content.view_count, Content.id) < tuple_(*after))
-        base = base.order_by(Content.view_count.desc(), Content.id.desc())
-    rows = await _fetch(request, base.limit(q.limit + 1))
+    columns, keyset, order = _SORTS[q.sort]
+    # Fragments chosen by the code (none comes from the request): each combination is its
+    # own statement, so PostgreSQL plans each on its index.
+    sql = f"SELECT {ITEM_COLUMNS}{columns} FROM contents c WHERE {LISTABLE}"
+    params: dict[str, Any] = {"n": q.limit + 1}
+    if tag is not None:
+        sql += " AND c.tags @> ARRAY[CAST(:tag AS text)]"
+        params["tag"] = tag
+    if after is not None:
+        sql += f" AND {keyset}"
+        params.update(k1=after[0], k2=after[1])
+    rows = await _fetch(request, text(f"{sql} ORDER BY {order} LIMIT :n"), **params)
     counts = await viewer_counts(request.app.state.redis, [r.id for r in rows[: q.limit]])
     if q.sort == "latest":
         listed = {r.id: r.listed_at for r in rows}
@@ -244,7 +255,7 @@ async def _live_page(request: Request, q: ListQuery, tag: str | None) -> Page[Co
         if len(chosen) > q.limit:
             break
     ids = [cid for _, cid in chosen]
-    rows = await _fetch(request, select(*_ITEM_COLUMNS).where(listable(), Content.id.in_(ids)))
+    rows = await _fetch(request, text(f"{_ITEMS} AND c.id = ANY(:ids)"), ids=ids)
     by_id = {r.id: r for r in rows}
     counts = {cid: viewers for viewers, cid in chosen}
     # A content unlisted since the ranking was made is left out of this page.
@@ -258,7 +269,7 @@ async def _live_page(request: Request, q: ListQuery, tag: str | None) -> Page[Co
 async def get_content(request: Request) -> Response:
     await optional_identity(request)
     content_id = path_id(request)
-    rows = await _fetch(request, select(*_ITEM_COLUMNS).where(Content.id == content_id, listable()))
+    rows = await _fetch(request, text(f"{_ITEMS} AND c.id = :id"), id=content_id)
     if not rows:
         raise NotFound(f"no content {content_id}")
     counts = await viewer_counts(request.app.state.redis, [content_id])
@@ -279,16 +290,18 @@ async def search_contents(request: Request) -> Response:
     best match first (ts_rank, then newest id)."""
     await optional_identity(request)
     q = decode_query(request, SearchQuery)
-    tsq = func.to_tsquery("simple", ts_query(q.q))
-    search_col = Content.__table__.c.search
-    rank = func.ts_rank(search_col, tsq)
-    query = select(*_ITEM_COLUMNS, rank.label("rank")).where(listable(), search_col.op("@@")(tsq))
+    params: dict[str, Any] = {"tsq": ts_query(q.q), "n": q.limit + 1}
+    sql = (
+        f"SELECT {ITEM_COLUMNS}, {_SEARCH_RANK} AS rank FROM contents c WHERE {LISTABLE}"
+        " AND c.search @@ to_tsquery('simple', :tsq)"
+    )
     after = decode_cursor(q.cursor, "search", tuple[float, int])
     if after is not None:
         # ts_rank is a real: compare with the cursor's value cast back to real (exact)
-        query = query.where(tuple_(rank, Content.id) < tuple_(cast(after[0], REAL), after[1]))
-    query = query.order_by(rank.desc(), Content.id.desc()).limit(q.limit + 1)
-    rows = await _fetch(request, query)
+        sql += f" AND ({_SEARCH_RANK}, c.id) < (CAST(:k1 AS real), :k2)"
+        params.update(k1=after[0], k2=after[1])
+    query = text(f"{sql} ORDER BY rank DESC, c.id DESC LIMIT :n")
+    rows = await _fetch(request, query, **params)
     counts = await viewer_counts(request.app.state.redis, [r.id for r in rows[: q.limit]])
     ranks = {r.id: float(r.rank) for r in rows}
     items = [
@@ -304,19 +317,9 @@ async def list_tags(request: Request) -> Response:
     """Tags of the listable contents, most used first (then by name)."""
     await optional_identity(request)
     q = decode_query(request, TagsQuery)
-    tag = func.unnest(Content.tags).label("tag")
-    counted = select(tag, func.count().label("count")).where(listable()).group_by(tag).subquery()
-    query = select(counted.c.tag, counted.c["count"])
     after = decode_cursor(q.cursor, "tags", tuple[int, str])
-    if after is not None:
-        query = query.where(
-            or_(
-                counted.c["count"] < after[0],
-                and_(counted.c["count"] == after[0], counted.c.tag > after[1]),
-            )
-        )
-    query = query.order_by(counted.c["count"].desc(), counted.c.tag).limit(q.limit + 1)
-    rows = await _fetch(request, query)
+    k1, k2 = after if after is not None else (None, None)
+    rows = await _fetch(request, _TAGS, k1=k1, k2=k2, n=q.limit + 1)
     items = [TagCount(r.tag, r.count) for r in rows]
     return ok(request, page(items, q.limit, "tags", lambda t: (t.count, t.tag)))
 

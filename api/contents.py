@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.sql import NOW, insert_sql, update_sql
 from core.errors import NotFound
-from core.models import Content
 from core.web import invalid
 
 Title = Annotated[str, Meta(min_length=1, max_length=300)]
@@ -66,7 +66,9 @@ class ContentPatch(Struct, forbid_unknown_fields=True):
     expires_at: Expiry | UnsetType | None = UNSET
 
 
-_COLUMNS = tuple(Content.__table__.c[name] for name in ContentView.__struct_fields__)
+_COLUMNS = ", ".join(ContentView.__struct_fields__)
+# The columns the helpers below write (api/sql.py).
+_WRITABLE = frozenset(ContentPatch.__struct_fields__) | {"provider", "published_at", "deleted_at"}
 
 # host (and its subdomains) -> provider, for players that embed rather than play a file
 PROVIDERS = {"youtube.com": "youtube", "youtu.be": "youtube", "vimeo.com": "vimeo"}
@@ -116,10 +118,8 @@ def view(row: Any) -> ContentView:
 
 
 async def get_content(session: AsyncSession, content_id: int, *, lock: bool = False) -> ContentView:
-    query = select(*_COLUMNS).where(Content.id == content_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
+    sql = f"SELECT {_COLUMNS} FROM contents WHERE id = :id" + (" FOR UPDATE" if lock else "")
+    row = (await session.execute(text(sql), {"id": content_id})).first()
     if row is None:
         raise NotFound(f"no content {content_id}")
     return view(row)
@@ -137,9 +137,8 @@ async def create_content(session: AsyncSession, body: ContentCreate) -> ContentV
     }
     values["provider"] = provider_of(values["source_url"])
     if body.status == "published":
-        values["published_at"] = func.now()
-    row = (await session.execute(insert(Content).values(**values).returning(*_COLUMNS))).one()
-    return view(row)
+        values["published_at"] = NOW
+    return view((await session.execute(*insert_sql("contents", values, _WRITABLE, _COLUMNS))).one())
 
 
 def patch_values(current: ContentView, body: ContentPatch) -> dict[str, Any]:
@@ -158,18 +157,19 @@ def patch_values(current: ContentView, body: ContentPatch) -> dict[str, Any]:
             value = clean_tags(value)
         values[name] = value
     if values.get("status") == "published" and current.published_at is None:
-        values["published_at"] = func.now()
+        values["published_at"] = NOW
     return {k: v for k, v in values.items() if k == "published_at" or getattr(current, k) != v}
 
 
 async def update_content(
     session: AsyncSession, content_id: int, values: dict[str, Any]
 ) -> ContentView:
-    """Write `values` (may be empty: then only updated_at moves) and return the row.
-    clock_timestamp, not now(): a poller's watermark should see the time of the write."""
-    values = {**values, "updated_at": func.clock_timestamp()}
-    query = update(Content).where(Content.id == content_id).values(**values).returning(*_COLUMNS)
-    row = (await session.execute(query)).first()
+    """Write `values` (columns of _WRITABLE; may be empty: then only updated_at moves) and
+    return the row. clock_timestamp, not now(): a poller's watermark should see the time of
+    the write."""
+    stamp = "updated_at = clock_timestamp()"
+    query = update_sql("contents", content_id, values, _WRITABLE, _COLUMNS, stamp)
+    row = (await session.execute(*query)).first()
     if row is None:
         raise NotFound(f"no content {content_id}")
     return view(row)

@@ -16,14 +16,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from msgspec import Meta, Struct
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api import help_lang
 from api.access import optional_identity
 from api.catalog import ts_query
-from core.models_help import HelpArticle, HelpCategory
 from core.web import decode_query, ok
 from core.web.spec import api_route
 
@@ -71,8 +70,26 @@ def article_view(row: Any, lang: help_lang.Lang) -> HelpArticleView:
     )
 
 
-def _published() -> ColumnElement[bool]:
-    return (HelpArticle.status == "published") & (HelpCategory.status == "published")
+_ARTICLE = "a.id, a.category_id, a.question_ko, a.answer_ko, a.question_en, a.answer_en, a.position, a.updated_at"
+_PUBLISHED = (
+    " FROM help_articles a JOIN help_categories c ON c.id = a.category_id"
+    " WHERE a.status = 'published' AND c.status = 'published'"
+)
+_GET_HELP = text(
+    f"SELECT {_ARTICLE}, c.id AS c_id, c.slug AS c_slug, c.title_ko AS c_title_ko,"
+    f" c.title_en AS c_title_en, c.position AS c_position{_PUBLISHED}"
+    " ORDER BY c.position, c.id, a.position, a.id"
+)
+# Both languages' texts as one document; a substring match ranks 0 (it comes last).
+_DOCUMENT = (
+    "to_tsvector('simple', concat_ws(' ', a.question_ko, a.answer_ko, a.question_en, a.answer_en))"
+)
+_SEARCH = text(
+    f"SELECT {_ARTICLE}, ts_rank({_DOCUMENT}, to_tsquery('simple', :tsq)) AS rank{_PUBLISHED}"
+    f" AND ({_DOCUMENT} @@ to_tsquery('simple', :tsq)"
+    " OR concat_ws(' ', a.question_ko, a.answer_ko, a.question_en, a.answer_en)"
+    " ILIKE :like ESCAPE '\\') ORDER BY rank DESC, a.id LIMIT :n"
+)
 
 
 def _lang(request: Request, query: help_lang.Lang | None) -> help_lang.Lang:
@@ -87,22 +104,16 @@ async def get_help(request: Request) -> Response:
     with no published article is left out (it would be an empty heading)."""
     await optional_identity(request)
     lang = _lang(request, decode_query(request, HelpQuery).lang)
-    query = (
-        select(HelpArticle, HelpCategory)
-        .join(HelpCategory, HelpCategory.id == HelpArticle.category_id)
-        .where(_published())
-        .order_by(HelpCategory.position, HelpCategory.id, HelpArticle.position, HelpArticle.id)
-    )
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(query)).all()
+        rows = (await session.execute(_GET_HELP)).all()
     categories: dict[int, HelpCategoryView] = {}
-    for article, category in rows:
-        if category.id not in categories:
-            title, served = help_lang.pick(lang, category.title_ko, category.title_en)
-            categories[category.id] = HelpCategoryView(
-                category.id, category.slug, title, served, category.position, []
+    for row in rows:
+        if row.c_id not in categories:
+            title, served = help_lang.pick(lang, row.c_title_ko, row.c_title_en)
+            categories[row.c_id] = HelpCategoryView(
+                row.c_id, row.c_slug, title, served, row.c_position, []
             )
-        categories[category.id].articles.append(article_view(article, lang))
+        categories[row.c_id].articles.append(article_view(row, lang))
     return ok(request, list(categories.values()), headers=VARY)
 
 
@@ -117,28 +128,10 @@ async def search_help(request: Request) -> Response:
     await optional_identity(request)
     q = decode_query(request, HelpSearchQuery)
     lang = _lang(request, q.lang)
-    tsq = func.to_tsquery("simple", ts_query(q.q))
-    document = func.concat_ws(
-        " ",
-        HelpArticle.question_ko,
-        HelpArticle.answer_ko,
-        HelpArticle.question_en,
-        HelpArticle.answer_en,
-    )
-    vector = func.to_tsvector("simple", document)
-    full_text = vector.op("@@")(tsq)
-    substring = document.ilike(like_pattern(q.q.strip()), escape="\\")
-    rank = func.ts_rank(vector, tsq)  # 0 for a substring-only match: those come last
-    query = (
-        select(HelpArticle, rank.label("rank"))
-        .join(HelpCategory, HelpCategory.id == HelpArticle.category_id)
-        .where(_published(), or_(full_text, substring))
-        .order_by(rank.desc(), HelpArticle.id)
-        .limit(q.limit)
-    )
+    params = {"tsq": ts_query(q.q), "like": like_pattern(q.q.strip()), "n": q.limit}
     async with request.app.state.sessions() as session:
-        rows = (await session.execute(query)).all()
-    return ok(request, [article_view(article, lang) for article, _ in rows], headers=VARY)
+        rows = (await session.execute(_SEARCH, params)).all()
+    return ok(request, [article_view(row, lang) for row in rows], headers=VARY)
 
 
 TAGS = ("help",)

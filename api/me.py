@@ -15,15 +15,14 @@ import asyncio
 from datetime import datetime
 
 from msgspec import Struct
-from sqlalchemy import func, select
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import authenticate
 from api.auth import ACCOUNT_COLUMNS, Account, account_of
-from api.pages import Page, PageQuery, id_page
+from api.pages import Page, PageQuery, sql_page
 from core.errors import NotFound, Unavailable
-from core.models import CoinTransaction, User
 from core.users import load_balance
 from core.web import decode_query, ok
 from core.web.spec import api_route
@@ -62,7 +61,10 @@ async def get_me(request: Request) -> Response:
     identity = await authenticate(request)
     async with request.app.state.sessions() as session:
         row = (
-            await session.execute(select(*ACCOUNT_COLUMNS).where(User.id == identity.user_id))
+            await session.execute(
+                text(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = :u"),
+                {"u": identity.user_id},
+            )
         ).first()
     if row is None:  # provisioned by authenticate; gone only if deleted meanwhile
         raise NotFound("no such user")
@@ -97,9 +99,11 @@ async def read_balance(request: Request, user_id: int) -> Balance:
     async with state.engine.connect() as conn:
         held = (
             await conn.execute(
-                select(func.coalesce(func.sum(CoinTransaction.amount), 0)).where(
-                    CoinTransaction.user_id == user_id, CoinTransaction.status == "held"
-                )
+                text(
+                    "SELECT CAST(COALESCE(sum(amount), 0) AS bigint) FROM coin_transactions"
+                    " WHERE user_id = :u AND status = 'held'"
+                ),
+                {"u": user_id},
             )
         ).scalar_one()
     return Balance(_int(pg) + pending, pending, True, int(held), REVIEW_NOTICE)
@@ -111,13 +115,9 @@ async def get_balance(request: Request) -> Response:
 
 
 _LEDGER = (
-    CoinTransaction.id,
-    CoinTransaction.kind,
-    CoinTransaction.amount,
-    CoinTransaction.reward_id,
-    CoinTransaction.content_id,
-    CoinTransaction.created_at,
-    CoinTransaction.status,
+    "SELECT id, kind, amount, reward_id, content_id, created_at, status FROM coin_transactions"
+    " WHERE user_id = :u AND (CAST(:after AS bigint) IS NULL OR id < :after)"
+    " ORDER BY id DESC LIMIT :n"
 )
 
 
@@ -126,19 +126,9 @@ async def coin_transactions(request: Request) -> Response:
     identity = await authenticate(request)
     q = decode_query(request, PageQuery)
     async with request.app.state.sessions() as session:
-
-        async def fetch(after: int | None, n: int) -> list[CoinTransactionView]:
-            query = (
-                select(*_LEDGER)
-                .where(CoinTransaction.user_id == identity.user_id)
-                .order_by(CoinTransaction.id.desc())
-                .limit(n)
-            )
-            if after is not None:
-                query = query.where(CoinTransaction.id < after)
-            return [CoinTransactionView(**r._mapping) for r in (await session.execute(query)).all()]
-
-        ledger = await id_page(q, "coins", fetch)
+        ledger = await sql_page(
+            session, q, "coins", _LEDGER, CoinTransactionView, u=identity.user_id
+        )
     return ok(request, ledger)
 
 

@@ -14,19 +14,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import authenticate, optional_identity, path_id
-from api.catalog import _ITEM_COLUMNS, ContentItem, listable, viewer_counts
+from api.catalog import ITEM_COLUMNS, ITEM_NAMES, LISTABLE, ContentItem, viewer_counts
 from core.errors import NotFound
-from core.models import Content, WatchSession
-from core.models_rewards import ContentRelated, UserRecommendation
 from core.web import decode_query, ok
 from core.web.spec import api_route
 
-_ITEM_NAMES = frozenset(c.name for c in _ITEM_COLUMNS)
+_ITEM_NAMES = frozenset(ITEM_NAMES)
 Reason = Literal["co_watched", "tags", "similar_viewers", "popular"]
 
 
@@ -41,13 +39,33 @@ class Recommended(Struct, frozen=True):
     live: bool  # someone is watching it now
 
 
-def _watched(user_id: int) -> ColumnElement[bool]:
-    """The user has been credited time on the content (the job's rule of watching)."""
-    return exists().where(
-        WatchSession.user_id == user_id,
-        WatchSession.content_id == Content.id,
-        WatchSession.credited_ms > 0,
-    )
+# The user (:u) has been credited time on the content (the job's rule of watching).
+_NOT_WATCHED = (
+    "NOT EXISTS (SELECT 1 FROM watch_sessions w"
+    " WHERE w.user_id = :u AND w.content_id = c.id AND w.credited_ms > 0)"
+)
+_LISTED = text(f"SELECT c.id FROM contents c WHERE c.id = :id AND {LISTABLE}")
+_RELATED = text(
+    f"SELECT {ITEM_COLUMNS}, r.score, r.co_viewers FROM contents c"
+    f" JOIN content_related r ON r.related_id = c.id WHERE r.content_id = :id AND {LISTABLE}"
+    " ORDER BY r.score DESC, c.id LIMIT :n"
+)
+_FOR_ME = text(
+    f"SELECT {ITEM_COLUMNS}, r.score FROM contents c"
+    f" JOIN user_recommendations r ON r.content_id = c.id"
+    f" WHERE r.user_id = :u AND {LISTABLE} AND {_NOT_WATCHED} ORDER BY r.score DESC, c.id LIMIT :n"
+)
+# The popular list, without (`exclude`) the content itself or what the user watched.
+_POPULAR = {
+    "content": text(
+        f"SELECT {ITEM_COLUMNS} FROM contents c WHERE {LISTABLE} AND c.id <> :id"
+        " ORDER BY c.view_count DESC, c.id DESC LIMIT :n"
+    ),
+    "watched": text(
+        f"SELECT {ITEM_COLUMNS} FROM contents c WHERE {LISTABLE} AND {_NOT_WATCHED}"
+        " ORDER BY c.view_count DESC, c.id DESC LIMIT :n"
+    ),
+}
 
 
 async def _answer(
@@ -63,15 +81,9 @@ async def _answer(
     return out
 
 
-async def _popular(request: Request, limit: int, exclude: Any) -> list[Any]:
-    query = (
-        select(*_ITEM_COLUMNS)
-        .where(listable(), exclude)
-        .order_by(Content.view_count.desc(), Content.id.desc())
-        .limit(limit)
-    )
+async def _popular(request: Request, limit: int, exclude: str, **params: Any) -> list[Any]:
     async with request.app.state.sessions() as session:
-        return list((await session.execute(query)).all())
+        return list((await session.execute(_POPULAR[exclude], {**params, "n": limit})).all())
 
 
 async def related(request: Request) -> Response:
@@ -79,24 +91,15 @@ async def related(request: Request) -> Response:
     content_id = path_id(request)
     q = decode_query(request, RecommendQuery)
     async with request.app.state.sessions() as session:
-        found = (
-            await session.execute(select(Content.id).where(Content.id == content_id, listable()))
-        ).first()
+        found = (await session.execute(_LISTED, {"id": content_id})).first()
         if found is None:
             raise NotFound(f"no content {content_id}")
-        query = (
-            select(*_ITEM_COLUMNS, ContentRelated.score, ContentRelated.co_viewers)
-            .join(ContentRelated, ContentRelated.related_id == Content.id)
-            .where(ContentRelated.content_id == content_id, listable())
-            .order_by(ContentRelated.score.desc(), Content.id)
-            .limit(q.limit)
-        )
-        rows = list((await session.execute(query)).all())
+        rows = list((await session.execute(_RELATED, {"id": content_id, "n": q.limit})).all())
     reasons: dict[int, tuple[float, Reason]] = {
         r.id: (float(r.score), "co_watched" if r.co_viewers else "tags") for r in rows
     }
     if not rows:
-        rows = await _popular(request, q.limit, Content.id != content_id)
+        rows = await _popular(request, q.limit, "content", id=content_id)
         reasons = {r.id: (0.0, "popular") for r in rows}
     return ok(request, await _answer(request, rows, reasons))
 
@@ -105,21 +108,13 @@ async def for_me(request: Request) -> Response:
     identity = await authenticate(request)
     q = decode_query(request, RecommendQuery)
     uid = identity.user_id
-    not_watched = ~_watched(uid)
-    query = (
-        select(*_ITEM_COLUMNS, UserRecommendation.score)
-        .join(UserRecommendation, UserRecommendation.content_id == Content.id)
-        .where(UserRecommendation.user_id == uid, listable(), not_watched)
-        .order_by(UserRecommendation.score.desc(), Content.id)
-        .limit(q.limit)
-    )
     async with request.app.state.sessions() as session:
-        rows = list((await session.execute(query)).all())
+        rows = list((await session.execute(_FOR_ME, {"u": uid, "n": q.limit})).all())
     reasons: dict[int, tuple[float, Reason]] = {
         r.id: (float(r.score), "similar_viewers") for r in rows
     }
     if not rows:
-        rows = await _popular(request, q.limit, not_watched)
+        rows = await _popular(request, q.limit, "watched", u=uid)
         reasons = {r.id: (0.0, "popular") for r in rows}
     return ok(request, await _answer(request, rows, reasons))
 

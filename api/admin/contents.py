@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import func
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,6 +21,7 @@ from api.contents import (
     update_content,
 )
 from api.pages import Page, PageQuery, sql_page
+from api.sql import NOW
 from core import audit
 from core.web import decode_body, decode_query, ok
 from core.web.spec import api_route
@@ -87,9 +87,7 @@ async def _set_deleted(request: Request, deleted: bool) -> Response:
         before = await get_content(session, content_id, lock=True)
         if (before.deleted_at is not None) == deleted:
             return ok(request, before)  # already in that state: idempotent, no bump
-        after = await update_content(
-            session, content_id, {"deleted_at": func.now() if deleted else None}
-        )
+        after = await update_content(session, content_id, {"deleted_at": NOW if deleted else None})
         action = "content.delete" if deleted else "content.restore"
         audit.record(session, identity.user_id, action, f"content:{content_id}", before, after)
     catalog_changed(request)

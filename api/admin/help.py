@@ -9,16 +9,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, Struct, UnsetType
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, authenticate, path_id
+from api.sql import insert_sql, update_sql
 from core import audit
 from core.errors import Conflict, NotFound
-from core.models_help import HelpArticle, HelpCategory
 from core.web import decode_body, invalid, ok
 from core.web.spec import api_route
 
@@ -100,8 +100,11 @@ class ArticlePatch(Struct, forbid_unknown_fields=True):
     status: Status | UnsetType = UNSET
 
 
-_CATEGORY = tuple(HelpCategory.__table__.c[n] for n in AdminHelpCategory.__struct_fields__)
-_ARTICLE = tuple(HelpArticle.__table__.c[n] for n in AdminHelpArticle.__struct_fields__)
+_CATEGORY = ", ".join(AdminHelpCategory.__struct_fields__)
+_ARTICLE = ", ".join(AdminHelpArticle.__struct_fields__)
+# The columns a body may write (api/sql.py).
+_CATEGORY_WRITABLE = frozenset(CategoryCreate.__struct_fields__)
+_ARTICLE_WRITABLE = frozenset(ArticleCreate.__struct_fields__)
 _TEXTS = {"title_ko", "title_en", "question_ko", "answer_ko", "question_en", "answer_en"}
 
 
@@ -127,16 +130,16 @@ def clean(body: Struct) -> dict[str, Any]:
 
 
 async def _category(session: AsyncSession, category_id: int) -> AdminHelpCategory:
-    query = select(*_CATEGORY).where(HelpCategory.id == category_id).with_for_update()
-    row = (await session.execute(query)).first()
+    query = text(f"SELECT {_CATEGORY} FROM help_categories WHERE id = :id FOR UPDATE")
+    row = (await session.execute(query, {"id": category_id})).first()
     if row is None:
         raise NotFound(f"no help category {category_id}")
     return AdminHelpCategory(**row._mapping)
 
 
 async def _article(session: AsyncSession, article_id: int) -> AdminHelpArticle:
-    query = select(*_ARTICLE).where(HelpArticle.id == article_id).with_for_update()
-    row = (await session.execute(query)).first()
+    query = text(f"SELECT {_ARTICLE} FROM help_articles WHERE id = :id FOR UPDATE")
+    row = (await session.execute(query, {"id": article_id})).first()
     if row is None:
         raise NotFound(f"no help article {article_id}")
     return AdminHelpArticle(**row._mapping)
@@ -144,8 +147,8 @@ async def _article(session: AsyncSession, article_id: int) -> AdminHelpArticle:
 
 async def _check_category(session: AsyncSession, values: dict[str, Any]) -> None:
     if "category_id" in values:
-        query = select(HelpCategory.id).where(HelpCategory.id == values["category_id"])
-        if (await session.execute(query)).first() is None:
+        query = text("SELECT id FROM help_categories WHERE id = :id")
+        if (await session.execute(query, {"id": values["category_id"]})).first() is None:
             raise invalid("category_id", "no such help category")
 
 
@@ -158,12 +161,10 @@ async def get_help_admin(request: Request) -> Response:
     await authenticate(request, ADMIN)
     async with request.app.state.sessions() as session:
         categories = await session.execute(
-            select(*_CATEGORY).order_by(HelpCategory.position, HelpCategory.id)
+            text(f"SELECT {_CATEGORY} FROM help_categories ORDER BY position, id")
         )
         articles = await session.execute(
-            select(*_ARTICLE).order_by(
-                HelpArticle.category_id, HelpArticle.position, HelpArticle.id
-            )
+            text(f"SELECT {_ARTICLE} FROM help_articles ORDER BY category_id, position, id")
         )
         answer = AdminHelp(
             [AdminHelpCategory(**r._mapping) for r in categories],
@@ -181,9 +182,8 @@ async def post_category(request: Request) -> Response:
     values = clean(await decode_body(request, CategoryCreate))
     try:
         async with request.app.state.sessions.begin() as session:
-            row = (
-                await session.execute(insert(HelpCategory).values(**values).returning(*_CATEGORY))
-            ).one()
+            query = insert_sql("help_categories", values, _CATEGORY_WRITABLE, _CATEGORY)
+            row = (await session.execute(*query)).one()
             after = AdminHelpCategory(**row._mapping)
             target = f"help_category:{after.id}"
             audit.record(session, identity.user_id, "help.category.create", target, None, after)
@@ -202,13 +202,10 @@ async def patch_category(request: Request) -> Response:
             values = _changed(before, values)
             if not values:
                 return ok(request, before)
-            query = (
-                update(HelpCategory)
-                .where(HelpCategory.id == category_id)
-                .values(**values, updated_at=func.now())
-                .returning(*_CATEGORY)
+            query = update_sql(
+                "help_categories", category_id, values, _CATEGORY_WRITABLE, _CATEGORY
             )
-            after = AdminHelpCategory(**(await session.execute(query)).one()._mapping)
+            after = AdminHelpCategory(**(await session.execute(*query)).one()._mapping)
             target = f"help_category:{category_id}"
             audit.record(session, identity.user_id, "help.category.update", target, before, after)
     except IntegrityError:
@@ -224,14 +221,17 @@ async def delete_category(request: Request) -> Response:
         async with request.app.state.sessions.begin() as session:
             before = await _category(session, category_id)
             count = await session.scalar(
-                select(func.count()).where(HelpArticle.category_id == category_id)
+                text("SELECT count(*) FROM help_articles WHERE category_id = :c"),
+                {"c": category_id},
             )
             if count:
                 raise Conflict(
                     f"help category {category_id} has {count} articles",
                     details={"articles": count},
                 )
-            await session.execute(delete(HelpCategory).where(HelpCategory.id == category_id))
+            await session.execute(
+                text("DELETE FROM help_categories WHERE id = :id"), {"id": category_id}
+            )
             target = f"help_category:{category_id}"
             audit.record(session, identity.user_id, "help.category.delete", target, before, None)
     except IntegrityError:  # an article was added meanwhile
@@ -244,8 +244,8 @@ async def post_article(request: Request) -> Response:
     values = clean(await decode_body(request, ArticleCreate))
     async with request.app.state.sessions.begin() as session:
         await _check_category(session, values)
-        query = insert(HelpArticle).values(**values).returning(*_ARTICLE)
-        after = AdminHelpArticle(**(await session.execute(query)).one()._mapping)
+        query = insert_sql("help_articles", values, _ARTICLE_WRITABLE, _ARTICLE)
+        after = AdminHelpArticle(**(await session.execute(*query)).one()._mapping)
         target = f"help_article:{after.id}"
         audit.record(session, identity.user_id, "help.article.create", target, None, after)
     return ok(request, after, 201)
@@ -261,13 +261,8 @@ async def patch_article(request: Request) -> Response:
         if not values:
             return ok(request, before)
         await _check_category(session, values)
-        query = (
-            update(HelpArticle)
-            .where(HelpArticle.id == article_id)
-            .values(**values, updated_at=func.now())
-            .returning(*_ARTICLE)
-        )
-        after = AdminHelpArticle(**(await session.execute(query)).one()._mapping)
+        query = update_sql("help_articles", article_id, values, _ARTICLE_WRITABLE, _ARTICLE)
+        after = AdminHelpArticle(**(await session.execute(*query)).one()._mapping)
         target = f"help_article:{article_id}"
         audit.record(session, identity.user_id, "help.article.update", target, before, after)
     return ok(request, after)
@@ -279,7 +274,7 @@ async def delete_article(request: Request) -> Response:
     article_id = path_id(request)
     async with request.app.state.sessions.begin() as session:
         before = await _article(session, article_id)
-        await session.execute(delete(HelpArticle).where(HelpArticle.id == article_id))
+        await session.execute(text("DELETE FROM help_articles WHERE id = :id"), {"id": article_id})
         target = f"help_article:{article_id}"
         audit.record(session, identity.user_id, "help.article.delete", target, before, None)
     return ok(request, before)

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.social.errors import AccountExists
 from api.social.idtoken import Claims
 from core.errors import Conflict, Forbidden, NotFound
-from core.models import User, UserIdentity
 
 
 class Raced(Exception):
@@ -32,7 +30,7 @@ class Raced(Exception):
 async def _user(session: AsyncSession, user_id: int) -> Any:
     row = (
         await session.execute(
-            select(User.id, User.roles, User.blocked_at).where(User.id == user_id)
+            text("SELECT id, roles, blocked_at FROM users WHERE id = :u"), {"u": user_id}
         )
     ).first()
     if row is None:
@@ -45,9 +43,8 @@ async def _user(session: AsyncSession, user_id: int) -> Any:
 async def _owner(session: AsyncSession, provider: str, subject: str) -> int | None:
     found = (
         await session.execute(
-            select(UserIdentity.user_id).where(
-                UserIdentity.provider == provider, UserIdentity.subject == subject
-            )
+            text("SELECT user_id FROM user_identities WHERE provider = :p AND subject = :s"),
+            {"p": provider, "s": subject},
         )
     ).scalar()
     return None if found is None else int(found)
@@ -55,16 +52,17 @@ async def _owner(session: AsyncSession, provider: str, subject: str) -> int | No
 
 async def _add_identity(session: AsyncSession, user_id: int, provider: str, claims: Claims) -> bool:
     added = await session.execute(
-        pg_insert(UserIdentity)
-        .values(
-            user_id=user_id,
-            provider=provider,
-            subject=claims.subject,
-            email=claims.email,
-            email_verified=claims.email_verified,
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "subject"])
-        .returning(UserIdentity.id)
+        text(
+            "INSERT INTO user_identities (user_id, provider, subject, email, email_verified)"
+            " VALUES (:u, :p, :s, :e, :v) ON CONFLICT (provider, subject) DO NOTHING RETURNING id"
+        ),
+        {
+            "u": user_id,
+            "p": provider,
+            "s": claims.subject,
+            "e": claims.email,
+            "v": claims.email_verified,
+        },
     )
     return added.first() is not None
 
@@ -87,7 +85,9 @@ async def resolve(
         return row.id, list(row.roles), False
     email = claims.email.strip().lower() if claims.email else None
     if email is not None and claims.email_verified:
-        taken = (await session.execute(select(User.id).where(User.email == email))).scalar()
+        taken = (
+            await session.execute(text("SELECT id FROM users WHERE email = :e"), {"e": email})
+        ).scalar()
         if taken is not None:
             # Made a moment ago by this same person's sign-in in another browser? (Each
             # statement sees what committed before it: look for the identity again.)
@@ -102,10 +102,11 @@ async def resolve(
             )
     created = (
         await session.execute(
-            pg_insert(User)
-            .values(email=email if claims.email_verified else None, roles=["viewer"])
-            .on_conflict_do_nothing(index_elements=["email"])
-            .returning(User.id, User.roles)
+            text(
+                "INSERT INTO users (email, roles) VALUES (:e, ARRAY['viewer'])"
+                " ON CONFLICT (email) DO NOTHING RETURNING id, roles"
+            ),
+            {"e": email if claims.email_verified else None},
         )
     ).first()
     if created is None:
@@ -119,17 +120,11 @@ async def resolve(
 
 async def identities(session: AsyncSession, user_id: int) -> list[Any]:
     """The user's identities, oldest first (provider, email, email_verified, created_at)."""
-    query = (
-        select(
-            UserIdentity.provider,
-            UserIdentity.email,
-            UserIdentity.email_verified,
-            UserIdentity.created_at,
-        )
-        .where(UserIdentity.user_id == user_id)
-        .order_by(UserIdentity.created_at, UserIdentity.id)
+    query = text(
+        "SELECT provider, email, email_verified, created_at FROM user_identities"
+        " WHERE user_id = :u ORDER BY created_at, id"
     )
-    return list((await session.execute(query)).all())
+    return list((await session.execute(query, {"u": user_id})).all())
 
 
 async def unlink(session: AsyncSession, user_id: int, provider: str) -> None:
@@ -138,20 +133,21 @@ async def unlink(session: AsyncSession, user_id: int, provider: str) -> None:
     unlinks of a user's last two identities cannot both pass the check."""
     user = (
         await session.execute(
-            select(User.password_hash).where(User.id == user_id).with_for_update()
+            text("SELECT password_hash FROM users WHERE id = :u FOR UPDATE"), {"u": user_id}
         )
     ).first()
     if user is None:
         raise NotFound(f"no {provider} sign-in on this account")
     count = (
-        await session.execute(select(func.count()).where(UserIdentity.user_id == user_id))
+        await session.execute(
+            text("SELECT count(*) FROM user_identities WHERE user_id = :u"), {"u": user_id}
+        )
     ).scalar_one()
     mine = (
         (
             await session.execute(
-                select(UserIdentity.id).where(
-                    UserIdentity.user_id == user_id, UserIdentity.provider == provider
-                )
+                text("SELECT id FROM user_identities WHERE user_id = :u AND provider = :p"),
+                {"u": user_id, "p": provider},
             )
         )
         .scalars()
@@ -165,4 +161,6 @@ async def unlink(session: AsyncSession, user_id: int, provider: str) -> None:
             " another provider first",
             details={"provider": provider},
         )
-    await session.execute(delete(UserIdentity).where(UserIdentity.id.in_(mine)))
+    await session.execute(
+        text("DELETE FROM user_identities WHERE id = ANY(:ids)"), {"ids": list(mine)}
+    )
