@@ -227,12 +227,11 @@ def test_prometheus_scrapes_every_app(compose: dict[str, Any]) -> None:
     }
     assert targets["realtime"] == {"realtime-1:8001", "realtime-2:8001"}
     assert targets["api"] == {"api:8000"}
-    port = 9108
-    cfg = ROOT / "workers" / "config.py"
-    if cfg.exists():
-        m = re.search(r"metrics_port: int = (\d+)", cfg.read_text())
-        port = int(m.group(1)) if m else port
-    assert targets["worker"] == {f"worker:{port}"}
+    from core.launch import WORKER_METRICS_PORT
+    from workers.config import load_config
+
+    assert load_config({}).metrics_port == WORKER_METRICS_PORT
+    assert targets["worker"] == {f"worker:{WORKER_METRICS_PORT}"}
     assert set(compose["services"]) >= {
         t.split(":")[0] for ts in targets.values() for t in ts if not t.startswith("localhost")
     }
