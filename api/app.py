@@ -46,6 +46,7 @@ from core.bodies import BodyGuard
 from core.db import make_engine, make_sessionmaker
 from core.logs import AccessLog, setup_logging
 from core.migrate import require_current_schema_or_exit
+from core.process_metrics import with_process_metrics
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
 from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers, openapi
@@ -108,7 +109,7 @@ async def admin_page(request: Request) -> FileResponse:
 
 
 def create_app() -> Starlette:
-    registry = CollectorRegistry()
+    registry = with_process_metrics(CollectorRegistry())
     app = Starlette(
         routes=[
             *probes.routes,

@@ -37,6 +37,7 @@ Process = Literal["realtime", "api", "workers"]
 HUB_WS = "realtime.wsdirect:DirectProtocol"  # uvicorn's --ws for the hub's direct lane
 APPS = {"realtime": "realtime.app:app", "api": "api.app:app"}
 PORTS = {"realtime": 8001, "api": 8000}
+WORKER_METRICS_PORT = 9108  # the worker serves no app, only its metrics
 GRACEFUL_SHUTDOWN_S = {"realtime": 5, "api": 10}
 KEEPALIVE_S = 75
 WORKER_SETTINGS = "workers.main.WorkerSettings"

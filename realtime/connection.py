@@ -355,24 +355,42 @@ def _token(scope: Scope) -> str:
     return ""
 
 
+async def _refuse(send: Send, code: int, reason: str, ip: str, user_id: int | None = None) -> None:
+    """Close a connection that was never admitted, with one log line saying why."""
+    log.info(
+        "websocket refused: %d %s",
+        code,
+        reason,
+        extra={"user_id": user_id, "code": code, "reason": reason, "client": ip},
+    )
+    await _close(send, code, reason)
+
+
 async def serve(scope: Scope, receive: Receive, send: Send, hub: Hub) -> None:
-    """The `/ws` endpoint, from the handshake to the last frame."""
+    """The `/ws` endpoint, from the handshake to the last frame. An admitted connection
+    logs one line when it opens and one when it closes (conn_id, user_id, the close code and
+    reason, how long it lasted); a refused one logs why."""
     if (await receive())["type"] != "websocket.connect":
         return
     await send(ACCEPT)
-    if hub.draining:
-        await _close(send, closes.SERVICE_RESTART, "node draining")
-        return
     client = scope.get("client")
     ip = client[0] if client else ""
+    if hub.draining:
+        await _refuse(send, closes.SERVICE_RESTART, "node draining", ip)
+        return
     if not hub.gate.admit(ip, time.monotonic()):
-        await _close(send, closes.RATE_LIMITED, "too many connections from this address")
+        await _refuse(send, closes.RATE_LIMITED, "too many connections from this address", ip)
         return
     try:
         conn = await _admit(scope, send, hub, ip)
         if conn is None:
             return
         hub.register(conn)
+        opened = time.monotonic()
+        log.info("websocket open", extra={**conn.log_extra(), "client": ip})
+        # A task cancelled under us (a slow reader over ASGI) never sees the disconnect
+        # event: no close frame was exchanged, which is 1006.
+        code, reason = 1006, ""
         try:
             conn.write(
                 protocol.encode(
@@ -389,12 +407,26 @@ async def serve(scope: Scope, receive: Receive, send: Send, hub: Hub) -> None:
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
+                    # uvicorn gives the code and reason of the first close frame, ours or
+                    # the client's (1005 / 1006 when there was none)
+                    code, reason = message.get("code", 1005), message.get("reason") or ""
                     return  # hub.unregister tells the connection it is lost
                 text = message.get("text")
                 conn.feed(text if text is not None else message.get("bytes") or b"")
                 await conn.wait_idle()
         finally:
             hub.unregister(conn)
+            log.info(
+                "websocket closed: %d %s",
+                code,
+                reason,
+                extra={
+                    **conn.log_extra(),
+                    "code": code,
+                    "reason": reason,
+                    "duration_s": round(time.monotonic() - opened, 3),
+                },
+            )
     finally:
         hub.gate.release(ip)
 
@@ -404,19 +436,19 @@ async def _admit(scope: Scope, send: Send, hub: Hub, ip: str) -> Connection | No
     try:
         identity = verify_access(hub.settings, _token(scope))
     except TokenExpired:
-        await _close(send, closes.TOKEN_EXPIRED, "token expired")
+        await _refuse(send, closes.TOKEN_EXPIRED, "token expired", ip)
         return None
     except TokenError:
-        await _close(send, closes.UNAUTHORIZED, "unauthorized")
+        await _refuse(send, closes.UNAUTHORIZED, "unauthorized", ip)
         return None
     if hub.blocks.user_blocked(identity.user_id) or hub.blocks.ip_blocked(ip):
-        await _close(send, closes.FORBIDDEN, "forbidden")
+        await _refuse(send, closes.FORBIDDEN, "forbidden", ip, identity.user_id)
         return None
     try:
         await hub.provision(identity.user_id)
     except (SQLAlchemyError, OSError):
         log.exception("cannot provision user %s", identity.user_id)
-        await _close(send, closes.TRY_AGAIN_LATER, "try again later")
+        await _refuse(send, closes.TRY_AGAIN_LATER, "try again later", ip, identity.user_id)
         return None
     direct = scope.get("extensions", {}).get(EXTENSION)
     return Connection(send, hub, identity.user_id, identity.expires_at, ip, direct)

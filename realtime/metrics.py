@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 from core.probes import control_refreshes
+from core.process_metrics import with_process_metrics
 
 HEARTBEAT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -77,7 +78,7 @@ class HotPath(Collector):
 
 class HubMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = with_process_metrics(CollectorRegistry())
         r = self.registry
         self.connections_open = Gauge(
             "hub_connections_open", "Open WebSocket connections", registry=r

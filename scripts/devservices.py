@@ -9,8 +9,9 @@ Run it from the project root (it imports devkit.servers, shared with the tests).
 Steps of `run`: start redis-server (AOF, appendfsync everysec) and PostgreSQL on free local
 ports (the ports of the last run when still free, so the URLs stay the same), `alembic upgrade
 head`, seed the demo catalog, start the realtime hub (8001 or the next free port), the api
-(8000 or the next free port) and the arq worker, each only when its module exists, print the
-URLs and dev tokens, then wait. Ctrl-C or SIGTERM stops everything in order: apps first (they
+(8000 or the next free port) and the arq worker (its metrics on 9108 or the next free port),
+each only when its module exists, print the URLs (every process's /metrics too) and dev
+tokens, then wait. Ctrl-C or SIGTERM stops everything in order: apps first (they
 drain), then PostgreSQL and Redis. Logs go to .run/logs/.
 
 Configuration from the environment passes through to the apps (e.g. REWARD_INTERVAL_MS=5000),
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from core import launch
-from devkit.procs import Proc
+from devkit.procs import Proc, http_status
 from devkit.servers import (
     PostgresServer,
     RedisServer,
@@ -142,7 +143,14 @@ class App(Proc):
     """One app process of the dev run, its output in .run/logs/<name>.log."""
 
     def __init__(
-        self, name: str, label: str, argv: list[str], env: dict[str, str], port: int | None = None
+        self,
+        name: str,
+        label: str,
+        argv: list[str],
+        env: dict[str, str],
+        port: int | None = None,
+        *,
+        metrics_port: int | None = None,
     ) -> None:
         # SIGTERM when the dev run dies: Ctrl-C reaches us only, and we stop the apps in order.
         super().__init__(
@@ -150,6 +158,8 @@ class App(Proc):
         )
         self.label = label
         self.reported_exit = False
+        # Where its Prometheus metrics are: the app's own port, or the worker's metrics port.
+        self.metrics_port = metrics_port or port
 
     def tail(self, lines: int = 15) -> str:
         return "\n".join("    " + line for line in self.output_tail(lines).splitlines())
@@ -159,6 +169,16 @@ class App(Proc):
         if code == -signal.SIGKILL:
             log(f"{self.label} did not stop in {timeout:.0f}s; killed it")
         return code
+
+
+def _answers(app: App, port: int, host: str, timeout: float) -> bool:
+    """GET /metrics on `port` answers 200 within `timeout` s while `app` runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and app.proc.poll() is None:
+        if http_status(port, "/metrics", host=host) == 200:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def app_env(secret: str, redis: RedisServer, pg: PostgresServer) -> dict[str, str]:
@@ -255,7 +275,7 @@ class DevRun:
                 env.setdefault("CORS_ORIGINS", f"http://127.0.0.1:{port},http://localhost:{port}")
             argv = launch.command(name, "--host", host, "--port", str(port), python=python)
             self.apps.append(App(name, label, argv, env, port))
-        self.apps.append(App("worker", "arq worker", launch.command("workers", python=python), env))
+        self.apps.append(self._worker(env, host, python, used))
 
         probe_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         for app in self.apps:
@@ -270,15 +290,32 @@ class DevRun:
                 app.reported_exit = True
         for app in self.apps:
             if app.port is None:
-                time.sleep(2)  # give the worker a moment to fail on its configuration
-                if app.proc.poll() is None:
-                    log(f"{app.label} running (pid {app.proc.pid})")
+                if app.metrics_port:  # up once its metrics answer (after its configuration)
+                    up = _answers(app, app.metrics_port, probe_host, 30)
                 else:
-                    log(
-                        f"{app.label} FAILED to start (exit {app.proc.poll()}); "
-                        f"see {app.log_path}:\n{app.tail()}"
-                    )
+                    time.sleep(2)  # give the worker a moment to fail on its configuration
+                    up = app.proc.poll() is None
+                if up:
+                    where = f", metrics on port {app.metrics_port}" if app.metrics_port else ""
+                    log(f"{app.label} running (pid {app.proc.pid}{where})")
+                else:
+                    code = app.proc.poll()
+                    why = f"exit {code}" if code is not None else "no metrics in 30 s"
+                    log(f"{app.label} FAILED to start ({why}); see {app.log_path}:\n{app.tail()}")
                     app.reported_exit = True
+
+    def _worker(self, env: dict[str, str], host: str, python: str, used: set[int]) -> App:
+        """The arq worker, its metrics on WORKER_METRICS_PORT (9108) or the next free port,
+        on the apps' host; WORKER_METRICS_PORT=0 in the environment turns them off."""
+        wanted = os.environ.get("WORKER_METRICS_PORT", "").strip()
+        start = int(wanted) if wanted.isdigit() else launch.WORKER_METRICS_PORT
+        port = next_free_port(start, exclude=used) if start else 0
+        if port:
+            used.add(port)
+        worker_env = {**env, "WORKER_METRICS_PORT": str(port)}
+        worker_env.setdefault("WORKER_METRICS_ADDR", host)
+        argv = launch.command("workers", python=python)
+        return App("worker", "arq worker", argv, worker_env, metrics_port=port or None)
 
     def banner(self, env: dict[str, str]) -> None:
         from core.settings import load_settings
@@ -310,6 +347,10 @@ class DevRun:
             lines.append(f"  admin console  http://{shown}:{api.port}/admin")
         if "worker" in by_name:
             lines.append("  arq worker     running")
+        metrics = [a for a in self.apps if a.name in by_name and a.metrics_port]
+        for n, app in enumerate(metrics):
+            head = "  metrics        " if n == 0 else " " * 17
+            lines.append(f"{head}http://{shown}:{app.metrics_port}/metrics   ({app.label})")
         assert self.redis and self.pg
         lines += [
             f"  Redis          {self.redis.url}",

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from core.launch import WORKER_METRICS_PORT
 from core.settings import ConfigError, _bool, _int
 
 
@@ -20,7 +21,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     # takes its leases and its unacknowledged entries back at once instead of waiting for
     # them to expire.
     worker_id: str
-    metrics_port: int = 9108  # 0: no metrics server
+    metrics_port: int = WORKER_METRICS_PORT  # 0: no metrics server
     metrics_addr: str = "0.0.0.0"
     consumers: int = 8  # drain loops, each with its own share of the held partitions
     batch: int = 5000  # most entries per PostgreSQL transaction
@@ -51,7 +52,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     lease_ms = _int(env, "WORKER_LEASE_MS", 10_000, low=300, high=600_000)
     return WorkerConfig(
         worker_id=worker_id,
-        metrics_port=_int(env, "WORKER_METRICS_PORT", 9108, low=0, high=65535),
+        metrics_port=_int(env, "WORKER_METRICS_PORT", WORKER_METRICS_PORT, low=0, high=65535),
         metrics_addr=env.get("WORKER_METRICS_ADDR", "").strip() or "0.0.0.0",
         consumers=_int(env, "WORKER_CONSUMERS", 8, low=1, high=64),
         batch=_int(env, "WORKER_BATCH", 5000, low=1, high=50_000),

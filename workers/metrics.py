@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from core.process_metrics import with_process_metrics
+
 
 class WorkerMetrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
+        self.registry = r = with_process_metrics(CollectorRegistry())
         self.outbox_entries = Gauge(
             "worker_outbox_entries",
             "Entries waiting in a partition's outbox stream",

@@ -187,3 +187,31 @@ def test_migrate_runs_alembic(compose: dict[str, Any]) -> None:
     assert argv == ["alembic", "upgrade", "head"]
     assert (ROOT / "alembic.ini").is_file() and (ROOT / "migrations" / "env.py").is_file()
     assert compose["services"]["migrate"]["restart"] == "no"
+
+
+def _published(port: str) -> tuple[str, str]:
+    """A compose `ports` entry with its `${VAR:-default}`s at their defaults: (host address,
+    host port); the address is "" when the port is published on every interface."""
+    text = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", port)
+    parts = text.split(":")
+    return ("", parts[0]) if len(parts) == 2 else (parts[0], parts[1])
+
+
+def test_prometheus_is_not_controllable_from_outside(compose: dict[str, Any]) -> None:
+    """Prometheus runs without its lifecycle api (POST /-/quit, /-/reload), and its port,
+    which has no authentication, is published on loopback unless PROMETHEUS_ADDR says
+    otherwise."""
+    prometheus = compose["services"]["prometheus"]
+    assert not any("enable-lifecycle" in arg for arg in prometheus["command"])
+    assert prometheus["ports"]
+    for port in prometheus["ports"]:
+        assert _published(port)[0] == "127.0.0.1", port
+
+
+def test_grafana_admin_password_is_required(compose: dict[str, Any]) -> None:
+    """Grafana's admin password comes from GRAFANA_ADMIN_PASSWORD, with no default: compose
+    refuses to start without it (the `:?` form), rather than publish admin/admin."""
+    password = compose["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), password
+    text = (ROOT / "compose.yaml").read_text()
+    assert not re.search(r"GRAFANA_ADMIN_PASSWORD:-", text)

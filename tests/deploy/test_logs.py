@@ -1,5 +1,5 @@
 """Structured logs (core/logs.py): one JSON object per line, uvicorn's lines included, with
-the fields bound for the current task."""
+the fields bound for the current task; the hub's line per WebSocket open and close."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import logging
 from typing import Any
 
 import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from core.logs import JsonFormatter, bind, bound, unbind
 
@@ -96,3 +99,34 @@ async def test_text_format_for_the_dev_run(spawn: Any) -> None:
     text = hub.stderr_text()
     assert "Application startup complete" in text
     assert not _json_lines(text)
+
+
+async def test_hub_logs_each_connection_open_and_close(spawn: Any, token: Any) -> None:
+    """A real hub with LOG_FORMAT=json logs, as JSON lines of core.logs, each WebSocket
+    connection's open and close with its connection id, user id, close code and reason: a
+    close by the client, one by the server (the drain on SIGTERM), and a refused token."""
+    hub = spawn("realtime.app:app", {"LOG_FORMAT": "json", "DRAIN_SECONDS": "1"})
+    async with connect(f"{hub.ws_url}/ws?token={token(801)}", open_timeout=5) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.close(1000, "bye")
+    kept = await connect(f"{hub.ws_url}/ws?token={token(802)}", open_timeout=5)
+    assert json.loads(await kept.recv())["type"] == "hello"
+    refused = await connect(f"{hub.ws_url}/ws?token=not-a-token", open_timeout=5)
+    with pytest.raises(ConnectionClosed):
+        await refused.recv()
+    hub.terminate()  # drains: the open connection is closed with 1012
+    with pytest.raises(ConnectionClosed):
+        await kept.recv()
+    lines = [ln for ln in _json_lines(hub.stderr_text()) if ln["logger"] == "realtime.connection"]
+    opened = {ln["user_id"]: ln for ln in lines if ln["msg"] == "websocket open"}
+    closed = {ln["user_id"]: ln for ln in lines if ln["msg"].startswith("websocket closed")}
+    assert set(opened) == set(closed) == {801, 802}, lines
+    for user_id in (801, 802):
+        assert opened[user_id]["conn_id"] == closed[user_id]["conn_id"]
+        assert opened[user_id]["level"] == "info" and opened[user_id]["client"] == "127.0.0.1"
+        assert closed[user_id]["duration_s"] >= 0
+    assert len({ln["conn_id"] for ln in opened.values()}) == 2
+    assert (closed[801]["code"], closed[801]["reason"]) == (1000, "bye")
+    assert closed[802]["code"] == 1012 and closed[802]["reason"]
+    (refusal,) = [ln for ln in lines if ln["msg"].startswith("websocket refused")]
+    assert (refusal["code"], refusal["reason"], refusal["user_id"]) == (4501, "unauthorized", None)

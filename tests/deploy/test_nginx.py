@@ -70,6 +70,18 @@ def test_upstreams_are_the_compose_services(compose: dict[str, Any]) -> None:
     assert "proxy_pass http://api;" in _block(conf, "location / ")
 
 
+def test_player_page_and_event_streams_go_to_the_hubs() -> None:
+    """/player (the hub's page) and /sse/ (its live-count streams) are proxied to the hubs,
+    the streams unbuffered and with a read timeout far above the keep-alive interval."""
+    conf = _conf()
+    assert "proxy_pass http://realtime;" in _block(conf, "location = /player")
+    sse = _block(conf, "location /sse/")
+    assert "proxy_pass http://realtime;" in sse
+    assert "proxy_buffering off;" in sse
+    seconds = int(re.search(r"proxy_read_timeout (\d+)s;", sse).group(1))  # type: ignore[union-attr]
+    assert seconds >= 600
+
+
 def _local_conf(tmp: Path, port: int, hubs: list[int], api: int) -> Path:
     """The config with the compose host names replaced by local ports."""
     text = CONF.read_text()
@@ -116,8 +128,9 @@ async def test_websockets_and_http_through_nginx(
     nginx_bin: Path, tmp_path: Path, spawn: Any, spawn_cmd: Any, token: Any
 ) -> None:
     """nginx in front of two hubs and the api: WebSockets upgrade and get `hello`,
-    least_conn puts open connections on both hubs, the fallback path reaches a hub, the
-    rest the api, and a request id given by the client comes back."""
+    least_conn puts open connections on both hubs, the fallback path, the player page and
+    its event stream reach a hub, the rest the api, and a request id given by the client
+    comes back."""
     hubs = [
         spawn(
             "realtime.app:app",
@@ -153,6 +166,17 @@ async def test_websockets_and_http_through_nginx(
         assert (await http.get("/metrics")).status_code == 404  # Prometheus scrapes directly
         assert (await http.get("/ready")).status_code == 404  # the orchestrator probes directly
         assert (await http.get("/health")).status_code == 200  # cheap, no dependency
+
+        page = await http.get("/player")  # the hub's page, and the files it loads
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "/static/player.js" in page.text
+        assert (await http.get("/static/player.js")).status_code == 200
+        assert (await http.get("/static/watch-client.js")).status_code == 200
+        async with http.stream("GET", "/sse/live") as stream:  # from a hub, unbuffered
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            first = await asyncio.wait_for(anext(stream.aiter_raw()), 5)
+            assert first.startswith(b"retry:")
 
     clients = []
     for i in range(4):

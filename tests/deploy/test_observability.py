@@ -1,17 +1,23 @@
 """Prometheus alert rules and the Grafana dashboard: they parse, and every metric they query
 is one that the code exports (names read from the code itself); promtool checks and unit-tests
-the rules; /metrics exports Redis and PostgreSQL reachability."""
+the rules; /metrics exports Redis and PostgreSQL reachability, and every process its
+process_* series."""
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import PlatformCollector, ProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from devkit.servers import free_port
 from tests.deploy.conftest import ROOT, load_yaml
@@ -46,6 +52,12 @@ SUFFIXES = {
     "GaugeMetricFamily": ("",),
     "HistogramMetricFamily": ("_bucket", "_sum", "_count"),
 }
+# prometheus_client's own collectors, registered by core/process_metrics.py: their series are
+# whatever a fresh one yields (on this machine, which has /proc).
+COLLECTORS: dict[str, type[Collector]] = {
+    "ProcessCollector": ProcessCollector,
+    "PlatformCollector": PlatformCollector,
+}
 
 
 def exported_metrics() -> set[str]:
@@ -58,6 +70,9 @@ def exported_metrics() -> set[str]:
                 if not isinstance(node, ast.Call):
                     continue
                 kind = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if kind in COLLECTORS:
+                    collector = COLLECTORS[kind](registry=None)  # type: ignore[call-arg]
+                    names.update(s.name for m in collector.collect() for s in m.samples)
                 if kind not in SUFFIXES:
                     continue
                 arg = (
@@ -212,12 +227,11 @@ def test_prometheus_scrapes_every_app(compose: dict[str, Any]) -> None:
     }
     assert targets["realtime"] == {"realtime-1:8001", "realtime-2:8001"}
     assert targets["api"] == {"api:8000"}
-    port = 9108
-    cfg = ROOT / "workers" / "config.py"
-    if cfg.exists():
-        m = re.search(r"metrics_port: int = (\d+)", cfg.read_text())
-        port = int(m.group(1)) if m else port
-    assert targets["worker"] == {f"worker:{port}"}
+    from core.launch import WORKER_METRICS_PORT
+    from workers.config import load_config
+
+    assert load_config({}).metrics_port == WORKER_METRICS_PORT
+    assert targets["worker"] == {f"worker:{WORKER_METRICS_PORT}"}
     assert set(compose["services"]) >= {
         t.split(":")[0] for ts in targets.values() for t in ts if not t.startswith("localhost")
     }
@@ -259,6 +273,64 @@ def test_dashboard_shows_what_issue_6_asks() -> None:
         assert needle in text, needle
 
 
+def _selectors(expr: str) -> list[tuple[str, str]]:
+    """Each metric selector of a PromQL expression: (name, the matchers between braces)."""
+    out = []
+    for name in metric_names(expr):
+        for m in re.finditer(rf"(?<![\w:$]){re.escape(name)}(?![\w:])(\{{[^}}]*\}})?", expr):
+            out.append((name, (m.group(1) or "")[1:-1]))
+    return out
+
+
+def test_dashboard_is_scoped_by_job_and_instance() -> None:
+    """The dashboard has `job` and `instance` variables (multi-value, with All, read from
+    `up` on the provisioned data source; instance follows job), and every metric selector of
+    every panel filters on both."""
+    dash = _dashboard()
+    ds = load_yaml("deploy/grafana/provisioning/datasources/prometheus.yml")["datasources"][0]
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert set(variables) >= {"job", "instance"}
+    for name in ("job", "instance"):
+        var = variables[name]
+        assert var["type"] == "query" and var["datasource"]["uid"] == ds["uid"], name
+        assert var["multi"] and var["includeAll"] and var["allValue"] == ".*", name
+        query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+        assert query.startswith("label_values(up") and query.endswith(f", {name})"), query
+    instance_query = variables["instance"]["query"]["query"]
+    assert 'job=~"$job"' in instance_query
+    exprs = _dashboard_exprs(dash["panels"])
+    assert exprs
+    for title, expr in exprs:
+        selectors = _selectors(expr)
+        assert selectors, (title, expr)
+        for name, matchers in selectors:
+            assert 'job=~"$job"' in matchers and 'instance=~"$instance"' in matchers, (
+                title,
+                name,
+                expr,
+            )
+
+
+def test_dashboard_has_process_memory_and_fd_panels() -> None:
+    """Panels for resident memory and open file descriptors query the process_* series,
+    scoped by the variables, with the units Grafana needs to draw them right."""
+    panels = {p["title"]: p for p in _panels(_dashboard()["panels"])}
+    for title, metric, unit in (
+        ("Memory (RSS)", "process_resident_memory_bytes", "bytes"),
+        ("Open file descriptors", "process_open_fds", "short"),
+    ):
+        panel = panels[title]
+        assert panel["fieldConfig"]["defaults"]["unit"] == unit
+        selectors = [sel for t in panel["targets"] for sel in _selectors(t["expr"])]
+        assert (metric, 'job=~"$job", instance=~"$instance"') in selectors, selectors
+    fds = " ".join(t["expr"] for t in panels["Open file descriptors"]["targets"])
+    assert "process_max_fds" in fds  # the limit beside the count
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [q for p in panels for q in (p, *_panels(p.get("panels", [])))]
+
+
 def test_dashboard_uses_exported_metrics() -> None:
     """Every metric a dashboard panel queries is exported by the code."""
     assert _unexported(_dashboard_exprs(_dashboard()["panels"])) == []
@@ -291,3 +363,40 @@ async def test_hub_metrics_export_dependency_reachability(spawn: Any) -> None:
         text = (await http.get("/metrics")).text
     assert 'dependency_up{dependency="redis"} 1.0' in text
     assert 'dependency_up{dependency="postgresql"} 1.0' in text
+
+
+# --- process_* -----------------------------------------------------------------------------
+
+
+def _has_process_metrics(text: str) -> bool:
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    return {"process_resident_memory_bytes", "process_open_fds", "python_info"} <= names
+
+
+async def test_every_process_exports_process_metrics(spawn: Any, spawn_cmd: Any) -> None:
+    """The hub, the api and the worker each serve process_resident_memory_bytes,
+    process_open_fds (and the rest of prometheus_client's process and platform series) on
+    their own /metrics."""
+    hub = spawn("realtime.app:app")
+    api = spawn("api.app:app")
+    port = free_port()
+    worker = spawn_cmd(
+        ["python", "-m", "workers"], {"WORKER_METRICS_PORT": str(port), "LOG_FORMAT": "text"}
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        for app in (hub, api):
+            text = (await http.get(f"{app.url}/metrics")).text
+            assert _has_process_metrics(text), (app.app, text[:2000])
+        deadline = time.monotonic() + 30
+        while True:
+            assert worker.running, worker.output_tail()
+            try:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, worker.output_tail()
+                await asyncio.sleep(0.2)
+                continue
+            break
+    assert _has_process_metrics(text), text[:2000]
+    assert "worker_partitions_held" in text  # the worker's own registry, not another one
+    worker.terminate()
