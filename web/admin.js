@@ -15,6 +15,7 @@ import "./admin/sections/accounts.js";
 import "./admin/sections/ipblocks.js";
 import "./admin/sections/contents.js";
 import "./admin/sections/tags.js";
+import "./admin/sections/youtube.js";
 import "./admin/sections/rewards.js";
 import "./admin/sections/reviews.js";
 import "./admin/sections/ads.js";
