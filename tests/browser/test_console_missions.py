@@ -12,8 +12,10 @@ from tests.browser.test_player import wait_for
 
 
 async def box(page: Any, selector: str) -> dict[str, float]:
+    """Where `selector` is in the document (not the viewport: a click may scroll)."""
     found = await page.eval_on_selector(
-        selector, "n => { const r = n.getBoundingClientRect(); return {y: r.y, h: r.height}; }"
+        selector,
+        "n => { const r = n.getBoundingClientRect(); return {y: r.y + scrollY, h: r.height}; }",
     )
     return dict(found)
 
