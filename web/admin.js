@@ -21,6 +21,7 @@ import "./admin/sections/reviews.js";
 import "./admin/sections/ads.js";
 import "./admin/sections/settlements.js";
 import "./admin/sections/missions.js";
+import "./admin/sections/help.js";
 import "./admin/sections/audit.js";
 
 const TOKEN_KEY = "watch.admin.token";
