@@ -17,6 +17,7 @@ import "./admin/sections/contents.js";
 import "./admin/sections/tags.js";
 import "./admin/sections/youtube.js";
 import "./admin/sections/rewards.js";
+import "./admin/sections/boosts.js";
 import "./admin/sections/reviews.js";
 import "./admin/sections/ads.js";
 import "./admin/sections/settlements.js";
