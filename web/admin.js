@@ -18,6 +18,7 @@ import "./admin/sections/tags.js";
 import "./admin/sections/youtube.js";
 import "./admin/sections/rewards.js";
 import "./admin/sections/boosts.js";
+import "./admin/sections/gold.js";
 import "./admin/sections/reviews.js";
 import "./admin/sections/ads.js";
 import "./admin/sections/settlements.js";
