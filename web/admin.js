@@ -22,6 +22,7 @@ import "./admin/sections/gold.js";
 import "./admin/sections/reviews.js";
 import "./admin/sections/ads.js";
 import "./admin/sections/settlements.js";
+import "./admin/sections/payments.js";
 import "./admin/sections/missions.js";
 import "./admin/sections/help.js";
 import "./admin/sections/audit.js";
