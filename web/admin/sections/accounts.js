@@ -137,7 +137,7 @@ register({
       "accounts.inviteHelp": "Hand it to the invitee: they choose a password with it (POST /api/auth/invite).",
       "accounts.disabled": "account {id} disabled", "accounts.enabled": "account {id} enabled",
       "accounts.password": "password", "accounts.noPassword": "no password yet", "accounts.isDisabled": "disabled",
-      "accounts.active": "active", "accounts.roles": "Roles", "accounts.rolesOf": "Change the roles of account {id}",
+      "accounts.active": "active", "accounts.roles": "Roles", "accounts.rolesOf": "Roles of account {id}",
       "accounts.enable": "Enable", "accounts.disable": "Disable", "accounts.enableOne": "Enable account {id}",
       "accounts.disableOne": "Disable account {id}", "accounts.state": "state", "accounts.since": "created",
       "accounts.actions": "actions", "accounts.none": "No staff account here.", "accounts.show": "Show",

@@ -92,7 +92,7 @@ register({
       "boosts.contentId": "Content id", "boosts.pct": "Multiplier (%, 101-1000)", "boosts.starts": "Starts, empty: now",
       "boosts.ends": "Ends", "boosts.save": "Set boost", "boosts.set": "content {id} boosted to {pct} %",
       "boosts.ended": "boost of content {id} ended", "boosts.boost": "Boost", "boosts.end": "End boost",
-      "boosts.boostOne": "Boost {title}", "boosts.endOne": "End the boost of {title}",
+      "boosts.boostOne": "Boost {title}", "boosts.endOne": "End boost: {title}",
       "boosts.active": "×{pct} %, now", "boosts.coming": "×{pct} %, to come",
       "boosts.content": "content", "boosts.interval": "interval", "boosts.amount": "coins now", "boosts.boostCol": "boost",
       "boosts.actions": "actions", "boosts.none": "No content pays now (none listed, or rewards are paused).",

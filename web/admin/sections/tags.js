@@ -93,7 +93,7 @@ register({
       "tags.title": "Tags", "tags.what": "tags (GET /api/admin/tags)", "tags.from": "Tag", "tags.to": "New name",
       "tags.rename": "Rename", "tags.renameForm": "Rename a tag", "tags.mergeForm": "Merge tags",
       "tags.sources": "Tags to merge (comma separated)", "tags.into": "Into", "tags.merge": "Merge",
-      "tags.delete": "Delete", "tags.renameOne": "Rename the tag {tag}", "tags.deleteOne": "Remove the tag {tag} from every content",
+      "tags.delete": "Delete", "tags.renameOne": "Rename the tag {tag}", "tags.deleteOne": "Delete the tag {tag} from every content",
       "tags.renamed": "renamed to {tag} on {n} contents", "tags.merged": "merged into {tag} on {n} contents",
       "tags.deleted": "{tag} removed from {n} contents", "tags.tag": "tag", "tags.contents": "contents",
       "tags.listed": "listed now", "tags.actions": "actions", "tags.none": "No content carries a tag.",
