@@ -11,6 +11,7 @@ import "./admin/sections/charts.js";
 import "./admin/sections/nodes.js";
 import "./admin/sections/settings.js";
 import "./admin/sections/users.js";
+import "./admin/sections/user_events.js";
 import "./admin/sections/accounts.js";
 import "./admin/sections/ipblocks.js";
 import "./admin/sections/contents.js";
