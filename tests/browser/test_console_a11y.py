@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.pages import DESKTOP, axe_violations
+from tests.browser.pages import DESKTOP, PHONE, axe_violations, overflow_x
 from tests.browser.test_player import wait_for
 from tests.youtube.conftest import KEY, VIDEO
 
@@ -18,7 +18,8 @@ CASES = [(scheme, lang) for scheme in ("light", "dark") for lang in ("en", "ko")
 
 async def _seed(s: Any) -> None:
     """Data for the sections that draw lists: a mission, a help category and article, a
-    staff account, a boost, a gold box table, a credited wallet, a YouTube import."""
+    staff account, a boost, a gold box table, a credited wallet, a YouTube import, a user
+    event (a block)."""
     cid = await s.create_content("Launch trailer", tags=["demo"])
     ends = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     mission = {
@@ -50,6 +51,7 @@ async def _seed(s: Any) -> None:
                 headers={"Idempotency-Key": "a11y"},
             ),
             http.post("/api/admin/youtube/imports", json={"source": VIDEO}),
+            http.post("/api/admin/users/21/block", json={"reason": "a11y"}),
         ]
         for call in calls:
             r = await call
@@ -90,6 +92,7 @@ async def test_admin_console_has_no_serious_axe_violations(
         "#help tr[data-article-id]",
         "#boosts tr[data-boosted='true']",
         "#gold-table table",
+        "#events tr[data-event-id]",
     ):
         assert await page.query_selector(selector), selector
     await page.fill("#tag-tag", "demo")  # onto itself: refused, the field marked
@@ -131,3 +134,15 @@ async def test_language_switch_is_kept_and_redraws_the_data(stack: Any, themed: 
     await wait_for(page, "window.adminConsole.ready")
     assert await page.get_attribute("html", "lang") == "ko"
     assert await page.input_value("#lang") == "ko"
+
+
+async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any) -> None:
+    """At a phone's width, with every section drawn, nothing makes the page scroll
+    sideways: wide tables scroll inside their panels, forms wrap."""
+    youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
+    s = stack(YOUTUBE_API_KEY=KEY, YOUTUBE_API_URL=youtube)
+    await _seed(s)
+    page = await themed(s.admin_url(), PHONE)
+    await wait_for(page, "window.adminConsole.ready")
+    await page.wait_for_selector("#missions tr[data-mission-id]")
+    assert await overflow_x(page) == 0
