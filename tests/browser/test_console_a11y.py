@@ -3,30 +3,103 @@ violation, Korean when the browser asks for it, and a language switch that is ke
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.browser.pages import DESKTOP, axe_violations
+from tests.browser.pages import DESKTOP, PHONE, axe_violations, overflow_x
 from tests.browser.test_player import wait_for
+from tests.youtube.conftest import KEY, VIDEO
 
 CASES = [(scheme, lang) for scheme in ("light", "dark") for lang in ("en", "ko")]
 
 
+async def _seed(s: Any) -> None:
+    """Data for the sections that draw lists: a mission, a help category and article, a
+    staff account, a boost, a gold box table, a credited wallet, a YouTube import, a user
+    event (a block)."""
+    cid = await s.create_content("Launch trailer", tags=["demo"])
+    ends = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    mission = {
+        "title": "Watch 10 minutes",
+        "kind": "watch_minutes",
+        "target": 10,
+        "period": "daily",
+        "reward_kind": "coins",
+        "reward_amount": 5,
+    }
+    admin = {"Authorization": f"Bearer {s.admin_token}"}
+    async with httpx.AsyncClient(base_url=s.api.url, headers=admin) as http:
+        calls = [
+            http.post("/api/admin/missions", json=mission),
+            http.post(
+                "/api/admin/accounts", json={"email": "ads@example.test", "roles": ["advertiser"]}
+            ),
+            http.put(
+                f"/api/admin/contents/{cid}/boost", json={"multiplier_pct": 150, "ends_at": ends}
+            ),
+            http.post(
+                "/api/admin/gold-box/reward-table",
+                content="amount,weight\n100,1\n",
+                headers={"Content-Type": "text/csv"},
+            ),
+            http.post(
+                "/api/admin/wallets/40/credits",
+                json={"amount_micros": 10**6, "reference": "t"},
+                headers={"Idempotency-Key": "a11y"},
+            ),
+            http.post("/api/admin/youtube/imports", json={"source": VIDEO}),
+            http.post("/api/admin/users/21/block", json={"reason": "a11y"}),
+        ]
+        for call in calls:
+            r = await call
+            assert r.status_code in (200, 201), r.text
+        r = await http.post(
+            "/api/admin/help/categories", json={"slug": "rewards", "title_ko": "보상"}
+        )
+        assert r.status_code == 201, r.text
+        article = {
+            "category_id": r.json()["data"]["id"],
+            "question_ko": "언제?",
+            "answer_ko": "지금.",
+        }
+        assert (await http.post("/api/admin/help/articles", json=article)).status_code == 201
+
+
 @pytest.mark.parametrize(("scheme", "lang"), CASES)
 async def test_admin_console_has_no_serious_axe_violations(
-    stack: Any, themed: Any, token: Any, scheme: str, lang: str
+    stack: Any, themed: Any, token: Any, spawn: Any, scheme: str, lang: str
 ) -> None:
-    """Every section rendered with data (a content, an ad, a user), then axe-core finds no
-    serious or critical violation; the page is in the browser's language."""
-    s = stack()
-    await s.create_content("Launch trailer")
+    """Every section rendered with data (a content, an ad, a user, and what _seed makes),
+    and a form showing a refusal: axe-core finds no serious or critical violation; the page
+    is in the browser's language."""
+    youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
+    s = stack(YOUTUBE_API_KEY=KEY, YOUTUBE_API_URL=youtube)
     await s.create_ad(token(40, roles=("advertiser",)), "Spring sale")
+    await _seed(s)
     page = await themed(s.admin_url(), DESKTOP, scheme, lang)
     await wait_for(page, "window.adminConsole.ready")
     assert await page.get_attribute("html", "lang") == lang
     heading = await page.text_content("#contents-title")
     assert heading == ("콘텐츠" if lang == "ko" else "Contents")
+    for selector in (
+        "#missions tr[data-mission-id]",
+        "#accounts tr[data-account-id]",
+        "#tags tr[data-tag='demo']",
+        "#youtube-jobs tr[data-job-id]",
+        "#help tr[data-article-id]",
+        "#boosts tr[data-boosted='true']",
+        "#gold-table table",
+        "#events tr[data-event-id]",
+    ):
+        assert await page.query_selector(selector), selector
+    await page.fill("#tag-tag", "demo")  # onto itself: refused, the field marked
+    await page.fill("#tag-to", "demo")
+    await page.click("#tag-rename")
+    await page.wait_for_selector("#tag-rename-error:not(:empty)")
+    assert await page.get_attribute("#tag-to", "aria-invalid") == "true"
     found = await axe_violations(page)
     assert not found, "\n".join(found)
 
@@ -61,3 +134,15 @@ async def test_language_switch_is_kept_and_redraws_the_data(stack: Any, themed: 
     await wait_for(page, "window.adminConsole.ready")
     assert await page.get_attribute("html", "lang") == "ko"
     assert await page.input_value("#lang") == "ko"
+
+
+async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any) -> None:
+    """At a phone's width, with every section drawn, nothing makes the page scroll
+    sideways: wide tables scroll inside their panels, forms wrap."""
+    youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
+    s = stack(YOUTUBE_API_KEY=KEY, YOUTUBE_API_URL=youtube)
+    await _seed(s)
+    page = await themed(s.admin_url(), PHONE)
+    await wait_for(page, "window.adminConsole.ready")
+    await page.wait_for_selector("#missions tr[data-mission-id]")
+    assert await overflow_x(page) == 0

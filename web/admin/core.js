@@ -14,9 +14,10 @@ export function token() {
   return ($("token")?.value || "").trim();
 }
 
-/** {ok, status, data, error} for one call; never throws. `raw`: a body sent as is. */
-export async function call(method, path, body, { raw, contentType } = {}) {
-  const headers = { Authorization: `Bearer ${token()}` };
+/** {ok, status, data, error} for one call; never throws. `raw`: a body sent as is;
+ * `headers`: more request headers (an Idempotency-Key). */
+export async function call(method, path, body, { raw, contentType, headers: extra } = {}) {
+  const headers = { ...extra, Authorization: `Bearer ${token()}` };
   let payload;
   if (raw !== undefined) {
     headers["Content-Type"] = contentType || "text/plain";

@@ -1,72 +1,81 @@
 // The box reward table (GET, POST /api/admin/reward-table): the table in force, and a new
 // one uploaded as CSV (pasted or from a file). A refused upload shows the refused line
-// itself, numbered as in the file, with the reason.
+// itself, numbered as in the file, with the reason. `rewardTable` makes such a section for
+// another table with the same routes (the gold box's, sections/gold.js).
 import { fmtDateTime, t } from "/static/i18n.js";
 import { $, call, el, failed, fieldError, hook, missing, status, table, unavailable } from "../core.js";
 import { register } from "../registry.js";
 import { reloadAudit } from "./audit.js";
 
-async function load() {
-  const r = await call("GET", "/api/admin/reward-table");
-  const target = $("rewards");
-  if (missing(r)) return unavailable(target, t("rewards.what"));
-  if (!r.ok) return failed(target, r);
-  hook.loaded.rewards = r.data;
-  if (!r.data) return target.replaceChildren(el("div", { class: "muted" }, t("rewards.none")));
-  const rows = r.data.rows.map((row) => el("tr", {},
-    el("td", { class: "num" }, row.amount), el("td", { class: "num" }, row.weight),
-    el("td", { class: "num" }, `${((100 * row.weight) / r.data.total_weight).toFixed(1)} %`)));
-  target.replaceChildren(
-    el("p", { class: "small muted" }, t("rewards.inForce", { id: r.data.id, time: fmtDateTime(r.data.created_at) })),
-    table([[t("rewards.amount"), "num"], [t("rewards.weight"), "num"], [t("rewards.chance"), "num"]], rows, t("rewards.title")));
-}
-
-function showRefusal(csv, error) {
-  const box = $("rewards-refusal");
-  const line = error.details?.line;
-  const text = Number.isInteger(line) ? csv.split(/\r?\n/)[line - 1] : null;
-  box.replaceChildren(
-    el("strong", {}, error.message),
-    text !== null && text !== undefined
-      ? el("pre", { class: "refused-line", "data-line": line }, el("span", { class: "muted" }, `${line} │ `), text)
-      : "");
-  box.classList.remove("hidden");
-}
-
-async function upload() {
-  const area = $("rewards-csv");
-  const csv = area.value;
-  fieldError(area, "");
-  $("rewards-refusal").classList.add("hidden");
-  if (!csv.trim()) return fieldError(area, t("rewards.empty"));
-  const r = await call("POST", "/api/admin/reward-table", undefined, { raw: csv, contentType: "text/csv" });
-  if (!r.ok) {
-    fieldError(area, r.error.message);
-    showRefusal(csv, r.error);
-    return status("rewards-status", t("rewards.refused"), "error-text");
+/** A reward table section: `id` names its panel and elements, `path` its GET and POST
+ * route, `title` and `what` are i18n keys of its heading and of its "not available" text. */
+export function rewardTable({ id, path, title, what }) {
+  async function load() {
+    const r = await call("GET", path);
+    const target = $(id);
+    if (missing(r)) return unavailable(target, t(what));
+    if (!r.ok) return failed(target, r);
+    hook.loaded[id] = r.data;
+    if (!r.data) return target.replaceChildren(el("div", { class: "muted" }, t("rewards.none")));
+    const rows = r.data.rows.map((row) => el("tr", {},
+      el("td", { class: "num" }, row.amount), el("td", { class: "num" }, row.weight),
+      el("td", { class: "num" }, `${((100 * row.weight) / r.data.total_weight).toFixed(1)} %`)));
+    target.replaceChildren(
+      el("p", { class: "small muted" }, t("rewards.inForce", { id: r.data.id, time: fmtDateTime(r.data.created_at) })),
+      table([[t("rewards.amount"), "num"], [t("rewards.weight"), "num"], [t("rewards.chance"), "num"]], rows, t(title)));
   }
-  status("rewards-status", t("rewards.uploaded", { id: r.data.id }), "ok-text");
-  area.value = "";
-  load();
-  reloadAudit();
+
+  function showRefusal(csv, error) {
+    const box = $(`${id}-refusal`);
+    const line = error.details?.line;
+    const text = Number.isInteger(line) ? csv.split(/\r?\n/)[line - 1] : null;
+    box.replaceChildren(
+      el("strong", {}, error.message),
+      text !== null && text !== undefined
+        ? el("pre", { class: "refused-line", "data-line": line }, el("span", { class: "muted" }, `${line} │ `), text)
+        : "");
+    box.classList.remove("hidden");
+  }
+
+  async function upload() {
+    const area = $(`${id}-csv`);
+    const csv = area.value;
+    fieldError(area, "");
+    $(`${id}-refusal`).classList.add("hidden");
+    if (!csv.trim()) return fieldError(area, t("rewards.empty"));
+    const r = await call("POST", path, undefined, { raw: csv, contentType: "text/csv" });
+    if (!r.ok) {
+      fieldError(area, r.error.message);
+      showRefusal(csv, r.error);
+      return status(`${id}-status`, t("rewards.refused"), "error-text");
+    }
+    status(`${id}-status`, t("rewards.uploaded", { id: r.data.id }), "ok-text");
+    area.value = "";
+    load();
+    reloadAudit();
+  }
+
+  return {
+    id,
+    title,
+    render(body) {
+      body.append(
+        el("div", { id }),
+        el("label", { for: `${id}-csv` }, t("rewards.csv"),
+          el("textarea", { id: `${id}-csv`, rows: "5", spellcheck: "false", class: "mono", placeholder: "amount,weight\n10,70\n50,25\n500,5" })),
+        el("div", { class: "row actions" },
+          el("label", { for: `${id}-file`, class: "file" }, t("rewards.file"),
+            el("input", { id: `${id}-file`, type: "file", accept: ".csv,text/csv,text/plain",
+              onchange: async (e) => { const f = e.target.files?.[0]; if (f) $(`${id}-csv`).value = await f.text(); } })),
+          el("button", { type: "button", id: `${id}-upload`, onclick: upload }, t("rewards.upload"))),
+        el("div", { id: `${id}-refusal`, class: "refusal hidden", role: "alert" }));
+    },
+    load,
+  };
 }
 
 register({
-  id: "rewards",
-  title: "rewards.title",
-  render(body) {
-    body.append(
-      el("div", { id: "rewards" }),
-      el("label", { for: "rewards-csv" }, t("rewards.csv"),
-        el("textarea", { id: "rewards-csv", rows: "5", spellcheck: "false", class: "mono", placeholder: "amount,weight\n10,70\n50,25\n500,5" })),
-      el("div", { class: "row actions" },
-        el("label", { for: "rewards-file", class: "file" }, t("rewards.file"),
-          el("input", { id: "rewards-file", type: "file", accept: ".csv,text/csv,text/plain",
-            onchange: async (e) => { const f = e.target.files?.[0]; if (f) $("rewards-csv").value = await f.text(); } })),
-        el("button", { type: "button", id: "rewards-upload", onclick: upload }, t("rewards.upload"))),
-      el("div", { id: "rewards-refusal", class: "refusal hidden", role: "alert" }));
-  },
-  load,
+  ...rewardTable({ id: "rewards", path: "/api/admin/reward-table", title: "rewards.title", what: "rewards.what" }),
   messages: {
     en: {
       "rewards.title": "Box reward table", "rewards.what": "reward table (GET /api/admin/reward-table)",
