@@ -24,6 +24,7 @@ import "./admin/sections/reviews.js";
 import "./admin/sections/ads.js";
 import "./admin/sections/settlements.js";
 import "./admin/sections/payments.js";
+import "./admin/sections/withdrawals.js";
 import "./admin/sections/missions.js";
 import "./admin/sections/help.js";
 import "./admin/sections/audit.js";

@@ -16,10 +16,10 @@ from tests.youtube.conftest import KEY, VIDEO
 CASES = [(scheme, lang) for scheme in ("light", "dark") for lang in ("en", "ko")]
 
 
-async def _seed(s: Any) -> None:
+async def _seed(s: Any, advertiser: str) -> None:
     """Data for the sections that draw lists: a mission, a help category and article, a
-    staff account, a boost, a gold box table, a credited wallet, a YouTube import, a user
-    event (a block)."""
+    staff account, a boost, a gold box table, a credited wallet and a withdrawal from it, a
+    YouTube import, a user event (a block)."""
     cid = await s.create_content("Launch trailer", tags=["demo"])
     ends = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     mission = {
@@ -56,6 +56,14 @@ async def _seed(s: Any) -> None:
         for call in calls:
             r = await call
             assert r.status_code in (200, 201), r.text
+        # a pending withdrawal (its row carries a note field and the decision buttons)
+        adv = {"Authorization": f"Bearer {advertiser}"}
+        r = await http.post(
+            "/api/advertiser/wallet/withdrawals",
+            json={"amount_micros": 10**6, "bank_account": "KB 1"},
+            headers={**adv, "Idempotency-Key": "a11y"},
+        )
+        assert r.status_code == 201, r.text
         r = await http.post(
             "/api/admin/help/categories", json={"slug": "rewards", "title_ko": "보상"}
         )
@@ -78,7 +86,7 @@ async def test_admin_console_has_no_serious_axe_violations(
     youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
     s = stack(YOUTUBE_API_KEY=KEY, YOUTUBE_API_URL=youtube)
     await s.create_ad(token(40, roles=("advertiser",)), "Spring sale")
-    await _seed(s)
+    await _seed(s, token(40, roles=("advertiser",)))
     page = await themed(s.admin_url(), DESKTOP, scheme, lang)
     await wait_for(page, "window.adminConsole.ready")
     assert await page.get_attribute("html", "lang") == lang
@@ -136,12 +144,12 @@ async def test_language_switch_is_kept_and_redraws_the_data(stack: Any, themed: 
     assert await page.input_value("#lang") == "ko"
 
 
-async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any) -> None:
+async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any, token: Any) -> None:
     """At a phone's width, with every section drawn, nothing makes the page scroll
     sideways: wide tables scroll inside their panels, forms wrap."""
     youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
     s = stack(YOUTUBE_API_KEY=KEY, YOUTUBE_API_URL=youtube)
-    await _seed(s)
+    await _seed(s, token(40, roles=("advertiser",)))
     page = await themed(s.admin_url(), PHONE)
     await wait_for(page, "window.adminConsole.ready")
     await page.wait_for_selector("#missions tr[data-mission-id]")

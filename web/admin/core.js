@@ -39,6 +39,28 @@ export async function call(method, path, body, { raw, contentType, headers: extr
   return { ok: false, status: res.status, error };
 }
 
+/** Fetch a file the api serves behind the token (a CSV export) and hand it to the browser
+ * as a download named `filename`; `{ok, status, error}` like call(). */
+export async function download(path, filename) {
+  let res;
+  try {
+    res = await fetch(path, { headers: { Authorization: `Bearer ${token()}` } });
+  } catch (err) {
+    return { ok: false, status: 0, error: { code: "network", message: String(err) } };
+  }
+  if (!res.ok) {
+    const answer = await res.json().catch(() => null);
+    return { ok: false, status: res.status, error: answer?.error || { code: String(res.status), message: res.statusText } };
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const link = el("a", { href: url, download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return { ok: true, status: res.status };
+}
+
 export const missing = (r) => r.status === 404 || r.status === 405;
 
 export function el(tag, attrs = {}, ...children) {

@@ -2,7 +2,7 @@
 // advertiser spend from the wallet ledger, drafted, checked line by line, then confirmed.
 // Dates are local dates of the service's time zone; the end date is not included.
 import { fmtDateTime, t } from "/static/i18n.js";
-import { $, button, call, el, failed, fieldError, hook, missing, money, status, table, unavailable } from "../core.js";
+import { $, button, call, download, el, failed, fieldError, hook, missing, money, status, table, unavailable } from "../core.js";
 import { register } from "../registry.js";
 import { reloadAudit } from "./audit.js";
 
@@ -34,6 +34,12 @@ async function confirm(s) {
   reloadAudit();
 }
 
+async function exportCsv(s) {
+  const r = await download(`/api/admin/settlements/${s.id}/csv`, `settlement-${s.id}.csv`);
+  if (!r.ok) return status("settlements-status", t("core.refusedShort", { message: r.error.message }), "error-text");
+  status("settlements-status", t("settle.exported", { id: s.id }), "ok-text");
+}
+
 async function open(s) {
   const r = await call("GET", `/api/admin/settlements/${s.id}`);
   if (!r.ok) return failed($("settlement-detail"), r);
@@ -47,6 +53,7 @@ function show(s) {
     el("td", { class: "num" }, l.clicks), el("td", { class: "num" }, money(l.amount_micros))));
   $("settlement-detail").replaceChildren(
     el("h3", { tabindex: "-1", id: "settlement-title" }, t("settle.detail", { id: s.id, start: s.period_start, end: s.period_end })),
+    el("div", { class: "row" }, button(t("settle.csv"), () => exportCsv(s), "secondary", { id: "settlement-csv" })),
     lines.length
       ? table([[t("settle.advertiser"), "num"], [t("settle.impressions"), "num"], [t("settle.clicks"), "num"], [t("settle.amount"), "num"]], lines, t("settle.lines"))
       : el("div", { class: "muted" }, t("settle.noLines")));
@@ -101,6 +108,7 @@ register({
       "settle.status.draft": "draft", "settle.status.confirmed": "confirmed", "settle.confirm": "Confirm", "settle.period": "period",
       "settle.state": "state", "settle.total": "total", "settle.when": "when", "settle.actions": "actions",
       "settle.none": "No settlement yet.",
+      "settle.csv": "Download CSV", "settle.exported": "settlement {id} downloaded as CSV",
     },
     ko: {
       "settle.title": "정산", "settle.what": "정산 (GET /api/admin/settlements)",
@@ -113,6 +121,7 @@ register({
       "settle.status.draft": "초안", "settle.status.confirmed": "확정", "settle.confirm": "확정", "settle.period": "기간",
       "settle.state": "상태", "settle.total": "합계", "settle.when": "시각", "settle.actions": "작업",
       "settle.none": "아직 정산이 없습니다.",
+      "settle.csv": "CSV 내려받기", "settle.exported": "정산 {id}을(를) CSV로 내려받음",
     },
   },
 });
