@@ -1,5 +1,6 @@
-"""Both pages in both languages and both colour schemes: no serious or critical axe-core
-violation, Korean when the browser asks for it, and a language switch that is kept."""
+"""Both pages and the console's sign-in screen (with its errors showing) in both languages and
+both colour schemes: no serious or critical axe-core violation, Korean when the browser asks
+for it, and a language switch that is kept."""
 
 from __future__ import annotations
 
@@ -61,3 +62,28 @@ async def test_language_switch_is_kept_and_redraws_the_data(stack: Any, themed: 
     await wait_for(page, "window.adminConsole.ready")
     assert await page.get_attribute("html", "lang") == "ko"
     assert await page.input_value("#lang") == "ko"
+
+
+@pytest.mark.parametrize(("scheme", "lang"), CASES)
+async def test_sign_in_screen_has_no_serious_axe_violations(
+    stack: Any, themed: Any, scheme: str, lang: str
+) -> None:
+    """The console's sign-in screen as it opens, with its field errors, and with the
+    refusal of a wrong password: no serious or critical violation, in the browser's
+    language."""
+    s = stack()
+    page = await themed(f"{s.api.url}/admin", DESKTOP, scheme, lang)
+    await wait_for(page, "window.adminConsole.signInShown")
+    assert await page.get_attribute("html", "lang") == lang
+    assert await page.text_content("#signin-submit") == ("로그인" if lang == "ko" else "Sign in")
+    assert not await axe_violations(page)
+    await page.click("#signin-submit")
+    await page.wait_for_selector("#signin-password-error")
+    found = await axe_violations(page)
+    assert not found, "\n".join(found)
+    await page.fill("#signin-email", "nobody@example.com")
+    await page.fill("#signin-password", "wrong password")
+    await page.press("#signin-password", "Enter")
+    await page.wait_for_selector("#signin-alert:not(:empty)")
+    found = await axe_violations(page)
+    assert not found, "\n".join(found)
