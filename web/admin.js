@@ -48,7 +48,14 @@ define({
 const session = new Session();
 auth.session = session;
 $("lang-slot").append(languageSwitch());
-const screen = signInScreen($("signin-slot"), session, { titleKey: "admin.signInTitle", onSignedIn: () => enter() });
+const screen = signInScreen($("signin-slot"), session, {
+  titleKey: "admin.signInTitle",
+  onSignedIn: () => {
+    enter();
+    // The form is gone: keyboard and screen reader users continue at the first section.
+    if (session.signedIn) document.querySelector("#sections h2")?.focus();
+  },
+});
 
 function build() {
   const grid = $("sections");

@@ -447,7 +447,14 @@ $("stop").addEventListener("click", async () => {
 
 // --- start-up -------------------------------------------------------------------------------------
 
-const screen = signInScreen($("signin-slot"), session, { titleKey: "player.signInTitle", onSignedIn: () => enter() });
+const screen = signInScreen($("signin-slot"), session, {
+  titleKey: "player.signInTitle",
+  onSignedIn: () => {
+    enter();
+    // The form is gone: keyboard users continue at the catalog.
+    if (session.signedIn) $("content-id").focus();
+  },
+});
 let shown = null; // "player" | "signin"
 
 /** The player when signed in, else the sign-in screen. */

@@ -87,3 +87,25 @@ async def test_sign_in_screen_has_no_serious_axe_violations(
     await page.wait_for_selector("#signin-alert:not(:empty)")
     found = await axe_violations(page)
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(("scheme", "lang"), [("dark", "ko"), ("light", "en")])
+async def test_player_sign_in_screen_has_no_serious_axe_violations(
+    stack: Any, themed: Any, scheme: str, lang: str
+) -> None:
+    """The player's sign-in screen, with a wrong password's refusal showing."""
+    s = stack()
+    page = await themed(f"{s.hub.url}/player?api={s.api.url}", DESKTOP, scheme, lang)
+    await wait_for(page, "window.watchPlayer.signInShown")
+    await page.fill("#signin-email", "nobody@example.com")
+    await page.fill("#signin-password", "wrong password")
+    await page.press("#signin-password", "Enter")
+    await page.wait_for_selector("#signin-alert:not(:empty)")
+    wrong = (
+        "이메일 또는 비밀번호가 올바르지 않습니다."
+        if lang == "ko"
+        else "The email or the password is not right."
+    )
+    assert await page.text_content("#signin-alert") == wrong
+    found = await axe_violations(page)
+    assert not found, "\n".join(found)

@@ -112,6 +112,7 @@ async def test_password_sign_in_reload_and_sign_out(signin_stack, open_page, eng
     await sign_in(page, "Ops@Example.com", PASSWORD)
     await wait_for(page, "window.adminConsole.ready")
     assert await page.text_content("#auth-state") == "admin"
+    assert await page.evaluate("() => document.activeElement.id") == "live-title"
     assert not await page.is_visible("#signin-form")
     [cookie] = [c for c in await page.context.cookies() if c["name"] == "refresh_token"]
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
