@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from devkit.servers import free_port
-from tests.browser.conftest import FAST
+from tests.browser.conftest import FAST, screenshot
 from tests.browser.test_player import wait_for
 
 PASSWORD = "correct horse battery"
@@ -135,7 +135,9 @@ async def test_password_sign_in_reload_and_sign_out(signin_stack, open_page, eng
     assert not await page.is_visible("#sections")
 
 
-async def test_wrong_password_says_neither_which_part(signin_stack, open_page, engine) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_password_says_neither_which_part(
+    signin_stack, open_page, engine, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """A wrong password and an unknown email get the same message, in a role=alert line
     both fields point at (aria-invalid, aria-describedby); empty fields are named one by
     one; a viewer account is told the console is for administrators."""
@@ -164,6 +166,10 @@ async def test_wrong_password_says_neither_which_part(signin_stack, open_page, e
             assert await page.get_attribute(field, "aria-describedby") == "signin-alert"
         await page.evaluate("() => { document.getElementById('signin-alert').textContent = ''; }")
     assert messages == ["The email or the password is not right."] * 2
+    await page.fill("#signin-password", "not the password")
+    await page.press("#signin-password", "Enter")
+    await page.wait_for_selector("#signin-alert:not(:empty)")
+    await screenshot(page, "signin", tmp_path)  # docs/screenshots/signin.png
 
     await sign_in(page, "viewer@example.com", PASSWORD)
     await page.wait_for_selector("#signin-alert:has-text('not an administrator')")
