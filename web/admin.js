@@ -47,6 +47,7 @@ define({
 
 const session = new Session();
 auth.session = session;
+hook.session = session; // for tests: the token in memory
 $("lang-slot").append(languageSwitch());
 const screen = signInScreen($("signin-slot"), session, {
   titleKey: "admin.signInTitle",

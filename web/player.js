@@ -164,10 +164,12 @@ function apiBase() {
 }
 
 async function apiGet(path) {
+  const sent = session.token;
   const ask = () => fetch(apiBase() + path, { headers: { Authorization: `Bearer ${session.token}` } });
   let res = await ask();
-  // An expired access token: renew it through the refresh cookie once, and ask again.
-  if (res.status === 401 && session.via !== "link" && (await session.refresh())) res = await ask();
+  // An expired access token: renew it through the refresh cookie once (unless another call
+  // renewed it meanwhile), and ask again.
+  if (res.status === 401 && session.via !== "link" && sent && (session.token !== sent || (await session.refresh()))) res = await ask();
   const body = await res.json().catch(() => null);
   if (!res.ok || !body?.success) {
     const err = new Error(body?.error?.message || `${res.status} ${res.statusText}`);

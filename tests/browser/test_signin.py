@@ -7,6 +7,7 @@ CORS). The access token is never in the page's storage."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,26 @@ async def test_password_sign_in_reload_and_sign_out(signin_stack, open_page, eng
     await page.reload()
     await wait_for(page, "window.adminConsole.signInShown")
     assert not await page.is_visible("#sections")
+
+
+async def test_an_expired_access_token_is_renewed_through_the_cookie(
+    signin_stack, open_page, engine, token
+) -> None:  # type: ignore[no-untyped-def]
+    """A call refused because the access token in memory expired renews it through the
+    refresh cookie once and asks again: the console goes on without asking to sign in."""
+    s = signin_stack()
+    user_id = await account(s, engine, "ops@example.com", ("admin",))
+    page = await open_page(s.admin)
+    await sign_in(page, "ops@example.com", PASSWORD)
+    await wait_for(page, "window.adminConsole.ready")
+    expired = token(user_id, roles=("admin",), ttl_s=60, now=int(time.time()) - 3600)
+    await page.evaluate("(t) => { window.adminConsole.session.token = t; }", expired)
+    await page.select_option("#lang", "ko")  # redraws and loads every section again
+    await page.wait_for_selector("#users-title >> text=사용자")
+    await wait_for(page, "window.adminConsole.ready")
+    assert await page.text_content("#auth-state") == "관리자"
+    assert await page.evaluate("() => window.adminConsole.session.token") != expired
+    assert await page.is_visible("#sections") and not await page.is_visible("#signin-form")
 
 
 async def test_wrong_password_says_neither_which_part(

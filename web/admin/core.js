@@ -29,9 +29,12 @@ export async function call(method, path, body, { raw, contentType } = {}) {
   }
   let res;
   try {
+    const sent = token();
     res = await fetch(path, { method, headers, body: payload });
-    // An expired access token: renew it through the refresh cookie once, and ask again.
-    if (res.status === 401 && auth.session?.via !== "link" && token() && (await auth.session.refresh())) {
+    // An expired access token: renew it through the refresh cookie once (unless another call
+    // renewed it meanwhile), and ask again.
+    if (res.status === 401 && auth.session?.via !== "link" && sent
+        && (token() !== sent || (await auth.session.refresh()))) {
       headers.Authorization = `Bearer ${token()}`;
       res = await fetch(path, { method, headers, body: payload });
     }
