@@ -18,7 +18,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from api import (
     admin,
@@ -49,7 +48,15 @@ from core.migrate import require_current_schema_or_exit
 from core.process_metrics import with_process_metrics
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
-from core.web import ConcurrencyCap, Cors, HttpMetrics, RequestContext, exception_handlers, openapi
+from core.web import (
+    ConcurrencyCap,
+    Cors,
+    HttpMetrics,
+    RequestContext,
+    exception_handlers,
+    openapi,
+    pages,
+)
 from core.youtube.metrics import YouTubeMetrics
 from live import keys, nudges
 from live.youtube_quota import make_client
@@ -105,7 +112,7 @@ WEB = Path(__file__).resolve().parents[1] / "web"  # the admin console page (doc
 
 
 async def admin_page(request: Request) -> FileResponse:
-    return FileResponse(WEB / "admin.html")
+    return pages.page("admin.html", pages.ADMIN_CSP)
 
 
 def create_app() -> Starlette:
@@ -131,7 +138,7 @@ def create_app() -> Starlette:
             *payments.routes,
             *withdrawals.routes,
             Route("/admin", admin_page, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+            Mount("/static", pages.StaticWeb(directory=WEB, check_dir=False), name="static"),
         ],
         middleware=[
             Middleware(RequestContext),  # outermost: every response gets its X-Request-ID

@@ -20,9 +20,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from core import launch, probes
@@ -32,7 +31,7 @@ from core.logs import setup_logging
 from core.migrate import require_current_schema_or_exit
 from core.redis_client import make_pubsub_redis, make_redis
 from core.settings import load_or_exit
-from core.web import HttpMetrics, RequestContext, exception_handlers, openapi
+from core.web import HttpMetrics, RequestContext, exception_handlers, openapi, pages
 from realtime import connection, fallback, sse_routes
 from realtime.hub import Hub
 from realtime.metrics import HubMetrics
@@ -104,7 +103,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def player_page(request: Request) -> Response:
-    return FileResponse(WEB / "player.html")
+    return pages.page("player.html", pages.PLAYER_CSP)
 
 
 async def ready(request: Request) -> Response:
@@ -140,7 +139,7 @@ def create_app() -> HubApp:
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", probes.metrics, methods=["GET"]),
             Route("/player", player_page, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+            Mount("/static", pages.StaticWeb(directory=WEB, check_dir=False), name="static"),
         ],
         middleware=[
             Middleware(RequestContext),

@@ -268,11 +268,15 @@ class DevRun:
             ("realtime", "realtime hub", launch.PORTS["realtime"]),
             ("api", "REST api", launch.PORTS["api"]),
         ]
+        hub_port = 0
         for name, label, default_port in specs:
             port = next_free_port(default_port, exclude=used)
             used.add(port)
             if name == "realtime":  # the player page on the hub reads the api's catalog
+                hub_port = port
                 env.setdefault("CORS_ORIGINS", f"http://127.0.0.1:{port},http://localhost:{port}")
+            if name == "api":
+                self.sign_in_env(env, port, hub_port, used, python)
             argv = launch.command(name, "--host", host, "--port", str(port), python=python)
             self.apps.append(App(name, label, argv, env, port))
         self.apps.append(self._worker(env, host, python, used))
@@ -317,6 +321,32 @@ class DevRun:
         argv = launch.command("workers", python=python)
         return App("worker", "arq worker", argv, worker_env, metrics_port=port or None)
 
+    def sign_in_env(
+        self, env: dict[str, str], api_port: int, hub_port: int, used: set[int], python: str
+    ) -> None:
+        """The pages sign in with the refresh cookie (docs/pages.md, "Signing in"); social
+        logins land back on the page that started them. DEMO_OIDC=1 also starts the local
+        OpenID Connect provider (devkit/servers/oidc.py, with its consent page) as "Google"."""
+        api, hub = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{hub_port}"
+        env.setdefault("REFRESH_COOKIE", "1")
+        # The player comes back with its query (the api base) when it had one.
+        env.setdefault("OAUTH_RESULT_URL", f"{api}/admin,{hub}/player,{hub}/player?api={api}")
+        if os.environ.get("DEMO_OIDC") != "1":
+            return
+        port = next_free_port(8009, exclude=used)
+        used.add(port)
+        secret = secrets.token_urlsafe(24)
+        argv = [python, "-m", "uvicorn", "--factory", "devkit.servers.oidc:create_app"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        oidc_env = {**env, "OIDC_CLIENT_SECRET": secret, "OIDC_CONSENT": "1"}
+        self.apps.append(App("oidc", "demo OIDC provider", argv, oidc_env, port))
+        env.update(
+            OAUTH_GOOGLE_CLIENT_ID="demo-client",
+            OAUTH_GOOGLE_CLIENT_SECRET=secret,
+            OAUTH_GOOGLE_ISSUER=f"http://127.0.0.1:{port}",
+            OAUTH_GOOGLE_REDIRECT_URL=f"{api}/api/auth/google/callback",
+        )
+
     def banner(self, env: dict[str, str]) -> None:
         from core.settings import load_settings
         from core.tokens import issue_access
@@ -345,6 +375,11 @@ class DevRun:
                 f"  REST api       http://{shown}:{api.port}   docs: http://{shown}:{api.port}/docs"
             )
             lines.append(f"  admin console  http://{shown}:{api.port}/admin")
+        if "oidc" in by_name:
+            lines.append(
+                f"  demo provider  http://127.0.0.1:{by_name['oidc'].port}"
+                '  ("Sign in with Google" on the pages: its consent page, then back)'
+            )
         if "worker" in by_name:
             lines.append("  arq worker     running")
         metrics = [a for a in self.apps if a.name in by_name and a.metrics_port]

@@ -1,12 +1,15 @@
-// The demo player page (hub: /player). Parameters, in the query or the fragment (all optional):
-//   token=     access token (else the field; kept in this browser's localStorage); put it in
-//              the fragment (/player#token=...) to keep it out of server logs
+// The demo player page (hub: /player). It opens on a sign-in screen (signin.js: email +
+// password or a social login, against the api; the access token in memory, renewed through
+// the api's refresh cookie). Parameters, in the query or the fragment (all optional):
+//   token=     an access token to use instead (the dev run prints one): in the fragment
+//              (/player#token=...) it stays out of server logs
 //   api=       the REST api base for the catalog (default: this host, port 8000)
 //   content=   a content id to start watching at once
 //   takeover=1 take the session over from another tab or device on that first start
 //   transport= auto (default), ws or http;  ws=  another WebSocket URL (tests)
 import { CLOSE_CODES, WatchClient } from "/static/watch-client.js";
 import { apply, fmtTime, languageSwitch, loadTimeZone, t } from "/static/i18n.js";
+import { claimsOf, Session, signInScreen } from "/static/signin.js";
 import "./player-messages.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,9 +19,10 @@ const q = new URLSearchParams(location.search);
 for (const [k, v] of new URLSearchParams(location.hash.slice(1))) q.set(k, v);
 const video = $("video");
 
-const TOKEN_KEY = "watch.player.token";
-$("token").value = q.get("token") || localStorage.getItem(TOKEN_KEY) || "";
 $("api").value = (q.get("api") || `${location.protocol}//${location.hostname}:8000`).replace(/\/+$/, "");
+// Social sign-ins come back to this page with its query (the api base), never its fragment.
+const session = new Session({ apiBase: $("api").value, page: location.origin + location.pathname + location.search });
+$("api").addEventListener("change", () => { session.apiBase = apiBase(); });
 
 let client = null;
 let current = null; // {id, title}
@@ -160,9 +164,12 @@ function apiBase() {
 }
 
 async function apiGet(path) {
-  const res = await fetch(apiBase() + path, {
-    headers: { Authorization: `Bearer ${$("token").value.trim()}` },
-  });
+  const sent = session.token;
+  const ask = () => fetch(apiBase() + path, { headers: { Authorization: `Bearer ${session.token}` } });
+  let res = await ask();
+  // An expired access token: renew it through the refresh cookie once (unless another call
+  // renewed it meanwhile), and ask again.
+  if (res.status === 401 && session.via !== "link" && sent && (session.token !== sent || (await session.refresh()))) res = await ask();
   const body = await res.json().catch(() => null);
   if (!res.ok || !body?.success) {
     const err = new Error(body?.error?.message || `${res.status} ${res.statusText}`);
@@ -303,18 +310,24 @@ function closedBanner(ev) {
   }
 }
 
+/** A fresh access token for the client (its refresh before expiry, a reconnect after 4005):
+ * the session's when it renewed meanwhile, else a renewal through the refresh cookie. A test
+ * (or an embedding page) can supply tokens with window.watchGetToken. */
+async function freshToken() {
+  if (window.watchGetToken) return window.watchGetToken();
+  const left = (claimsOf(session.token)?.exp || 0) - Date.now() / 1000;
+  if (session.via !== "link" && (session.token === client?.token || left < 90)) await session.refresh();
+  return session.token;
+}
+
 function makeClient() {
   if (client) client.close();
-  const token = $("token").value.trim();
-  if (token) localStorage.setItem(TOKEN_KEY, token);
   client = new WatchClient({
     hubUrl: location.origin,
     wsUrl: q.get("ws") || undefined,
     transport: q.get("transport") || "auto",
-    token,
-    // A test (or an embedding page) can supply fresh tokens; else the field is re-read, so a
-    // pasted token is used at the next refresh or reconnect.
-    getToken: async () => (window.watchGetToken ? window.watchGetToken() : $("token").value.trim()),
+    token: session.token,
+    getToken: freshToken,
     media: video,
   });
   $("ids").textContent = t("player.ids", { tab: client.tabId, device: client.deviceId, hub: location.origin });
@@ -437,24 +450,75 @@ $("stop").addEventListener("click", async () => {
 
 // --- start-up -------------------------------------------------------------------------------------
 
+const screen = signInScreen($("signin-slot"), session, {
+  titleKey: "player.signInTitle",
+  onSignedIn: () => {
+    enter();
+    // The form is gone: keyboard users continue at the catalog.
+    if (session.signedIn) $("content-id").focus();
+  },
+});
+let shown = null; // "player" | "signin"
+
+/** The player when signed in, else the sign-in screen. */
+function enter(message = "") {
+  const signedIn = session.signedIn;
+  $("player").hidden = !signedIn;
+  $("signin-slot").hidden = signedIn;
+  $("sign-out").hidden = !signedIn;
+  $("connect").hidden = !signedIn;
+  $("who").textContent = signedIn ? t("player.signedInAs", { id: session.userId ?? "?" }) : "";
+  hook.signedIn = signedIn;
+  if (signedIn) {
+    if (shown === "player") return;
+    shown = "player";
+    makeClient();
+    loadCatalog();
+    loadBalance();
+    const first = Number(q.get("content"));
+    if (first) watchContent(first, { takeover: q.get("takeover") === "1" });
+    else client.connect();
+    return;
+  }
+  if (client) client.close();
+  client = null;
+  if (message) screen.alert(message);
+  if (shown !== "signin") {
+    shown = "signin";
+    $("signin-email")?.focus();
+  }
+  hook.signInShown = true;
+}
+
+session.addEventListener("change", () => {
+  // The session ended (a refused renewal, a sign-out in another tab): sign in again.
+  if (!session.signedIn && shown === "player") enter(t("signin.expired"));
+});
+$("sign-out").addEventListener("click", async () => {
+  video.pause();
+  await client?.stop().catch(() => {});
+  await session.logout();
+  shown = null;
+  enter();
+  screen.alert(t("signin.signedOut"));
+});
+
 $("lang-slot").append(languageSwitch());
 apply();
 window.addEventListener("langchange", () => {
   showState(lastState);
   renderCatalog();
+  screen.relabel();
   $("now").textContent = current ? t("player.nowWatching", { title: current.title }) : t("player.pick");
   if (client) $("ids").textContent = t("player.ids", { tab: client.tabId, device: client.deviceId, hub: location.origin });
+  if (session.signedIn) $("who").textContent = t("player.signedInAs", { id: session.userId ?? "?" });
 });
 loadTimeZone(apiBase());
-loadCatalog();
 setInterval(() => {
-  if (document.visibilityState === "visible") loadCatalog();
+  if (document.visibilityState === "visible" && session.signedIn) loadCatalog();
 }, 10000);
 startLiveCounts();
-if ($("token").value) {
-  makeClient();
-  loadBalance();
-  const first = Number(q.get("content"));
-  if (first) watchContent(first, { takeover: q.get("takeover") === "1" });
-  else client.connect();
-}
+const failed = session.takeFragment();
+// A reload (or a social sign-in) signs in again through the refresh cookie, without asking.
+if (!session.signedIn && !failed) await session.refresh();
+enter(failed ? t("signin.socialFailed", { message: failed.message }) : "");

@@ -32,13 +32,21 @@ class Pending(msgspec.Struct, frozen=True):
     verifier: str  # PKCE code_verifier
     nonce: str
     link_user_id: int | None = None  # set: link the identity to this signed-in user
+    result_url: str = ""  # the page of OAUTH_RESULT_URL that started (empty: the first)
 
 
-def new_pending(provider: str, link_user_id: int | None = None) -> tuple[str, Pending]:
+def new_pending(
+    provider: str, link_user_id: int | None = None, result_url: str = ""
+) -> tuple[str, Pending]:
     """A fresh state and what it stands for (43-character URL-safe randoms)."""
     return secrets.token_urlsafe(32), Pending(
-        provider, secrets.token_urlsafe(48), secrets.token_urlsafe(24), link_user_id
+        provider, secrets.token_urlsafe(48), secrets.token_urlsafe(24), link_user_id, result_url
     )
+
+
+def result_pages(setting: str) -> list[str]:
+    """The pages of OAUTH_RESULT_URL (comma-separated; the first is the default)."""
+    return [url.strip() for url in setting.split(",") if url.strip()]
 
 
 def challenge(verifier: str) -> str:

@@ -1,12 +1,15 @@
 """The social login routes (docs/security.md, "Social login").
 
+- `GET /api/auth/providers` (public): what a page's sign-in screen offers.
 - `GET /api/auth/{provider}/start` redirects (302) the browser to the provider, with a fresh
   state (kept in Redis and in a cookie scoped to the callback), PKCE challenge and nonce.
+  `?return_to=` picks the page the callback lands on among the OAUTH_RESULT_URL ones.
 - `GET /api/auth/{provider}/callback` checks the state (single use, same browser), trades
   the code, verifies who it is, finds or makes the account (api/social/accounts.py) and signs
   in with our tokens, exactly as a password login does (a new refresh-token family). With
-  `OAUTH_RESULT_URL` set, it redirects (303) to that page with the tokens, or the error, in
-  the URL fragment; without, it answers the JSON envelope.
+  `OAUTH_RESULT_URL` set (one page, or several comma-separated), it redirects (303) to the
+  page the start chose with the tokens, or the error, in the URL fragment; without, it
+  answers the JSON envelope.
 - `POST /api/auth/{provider}/link` (signed in): the same dance, ending in a link of the
   identity to the caller's account.
 - `GET /api/me/identities`, `DELETE /api/me/identities/{provider}`: list and unlink.
@@ -30,7 +33,7 @@ from api.social.client import Providers
 from api.social.errors import BadState, ConsentDenied
 from core import user_events
 from core.errors import DomainError, NotFound, Unavailable
-from core.providers import Provider
+from core.providers import NAMES, Provider
 from core.web import client_ip, ok
 from core.web.spec import api_route
 from live import keys
@@ -40,6 +43,21 @@ log = logging.getLogger(__name__)
 
 class Started(Struct, frozen=True):
     authorize_url: str  # send the browser here
+
+
+class SignInProvider(Struct, frozen=True):
+    name: str  # google | kakao | naver
+    label: str  # the provider's own name, as its button shows it
+    start_url: str  # send the browser here (GET): the provider, then back signed in
+
+
+class SignInOptions(Struct, frozen=True):
+    password: bool  # email + password sign-in (POST /api/auth/login)
+    providers: list[SignInProvider]  # the social logins configured here, in a fixed order
+    refresh_cookie: bool  # the refresh token also comes as an httpOnly cookie (REFRESH_COOKIE)
+
+
+LABELS = {"google": "Google", "kakao": "Kakao", "naver": "NAVER"}
 
 
 class Linked(Struct, frozen=True):
@@ -81,14 +99,36 @@ def _set_state_cookie(response: Response, provider: Provider, state: str) -> Non
     )
 
 
+def _result_page(request: Request) -> str:
+    """Where this sign-in's callback lands: `?return_to=` when it is exactly one of the
+    OAUTH_RESULT_URL pages (never anywhere else: no open redirect), else the first."""
+    pages = flow.result_pages(request.app.state.settings.oauth_result_url)
+    asked = request.query_params.get("return_to", "")
+    return asked if asked in pages else (pages[0] if pages else "")
+
+
 async def _begin(request: Request, provider: Provider, link_user_id: int | None) -> tuple[str, str]:
     """(state, authorize URL) of a new sign-in in flight."""
     endpoint = (await providers(request).endpoints(provider)).authorize
-    state, pending = flow.new_pending(provider.name, link_user_id)
+    state, pending = flow.new_pending(provider.name, link_user_id, _result_page(request))
     await request.app.state.redis.set(
         keys.oauth_state(state), flow.ENCODER.encode(pending), ex=flow.STATE_TTL_S
     )
     return state, flow.authorize_url(provider, endpoint, state, pending)
+
+
+async def sign_in_options(request: Request) -> Response:
+    """How a page can sign in here: the buttons of its sign-in screen. Public: it names only
+    what is configured, never a client id or a secret."""
+    await anonymous(request)
+    configured = providers(request).by_name
+    items = [
+        SignInProvider(name, LABELS.get(name, name), f"/api/auth/{name}/start")
+        for name in NAMES
+        if name in configured
+    ]
+    cookie = bool(request.app.state.settings.refresh_cookie)
+    return ok(request, SignInOptions(True, items, cookie))
 
 
 async def start_sign_in(request: Request) -> Response:
@@ -119,6 +159,8 @@ async def _take_state(request: Request, provider: Provider) -> flow.Pending:
     if raw is None:
         raise BadState("this sign-in link was used already or has expired; start again")
     pending = flow.DECODER.decode(raw)
+    if pending.result_url:
+        request.state.result_url = pending.result_url
     if pending.provider != provider.name:
         raise BadState("this sign-in was started for another provider; start again")
     return pending
@@ -178,15 +220,17 @@ def _to_page(base: str, values: dict[str, str | int]) -> RedirectResponse:
 async def sign_in_callback(request: Request) -> Response:
     await anonymous(request, auth_route=True)
     provider = _provider(request)
-    page = request.app.state.settings.oauth_result_url
+    pages = flow.result_pages(request.app.state.settings.oauth_result_url)
     response: Response
     try:
         tokens = await _sign_in(request, provider)
     except DomainError as exc:
-        if not page:
+        if not pages:
             raise
+        page = getattr(request.state, "result_url", "") or pages[0]
         response = _to_page(page, {"error": exc.code, "message": exc.message})
     else:
+        page = getattr(request.state, "result_url", "") or (pages[0] if pages else "")
         cookie = request.app.state.settings.refresh_cookie
         if page:
             handed: dict[str, str | int] = {
@@ -232,6 +276,15 @@ SIGN_IN_ERRORS = [
     "conflict",
 ]
 routes = [
+    api_route(
+        "GET",
+        "/api/auth/providers",
+        sign_in_options,
+        summary="How a page can sign in: password, and the social logins configured here",
+        auth="none",
+        response=SignInOptions,
+        tags=TAGS,
+    ),
     api_route(
         "GET",
         "/api/auth/{provider}/start",

@@ -65,14 +65,30 @@ class ConcurrencyCap:
 class Cors:
     """Starlette's CORSMiddleware with the origins of `CORS_ORIGINS` (app settings, read at
     the first request); no origins: no CORS headers at all. Bearer tokens, not cookies, so
-    credentials are not allowed; X-Request-ID and Retry-After are readable by scripts."""
+    credentials are not allowed, except on the two routes of the pages' refresh cookie
+    (CREDENTIALED: login sets it, refresh reads, rotates and clears it): a page of an allowed
+    origin (the player, on the hub) can sign in and renew there. X-Request-ID and Retry-After
+    are readable by scripts."""
 
     HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
     EXPOSE = ("X-Request-ID", "Retry-After")
+    CREDENTIALED = frozenset({"/api/auth/login", "/api/auth/refresh"})
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.inner: ASGIApp | None = None
+        self.with_cookie: ASGIApp | None = None
+
+    def _middleware(self, origins: list[str], credentials: bool) -> ASGIApp:
+        return CORSMiddleware(
+            self.app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=list(self.HEADERS),
+            allow_credentials=credentials,
+            expose_headers=list(self.EXPOSE),
+            max_age=600,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.inner is None:
@@ -80,16 +96,10 @@ class Cors:
                 await self.app(scope, receive, send)
                 return
             origins = list(scope["app"].state.settings.cors_origins)
-            self.inner = (
-                self.app
-                if not origins
-                else CORSMiddleware(
-                    self.app,
-                    allow_origins=origins,
-                    allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                    allow_headers=list(self.HEADERS),
-                    expose_headers=list(self.EXPOSE),
-                    max_age=600,
-                )
-            )
+            self.inner = self.app if not origins else self._middleware(origins, False)
+            self.with_cookie = self.app if not origins else self._middleware(origins, True)
+        if scope["type"] == "http" and scope["path"] in self.CREDENTIALED:
+            assert self.with_cookie is not None
+            await self.with_cookie(scope, receive, send)
+            return
         await self.inner(scope, receive, send)

@@ -7,7 +7,8 @@ published at /jwks:
 
 - `GET /.well-known/openid-configuration`: discovery (the issuer is the URL it is reached at);
 - `GET /authorize`: consents at once and redirects back with a single-use code, or with
-  `error=access_denied`. What the person "is" and how the provider misbehaves is chosen by
+  `error=access_denied`; with `OIDC_CONSENT=1` it shows a consent page first (Allow / Deny
+  buttons, posted back to `/authorize`), for browser tests and the dev run to click. What the person "is" and how the provider misbehaves is chosen by
   query parameters a test appends to the authorize URL: `test_sub`, `test_email`,
   `test_email_verified` (1/0), `test_deny=1`, `test_nonce` (sign this nonce instead),
   `test_aud` (sign for another audience), `test_delay_s` (the token endpoint stalls);
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import html
 import os
 import secrets
 import time
@@ -40,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 CODE_TTL_S = 60
@@ -121,12 +123,35 @@ async def rotate(request: Request) -> JSONResponse:
     return JSONResponse({"kid": provider.kid})
 
 
+def _consent_page(q: dict[str, str]) -> HTMLResponse:
+    """The consent screen (OIDC_CONSENT=1): the authorize request's parameters in a form that
+    posts them back with the person's answer."""
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in q.items()
+    )
+    who = html.escape(q.get("test_email") or f"{q.get('test_sub') or 'user-1'}@example.com")
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in - local"
+        f" provider</title></head><body><main><h1>Local provider</h1><p>Sign in as {who} to"
+        f" {html.escape(q.get('client_id', ''))}?</p><form method=post action=/authorize>"
+        f"{fields}<button name=decision value=allow>Allow</button> "
+        "<button name=decision value=deny>Deny</button></form></main></body></html>"
+    )
+
+
 async def authorize(request: Request) -> Response:
     provider: Provider = request.app.state.provider
-    q = request.query_params
+    q = dict(request.query_params)
+    if request.method == "POST":  # the consent form's answer
+        q = dict(parse_qsl((await request.body()).decode(errors="replace")))
+        if q.pop("decision", "") != "allow":
+            q["test_deny"] = "1"
     redirect_uri = q.get("redirect_uri", "")
     if not redirect_uri.startswith(("http://", "https://")) or not q.get("client_id"):
         return _oauth_error("invalid_request", "client_id and redirect_uri are required")
+    if request.method == "GET" and request.app.state.consent:
+        return _consent_page(q)
     back: dict[str, str] = {"state": q.get("state", "")}
     if q.get("test_deny") == "1":
         back |= {"error": "access_denied", "error_description": "the user denied consent"}
@@ -252,7 +277,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/.well-known/openid-configuration", discovery),
             Route("/jwks", jwks),
-            Route("/authorize", authorize),
+            Route("/authorize", authorize, methods=["GET", "POST"]),
             Route("/token", token, methods=["POST"]),
             Route("/userinfo", userinfo),
             Route("/v1/nid/me", naver_profile),
@@ -262,4 +287,5 @@ def create_app() -> Starlette:
         ]
     )
     app.state.provider = Provider(os.environ.get("OIDC_CLIENT_SECRET", "test-secret"))
+    app.state.consent = os.environ.get("OIDC_CONSENT") == "1"
     return app

@@ -86,6 +86,24 @@ async def test_cors_preflight_and_simple_request(cors_client):
     assert "access-control-allow-origin" not in r.headers
 
 
+async def test_cors_credentials_only_on_the_refresh_cookie_routes(cors_client):
+    """A listed origin's page may send and receive the refresh cookie on login and refresh
+    (credentials allowed there); every other route stays bearer-only (no credentials)."""
+    for path in ("/api/auth/login", "/api/auth/refresh"):
+        r = await cors_client.options(
+            path,
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert r.headers.get("access-control-allow-credentials") == "true", path
+    r = await cors_client.options(
+        "/api/contents",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-credentials" not in r.headers
+    r = await cors_client.get("/health", headers={"Origin": "https://app.example"})
+    assert "access-control-allow-credentials" not in r.headers
+
+
 async def test_no_cors_without_origins(client):
     """Without CORS_ORIGINS no CORS header is sent."""
     r = await client.get("/health", headers={"Origin": "https://app.example"})

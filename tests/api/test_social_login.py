@@ -343,3 +343,45 @@ async def test_the_dance_against_a_real_api_process(spawn, oidc, engine):
         bearer = {"Authorization": f"Bearer {r.json()['data']['access_token']}"}
         assert (await browser.get("/api/me", headers=bearer)).status_code == 200
     assert await count(engine, "user_identities") == 1
+
+
+async def test_providers_route_names_what_is_configured(social):
+    """GET /api/auth/providers (public) lists the configured providers in a fixed order with
+    the start URL of each button, and says whether the refresh cookie is on; nothing of a
+    client's configuration (id, secret) is in it."""
+    async with social(REFRESH_COOKIE="1") as client:
+        r = await client.get("/api/auth/providers")
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        assert data["password"] is True and data["refresh_cookie"] is True
+        assert [(p["name"], p["start_url"]) for p in data["providers"]] == [
+            (name, f"/api/auth/{name}/start") for name in ("google", "kakao", "naver")
+        ]
+        assert SECRET not in r.text and "google-client" not in r.text
+    async with social(
+        OAUTH_KAKAO_CLIENT_ID="", OAUTH_NAVER_CLIENT_ID="", REFRESH_COOKIE="0"
+    ) as client:
+        data = (await client.get("/api/auth/providers")).json()["data"]
+        assert [p["name"] for p in data["providers"]] == ["google"]
+        assert data["refresh_cookie"] is False
+
+
+async def test_return_to_picks_one_of_the_result_pages_only(social, engine):
+    """With several OAUTH_RESULT_URL pages, `?return_to=` on the start picks where the
+    callback lands (the tokens, or an error); any other address lands on the first page:
+    the start is no open redirect."""
+    pages = "https://app.example/admin,https://hub.example/player"
+    async with social(OAUTH_RESULT_URL=pages) as client:
+        for asked, landed in (
+            ("https://hub.example/player", "https://hub.example/player"),
+            ("https://evil.example/", "https://app.example/admin"),
+            ("", "https://app.example/admin"),
+        ):
+            r = await client.get("/api/auth/google/start", params={"return_to": asked})
+            r = await client.get(await consent(r.headers["location"], sub="rt-1"))
+            assert r.status_code == 303
+            assert r.headers["location"].split("#")[0] == landed
+            assert "access_token=" in r.headers["location"]
+        r = await client.get("/api/auth/google/start", params={"return_to": pages.split(",")[1]})
+        r = await client.get(await consent(r.headers["location"], deny="1"))
+        assert r.headers["location"].startswith("https://hub.example/player#error=consent_denied")

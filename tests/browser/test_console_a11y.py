@@ -1,5 +1,6 @@
-"""Both pages in both languages and both colour schemes: no serious or critical axe-core
-violation, Korean when the browser asks for it, and a language switch that is kept."""
+"""Both pages and the console's sign-in screen (with its errors showing) in both languages and
+both colour schemes: no serious or critical axe-core violation, Korean when the browser asks
+for it, and a language switch that is kept."""
 
 from __future__ import annotations
 
@@ -154,3 +155,50 @@ async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any, t
     await wait_for(page, "window.adminConsole.ready")
     await page.wait_for_selector("#missions tr[data-mission-id]")
     assert await overflow_x(page) == 0
+
+
+@pytest.mark.parametrize(("scheme", "lang"), CASES)
+async def test_sign_in_screen_has_no_serious_axe_violations(
+    stack: Any, themed: Any, scheme: str, lang: str
+) -> None:
+    """The console's sign-in screen as it opens, with its field errors, and with the
+    refusal of a wrong password: no serious or critical violation, in the browser's
+    language."""
+    s = stack()
+    page = await themed(f"{s.api.url}/admin", DESKTOP, scheme, lang)
+    await wait_for(page, "window.adminConsole.signInShown")
+    assert await page.get_attribute("html", "lang") == lang
+    assert await page.text_content("#signin-submit") == ("로그인" if lang == "ko" else "Sign in")
+    assert not await axe_violations(page)
+    await page.click("#signin-submit")
+    await page.wait_for_selector("#signin-password-error")
+    found = await axe_violations(page)
+    assert not found, "\n".join(found)
+    await page.fill("#signin-email", "nobody@example.com")
+    await page.fill("#signin-password", "wrong password")
+    await page.press("#signin-password", "Enter")
+    await page.wait_for_selector("#signin-alert:not(:empty)")
+    found = await axe_violations(page)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(("scheme", "lang"), [("dark", "ko"), ("light", "en")])
+async def test_player_sign_in_screen_has_no_serious_axe_violations(
+    stack: Any, themed: Any, scheme: str, lang: str
+) -> None:
+    """The player's sign-in screen, with a wrong password's refusal showing."""
+    s = stack()
+    page = await themed(f"{s.hub.url}/player?api={s.api.url}", DESKTOP, scheme, lang)
+    await wait_for(page, "window.watchPlayer.signInShown")
+    await page.fill("#signin-email", "nobody@example.com")
+    await page.fill("#signin-password", "wrong password")
+    await page.press("#signin-password", "Enter")
+    await page.wait_for_selector("#signin-alert:not(:empty)")
+    wrong = (
+        "이메일 또는 비밀번호가 올바르지 않습니다."
+        if lang == "ko"
+        else "The email or the password is not right."
+    )
+    assert await page.text_content("#signin-alert") == wrong
+    found = await axe_violations(page)
+    assert not found, "\n".join(found)

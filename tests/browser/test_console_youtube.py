@@ -52,9 +52,7 @@ async def test_an_import_job_and_refresh_now(
 
     await page.fill("#youtube-source", VIDEO)
     await page.click("#youtube-import")
-    await page.wait_for_function(
-        "document.querySelectorAll('#youtube-jobs tr[data-job-id]').length === 2"
-    )
+    await wait_for(page, "document.querySelectorAll('#youtube-jobs tr[data-job-id]').length === 2")
     contents = (await _get(s, "/api/admin/contents?limit=100"))["items"]
     [cid] = [c["id"] for c in contents if VIDEO in c["source_url"]]
 

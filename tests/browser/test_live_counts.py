@@ -36,8 +36,8 @@ async def test_the_catalog_counts_follow_the_live_stream(stack, open_page, token
         beats: asyncio.Task[Any] = asyncio.create_task(beat())
         try:
             # The next `live` event (2 to ~5 s), not the catalog's 10 s reload, brings it.
-            await page.wait_for_function(
-                f"document.querySelector(\"{item}\").textContent === '1 watching'", timeout=7000
+            await wait_for(
+                page, f"document.querySelector(\"{item}\").textContent === '1 watching'", 7
             )
             quiet = f"#catalog li[data-content-id='{other}'] .watching"
             assert await page.text_content(quiet) == "0 watching"
@@ -49,6 +49,4 @@ async def test_the_catalog_counts_follow_the_live_stream(stack, open_page, token
         finally:
             beats.cancel()
     # The viewer left: an event once its session has ended (at most SESSION_TTL_MS) says so.
-    await page.wait_for_function(
-        f"document.querySelector(\"{item}\").textContent === '0 watching'", timeout=12000
-    )
+    await wait_for(page, f"document.querySelector(\"{item}\").textContent === '0 watching'", 12)

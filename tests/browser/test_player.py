@@ -4,6 +4,7 @@ and api processes."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from tests.browser.conftest import screenshot
@@ -21,9 +22,18 @@ SHOW = """() => {
 
 
 async def wait_for(page: Any, js: str, timeout_s: float = 10.0) -> Any:
-    """Wait until the expression (a function body's value) is truthy in the page; return it."""
-    handle = await page.wait_for_function(js, timeout=timeout_s * 1000)
-    return await handle.json_value()
+    """Wait until the expression (or function) is truthy in the page; return it. Polled with
+    `evaluate` (compiled by the DevTools protocol): Playwright's wait_for_function compiles
+    its predicate with `new Function` in the page, which the pages' CSP refuses."""
+    deadline = time.monotonic() + timeout_s
+    func = js if js.lstrip().startswith(("()", "function", "async")) else f"() => ({js})"
+    while True:
+        value = await page.evaluate(func)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout_s} s: {js}")
+        await asyncio.sleep(0.05)
 
 
 async def ticks(page: Any) -> list[dict[str, Any]]:

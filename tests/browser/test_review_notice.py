@@ -34,9 +34,8 @@ async def test_a_held_viewer_is_told_in_korean_that_rewards_wait(
             )
             assert r.status_code == 200, r.text
     page = await themed(s.player_url(token(83), content=cid), lang="ko")
-    await page.wait_for_function(
-        "() => (document.querySelector('#toasts')?.textContent || '').includes('정기 계정 확인')",
-        timeout=10_000,
+    await wait_for(
+        page, "(document.querySelector('#toasts')?.textContent || '').includes('정기 계정 확인')"
     )
     # 2.5 s credited: two rewards' worth (REWARD_INTERVAL_MS 1000), none announced.
     await wait_for(

@@ -5,19 +5,35 @@ import { define, t } from "/static/i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 export const params = new URLSearchParams(location.search);
-for (const [k, v] of new URLSearchParams(location.hash.slice(1))) params.set(k, v); // #token=: not logged
 
 export const hook = { loaded: {} }; // for tests: which sections have rendered what
 window.adminConsole = hook;
 
+/** The page's sign-in (signin.js Session), set by admin.js. */
+export const auth = { session: null };
+
 export function token() {
-  return ($("token")?.value || "").trim();
+  return auth.session?.token || "";
+}
+
+/** fetch() with the admin token; an expired token is renewed through the refresh cookie
+ * once (unless another call renewed it meanwhile) and the request sent again. Throws what
+ * fetch throws. */
+async function authorized(path, init) {
+  const headers = { ...init.headers, Authorization: `Bearer ${token()}` };
+  const sent = token();
+  const res = await fetch(path, { ...init, headers });
+  if (res.status === 401 && auth.session?.via !== "link" && sent
+      && (token() !== sent || (await auth.session.refresh()))) {
+    return fetch(path, { ...init, headers: { ...headers, Authorization: `Bearer ${token()}` } });
+  }
+  return res;
 }
 
 /** {ok, status, data, error} for one call; never throws. `raw`: a body sent as is;
  * `headers`: more request headers (an Idempotency-Key). */
 export async function call(method, path, body, { raw, contentType, headers: extra } = {}) {
-  const headers = { ...extra, Authorization: `Bearer ${token()}` };
+  const headers = { ...extra };
   let payload;
   if (raw !== undefined) {
     headers["Content-Type"] = contentType || "text/plain";
@@ -28,7 +44,7 @@ export async function call(method, path, body, { raw, contentType, headers: extr
   }
   let res;
   try {
-    res = await fetch(path, { method, headers, body: payload });
+    res = await authorized(path, { method, headers, body: payload });
   } catch (err) {
     return { ok: false, status: 0, error: { code: "network", message: String(err) } };
   }
@@ -44,7 +60,7 @@ export async function call(method, path, body, { raw, contentType, headers: extr
 export async function download(path, filename) {
   let res;
   try {
-    res = await fetch(path, { headers: { Authorization: `Bearer ${token()}` } });
+    res = await authorized(path, {});
   } catch (err) {
     return { ok: false, status: 0, error: { code: "network", message: String(err) } };
   }
@@ -150,14 +166,14 @@ define({
   en: {
     "core.rateLimited": "rate limited: retry in {s} s",
     "core.unavailable": "Not available: this api has no {what} yet.",
-    "core.refused": "The token was refused ({status} {code}): paste an admin token above.",
+    "core.refused": "The token was refused ({status} {code}): sign in with an admin account.",
     "core.failed": "Failed: {status} {code}: {message}",
     "core.refusedShort": "refused: {message}",
   },
   ko: {
     "core.rateLimited": "요청이 너무 많습니다: {s}초 후에 다시 시도하세요",
     "core.unavailable": "사용할 수 없음: 이 API에는 아직 {what} 기능이 없습니다.",
-    "core.refused": "토큰이 거부되었습니다 ({status} {code}): 위에 관리자 토큰을 붙여 넣으세요.",
+    "core.refused": "토큰이 거부되었습니다 ({status} {code}): 관리자 계정으로 로그인하세요.",
     "core.failed": "실패: {status} {code}: {message}",
     "core.refusedShort": "거부됨: {message}",
   },
