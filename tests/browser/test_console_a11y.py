@@ -5,11 +5,13 @@ for it, and a language switch that is kept."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser.conftest import screenshot
 from tests.browser.pages import DESKTOP, PHONE, axe_violations, overflow_x
 from tests.browser.test_player import wait_for
 from tests.youtube.conftest import KEY, VIDEO
@@ -145,7 +147,9 @@ async def test_language_switch_is_kept_and_redraws_the_data(stack: Any, themed: 
     assert await page.input_value("#lang") == "ko"
 
 
-async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any, token: Any) -> None:
+async def test_admin_console_fits_a_phone(
+    stack: Any, themed: Any, spawn: Any, token: Any, tmp_path: Path
+) -> None:
     """At a phone's width, with every section drawn, nothing makes the page scroll
     sideways: wide tables scroll inside their panels, forms wrap."""
     youtube = spawn("devkit.servers.youtube:app").url + "/youtube/v3"
@@ -155,6 +159,7 @@ async def test_admin_console_fits_a_phone(stack: Any, themed: Any, spawn: Any, t
     await wait_for(page, "window.adminConsole.ready")
     await page.wait_for_selector("#missions tr[data-mission-id]")
     assert await overflow_x(page) == 0
+    await screenshot(page, "admin-phone", tmp_path)  # docs/screenshots/admin-phone.png
 
 
 @pytest.mark.parametrize(("scheme", "lang"), CASES)
