@@ -32,8 +32,9 @@ import "./admin/sections/missions.js";
 import "./admin/sections/help.js";
 import "./admin/sections/audit.js";
 
-// Admin routes allow 60 calls/min: live every 3 s (20), charts every 10 s (6), the slow
-// group (nodes, reviews, ads x2, audit) every 30 s (10).
+// The open page's calls a minute (admin routes allow 300 by default): live every 3 s (20),
+// charts every 10 s (6), the slow group (nodes, reviews, ads x2, audit) every 30 s (10); a
+// full load or a language switch about 24 more.
 const EVERY_MS = {
   fast: Number(new URLSearchParams(location.search).get("live_ms")) || 3000,
   charts: 10000,

@@ -17,7 +17,7 @@ DEFAULTS = {
     "push_replay_count": 50,
     "push_replay_ms": 300_000,
     "rate_limit_per_minute": 100,
-    "admin_rate_limit_per_minute": 60,
+    "admin_rate_limit_per_minute": 300,
 }
 
 
