@@ -3,7 +3,8 @@
 // the api's refresh cookie). Parameters, in the query or the fragment (all optional):
 //   token=     an access token to use instead (the dev run prints one): in the fragment
 //              (/player#token=...) it stays out of server logs
-//   api=       the REST api base for the catalog (default: this host, port 8000)
+//   api=       the REST api base for the catalog (default: this origin when it serves the
+//              api too, as behind compose's nginx; else this host, port 8000: the dev run)
 //   content=   a content id to start watching at once
 //   takeover=1 take the session over from another tab or device on that first start
 //   transport= auto (default), ws or http;  ws=  another WebSocket URL (tests)
@@ -19,7 +20,17 @@ const q = new URLSearchParams(location.search);
 for (const [k, v] of new URLSearchParams(location.hash.slice(1))) q.set(k, v);
 const video = $("video");
 
-$("api").value = (q.get("api") || `${location.protocol}//${location.hostname}:8000`).replace(/\/+$/, "");
+/** Where the api is when the page was not told: this origin if it answers the api's
+ * /api/config (one proxy in front of both, compose's nginx), else port 8000 of this host. */
+async function defaultApi() {
+  try {
+    const r = await fetch("/api/config", { signal: AbortSignal.timeout(2000) });
+    if (r.ok && (await r.json()).success) return location.origin;
+  } catch { /* not served here */ }
+  return `${location.protocol}//${location.hostname}:8000`;
+}
+
+$("api").value = (q.get("api") || (await defaultApi())).replace(/\/+$/, "");
 // Social sign-ins come back to this page with its query (the api base), never its fragment.
 const session = new Session({ apiBase: $("api").value, page: location.origin + location.pathname + location.search });
 $("api").addEventListener("change", () => { session.apiBase = apiBase(); });

@@ -213,3 +213,14 @@ async def test_a_refused_token_is_terminal(stack, open_page) -> None:  # type: i
     events = await page.evaluate("() => window.watchPlayer.events")
     assert sum(e.startswith("state connecting") for e in events) == 1, events
     assert not any(e.startswith("state reconnecting") for e in events), events
+
+
+async def test_the_player_finds_an_api_on_its_own_origin(stack, open_page, token) -> None:  # type: ignore[no-untyped-def]
+    """Without `api=`, a player page served where the api answers too (one proxy in front of
+    both, as compose's nginx) uses its own origin; served by the hub alone, port 8000 of its
+    host (the dev run's layout)."""
+    s = stack()
+    page = await open_page(f"{s.api.url}/static/player.html#token={token(7)}")
+    assert await wait_for(page, "document.getElementById('api').value") == s.api.url
+    page = await open_page(f"{s.hub.url}/player#token={token(7)}")
+    assert await wait_for(page, "document.getElementById('api').value") == "http://127.0.0.1:8000"
