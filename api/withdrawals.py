@@ -98,7 +98,7 @@ async def request_withdrawal(
     )
     if found is not None:
         if (found.amount_micros, found.bank_account) != (body.amount_micros, body.bank_account):
-            raise Conflict("Idempotency-Key already used for another withdrawal")
+            raise Conflict(f"{HEADER} already used for another withdrawal")
         return found, True
     if body.amount_micros > balance:
         raise InsufficientFunds(
