@@ -44,6 +44,7 @@ class StartResult:
     other_device: str
     push_offset: int  # the user's push log: its last offset and epoch ('' before any push)
     push_epoch: str
+    on_review: bool  # on hold for multi-account review (flag.lua): its grants are held
 
 
 @dataclass(slots=True)  # not frozen: built on every heartbeat (see realtime.service.Grant)
@@ -186,6 +187,7 @@ class LiveStore:
             other_device=_s(r[11]),
             push_offset=int(r[12]),
             push_epoch=_s(r[13]),
+            on_review=int(r[14]) == 1,
         )
 
     def tick_wire(
@@ -254,11 +256,6 @@ class LiveStore:
         result = StopResult(True, int(_s(r[1])), int(r[2]))
         await self.redis.zrem(keys.viewers(result.content_id), user_id)
         return result
-
-    async def on_review(self, user_id: int) -> bool:
-        """Whether the user is on hold for multi-account review (flag.lua's `hold`)."""
-        hold = await self.redis.execute_command("HGET", self.user_keys(user_id).balance, "hold")
-        return hold in (b"1", "1")
 
     async def pushes(self, user_id: int) -> list[Push]:
         """The user's push log (tick.lua), oldest first; an entry that does not parse is

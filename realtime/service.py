@@ -233,7 +233,7 @@ class WatchService:
             push_offset=r.push_offset,
             push_epoch=r.push_epoch,
             recovery=recovery,
-            on_review=await self.store.on_review(user_id),
+            on_review=r.on_review,
         )
 
     def _params(self, info: ContentInfo, now_ms: int) -> TickParams:
