@@ -179,7 +179,7 @@ async def decide(
     return before, after
 
 
-LIST_SQL = (
+_LIST_SQL = (
     f"SELECT {COLUMNS} FROM withdrawals"
     " WHERE (CAST(:adv AS bigint) IS NULL OR advertiser_id = :adv)"
     " AND (CAST(:status AS text) IS NULL OR status = :status)"
@@ -205,20 +205,27 @@ async def post_withdrawal(request: Request) -> Response:
     return ok(request, view, 201, headers=replay_headers(replayed))
 
 
-async def list_own_withdrawals(request: Request) -> Response:
-    identity = await authenticate(request, ADVERTISER)
-    query = decode_query(request, WithdrawalsQuery)
+async def withdrawals_page(
+    request: Request, query: WithdrawalsQuery, advertiser_id: int | None
+) -> Page[WithdrawalView]:
+    """A page of withdrawals, newest first: one advertiser's (None: everyone's), in the
+    query's status when it names one."""
     async with request.app.state.sessions() as session:
-        found = await sql_page(
+        return await sql_page(
             session,
             query,
             "withdrawals",
-            LIST_SQL,
+            _LIST_SQL,
             WithdrawalView,
-            adv=identity.user_id,
+            adv=advertiser_id,
             status=query.status,
         )
-    return ok(request, found)
+
+
+async def list_own_withdrawals(request: Request) -> Response:
+    identity = await authenticate(request, ADVERTISER)
+    query = decode_query(request, WithdrawalsQuery)
+    return ok(request, await withdrawals_page(request, query, identity.user_id))
 
 
 routes = [

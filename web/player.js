@@ -175,12 +175,7 @@ function apiBase() {
 }
 
 async function apiGet(path) {
-  const sent = session.token;
-  const ask = () => fetch(apiBase() + path, { headers: { Authorization: `Bearer ${session.token}` } });
-  let res = await ask();
-  // An expired access token: renew it through the refresh cookie once (unless another call
-  // renewed it meanwhile), and ask again.
-  if (res.status === 401 && session.via !== "link" && sent && (session.token !== sent || (await session.refresh()))) res = await ask();
+  const res = await session.authorizedFetch(apiBase() + path);
   const body = await res.json().catch(() => null);
   if (!res.ok || !body?.success) {
     const err = new Error(body?.error?.message || `${res.status} ${res.statusText}`);

@@ -63,6 +63,18 @@ export class Session extends EventTarget {
     };
   }
 
+  /** fetch() with the access token; a 401 renews the token through the refresh cookie once
+   * (unless another call renewed it meanwhile) and asks again. Throws what fetch throws. */
+  async authorizedFetch(url, init = {}) {
+    const sent = this.token;
+    const ask = () => fetch(url, { ...init, headers: { ...init.headers, Authorization: `Bearer ${this.token}` } });
+    const res = await ask();
+    if (res.status === 401 && this.via !== "link" && sent && (this.token !== sent || (await this.refresh()))) {
+      return ask();
+    }
+    return res;
+  }
+
   /** Keep an access token (from a login, a refresh, the fragment) and plan its renewal. */
   use(token, { via, userId, roles, expiresIn } = {}) {
     const claims = claimsOf(token) || {};

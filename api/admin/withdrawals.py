@@ -10,13 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.access import ADMIN, BIGINT_MAX, authenticate, path_id
-from api.pages import Page, sql_page
+from api.pages import Page
 from api.withdrawals import (
-    LIST_SQL,
     DecisionBody,
     WithdrawalsQuery,
     WithdrawalView,
     decide,
+    withdrawals_page,
 )
 from core import audit
 from core.web import decode_body, decode_query, ok
@@ -31,17 +31,7 @@ async def list_withdrawals(request: Request) -> Response:
     """Withdrawals newest first, of one advertiser and/or in one status."""
     await authenticate(request, ADMIN)
     query = decode_query(request, AdminWithdrawalsQuery)
-    async with request.app.state.sessions() as session:
-        found = await sql_page(
-            session,
-            query,
-            "withdrawals",
-            LIST_SQL,
-            WithdrawalView,
-            adv=query.advertiser_id,
-            status=query.status,
-        )
-    return ok(request, found)
+    return ok(request, await withdrawals_page(request, query, query.advertiser_id))
 
 
 async def _decide(request: Request, verdict: Literal["approved", "rejected"]) -> Response:

@@ -16,19 +16,9 @@ export function token() {
   return auth.session?.token || "";
 }
 
-/** fetch() with the admin token; an expired token is renewed through the refresh cookie
- * once (unless another call renewed it meanwhile) and the request sent again. Throws what
- * fetch throws. */
-async function authorized(path, init) {
-  const headers = { ...init.headers, Authorization: `Bearer ${token()}` };
-  const sent = token();
-  const res = await fetch(path, { ...init, headers });
-  if (res.status === 401 && auth.session?.via !== "link" && sent
-      && (token() !== sent || (await auth.session.refresh()))) {
-    return fetch(path, { ...init, headers: { ...headers, Authorization: `Bearer ${token()}` } });
-  }
-  return res;
-}
+/** fetch() with the admin token, renewed once on a 401 (signin.js Session.authorizedFetch;
+ * admin.js sets the session before any section loads). */
+const authorized = (path, init) => auth.session.authorizedFetch(path, init);
 
 /** {ok, status, data, error} for one call; never throws. `raw`: a body sent as is;
  * `headers`: more request headers (an Idempotency-Key). */
